@@ -1,0 +1,98 @@
+"""Errors as values with codes.
+
+Why: every layer (CLI, HTTP, batch jobs) must tell the caller *what* went wrong
+in a machine-readable way. Errors carry a stable ``code``, a human ``detail``
+and, where one input is to blame, the offending ``field``. ``serving`` maps
+them to ``application/problem+json`` in one place; this module never imports
+Flask.
+
+Example::
+
+    raise InvalidInput("amount must be positive", field="order.amount")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field as dc_field
+from typing import Any
+
+
+@dataclass
+class KredoError(Exception):
+    """Base class: ``code`` is stable, ``detail`` is for people."""
+
+    detail: str
+    field: str | None = None
+    extra: dict[str, Any] = dc_field(default_factory=dict)
+
+    code = "kredo_error"
+    title = "Kredo error"
+    status = 500
+
+    def __post_init__(self) -> None:
+        super().__init__(self.detail)
+
+    def __str__(self) -> str:
+        where = f" [{self.field}]" if self.field else ""
+        return f"{self.code}{where}: {self.detail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The problem document body (RFC 9457 members plus ``code``/``field``)."""
+        body: dict[str, Any] = {
+            "type": f"https://kredo.dev/problems/{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        }
+        if self.field is not None:
+            body["field"] = self.field
+        body.update(self.extra)
+        return body
+
+
+class InvalidInput(KredoError):
+    """The caller sent something malformed or out of range."""
+
+    code = "invalid_input"
+    title = "Invalid input"
+    status = 422
+
+
+class NotFound(KredoError):
+    """An id that does not exist."""
+
+    code = "not_found"
+    title = "Not found"
+    status = 404
+
+
+class Conflict(KredoError):
+    """The request contradicts state (e.g. an out-of-order event)."""
+
+    code = "conflict"
+    title = "Conflict"
+    status = 409
+
+
+class LedgerError(KredoError):
+    """A ledger file breaks the data contract; names the file, row and column."""
+
+    code = "ledger_invalid"
+    title = "Ledger file refused"
+    status = 422
+
+
+class PolicyError(KredoError):
+    """A policy file fails validation; ``extra`` holds file and line."""
+
+    code = "policy_invalid"
+    title = "Policy refused"
+    status = 422
+
+
+class ModelError(KredoError):
+    """A model artifact is corrupt or its signature does not fit the features."""
+
+    code = "model_invalid"
+    title = "Model refused"
+    status = 422

@@ -1,0 +1,1 @@
+"""Training: data loading, splits, payment-delay models, evaluation, MLflow, simulation."""

@@ -1,0 +1,6 @@
+"""The order-to-cash simulator and its ground-truth reminder response."""
+from training.simulation.response import WINDOW_DAYS, response_logit, response_probability
+from training.simulation.simulator import SimulationConfig, simulate, summarize
+
+__all__ = ["SimulationConfig", "simulate", "summarize", "response_probability", "response_logit",
+           "WINDOW_DAYS"]
