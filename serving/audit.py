@@ -1,0 +1,294 @@
+"""The audit log: append-only, hash-chained decision records in SQL.
+
+Why: an auditor must be able to open any past decision and see exactly why it
+was taken, in a record that cannot be altered unnoticed. Every record holds the
+SHA-256 of its predecessor, so changing, deleting or re-ordering one record
+breaks the chain at that point; ``verify`` walks the chain and names the first
+record that no longer fits.
+
+Several gunicorn workers (or hosts) append concurrently. The chain must never
+fork, so one append is one transaction that reads the tip and inserts the next
+sequence number under a unique constraint: SQLite takes its write lock up front
+(``BEGIN IMMEDIATE``), PostgreSQL serialises on a transaction-scoped advisory
+lock, and a lost race on ``seq`` is retried. The same ``request_id`` twice
+inserts nothing: the unique constraint on it turns the second append into a
+lookup of the first (idempotency across workers).
+
+SQLite file by default, PostgreSQL with a ``postgresql+psycopg://`` URL; the
+same code path for both (SQLAlchemy Core, no ORM on the request path).
+
+Example::
+
+    log = AuditLog.from_url("sqlite:///var/audit.db")
+    rec = log.append(AuditEntry("dec-1", "ord-1", "checkout", "2026-01-01T00:00:00+00:00", {...}))
+    log.verify()          # VerifyReport(ok=True, records=1, first_bad=None, ...)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from engine.errors import Conflict, KredoError, NotFound
+
+GENESIS = "0" * 64
+_ADVISORY_KEY = 0x4B5245444F  # "KREDO": the PostgreSQL advisory lock that serialises appends
+_MAX_RETRIES = 50
+
+metadata = sa.MetaData()
+records = sa.Table(
+    "audit_records",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+              autoincrement=False),
+    sa.Column("decision_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("request_id", sa.String(128), nullable=False, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("request_digest", sa.String(64), nullable=False),
+    sa.Column("payload", sa.Text(), nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+
+class AuditError(KredoError):
+    """The audit store cannot be written (a decision without its record is not given out)."""
+
+    code = "audit_unavailable"
+    title = "Audit log unavailable"
+    status = 503
+
+
+def canonical(value: Any) -> str:
+    """The one JSON spelling that is hashed: sorted keys, no spaces, no NaN."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """What the caller appends; ``payload`` is the whole record (inputs, features, model, rules...)."""
+
+    decision_id: str
+    request_id: str
+    kind: str
+    created_at: str
+    payload: dict[str, Any]
+    request_digest: str = ""
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """A stored record: the entry plus its place and hashes in the chain."""
+
+    seq: int
+    decision_id: str
+    request_id: str
+    kind: str
+    created_at: str
+    request_digest: str
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "decision_id": self.decision_id, "request_id": self.request_id,
+                "kind": self.kind, "created_at": self.created_at, "request_digest": self.request_digest,
+                "prev_hash": self.prev_hash, "hash": self.hash, **self.payload}
+
+
+def record_hash(seq: int, decision_id: str, request_id: str, kind: str, created_at: str,
+                request_digest: str, payload_text: str, prev_hash: str) -> str:
+    """The chain link: every stored column except the hash itself, in a fixed order."""
+    head = canonical([seq, decision_id, request_id, kind, created_at, request_digest, prev_hash])
+    return digest(head + "\n" + payload_text)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """``ok`` or the first record (by ``seq``) that breaks the chain and why."""
+
+    ok: bool
+    records: int
+    first_bad: int | None = None
+    decision_id: str | None = None
+    reason: str | None = None
+    tip_hash: str = GENESIS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "records": self.records, "first_bad_seq": self.first_bad,
+                "decision_id": self.decision_id, "reason": self.reason, "tip_hash": self.tip_hash}
+
+
+class AuditLog:
+    """Append-only, hash-chained store of decision records (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        metadata.create_all(engine)
+
+    @classmethod
+    def from_url(cls, url: str) -> AuditLog:
+        """Open (and create) the store; SQLite gets WAL and a busy timeout for concurrent workers."""
+        if url.startswith("sqlite"):
+            path = sa.engine.make_url(url).database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, connect_args={"timeout": 30})
+            sa.event.listen(engine, "connect", _sqlite_connect)
+            sa.event.listen(engine, "begin", _sqlite_begin)
+        else:
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing -----------------------------------------------------------------------------
+    def append(self, entry: AuditEntry) -> tuple[AuditRecord, bool]:
+        """Append ``entry`` at the tip; returns ``(record, created)``.
+
+        ``created`` is False when a record with the same ``request_id`` already
+        exists: that record is returned and nothing is written (idempotency).
+        The same ``request_id`` with a different request body is a ``Conflict``.
+        """
+        payload_text = canonical(entry.payload)
+        for _ in range(_MAX_RETRIES):
+            try:
+                with self._write_transaction() as conn:
+                    tip = conn.execute(sa.select(records.c.seq, records.c.hash)
+                                       .order_by(records.c.seq.desc()).limit(1)).first()
+                    seq, prev = (tip.seq + 1, tip.hash) if tip else (1, GENESIS)
+                    h = record_hash(seq, entry.decision_id, entry.request_id, entry.kind, entry.created_at,
+                                    entry.request_digest, payload_text, prev)
+                    conn.execute(records.insert().values(
+                        seq=seq, decision_id=entry.decision_id, request_id=entry.request_id,
+                        kind=entry.kind, created_at=entry.created_at, request_digest=entry.request_digest,
+                        payload=payload_text, prev_hash=prev, hash=h))
+                return AuditRecord(seq, entry.decision_id, entry.request_id, entry.kind, entry.created_at,
+                                   entry.request_digest, entry.payload, prev, h), True
+            except IntegrityError:
+                existing = self.by_request_id(entry.request_id)
+                if existing is not None:
+                    return self._replayed(existing, entry), False
+                # lost the race for this seq to another writer: read the new tip and try again
+            except OperationalError as exc:
+                raise AuditError(f"audit store not writable: {exc.orig}") from exc
+        raise AuditError(f"could not append after {_MAX_RETRIES} attempts (write contention)")
+
+    @staticmethod
+    def _replayed(existing: AuditRecord, entry: AuditEntry) -> AuditRecord:
+        if entry.request_digest and existing.request_digest != entry.request_digest:
+            raise Conflict("request_id was already used for a different request", field="request_id",
+                           extra={"decision_id": existing.decision_id})
+        return existing
+
+    def _write_transaction(self) -> AbstractContextManager[Connection]:
+        return _serialised(self.engine, self.dialect)
+
+    # -- reading -----------------------------------------------------------------------------
+    def by_request_id(self, request_id: str) -> AuditRecord | None:
+        return self._one(records.c.request_id == request_id)
+
+    def get(self, decision_id: str) -> AuditRecord:
+        found = self._one(records.c.decision_id == decision_id)
+        if found is None:
+            raise NotFound(f"no decision {decision_id!r}", field="decision_id")
+        return found
+
+    def replay(self, request_id: str, request_digest: str) -> AuditRecord | None:
+        """The stored record of an earlier identical request, ``None`` if new, ``Conflict`` if different."""
+        existing = self.by_request_id(request_id)
+        if existing is None:
+            return None
+        return self._replayed(existing, AuditEntry("", request_id, "", "", {}, request_digest))
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one())
+
+    def _one(self, where: sa.ColumnElement[bool]) -> AuditRecord | None:
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(records).where(where)).first()
+        except OperationalError as exc:
+            raise AuditError(f"audit store not readable: {exc.orig}") from exc
+        return None if row is None else _to_record(row)
+
+    def iter_rows(self, batch: int = 1000) -> Iterator[sa.Row]:
+        """All rows in ``seq`` order, in pages (the chain can be long)."""
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(sa.select(records).where(records.c.seq > last)
+                                    .order_by(records.c.seq).limit(batch)).all()
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].seq
+
+    def verify(self) -> VerifyReport:
+        """Walk the chain; report the first record whose hash, link or sequence does not fit."""
+        prev, expected_seq, n = GENESIS, 1, 0
+        for row in self.iter_rows():
+            n += 1
+            problem = None
+            if row.seq != expected_seq:
+                problem = f"sequence jumps from {expected_seq - 1} to {row.seq} (record deleted)"
+            elif row.prev_hash != prev:
+                problem = "prev_hash does not match the previous record's hash (chain broken)"
+            elif record_hash(row.seq, row.decision_id, row.request_id, row.kind, row.created_at,
+                             row.request_digest, row.payload, row.prev_hash) != row.hash:
+                problem = "content does not match its hash (record altered)"
+            if problem:
+                return VerifyReport(False, n, row.seq, row.decision_id, problem, prev)
+            prev, expected_seq = row.hash, row.seq + 1
+        return VerifyReport(True, n, tip_hash=prev)
+
+
+@contextmanager
+def _serialised(engine: Engine, dialect: str) -> Iterator[Connection]:
+    """One serialised write transaction: SQLite ``BEGIN IMMEDIATE``, PostgreSQL advisory lock."""
+    with engine.connect() as conn:
+        conn.execution_options(kredo_write=True)
+        with conn.begin():
+            if dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+            yield conn
+
+
+def _sqlite_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
+    """WAL lets readers run beside the writer; NORMAL sync survives process crashes.
+
+    The driver's own transaction handling is switched off so that ``_sqlite_begin``
+    decides how a transaction starts (the SQLAlchemy-documented pysqlite recipe).
+    """
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Writers take the write lock before reading the tip, so two appends never see the same tip."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("kredo_write") else "BEGIN")
+
+
+def _to_record(row: sa.Row) -> AuditRecord:
+    return AuditRecord(row.seq, row.decision_id, row.request_id, row.kind, row.created_at,
+                       row.request_digest, json.loads(row.payload), row.prev_hash, row.hash)
