@@ -1,0 +1,174 @@
+"""A small closed-loop HTTP/1.1 load generator for loopback benchmarks.
+
+Why: the server and the load generator share this 2-core machine, so the
+generator must cost far less per request than the server. It keeps
+``concurrency`` connections busy from one thread with ``selectors`` and raw
+sockets (no HTTP library, no per-request objects beyond the bytes), reconnects
+when the server closes (gunicorn's sync workers close after every answer),
+and records each request's latency from first byte sent to last byte read.
+
+Every request body is made unique by ``make_body(i)`` so that idempotency
+replays never flatter the figures.
+
+Usage (library): ``run_load("127.0.0.1", 8000, "/v1/decisions/checkout", make_body, seconds=10)``
+Usage (CLI):     ``python bench/load.py --port 8000 --path /healthz --method GET --seconds 5``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import selectors
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class LoadResult:
+    """Latencies (ms) of completed requests, status counts, and the wall time they took."""
+
+    latencies_ms: np.ndarray
+    statuses: dict[int, int]
+    seconds: float
+    errors: int = 0
+
+    @property
+    def per_s(self) -> float:
+        return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, float]:
+        lat = self.latencies_ms
+        pct = (lambda q: float(np.percentile(lat, q))) if len(lat) else (lambda q: float("nan"))
+        return {"requests": int(len(lat)), "per_s": round(self.per_s, 1), "p50_ms": round(pct(50), 3),
+                "p90_ms": round(pct(90), 3), "p99_ms": round(pct(99), 3), "max_ms": round(pct(100), 3),
+                "errors": self.errors, "non_2xx": sum(n for s, n in self.statuses.items() if s >= 300)}
+
+
+@dataclass
+class _Conn:
+    sock: socket.socket | None = None
+    buf: bytearray = field(default_factory=bytearray)
+    t0: float = 0.0
+    need: int = -1  # total bytes of the current response once the header is parsed
+    status: int = 0
+    close_after: bool = False
+
+
+def _request_bytes(method: str, host: str, port: int, path: str, body: bytes | None) -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+    if body is None:
+        return (head + "\r\n").encode()
+    return (head + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] | None,
+             seconds: float = 10.0, concurrency: int = 4, method: str = "POST",
+             max_requests: int | None = None, warmup_s: float = 1.0) -> LoadResult:
+    """Keep ``concurrency`` requests in flight for ``warmup_s + seconds``; measure the last ``seconds``."""
+    sel = selectors.DefaultSelector()
+    conns = [_Conn() for _ in range(concurrency)]
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    errors = 0
+    counter = 0
+    start = time.perf_counter()
+    measure_from = start + warmup_s
+    stop_at = measure_from + seconds
+
+    def connect(c: _Conn) -> None:
+        s = socket.create_connection((host, port))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.setblocking(False)
+        c.sock = s
+        sel.register(s, selectors.EVENT_READ, c)
+
+    def drop(c: _Conn) -> None:
+        if c.sock is not None:
+            sel.unregister(c.sock)
+            c.sock.close()
+            c.sock = None
+
+    def send(c: _Conn) -> None:
+        nonlocal counter
+        if c.sock is None:
+            connect(c)
+        body = make_body(counter) if make_body is not None else None
+        counter += 1
+        c.buf.clear()
+        c.need, c.status, c.close_after = -1, 0, False
+        c.t0 = time.perf_counter()
+        c.sock.sendall(_request_bytes(method, host, port, path, body))
+
+    for c in conns:
+        send(c)
+    in_flight = concurrency
+    while in_flight:
+        for key, _ in sel.select(timeout=5.0):
+            c: _Conn = key.data
+            try:
+                chunk = c.sock.recv(65536)
+            except ConnectionError:
+                chunk = b""
+            if not chunk:
+                drop(c)
+                if c.need < 0 or len(c.buf) < c.need:
+                    errors += 1
+                    in_flight -= 1
+                    if time.perf_counter() < stop_at:
+                        send(c)
+                        in_flight += 1
+                continue
+            c.buf += chunk
+            if c.need < 0:
+                end = c.buf.find(b"\r\n\r\n")
+                if end < 0:
+                    continue
+                head = bytes(c.buf[:end]).lower()
+                c.status = int(head[9:12])
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    if line.startswith(b"content-length:"):
+                        length = int(line[15:])
+                    elif line.startswith(b"connection:") and b"close" in line:
+                        c.close_after = True
+                c.need = end + 4 + length
+            if len(c.buf) < c.need:
+                continue
+            now = time.perf_counter()
+            if now >= measure_from:
+                latencies.append((now - c.t0) * 1e3)
+                statuses[c.status] = statuses.get(c.status, 0) + 1
+            if c.close_after:
+                drop(c)
+            in_flight -= 1
+            if now < stop_at and (max_requests is None or len(latencies) < max_requests):
+                send(c)
+                in_flight += 1
+    for c in conns:
+        drop(c)
+    sel.close()
+    elapsed = min(time.perf_counter(), stop_at) - measure_from
+    return LoadResult(np.asarray(latencies), statuses, max(elapsed, 1e-9), errors)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--path", default="/healthz")
+    p.add_argument("--method", default="GET")
+    p.add_argument("--body", help="JSON body; the text {i} is replaced by the request number")
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--concurrency", type=int, default=4)
+    args = p.parse_args()
+    template = args.body
+    make = (lambda i: template.replace("{i}", str(i)).encode()) if template else None
+    print(json.dumps(run_load(args.host, args.port, args.path, make, args.seconds, args.concurrency,
+                              args.method).summary()))
+
+
+if __name__ == "__main__":
+    main()

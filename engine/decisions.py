@@ -1,0 +1,232 @@
+"""One decision, end to end: features -> model scores + SHAP -> rules -> bandit -> ``Decision``.
+
+Why: the decision is the product; it must read the same in the API, in the
+backtest and in a notebook. This module is pure orchestration: the online
+store, the model, the rule engine and the experiment are passed in (no Flask,
+no I/O of its own), and the result is one immutable value holding both the
+answer and everything the audit record needs (inputs, feature vector, model
+identity, SHAP values, rules fired, bandit arm and propensity, timings).
+
+Randomness (the bandit's Thompson draw) comes from a generator seeded by the
+``request_id``, so recomputing a decision gives the same arm.
+
+Example::
+
+    decision = decide_checkout(request, now, store=store, served=served)
+    decision.outcome, decision.answer["available_credit"], decision.record["shap"]
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time as dtime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+
+from engine.bandits import Arm, Context, arms_for_channels, segment_for
+from engine.reasons import top_reasons
+from features.definitions import FEATURE_NAMES
+from features.transform import InvoiceRequest, vector
+
+TOP_MODEL_REASONS = 3
+BANDIT_ACTIONS = ("remind",)  # the actions whose channel and send time the experiment chooses
+
+
+class Served(Protocol):
+    """What a decision runs on (``serving.runtime.Served`` is one)."""
+
+    model: Any
+    model_info: Any
+    rules: Any
+    experiment: Any
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer (``answer``) and the audit payload (``record``) of one decision."""
+
+    kind: str
+    outcome: str
+    answer: dict[str, Any]
+    record: dict[str, Any]
+
+
+def rng_for(request_id: str) -> np.random.Generator:
+    """A generator seeded by the request id: the same request draws the same arm."""
+    return np.random.default_rng(int.from_bytes(hashlib.sha256(request_id.encode()).digest()[:8], "big"))
+
+
+class _Clock:
+    """Milliseconds per stage, for the audit record's timings."""
+
+    def __init__(self) -> None:
+        self.t = time.perf_counter()
+        self.ms: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.ms[name] = round((now - self.t) * 1e3, 4)
+        self.t = now
+
+
+def _score(served: Served, store: Any, customer: Mapping[str, Any], request: InvoiceRequest,
+           now: datetime, clock: _Clock) -> tuple[dict[str, float], np.ndarray, dict[str, float],
+                                                  np.ndarray, float]:
+    feats = store.customer_features(customer["id"], request, now)
+    x = vector(feats)
+    clock.lap("features_ms")
+    scores = served.model.predict_one(x)
+    clock.lap("model_ms")
+    contributions, base = served.model.explain_one(x)
+    clock.lap("shap_ms")
+    return feats, x, scores, contributions, float(base)
+
+
+def _risk(scores: Mapping[str, float], info: Any) -> dict[str, Any]:
+    return {"p_late": round(float(scores["p_late"]), 6), "p_late_30": round(float(scores["p_late_30"]), 6),
+            "expected_days_late": round(float(scores["expected_days_late"]), 3),
+            "model": info.name, "version": str(info.version), "alias": info.alias}
+
+
+def _reasons(rule_reasons: Any, x: np.ndarray, contributions: np.ndarray) -> list[dict[str, Any]]:
+    rules = [{"code": r.code, "text": r.text, "source": "rule", "contribution": None} for r in rule_reasons]
+    return rules + [r.to_dict() for r in top_reasons(FEATURE_NAMES, x, contributions, TOP_MODEL_REASONS)]
+
+
+def _record(x: np.ndarray, scores: Mapping[str, float], contributions: np.ndarray,
+            base: float, served: Served, outcome: Any, clock: _Clock) -> dict[str, Any]:
+    info = served.model_info
+    return {
+        "features": dict(zip(FEATURE_NAMES, x.tolist())),
+        "scores": {k: float(v) for k, v in scores.items()},
+        "model": {"name": info.name, "version": str(info.version), "alias": info.alias,
+                  "run_id": getattr(info, "run_id", None)},
+        "policy": {"version": str(outcome.policy_version), "hash": outcome.policy_hash},
+        "rules_fired": list(outcome.rules_fired),
+        "shap": {"base_value": base, "contributions": dict(zip(FEATURE_NAMES, contributions.tolist())),
+                 "space": "log-odds of p_late (margin)"},
+        "timings": clock.ms,
+    }
+
+
+def checkout_facts(customer: Mapping[str, Any], order: Mapping[str, Any], feats: Mapping[str, float],
+                   scores: Mapping[str, float]) -> dict[str, Any]:
+    """The flat fact dict the checkout rules read (names fixed by ``engine.rules``)."""
+    return {
+        "customer_id": customer["id"], "customer_type": customer["type"], "country": customer["country"],
+        "profile": customer.get("profile") or ("sme" if customer["type"] == "business" else "adult"),
+        "is_new_customer": feats["invoices_issued"] == 0, "key_account": customer["key_account"],
+        "blocked": customer["blocked"], "order_amount": float(order["amount"]),
+        "payment_terms_days": int(order["payment_terms_days"]),
+        "open_exposure": feats["open_exposure"], "overdue_amount": feats["overdue_amount"],
+        "avg_monthly_purchases": feats["avg_monthly_purchases"], "invoices_paid": int(feats["invoices_paid"]),
+        "share_paid_late": feats["share_paid_late"], "mean_days_late": feats["mean_days_late"],
+        "open_disputes": int(feats["open_disputes"]), "p_late": float(scores["p_late"]),
+        "p_late_30": float(scores["p_late_30"]), "expected_days_late": float(scores["expected_days_late"]),
+    }
+
+
+def decide_checkout(request: Mapping[str, Any], now: datetime, *, store: Any, served: Served) -> Decision:
+    """May this customer buy this order on credit? ``request`` is the validated API body."""
+    clock = _Clock()
+    customer, order = request["customer"], request["order"]
+    invoice = InvoiceRequest(amount=float(order["amount"]), payment_terms_days=int(order["payment_terms_days"]),
+                             issued_at=now, paperless=bool(order["paperless"]), customer_type=customer["type"])
+    feats, x, scores, contributions, base = _score(served, store, customer, invoice, now, clock)
+    out = served.rules.evaluate_checkout(checkout_facts(customer, order, feats, scores))
+    clock.lap("rules_ms")
+    answer = {
+        "kind": "checkout", "outcome": out.outcome, "segment": out.segment,
+        "profile_segment": out.profile_segment, "credit_limit": round(float(out.credit_limit), 2),
+        "open_exposure": round(float(out.open_exposure), 2),
+        "available_credit": round(float(out.available_credit), 2), "risk": _risk(scores, served.model_info),
+        "reasons": _reasons(out.reasons, x, contributions), "rules_fired": list(out.rules_fired),
+        "policy_version": str(out.policy_version),
+    }
+    return Decision("checkout", out.outcome, answer,
+                    _record(x, scores, contributions, base, served, out, clock))
+
+
+def dunning_facts(request: Mapping[str, Any], now: datetime, scores: Mapping[str, float],
+                  segment: str) -> dict[str, Any]:
+    """The flat fact dict the dunning rules read, from the invoice's reminder and dispute history."""
+    customer, invoice = request["customer"], request["invoice"]
+    today = now.date()
+    reminders = sorted(invoice["reminders"], key=lambda r: r["sent_at"])
+    finals = [r for r in reminders if r["final_notice"]]
+    consent = customer["consent"]
+    opened: date | None = invoice.get("dispute_opened")
+    return {
+        "customer_type": customer["type"], "country": customer["country"],
+        "profile": customer.get("profile") or ("sme" if customer["type"] == "business" else "adult"),
+        "key_account": customer["key_account"], "account_manager": customer.get("account_manager") or "",
+        **{f"consent_{ch}": bool(v) for ch, v in consent.items()},
+        "days_past_due": (today - invoice["due_date"]).days, "amount": float(invoice["amount"]),
+        "reminders_sent": len(reminders),
+        "days_since_last_reminder": (now - reminders[-1]["sent_at"]).days if reminders else -1,
+        "final_notice_sent": bool(finals),
+        "final_notice_days_ago": (now - finals[-1]["sent_at"]).days if finals else -1,
+        "disputed": bool(invoice["disputed"]),
+        "dispute_days_open": (today - opened).days if invoice["disputed"] and opened else 0,
+        "p_late": float(scores["p_late"]), "expected_days_late": float(scores["expected_days_late"]),
+        "segment": segment,
+    }
+
+
+def send_time(arm: Arm, now: datetime, earliest: datetime | None) -> datetime:
+    """The first moment at the arm's hour on the arm's day type, not before ``now`` or ``earliest``."""
+    start = max(now, earliest) if earliest is not None else now
+    day = start.date()
+    for _ in range(8):
+        at = datetime.combine(day, dtime(arm.hour), tzinfo=start.tzinfo)
+        if at >= start and (day.weekday() >= 5) == arm.weekend:
+            return at
+        day += timedelta(days=1)
+    raise AssertionError("a week always holds both day types")
+
+
+def decide_next_action(request: Mapping[str, Any], now: datetime, *, store: Any, served: Served) -> Decision:
+    """What do we do next about this open invoice, through which channel, when, in which tone?"""
+    clock = _Clock()
+    customer, invoice = request["customer"], request["invoice"]
+    issued = datetime.combine(invoice["issue_date"], dtime(), tzinfo=now.tzinfo)
+    req = InvoiceRequest(amount=float(invoice["amount"]),
+                         payment_terms_days=(invoice["due_date"] - invoice["issue_date"]).days,
+                         issued_at=issued, paperless=bool(invoice["paperless"]), customer_type=customer["type"])
+    feats, x, scores, contributions, base = _score(served, store, customer, req, now, clock)
+    segment = segment_for(float(scores["p_late"]))
+    facts = dunning_facts(request, now, scores, segment)
+    out = served.rules.evaluate_dunning(facts)
+    clock.lap("rules_ms")
+    choice, context = None, None
+    channels = tuple(out.allowed_channels)
+    if out.action in BANDIT_ACTIONS and channels and served.experiment is not None:
+        context = Context(profile=facts["profile"], customer_type=customer["type"], segment=segment,
+                          p_late=float(scores["p_late"]), step=max(int(out.step), 1))
+        choice = served.experiment.decide(invoice["id"], context, arms_for_channels(channels),
+                                          rng_for(request["request_id"]))
+        channel, send_at = choice.arm.channel, send_time(choice.arm, now, out.earliest_send)
+    else:
+        channel = channels[0] if channels else None
+        send_at = max(now, out.earliest_send) if out.earliest_send is not None and channel else None
+    clock.lap("bandit_ms")
+    bandit = {"arm": None if choice is None else {"channel": choice.arm.channel, "slot": choice.arm.slot,
+                                                   "day_type": choice.arm.day_type},
+              "propensity": None if choice is None else choice.propensity,
+              "policy": None if choice is None else choice.policy_name,
+              "experiment": None if choice is None else choice.experiment,
+              "group": None if choice is None else choice.group}
+    answer = {
+        "kind": "next_action", "action": out.action, "channel": channel,
+        "send_at": send_at.isoformat() if send_at is not None else None, "tone": out.tone,
+        "assignee": out.assignee, "task": out.task, "segment": segment,
+        "risk": _risk(scores, served.model_info), "bandit": bandit,
+        "reasons": _reasons(out.reasons, x, contributions), "rules_fired": list(out.rules_fired),
+        "policy_version": str(out.policy_version),
+    }
+    record = _record(x, scores, contributions, base, served, out, clock)
+    record["bandit"] = {**bandit, "context": None if context is None else context.to_dict()}
+    return Decision("next_action", out.action, answer, record)

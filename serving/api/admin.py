@@ -1,0 +1,41 @@
+"""``POST /v1/admin/reload``: check the model alias and the policy file now.
+
+A model or policy that fails to load is refused (409, the reasons in the
+problem document); the old one keeps serving. With ``ADMIN_TOKEN`` set, an
+``Authorization: Bearer <token>`` header is required.
+"""
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, current_app, jsonify, request
+
+from engine.errors import KredoError
+from serving.problems import Unauthorized
+from serving.runtime import get_runtime
+
+bp = Blueprint("admin", __name__, url_prefix="/v1/admin")
+
+
+class ReloadRefused(KredoError):
+    code = "reload_refused"
+    title = "Reload refused; the previous version keeps serving"
+    status = 409
+
+
+@bp.before_request
+def _authorise() -> None:
+    token = current_app.config.get("ADMIN_TOKEN")
+    if token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+        raise Unauthorized("admin endpoints need 'Authorization: Bearer <KREDO_ADMIN_TOKEN>'",
+                           field="Authorization")
+
+
+@bp.post("/reload")
+def reload():  # noqa: ANN201
+    report = get_runtime().reload()
+    refused = {part: str(v) for part, v in report.items() if str(v).startswith("refused")}
+    if refused:
+        raise ReloadRefused("; ".join(f"{p} {v}" for p, v in refused.items()),
+                            field=next(iter(refused)), extra={"report": report})
+    return jsonify(report)

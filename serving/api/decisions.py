@@ -1,0 +1,71 @@
+"""``POST /v1/decisions/checkout``, ``POST /v1/decisions/next-action``, ``GET /v1/decisions/{id}``.
+
+Why this order of work on the request path: validate, decide (features, model,
+SHAP, rules, bandit), then commit the audit record, then answer. The audit
+commit stays on the request path on purpose: an answer whose record could
+still be lost is an answer an auditor cannot explain. It is one short
+serialised transaction (see ``serving.audit``), and it is also where
+idempotency is settled: if another worker already recorded this
+``request_id``, its stored answer is returned and nothing new is written.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify
+
+from engine.decisions import Decision, decide_checkout, decide_next_action
+from serving.api._body import parse, request_digest
+from serving.audit import AuditEntry
+from serving.metrics import get_metrics
+from serving.runtime import get_runtime
+from serving.schemas import CheckoutRequest, Id, NextActionRequest
+from pydantic import TypeAdapter
+
+bp = Blueprint("decisions", __name__, url_prefix="/v1/decisions")
+_ID = TypeAdapter(Id)
+
+
+def _answer(body: CheckoutRequest | NextActionRequest, now: datetime, decision: Decision) -> Response:
+    runtime = get_runtime()
+    decision_id = f"dec_{uuid.uuid4().hex}"
+    latency_ms = round((time.perf_counter() - g.t0) * 1e3, 3)
+    answer: dict[str, Any] = {"decision_id": decision_id, "request_id": body.request_id, **decision.answer,
+                              "latency_ms": latency_ms}
+    payload = {"request": body.model_dump(mode="json"), **decision.record, "outcome": decision.outcome,
+               "response": answer}
+    record, created = runtime.audit.append(AuditEntry(decision_id, body.request_id, decision.kind,
+                                                      now.isoformat(), payload, request_digest(body)))
+    if not created:
+        response = jsonify(record.payload["response"])
+        response.headers["Kredo-Replayed"] = "true"
+        return response
+    get_metrics(current_app).decisions.labels(decision.kind, decision.outcome).inc()
+    return jsonify(answer)
+
+
+@bp.post("/checkout")
+def checkout() -> Response:
+    body = parse(CheckoutRequest)
+    runtime = get_runtime()
+    now = body.now or datetime.now(UTC)
+    decision = decide_checkout(body.model_dump(), now, store=runtime.store, served=runtime.snapshot())
+    return _answer(body, now, decision)
+
+
+@bp.post("/next-action")
+def next_action() -> Response:
+    body = parse(NextActionRequest)
+    runtime = get_runtime()
+    decision = decide_next_action(body.model_dump(), body.now, store=runtime.store, served=runtime.snapshot())
+    return _answer(body, body.now, decision)
+
+
+@bp.get("/<decision_id>")
+def get_decision(decision_id: str) -> Response:
+    """The full audit record, with its place in the hash chain."""
+    _ID.validate_python(decision_id)
+    return jsonify(get_runtime().audit.get(decision_id).to_dict())

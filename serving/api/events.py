@@ -1,0 +1,66 @@
+"""``POST /v1/events``: a batch of ledger and reminder events, idempotent by ``event_id``.
+
+Why: the online features and the bandit learn from the same stream. Each event
+is applied to the feature store (which answers applied / duplicate / refused
+with a reason), then:
+
+* an applied ``reminder_sent`` that names the ``decision_id`` it carried out
+  becomes the invoice's pending reminder, with the arm, propensity and context
+  read back from that decision's audit record (the one source of truth);
+* an applied ``payment_received`` pays the invoice's pending reminder its reward.
+
+A refused event never stops the batch: the answer lists a result per event.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from engine.bandits import Arm, Choice, Context
+from engine.errors import KredoError
+from serving.api._body import parse
+from serving.runtime import Runtime, get_runtime
+from serving.schemas import EventsRequest
+
+bp = Blueprint("events", __name__, url_prefix="/v1")
+
+
+@bp.post("/events")
+def post_events() -> Response:
+    body = parse(EventsRequest)
+    runtime = get_runtime()
+    events = [e.model_dump() for e in body.events]
+    results = runtime.store.apply(events)
+    out, rewards = [], 0
+    for event, result in zip(events, results):
+        row = {"event_id": event["event_id"], "status": result.status, "code": result.code,
+               "reason": result.reason}
+        if result.status == "applied":
+            try:
+                rewards += _pay_bandit(runtime, event, result)
+            except KredoError as exc:
+                row.update(code=exc.code, reason=f"applied to features; bandit skipped: {exc.detail}")
+        out.append(row)
+    counts = {s: sum(r["status"] == s for r in out) for s in ("applied", "duplicate", "refused")}
+    return jsonify({"results": out, **counts, "rewards": rewards})
+
+
+def _pay_bandit(runtime: Runtime, event: dict[str, Any], result: Any) -> int:
+    """Feed one applied event to the reward bookkeeping; returns the number of rewards settled."""
+    attribution = runtime.bandit.attribution
+    if event["type"] == "reminder_sent" and event.get("decision_id"):
+        record = runtime.audit.get(str(event["decision_id"])).payload
+        bandit = record.get("bandit") or {}
+        if bandit.get("arm") is None:
+            return 0
+        choice = Choice(Arm(**bandit["arm"]), bandit["propensity"], bandit["policy"], bandit["experiment"],
+                        bandit["group"])
+        settled = attribution.record_reminder(event["event_id"], record["request"]["invoice"]["id"],
+                                              result.at, Context.from_dict(bandit["context"]), choice)
+        return len(settled)
+    if event["type"] == "payment_received":
+        settled = attribution.payment_received(event["event_id"], event["invoice_id"], result.at,
+                                               invoice_settled=bool(getattr(result, "invoice_settled", True)))
+        return int(settled is not None)
+    return 0

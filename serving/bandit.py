@@ -1,0 +1,36 @@
+"""The dunning experiment the service runs, and the reward bookkeeping behind it.
+
+Why: every worker must choose from, and learn into, the same statistics, so
+the bandit state lives where the feature store lives: Redis when ``REDIS_URL``
+is set (``features.online.bandit_redis``), in-process otherwise. A fixed
+control group (``CONTROL_SHARE`` of invoices, default 10 %) keeps the static
+preference order so the bandit's uplift is measured, not assumed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.bandits import Attribution, Experiment, InProcessState, StaticRules, ThompsonSampling
+
+
+@dataclass(frozen=True)
+class Bandit:
+    experiment: Experiment
+    attribution: Attribution
+
+
+def build(config: dict[str, Any]) -> Bandit:
+    """Thompson sampling per (segment, profile) against the static order, on the configured state."""
+    if config.get("REDIS_URL"):
+        import redis
+
+        from features.online.bandit_redis import RedisBanditState
+
+        state: Any = RedisBanditState(redis.Redis.from_url(config["REDIS_URL"]))
+    else:
+        state = InProcessState()
+    policy, control = ThompsonSampling(state=state), StaticRules()
+    experiment = Experiment(name=config["EXPERIMENT_NAME"], policy=policy, control_policy=control,
+                            control_share=float(config["CONTROL_SHARE"]))
+    return Bandit(experiment, Attribution(state=state, policies={policy.name: policy, control.name: control}))

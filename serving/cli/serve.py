@@ -1,0 +1,30 @@
+"""``kredo serve``: the decision API under gunicorn (or the Flask dev server with ``--dev``)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve the decision API (gunicorn; --dev for the Flask dev server)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (>= 1)")
+    p.add_argument("--threads", type=int, default=1, help="threads per worker (> 1: gthread workers)")
+    p.add_argument("--dev", action="store_true", help="Flask's development server, one process")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.errors import InvalidInput
+
+    if args.workers < 1 or args.threads < 1:
+        raise InvalidInput("--workers and --threads must be at least 1", field="workers")
+    if args.dev:
+        from serving.app import create_app
+
+        create_app().run(host=args.host, port=args.port, threaded=True)
+        return 0
+    from serving.server import serve
+
+    serve(args.host, args.port, args.workers, args.threads)
+    return 0

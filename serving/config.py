@@ -1,0 +1,65 @@
+"""Service configuration: defaults, then the environment, then an explicit dict.
+
+Why: the same app runs on embedded defaults for a demo (SQLite audit file,
+in-process feature store, local MLflow store) and on real services in
+production, switched only by environment variables. Tests pass a dict, which
+wins over both.
+
+| key | environment | default |
+|---|---|---|
+| ``AUDIT_URL`` | ``DATABASE_URL`` | ``sqlite:///var/audit.db`` |
+| ``REDIS_URL`` | ``REDIS_URL`` | none: in-process store |
+| ``MLFLOW_TRACKING_URI`` | ``MLFLOW_TRACKING_URI`` | ``sqlite:///mlruns/mlflow.db`` |
+| ``MODEL_URI`` | ``KREDO_MODEL_URI`` | ``models:/payment-delay@champion`` |
+| ``POLICY_PATH`` | ``KREDO_POLICY`` | ``rules/default.yaml`` |
+| ``RELOAD_INTERVAL_S`` | ``KREDO_RELOAD_INTERVAL_S`` | 15 (0: only ``POST /v1/admin/reload``) |
+| ``ADMIN_TOKEN`` | ``KREDO_ADMIN_TOKEN`` | none: admin endpoints open on a trusted network |
+| ``MAX_CONTENT_LENGTH`` | ``KREDO_MAX_BODY_BYTES`` | 262144 |
+| ``EXPERIMENT_NAME`` | ``KREDO_EXPERIMENT`` | ``dunning`` (the bandit experiment; its state key) |
+| ``CONTROL_SHARE`` | ``KREDO_CONTROL_SHARE`` | 0.1 (invoices kept on the static policy) |
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "AUDIT_URL": "sqlite:///var/audit.db",
+    "REDIS_URL": None,
+    "MLFLOW_TRACKING_URI": "sqlite:///mlruns/mlflow.db",
+    "MODEL_URI": "models:/payment-delay@champion",
+    "POLICY_PATH": "rules/default.yaml",
+    "RELOAD_INTERVAL_S": 15.0,
+    "ADMIN_TOKEN": None,
+    "MAX_CONTENT_LENGTH": 256 * 1024,
+    "EXPERIMENT_NAME": "dunning",
+    "CONTROL_SHARE": 0.1,
+}
+
+ENVIRONMENT = {
+    "AUDIT_URL": "DATABASE_URL",
+    "REDIS_URL": "REDIS_URL",
+    "MLFLOW_TRACKING_URI": "MLFLOW_TRACKING_URI",
+    "MODEL_URI": "KREDO_MODEL_URI",
+    "POLICY_PATH": "KREDO_POLICY",
+    "RELOAD_INTERVAL_S": "KREDO_RELOAD_INTERVAL_S",
+    "ADMIN_TOKEN": "KREDO_ADMIN_TOKEN",
+    "MAX_CONTENT_LENGTH": "KREDO_MAX_BODY_BYTES",
+    "EXPERIMENT_NAME": "KREDO_EXPERIMENT",
+    "CONTROL_SHARE": "KREDO_CONTROL_SHARE",
+}
+
+_NUMERIC = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float}
+
+
+def load(overrides: Mapping[str, Any] | None = None,
+         environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The effective configuration: ``DEFAULTS`` < environment < ``overrides``."""
+    env = os.environ if environ is None else environ
+    config = dict(DEFAULTS)
+    for key, var in ENVIRONMENT.items():
+        if env.get(var):
+            config[key] = _NUMERIC.get(key, str)(env[var])
+    config.update(overrides or {})
+    return config

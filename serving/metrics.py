@@ -1,0 +1,85 @@
+"""Prometheus metrics: request counts, latency per endpoint, decisions by outcome, model version.
+
+Why: operators watch latency and outcome mix per model version, and alert when
+a swap changes either. Metrics live in a registry per app (several apps in one
+test process never collide). Under gunicorn, ``kredo serve`` points
+``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before any worker starts;
+every worker then writes its values to memory-mapped files there and
+``GET /metrics`` on any worker answers for all of them (the prometheus-client
+multiprocess mode; dead workers are marked in the gunicorn ``child_exit`` hook).
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
+                               generate_latest)
+from prometheus_client import multiprocess
+
+BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+class Metrics:
+    """The app's metrics; ``model_loaded`` keeps exactly one model-info series per worker."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("kredo_http_requests", "HTTP requests by endpoint, method and status",
+                                ["endpoint", "method", "status"], registry=r)
+        self.latency = Histogram("kredo_http_request_seconds", "Request latency by endpoint (server side)",
+                                 ["endpoint"], buckets=BUCKETS, registry=r)
+        self.decisions = Counter("kredo_decisions", "Decisions by kind and outcome", ["kind", "outcome"],
+                                 registry=r)
+        self.model = Gauge("kredo_model_info", "The served model (value 1)", ["name", "version", "alias"],
+                           registry=r, multiprocess_mode="liveall")
+        self.policy = Gauge("kredo_policy_info", "The served policy (value 1)", ["version", "hash"],
+                            registry=r, multiprocess_mode="liveall")
+        self.reloads = Counter("kredo_reloads", "Hot-swap attempts by part and result", ["part", "result"],
+                               registry=r)
+
+    def model_loaded(self, name: str, version: str, alias: str | None) -> None:
+        self.model.clear()
+        self.model.labels(name, version, alias or "").set(1)
+
+    def policy_loaded(self, version: str, digest: str) -> None:
+        self.policy.clear()
+        self.policy.labels(version, digest).set(1)
+
+    def exposition(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)
+            return generate_latest(merged)
+        return generate_latest(self.registry)
+
+
+def init_app(app: Flask) -> Metrics:
+    """Time every request and expose ``GET /metrics``."""
+    metrics = Metrics()
+    app.extensions["kredo.metrics"] = metrics
+
+    @app.before_request
+    def _start() -> None:
+        g.t0 = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        t0 = g.get("t0")
+        if t0 is not None:
+            metrics.latency.labels(endpoint).observe(time.perf_counter() - t0)
+        metrics.requests.labels(endpoint, request.method, str(response.status_code)).inc()
+        return response
+
+    @app.get("/metrics")
+    def _metrics() -> Response:
+        return Response(metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)
+
+    return metrics
+
+
+def get_metrics(app: Flask) -> Metrics:
+    return app.extensions["kredo.metrics"]

@@ -1,0 +1,82 @@
+"""``GET /openapi.json``: an OpenAPI 3.1 document built from ``serving.schemas``.
+
+Why: OpenAPI 3.1 uses JSON Schema 2020-12, which is what pydantic emits, so the
+document is generated from the validating models with no hand-written copy.
+"""
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from flask import Blueprint, jsonify
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from serving import schemas as s
+
+bp = Blueprint("openapi", __name__)
+
+REF = "#/components/schemas/{model}"
+
+# (path, method, summary, request model, {status: response model}, path parameter)
+OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, dict[int, type[BaseModel] | None]]] = [
+    ("/v1/decisions/checkout", "post", "Decide a checkout: accept, prepay, review or reject",
+     s.CheckoutRequest, {200: s.CheckoutDecision}),
+    ("/v1/decisions/next-action", "post", "Decide the next dunning action for an open invoice",
+     s.NextActionRequest, {200: s.NextActionDecision}),
+    ("/v1/decisions/{decision_id}", "get", "The full audit record of one decision",
+     None, {200: s.AuditRecordOut}),
+    ("/v1/events", "post", "Apply a batch of ledger and reminder events (idempotent by event_id)",
+     s.EventsRequest, {200: s.EventsResponse}),
+    ("/v1/admin/reload", "post", "Reload model and policy now; a broken one is refused", None, {200: None}),
+    ("/healthz", "get", "Liveness: the process answers", None, {200: None}),
+    ("/readyz", "get", "Readiness: model, policy and stores loaded", None, {200: None}),
+    ("/metrics", "get", "Prometheus metrics (text exposition format)", None, {200: None}),
+]
+
+_ERRORS = {400: "Malformed JSON", 404: "Unknown id or route", 405: "Method not allowed",
+           409: "request_id reused for a different request", 413: "Body too large",
+           415: "Content type is not application/json", 422: "A field is invalid",
+           503: "Not ready (model, policy or a store unavailable)"}
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document (built once per process)."""
+    models = {m for _, _, _, req, resp in OPERATIONS for m in (req, *resp.values()) if m is not None}
+    models.add(s.Problem)
+    _, defs = models_json_schema([(m, "validation" if m.__name__.endswith("Request") else "serialization")
+                                  for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for path, method, summary, req, responses in OPERATIONS:
+        op: dict[str, Any] = {"summary": summary, "operationId": f"{method}_{path.strip('/').replace('/', '_')}",
+                              "responses": {}}
+        if "{decision_id}" in path:
+            op["parameters"] = [{"name": "decision_id", "in": "path", "required": True,
+                                 "schema": {"type": "string", "maxLength": 64}}]
+        if req is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": {"$ref": REF.format(model=req.__name__)}}}}
+        for status, model in responses.items():
+            content = ({"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}}
+                       if model is not None else {"application/json": {"schema": {"type": "object"}}})
+            op["responses"][str(status)] = {"description": "OK", "content": content}
+        if path.startswith("/v1/"):
+            for status, text in _ERRORS.items():
+                op["responses"][str(status)] = {"description": text, "content": {"application/problem+json": {
+                    "schema": {"$ref": REF.format(model="Problem")}}}}
+        paths.setdefault(path, {})[method] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Kredo decision API", "version": "1",
+                 "description": "Checkout credit acceptance and dunning next-best-action, with reasons "
+                                "and a tamper-evident audit log."},
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "paths": paths,
+        "components": {"schemas": defs["$defs"]},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():  # noqa: ANN201
+    return jsonify(document())

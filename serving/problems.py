@@ -1,0 +1,90 @@
+"""Every error answer is ``application/problem+json``, produced in this one place.
+
+Why: clients (webshops, ERPs, dunning systems) must be able to tell *what* went
+wrong from a stable ``code`` and the offending ``field``, whatever layer
+noticed: our own ``engine.errors.KredoError`` values, pydantic validation
+errors, or Werkzeug's HTTP errors (malformed JSON, unknown route, wrong method,
+oversized body, wrong content type). Nothing the client sends may end in a 500:
+an unexpected exception is still a problem document (500, code ``internal``)
+and is logged with its traceback for us, never shown to the client.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Flask, Response, current_app
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import InvalidInput, KredoError
+
+PROBLEM_JSON = "application/problem+json"
+
+_HTTP_CODES = {400: "malformed_request", 404: "not_found", 405: "method_not_allowed",
+               413: "body_too_large", 415: "unsupported_media_type", 429: "too_many_requests"}
+
+
+class MalformedJson(KredoError):
+    code = "malformed_json"
+    title = "Malformed JSON"
+    status = 400
+
+
+class UnsupportedMediaType(KredoError):
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+    status = 415
+
+
+class Unauthorized(KredoError):
+    code = "unauthorized"
+    title = "Unauthorized"
+    status = 401
+
+
+def problem(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=body["status"], mimetype=PROBLEM_JSON, headers=headers)
+
+
+def from_validation(exc: ValidationError) -> KredoError:
+    """The first pydantic error names the field; all of them travel in ``errors``."""
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    first = errors[0]
+    if first["type"] == "json_invalid":
+        return MalformedJson(f"request body is not valid JSON: {first['msg']}")
+    field = ".".join(str(part) for part in first["loc"]) or None
+    listed = [{"field": ".".join(str(p) for p in e["loc"]) or None, "type": e["type"], "detail": e["msg"]}
+              for e in errors[:20]]
+    return InvalidInput(first["msg"], field=field, extra={"errors": listed})
+
+
+def _from_http(exc: HTTPException) -> dict[str, Any]:
+    status = exc.code or 500
+    code = _HTTP_CODES.get(status, f"http_{status}")
+    return {"type": f"https://kredo.dev/problems/{code}", "title": exc.name, "status": status,
+            "detail": exc.description or exc.name, "code": code}
+
+
+def init_app(app: Flask) -> None:
+    """Register the one mapping from exceptions to problem documents."""
+
+    @app.errorhandler(KredoError)
+    def _kredo(exc: KredoError) -> Response:
+        return problem(exc.to_dict())
+
+    @app.errorhandler(ValidationError)
+    def _pydantic(exc: ValidationError) -> Response:
+        return problem(from_validation(exc).to_dict())
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
+        return problem(_from_http(exc), headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        current_app.logger.exception("unhandled error")
+        return problem({"type": "https://kredo.dev/problems/internal", "title": "Internal error",
+                        "status": 500, "detail": "an internal error occurred; it has been logged",
+                        "code": "internal"})
