@@ -1,0 +1,84 @@
+"""Small hand-written and transformed ledgers for the feature tests."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.ledger import CUSTOMERS, DISPUTES, INVOICES, PAYMENTS, REMINDERS, Ledger
+
+
+def _frame(table, rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=table.names)
+    for col in table.columns:
+        if col.kind == "datetime":
+            frame[col.name] = pd.to_datetime(frame[col.name]).astype("datetime64[us]")
+    return frame
+
+
+def tiny_ledger() -> Ledger:
+    """Two customers, hand-checkable: C-1 pays one invoice 5 days late, disputes another."""
+    customer = {"country": "NL", "sector": "retail", "size": "small", "profile": "sme", "account_manager": None,
+                "key_account": False, "paperless": True, "consent_email": True, "consent_sms": False,
+                "consent_whatsapp": False, "consent_letter": True, "consent_phone": True,
+                "created_at": "2023-01-01"}
+    customers = _frame(CUSTOMERS, [{"customer_id": "C-1", "type": "business", **customer},
+                                   {"customer_id": "C-2", "type": "consumer", **customer}])
+    inv = [
+        ("INV-1", "C-1", "2024-01-01", 30, 1000.0, "2024-02-05", None),
+        ("INV-2", "C-1", "2024-01-15", 30, 3000.0, None, None),
+        ("INV-3", "C-1", "2024-03-01", 14, 500.0, None, None),
+        ("INV-4", "C-2", "2024-01-10", 14, 80.0, None, "2024-08-01"),
+        ("INV-5", "C-2", "2024-09-02", 14, 120.0, None, None),
+    ]
+    invoices = _frame(INVOICES, [
+        {"invoice_id": i, "customer_id": c, "issued_at": pd.Timestamp(t),
+         "due_at": pd.Timestamp(t) + pd.Timedelta(days=d), "amount": a, "currency": "EUR",
+         "payment_terms_days": d, "paperless": True, "paid_at": p, "written_off_at": w}
+        for i, c, t, d, a, p, w in inv])
+    payments = _frame(PAYMENTS, [
+        {"payment_id": "PAY-1", "invoice_id": "INV-1", "customer_id": "C-1", "paid_at": "2024-01-20", "amount": 400.0},
+        {"payment_id": "PAY-2", "invoice_id": "INV-1", "customer_id": "C-1", "paid_at": "2024-02-05", "amount": 600.0},
+        {"payment_id": "PAY-3", "invoice_id": "INV-4", "customer_id": "C-2", "paid_at": "2024-02-01", "amount": 30.0},
+    ])
+    disputes = _frame(DISPUTES, [
+        {"dispute_id": "DSP-1", "invoice_id": "INV-2", "customer_id": "C-1", "opened_at": "2024-01-20",
+         "resolved_at": None, "reason": "quality"},
+    ])
+    return Ledger(customers=customers, invoices=invoices, payments=payments, disputes=disputes,
+                  reminders=_frame(REMINDERS, []))
+
+
+def cut_at(ledger: Ledger, cutoff: pd.Timestamp) -> Ledger:
+    """The ledger as it was known at ``cutoff``: every event after it deleted."""
+    inv = ledger.invoices[ledger.invoices["issued_at"] <= cutoff].copy()
+    for col in ("paid_at", "written_off_at"):
+        inv[col] = inv[col].where(inv[col] <= cutoff)
+    dis = ledger.disputes[ledger.disputes["opened_at"] <= cutoff].copy()
+    dis["resolved_at"] = dis["resolved_at"].where(dis["resolved_at"] <= cutoff)
+    return Ledger(customers=ledger.customers, invoices=inv.reset_index(drop=True),
+                  payments=ledger.payments[ledger.payments["paid_at"] <= cutoff].reset_index(drop=True),
+                  disputes=dis.reset_index(drop=True),
+                  reminders=ledger.reminders[ledger.reminders["sent_at"] <= cutoff].reset_index(drop=True))
+
+
+def shuffle_after(ledger: Ledger, cutoff: pd.Timestamp, seed: int) -> Ledger:
+    """Every event time after ``cutoff`` redrawn at random after it (the future scrambled)."""
+    rng = np.random.default_rng(seed)
+    end = max(ledger.invoices["issued_at"].max(), ledger.payments["paid_at"].max()) + pd.Timedelta(days=30)
+    span = (end - cutoff).total_seconds()
+
+    def scramble(s: pd.Series) -> pd.Series:
+        late = s > cutoff
+        fresh = cutoff + pd.to_timedelta(rng.uniform(1, span, len(s)), unit="s")
+        return s.where(~late, pd.Series(fresh, index=s.index).dt.floor("s")).astype("datetime64[us]")
+
+    inv = ledger.invoices.copy()
+    for col in ("issued_at", "paid_at", "written_off_at"):
+        inv[col] = scramble(inv[col])
+    inv["due_at"] = inv["issued_at"] + pd.to_timedelta(inv["payment_terms_days"], unit="D")
+    pay = ledger.payments.copy()
+    pay["paid_at"] = scramble(pay["paid_at"])
+    dis = ledger.disputes.copy()
+    for col in ("opened_at", "resolved_at"):
+        dis[col] = scramble(dis[col])
+    return Ledger(customers=ledger.customers, invoices=inv, payments=pay, disputes=dis, reminders=ledger.reminders)
