@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -39,6 +40,17 @@ STEP_SHARES = (0.6, 0.28, 0.12)
 WEEKDAY = {"weekday": 1, "weekend": 5}  # the truth only asks whether it is a weekend day
 
 
+def truth_matrix(traits: pd.DataFrame, step: np.ndarray) -> np.ndarray:
+    """P(paid within 7 days) of every arm (columns in ``all_arms`` order) for each row of
+    ``traits``, at ladder ``step`` with the simulator's tone for that step."""
+    n = len(traits)
+    return np.column_stack([
+        response_probability(traits, np.full(n, a.channel), np.full(n, a.hour),
+                             np.full(n, WEEKDAY[a.day_type]), np.asarray(step) - 1, step)
+        for a in all_arms()
+    ])
+
+
 def build_stream(reminders: int, seed: int = 7, customers: int = 20_000) -> Stream:
     """A seeded stream of reminders with the ground truth of every arm."""
     ledger = simulate(SimulationConfig(customers=customers, months=1, seed=seed))
@@ -49,11 +61,7 @@ def build_stream(reminders: int, seed: int = 7, customers: int = 20_000) -> Stre
     tr = traits.iloc[who].reset_index(drop=True)
     on_time = 4.0 * (tr["liquidity"] - 0.4) - 2.2 * tr["forgetfulness"] + 0.6
     p_late = 1.0 / (1.0 + np.exp(on_time.to_numpy() + rng.normal(0.0, 0.5, reminders)))
-    truth = np.column_stack([
-        response_probability(tr, np.full(reminders, a.channel), np.full(reminders, a.hour),
-                             np.full(reminders, WEEKDAY[a.day_type]), step - 1, step)
-        for a in all_arms()
-    ])
+    truth = truth_matrix(tr, step)
     consent = cust[[f"consent_{c}" for c in CHANNELS]].to_numpy()
     allowed_by_customer = [arms_for_channels([c for c, ok in zip(CHANNELS, row) if ok]) for row in consent]
     ctype, profile = cust["type"].to_numpy(), cust["profile"].to_numpy()
