@@ -1,0 +1,58 @@
+"""Regret ordering on a 30,000-reminder stream (the benchmark's 100,000, shortened), and the bench script."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.bandits import build_stream, learners
+from engine.bandits import InProcessState, ThompsonSampling
+from engine.bandits.regret import PolicyLearner, run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def results():
+    return run(learners(seed=7), build_stream(30_000, seed=7), batch=500, seed=7)
+
+
+def test_contextual_policy_has_the_lowest_regret(results):
+    ours = results["linear_ts"].regret
+    assert all(ours < r.regret for name, r in results.items() if name != "linear_ts"), \
+        {n: r.regret for n, r in results.items()}
+    assert results["linear_ts"].paid_rate == max(r.paid_rate for r in results.values())
+
+
+def test_thompson_within_ten_percent_of_mabwiser(results):
+    assert results["thompson"].regret <= 1.1 * results["mabwiser_ts"].regret
+
+
+def test_learning_beats_the_fixed_policies(results):
+    for name in ("thompson", "linear_ts", "mabwiser_ts", "mabwiser_linucb"):
+        assert results[name].regret < results["static"].regret < results["uniform"].regret
+    assert np.all(np.diff(results["linear_ts"].curve()) >= 0)  # regret is never negative
+
+
+def test_runs_are_reproducible():
+    stream = build_stream(2_000, seed=3)
+    a, b = (run([PolicyLearner(ThompsonSampling(state=InProcessState()))], stream, batch=200, seed=3)["thompson"]
+            for _ in range(2))
+    assert np.array_equal(a.regrets, b.regrets) and a.paid_rate == b.paid_rate
+
+
+def test_bench_script_prints_json_table_and_plot(tmp_path):
+    plot = tmp_path / "regret.png"
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bandits.py"), "--reminders", "3000",
+                          "--latency-n", "200", "--plot", str(plot), "--json"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    figures = json.loads(out.strip().splitlines()[-1])
+    for name in ("uniform", "static", "thompson", "linear_ts", "mabwiser_ts", "mabwiser_linucb"):
+        assert set(figures[name]) == {"regret", "paid_rate"} and 0 <= figures[name]["paid_rate"] <= 1
+    assert {"thompson_p99_ms", "linear_ts_p99_ms"} <= set(figures["latency_redis"])
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "mabwiser_linucb" in out.split("==")[0]  # the human table comes first
