@@ -1,0 +1,327 @@
+"""The payment-delay model: five XGBoost heads behind one sklearn-style estimator.
+
+Outputs (the serving contract, :data:`OUTPUTS`):
+
+* ``p_late``, ``p_late_30``, ``p_write_off``: calibrated probabilities of the
+  binary labels of :mod:`training.labels`;
+* ``expected_days_late``: squared-error regression of days late (clipped to
+  ``[0, 90]``), i.e. the conditional mean;
+* ``days_late_p80``: quantile regression (pinball loss, ``quantile=0.8``), so a
+  dunning policy can plan around the 80th percentile.
+
+Calibration and SHAP: each binary booster is trained with log loss and early
+stopping on the validation months; then a monotone Platt map ``p =
+sigmoid(a * margin + b)`` is fitted on the validation months. The trees are
+untouched, so ``explain_one`` is exact TreeSHAP (XGBoost ``pred_contribs``) of
+the served booster, in *margin* (log-odds) space: ``contributions.sum() +
+base_value`` equals the booster's margin, and ``p_late = sigmoid(a * margin +
+b)`` — a monotone map, so the ranking and the sign of every contribution mean
+the same before and after calibration. ``calibration_["p_late"]`` holds
+``(a, b)`` for anyone who wants calibrated log-odds (multiply contributions by
+``a``).
+
+A head whose training or validation months hold one class only (e.g. no
+write-offs in a short ledger) is a constant: the smoothed training rate, no
+trees; ``constant_heads_`` names them so reports can say so.
+
+Serving: ``predict_one(x)`` walks all trees of all heads as numpy arrays
+(:class:`training.forest.Forest`), no pandas, no DMatrix.
+
+Example::
+
+    model = PaymentDelayModel(n_estimators=200, max_depth=4).fit(X, Y, eval_set=(Xv, Yv))
+    model.predict_one(X.iloc[0].to_numpy())["p_late"]
+    contributions, base = model.explain_one(X.iloc[0].to_numpy())
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from scipy.optimize import minimize
+
+from engine.errors import ModelError
+from training.forest import Forest
+from training.labels import BINARY_HEADS, HEADS
+
+OUTPUTS = ("p_late", "p_late_30", "p_write_off", "expected_days_late", "days_late_p80")
+HEAD_OF = {"p_late": "late", "p_late_30": "late_30", "p_write_off": "write_off",
+           "expected_days_late": "days_late", "days_late_p80": "days_late"}
+PROBABILITIES = OUTPUTS[:3]
+FORMAT_VERSION = 1
+META_FILE = "model.json"
+
+
+def _sigmoid(z: np.ndarray | float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1.0 - p)))
+
+
+def fit_platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Fit ``p = sigmoid(a * margin + b)`` by maximum likelihood; ``a`` kept positive (monotone)."""
+    def loss(ab: np.ndarray) -> tuple[float, np.ndarray]:
+        p = np.clip(_sigmoid(ab[0] * margin + ab[1]), 1e-12, 1 - 1e-12)
+        g = p - y
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))), np.array([np.mean(g * margin), np.mean(g)])
+    res = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B", bounds=[(1e-3, None), (None, None)])
+    return float(res.x[0]), float(res.x[1])
+
+
+class PaymentDelayModel:
+    """Five heads of payment-delay risk (see the module doc). Parameters only in ``__init__``."""
+
+    def __init__(self, n_estimators: int = 300, max_depth: int = 4, learning_rate: float = 0.1,
+                 early_stopping_rounds: int = 30, min_child_weight: float = 5.0, subsample: float = 0.8,
+                 colsample_bytree: float = 0.8, quantile: float = 0.8, days_cap: float = 90.0,
+                 max_bin: int = 256, n_jobs: int = 2, random_state: int = 7) -> None:
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.early_stopping_rounds = early_stopping_rounds
+        self.min_child_weight = min_child_weight
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.quantile = quantile
+        self.days_cap = days_cap
+        self.max_bin = max_bin
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("n_estimators", "max_depth", "learning_rate",
+                                              "early_stopping_rounds", "min_child_weight", "subsample",
+                                              "colsample_bytree", "quantile", "days_cap", "max_bin",
+                                              "n_jobs", "random_state")}
+
+    # ------------------------------------------------------------------ fitting
+    def _xgb_params(self, output: str) -> dict[str, Any]:
+        params = {"max_depth": self.max_depth, "eta": self.learning_rate, "min_child_weight": self.min_child_weight,
+                  "subsample": self.subsample, "colsample_bytree": self.colsample_bytree, "tree_method": "hist",
+                  "max_bin": self.max_bin, "nthread": self.n_jobs, "seed": self.random_state}
+        if output in PROBABILITIES:
+            return {**params, "objective": "binary:logistic", "eval_metric": "logloss"}
+        if output == "days_late_p80":
+            return {**params, "objective": "reg:quantileerror", "quantile_alpha": self.quantile}
+        return {**params, "objective": "reg:squarederror", "eval_metric": "rmse"}
+
+    def fit(self, X: pd.DataFrame | np.ndarray, y: pd.DataFrame,
+            eval_set: tuple[pd.DataFrame | np.ndarray, pd.DataFrame] | None = None,
+            client: Any = None, progress: Any = None) -> "PaymentDelayModel":
+        """Fit every head on the rows where its label is known (NaN in ``y[head]`` = not used).
+
+        ``eval_set`` (the validation months) drives early stopping and calibration;
+        ``client`` (a ``dask.distributed.Client``) trains through ``xgboost.dask``;
+        ``progress`` (a tqdm bar) advances once per output.
+        """
+        X_arr, names = _matrix(X)
+        self.feature_names_ = names
+        Xv_arr, yv = (_matrix(eval_set[0])[0], eval_set[1]) if eval_set is not None else (None, None)
+        self.boosters_: dict[str, xgb.Booster | None] = {}
+        self.constants_: dict[str, float] = {}
+        self.calibration_: dict[str, tuple[float, float]] = {}
+        self.best_iteration_: dict[str, int] = {}
+        for output in OUTPUTS:
+            head = HEAD_OF[output]
+            mask = y[head].notna().to_numpy()
+            target = y[head].to_numpy(dtype=float)[mask]
+            vmask = yv[head].notna().to_numpy() if yv is not None else np.zeros(0, dtype=bool)
+            vtarget = yv[head].to_numpy(dtype=float)[vmask] if yv is not None else np.zeros(0)
+            if self._degenerate(output, target, vtarget):
+                self.boosters_[output] = None
+                self.constants_[output] = self._constant(output, target)
+            else:
+                booster = _train(self._xgb_params(output), X_arr[mask], target,
+                                 Xv_arr[vmask] if Xv_arr is not None else None, vtarget,
+                                 self.n_estimators, self.early_stopping_rounds, client)
+                self.boosters_[output] = booster
+                self.best_iteration_[output] = booster.num_boosted_rounds()
+                if output in PROBABILITIES and len(vtarget):
+                    vmargin = booster.inplace_predict(Xv_arr[vmask], predict_type="margin")
+                    self.calibration_[output] = fit_platt(np.asarray(vmargin, dtype=float), vtarget)
+            if progress is not None:
+                progress.update(1)
+        if self.boosters_["p_late"] is None:
+            raise ModelError("P(late) cannot be trained: the training or validation months hold one "
+                             "class only", field="late")
+        self._build_forest()
+        return self
+
+    @staticmethod
+    def _degenerate(output: str, target: np.ndarray, vtarget: np.ndarray) -> bool:
+        if len(target) < 2 or len(vtarget) < 1:
+            return True
+        if output in PROBABILITIES:
+            return not (0 < target.sum() < len(target)) or not (0 < vtarget.sum() < len(vtarget))
+        return bool(np.all(target == target[0]))
+
+    def _constant(self, output: str, target: np.ndarray) -> float:
+        """Margin of a constant head: the smoothed rate (logit) or the mean / quantile of days late."""
+        if output in PROBABILITIES:
+            return _logit((float(target.sum()) + 0.5) / (len(target) + 1.0))
+        if not len(target):
+            return 0.0
+        return float(np.quantile(target, self.quantile) if output == "days_late_p80" else target.mean())
+
+    def _build_forest(self) -> None:
+        self.forest_ = Forest.from_boosters([self.boosters_[o] for o in OUTPUTS],
+                                            [self.constants_.get(o, 0.0) for o in OUTPUTS],
+                                            len(self.feature_names_))
+        # The link per output as two vectors: probabilities get sigmoid(a*m+b), days get clip(m).
+        self._scale = np.array([self.calibration_.get(o, (1.0, 0.0))[0] for o in OUTPUTS])
+        self._shift = np.array([self.calibration_.get(o, (1.0, 0.0))[1] for o in OUTPUTS])
+        self._is_prob = np.array([o in PROBABILITIES for o in OUTPUTS])
+
+    @property
+    def constant_heads_(self) -> list[str]:
+        return [o for o in OUTPUTS if self.boosters_[o] is None]
+
+    # --------------------------------------------------------------- predicting
+    def _link(self, margins: np.ndarray) -> np.ndarray:
+        z = margins * self._scale + self._shift
+        return np.where(self._is_prob, _sigmoid(z), np.clip(margins, 0.0, self.days_cap))
+
+    def margins(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Raw margins, shape ``(n, len(OUTPUTS))`` (batch path: one XGBoost call per head)."""
+        X_arr, _ = _matrix(X, self.feature_names_)
+        out = np.empty((len(X_arr), len(OUTPUTS)))
+        for j, output in enumerate(OUTPUTS):
+            booster = self.boosters_[output]
+            out[:, j] = (self.constants_[output] if booster is None
+                         else booster.inplace_predict(X_arr, predict_type="margin"))
+        return out
+
+    def predict(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+        """Every output for a batch, as a DataFrame with columns :data:`OUTPUTS`."""
+        return pd.DataFrame(self._link(self.margins(X)), columns=list(OUTPUTS),
+                            index=X.index if isinstance(X, pd.DataFrame) else None)
+
+    def predict_one(self, x: np.ndarray) -> dict[str, float]:
+        """Every output for one feature vector in ``feature_names_`` order (numpy only)."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape != (len(self.feature_names_),):
+            raise ModelError(f"expected a vector of {len(self.feature_names_)} features, got shape {x.shape}",
+                             field="features")
+        values = self._link(self.forest_.margins(x))
+        return dict(zip(OUTPUTS, values.tolist()))
+
+    def explain_one(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        """Exact TreeSHAP of P(late) in margin space: ``(contributions, base_value)``.
+
+        ``contributions.sum() + base_value`` is the served booster's margin;
+        ``p_late = sigmoid(a * margin + b)`` with ``(a, b) = calibration_["p_late"]``.
+        """
+        x = np.asarray(x, dtype=np.float32).reshape(1, -1)
+        contribs = self.boosters_["p_late"].predict(xgb.DMatrix(x, nthread=1), pred_contribs=True)[0]
+        return contribs[:-1].astype(np.float64), float(contribs[-1])
+
+    def explain(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """TreeSHAP of P(late) for a batch: shape ``(n, n_features + 1)``, last column the base value."""
+        X_arr, _ = _matrix(X, self.feature_names_)
+        return self.boosters_["p_late"].predict(xgb.DMatrix(X_arr), pred_contribs=True)
+
+    # ------------------------------------------------------------- persistence
+    def save(self, directory: str | Path) -> Path:
+        """Write the boosters (UBJSON) and ``model.json`` (parameters, calibration, file hashes)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for output, booster in self.boosters_.items():
+            if booster is not None:
+                path = directory / f"{output}.ubj"
+                booster.save_model(path)
+                files[output] = {"file": path.name, "sha256": _sha256(path)}
+        meta = {"format_version": FORMAT_VERSION, "params": self.get_params(),
+                "feature_names": list(self.feature_names_), "boosters": files, "constants": self.constants_,
+                "calibration": {k: list(v) for k, v in self.calibration_.items()},
+                "best_iteration": self.best_iteration_}
+        (directory / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "PaymentDelayModel":
+        """Read a saved model; a missing, altered or unreadable file raises ``ModelError``."""
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / META_FILE).read_text())
+            model = cls(**meta["params"])
+            model.feature_names_ = tuple(meta["feature_names"])
+            model.constants_ = {k: float(v) for k, v in meta["constants"].items()}
+            model.calibration_ = {k: (float(v[0]), float(v[1])) for k, v in meta["calibration"].items()}
+            model.best_iteration_ = {k: int(v) for k, v in meta["best_iteration"].items()}
+            model.boosters_ = {}
+            for output in OUTPUTS:
+                entry = meta["boosters"].get(output)
+                if entry is None:
+                    if output not in model.constants_:
+                        raise ModelError(f"{directory}: output {output} has neither trees nor a constant")
+                    model.boosters_[output] = None
+                    continue
+                path = directory / entry["file"]
+                if _sha256(path) != entry["sha256"]:
+                    raise ModelError(f"{path}: checksum mismatch, the artifact was altered or truncated",
+                                     field=output)
+                booster = xgb.Booster()
+                booster.load_model(path)
+                model.boosters_[output] = booster
+        except ModelError:
+            raise
+        except (OSError, KeyError, TypeError, ValueError, xgb.core.XGBoostError) as exc:
+            raise ModelError(f"{directory}: corrupt or incomplete model artifact ({type(exc).__name__}: {exc})",
+                             field="model") from None
+        model._build_forest()
+        return model
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _matrix(X: pd.DataFrame | np.ndarray, names: tuple[str, ...] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A float32 matrix in ``names`` order (a DataFrame is reordered by name; a missing column raises)."""
+    if isinstance(X, pd.DataFrame):
+        cols = tuple(names) if names is not None else tuple(X.columns)
+        missing = [c for c in cols if c not in X.columns]
+        if missing:
+            raise ModelError(f"missing feature columns {missing}", field=missing[0])
+        return X[list(cols)].to_numpy(dtype=np.float32), cols
+    if names is None:
+        from features.definitions import FEATURE_NAMES
+        names = FEATURE_NAMES
+    arr = np.asarray(X, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[1] != len(names):
+        raise ModelError(f"expected a matrix with {len(names)} feature columns, got shape {arr.shape}",
+                         field="features")
+    return arr, tuple(names)
+
+
+def _train(params: dict[str, Any], X: np.ndarray, y: np.ndarray, Xv: np.ndarray | None, yv: np.ndarray,
+           rounds: int, early_stopping: int, client: Any) -> xgb.Booster:
+    """Train one booster (in process or on Dask) and cut it to its best iteration."""
+    has_valid = Xv is not None and len(yv) > 0
+    if client is None:
+        dtrain = xgb.DMatrix(X, y, nthread=params["nthread"])
+        evals = [(xgb.DMatrix(Xv, yv, nthread=params["nthread"]), "valid")] if has_valid else []
+        booster = xgb.train(params, dtrain, rounds, evals=evals, verbose_eval=False,
+                            early_stopping_rounds=early_stopping if has_valid else None)
+    else:
+        import dask.array as da
+        from xgboost import dask as dxgb
+
+        chunks = max(1, len(X) // max(1, len(client.scheduler_info()["workers"])))
+        dtrain = dxgb.DaskDMatrix(client, da.from_array(X, chunks=(chunks, X.shape[1])),
+                                  da.from_array(y, chunks=(chunks,)))
+        evals = [(dxgb.DaskDMatrix(client, da.from_array(Xv, chunks=(max(1, len(Xv)), Xv.shape[1])),
+                                   da.from_array(yv, chunks=(max(1, len(yv)),))), "valid")] if has_valid else []
+        booster = dxgb.train(client, params, dtrain, rounds, evals=evals, verbose_eval=False,
+                             early_stopping_rounds=early_stopping if has_valid else None)["booster"]
+    if has_valid and hasattr(booster, "best_iteration"):
+        booster = booster[: booster.best_iteration + 1]
+    return booster
