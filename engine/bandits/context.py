@@ -23,7 +23,7 @@ Example::
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -77,7 +77,8 @@ class Context:
         return np.array([float(self.p_late), float(self.step - 1)])
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"profile": self.profile, "customer_type": self.customer_type, "segment": self.segment,
+                "p_late": float(self.p_late), "step": int(self.step)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Context":

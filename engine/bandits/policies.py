@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -45,9 +46,8 @@ class Choice:
     group: str | None = None
 
     def to_dict(self) -> dict:
-        out = asdict(self)
-        out["arm"] = self.arm.key
-        return out
+        return {"arm": self.arm.key, "propensity": self.propensity, "policy_name": self.policy_name,
+                "experiment": self.experiment, "group": self.group}
 
 
 def check_allowed(allowed: Sequence[Arm]) -> tuple[Arm, ...]:
@@ -189,14 +189,13 @@ class StaticRules(Policy):
         """Build from arm keys as written in a rules file ('email|morning|weekday', ...)."""
         return cls(name=name, order=tuple(Arm.parse(k) for k in keys))
 
-    def _rank(self, arm: Arm) -> tuple[int, int]:
-        try:
-            return 0, self.order.index(arm)
-        except ValueError:
-            return 1, arm.index
+    @cached_property
+    def _rank(self) -> dict[Arm, int]:
+        listed = dict.fromkeys(self.order)
+        return {a: i for i, a in enumerate([*listed, *(a for a in all_arms() if a not in listed)])}
 
     def _choose(self, context: Context, arms: tuple[Arm, ...], rng: np.random.Generator) -> tuple[int, float]:
-        return min(range(len(arms)), key=lambda i: self._rank(arms[i])), 1.0
+        return min(range(len(arms)), key=lambda i: self._rank[arms[i]]), 1.0
 
     def _probabilities(self, context: Context, arms: tuple[Arm, ...], rng: np.random.Generator) -> np.ndarray:
         out = np.zeros(len(arms))
