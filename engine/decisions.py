@@ -23,10 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time as dtime, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from engine.bandits import Arm, Context, arms_for_channels, segment_for
+from engine.errors import InvalidInput
 from engine.reasons import top_reasons
 from features.definitions import FEATURE_NAMES
 from features.transform import InvoiceRequest, vector
@@ -117,7 +119,7 @@ def checkout_facts(customer: Mapping[str, Any], order: Mapping[str, Any], feats:
     """The flat fact dict the checkout rules read (names fixed by ``engine.rules``)."""
     return {
         "customer_id": customer["id"], "customer_type": customer["type"], "country": customer["country"],
-        "profile": customer.get("profile") or ("sme" if customer["type"] == "business" else "adult"),
+        "profile": customer.get("profile") or "", "customer_size": customer.get("size") or "",
         "is_new_customer": feats["invoices_issued"] == 0, "key_account": customer["key_account"],
         "blocked": customer["blocked"], "order_amount": float(order["amount"]),
         "payment_terms_days": int(order["payment_terms_days"]),
@@ -161,14 +163,14 @@ def dunning_facts(request: Mapping[str, Any], now: datetime, scores: Mapping[str
     opened: date | None = invoice.get("dispute_opened")
     return {
         "customer_type": customer["type"], "country": customer["country"],
-        "profile": customer.get("profile") or ("sme" if customer["type"] == "business" else "adult"),
+        "profile": customer.get("profile") or "",
         "key_account": customer["key_account"], "account_manager": customer.get("account_manager") or "",
         **{f"consent_{ch}": bool(v) for ch, v in consent.items()},
         "days_past_due": (today - invoice["due_date"]).days, "amount": float(invoice["amount"]),
         "reminders_sent": len(reminders),
-        "days_since_last_reminder": (now - reminders[-1]["sent_at"]).days if reminders else -1,
+        "days_since_last_reminder": (now - reminders[-1]["sent_at"]).days if reminders else 0,
         "final_notice_sent": bool(finals),
-        "final_notice_days_ago": (now - finals[-1]["sent_at"]).days if finals else -1,
+        "final_notice_days_ago": (now - finals[-1]["sent_at"]).days if finals else 0,
         "disputed": bool(invoice["disputed"]),
         "dispute_days_open": (today - opened).days if invoice["disputed"] and opened else 0,
         "p_late": float(scores["p_late"]), "expected_days_late": float(scores["expected_days_late"]),
@@ -176,16 +178,28 @@ def dunning_facts(request: Mapping[str, Any], now: datetime, scores: Mapping[str
     }
 
 
-def send_time(arm: Arm, now: datetime, earliest: datetime | None) -> datetime:
-    """The first moment at the arm's hour on the arm's day type, not before ``now`` or ``earliest``."""
-    start = max(now, earliest) if earliest is not None else now
-    day = start.date()
-    for _ in range(8):
-        at = datetime.combine(day, dtime(arm.hour), tzinfo=start.tzinfo)
-        if at >= start and (day.weekday() >= 5) == arm.weekend:
+def bandit_profile(customer: Mapping[str, Any]) -> str:
+    """The bandit's context needs a profile: the customer's, else the typical one of its type."""
+    return customer.get("profile") or ("sme" if customer["type"] == "business" else "adult")
+
+
+def allowed_arms(channels: tuple[str, ...], window: Any) -> tuple[Arm, ...]:
+    """The channel x slot x day-type arms whose hour and day type the send window allows."""
+    day_types = {"weekend" if day in ("sat", "sun") else "weekday" for day in window.days}
+    hours = set(window.allowed_hours)
+    return tuple(a for a in arms_for_channels(channels) if a.hour in hours and a.day_type in day_types)
+
+
+def send_time(arm: Arm, window: Any, earliest: datetime) -> datetime:
+    """The first moment at the arm's local hour, on the arm's day type, inside the window, not before ``earliest``."""
+    zone = ZoneInfo(window.timezone)
+    start = earliest.astimezone(zone)
+    for offset in range(15):
+        day = start.date() + timedelta(days=offset)
+        at = datetime(day.year, day.month, day.day, arm.hour, tzinfo=zone)
+        if at >= start and (day.weekday() >= 5) == arm.weekend and window.allows(at):
             return at
-        day += timedelta(days=1)
-    raise AssertionError("a week always holds both day types")
+    raise InvalidInput(f"arm {arm.key} never fits the send window of {window.country}", field="send_window")
 
 
 def decide_next_action(request: Mapping[str, Any], now: datetime, *, store: Any, served: Served) -> Decision:
@@ -199,19 +213,19 @@ def decide_next_action(request: Mapping[str, Any], now: datetime, *, store: Any,
     feats, x, scores, contributions, base = _score(served, store, customer, req, now, clock)
     segment = segment_for(float(scores["p_late"]))
     facts = dunning_facts(request, now, scores, segment)
-    out = served.rules.evaluate_dunning(facts)
+    out = served.rules.evaluate_dunning(facts, now)
     clock.lap("rules_ms")
     choice, context = None, None
     channels = tuple(out.allowed_channels)
-    if out.action in BANDIT_ACTIONS and channels and served.experiment is not None:
-        context = Context(profile=facts["profile"], customer_type=customer["type"], segment=segment,
-                          p_late=float(scores["p_late"]), step=max(int(out.step), 1))
-        choice = served.experiment.decide(invoice["id"], context, arms_for_channels(channels),
-                                          rng_for(request["request_id"]))
-        channel, send_at = choice.arm.channel, send_time(choice.arm, now, out.earliest_send)
+    arms = allowed_arms(channels, out.send_window) if out.action in BANDIT_ACTIONS else ()
+    if arms and served.experiment is not None:
+        context = Context(profile=bandit_profile(customer), customer_type=customer["type"], segment=segment,
+                          p_late=float(scores["p_late"]), step=facts["reminders_sent"] + 1)
+        choice = served.experiment.decide(invoice["id"], context, arms, rng_for(request["request_id"]))
+        channel, send_at = choice.arm.channel, send_time(choice.arm, out.send_window, out.earliest_send_at)
     else:
         channel = channels[0] if channels else None
-        send_at = max(now, out.earliest_send) if out.earliest_send is not None and channel else None
+        send_at = out.earliest_send_at if channel is not None else None
     clock.lap("bandit_ms")
     bandit = {"arm": None if choice is None else {"channel": choice.arm.channel, "slot": choice.arm.slot,
                                                    "day_type": choice.arm.day_type},
@@ -222,7 +236,8 @@ def decide_next_action(request: Mapping[str, Any], now: datetime, *, store: Any,
     answer = {
         "kind": "next_action", "action": out.action, "channel": channel,
         "send_at": send_at.isoformat() if send_at is not None else None, "tone": out.tone,
-        "assignee": out.assignee, "task": out.task, "segment": segment,
+        "assignee": out.assignee, "task": out.task, "segment": segment, "step": out.step,
+        "collection_costs": None if out.collection_costs is None else float(out.collection_costs),
         "risk": _risk(scores, served.model_info), "bandit": bandit,
         "reasons": _reasons(out.reasons, x, contributions), "rules_fired": list(out.rules_fired),
         "policy_version": str(out.policy_version),

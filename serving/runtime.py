@@ -20,11 +20,11 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from engine.errors import KredoError, ModelError
+from engine.errors import KredoError, ModelError, PolicyError
 from serving import bandit
 from serving.audit import AuditLog
 from serving.bandit import Bandit
-from serving.metrics import get_metrics
+from serving.metrics import Metrics, get_metrics
 
 
 class NotReady(KredoError):
@@ -53,6 +53,7 @@ class Runtime:
     bandit: Bandit
     policy: Any = None
     served: Served | None = None
+    _model: tuple[Any, Any] | None = None
     errors: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -60,63 +61,67 @@ class Runtime:
     def snapshot(self) -> Served:
         served = self.served
         if served is None:
-            raise NotReady("no model or policy loaded yet: " + "; ".join(
-                f"{k}: {v}" for k, v in self.errors.items()) if self.errors else "starting")
+            why = "; ".join(f"{k}: {v}" for k, v in self.errors.items()) or "starting"
+            raise NotReady(f"no model or policy loaded yet: {why}")
         return served
 
     def reload(self, force: bool = False) -> dict[str, Any]:
-        """Load the model alias and the policy again; swap what changed, refuse what is broken."""
-        from engine.rules import RuleEngine
-        from training.registry import load_model, resolve_version
-
-        metrics = self._metrics
-        report: dict[str, Any] = {}
+        """Check the model alias and the policy file; swap what changed, refuse what is broken."""
         with self._lock:
-            old = self.served
-            model, info = (old.model, old.model_info) if old else (None, None)
-            try:
-                version = resolve_version(self.config["MODEL_URI"], self.config["MLFLOW_TRACKING_URI"])
-                if force or info is None or str(info.version) != str(version):
-                    model, info = load_model(self.config["MODEL_URI"], self.config["MLFLOW_TRACKING_URI"])
-                    report["model"] = "loaded"
-                    metrics.reloads.labels("model", "loaded").inc()
-                    metrics.model_loaded(info.name, str(info.version), info.alias)
-                else:
-                    report["model"] = "unchanged"
-                self.errors.pop("model", None)
-            except KredoError as exc:
-                report["model"] = f"refused: {exc}"
-                self.errors["model"] = str(exc)
-                metrics.reloads.labels("model", "refused").inc()
-            rules = old.rules if old else None
-            try:
-                if self.policy is None:
-                    from engine.rules import PolicyHolder
-
-                    self.policy = PolicyHolder(self.config["POLICY_PATH"])
-                    changed = True
-                else:
-                    changed = self.policy.reload()
-                if changed or rules is None:
-                    rules = RuleEngine(self.policy.current)
-                    report["policy"] = "loaded"
-                    metrics.reloads.labels("policy", "loaded").inc()
-                    metrics.policy_loaded(str(self.policy.current.version), self.policy.current.hash)
-                else:
-                    report["policy"] = "unchanged"
-                self.errors.pop("policy", None)
-            except KredoError as exc:
-                report["policy"] = f"refused: {exc}"
-                self.errors["policy"] = str(exc)
-                metrics.reloads.labels("policy", "refused").inc()
-            if model is not None and rules is not None:
-                self.served = Served(model, info, rules, self.bandit.experiment)
-        if info is not None:
-            report["model_version"] = str(info.version)
+            report = {"model": self._reload_model(force), "policy": self._reload_policy()}
+            if self._model is not None and self.policy is not None:
+                self.served = Served(self._model[0], self._model[1], self.policy.current,
+                                     self.bandit.experiment)
+        if self._model is not None:
+            report["model_version"] = self._model[1].version
+        if self.policy is not None:
+            report["policy_version"] = self.policy.current.policy.version
         return report
 
+    def _reload_model(self, force: bool) -> str:
+        from training.registry import load_model
+
+        uri, tracking = self.config["MODEL_URI"], self.config["MLFLOW_TRACKING_URI"]
+        try:
+            if not force and self._model is not None and alias_version(uri, tracking) in (None, self._model[1].version):
+                return "unchanged"
+            model, info = load_model(uri, tracking)
+        except KredoError as exc:
+            self.errors["model"] = str(exc)
+            self._metrics.reloads.labels("model", "refused").inc()
+            return f"refused: {exc}"
+        self._model = (model, info)
+        self.errors.pop("model", None)
+        self._metrics.reloads.labels("model", "loaded").inc()
+        self._metrics.model_loaded(info.name, info.version, info.alias)
+        return "loaded"
+
+    def _reload_policy(self) -> str:
+        from engine.rules import PolicyHolder
+
+        try:
+            if self.policy is None:
+                self.policy = PolicyHolder(self.config["POLICY_PATH"])
+                result = "loaded"
+            else:
+                outcome = self.policy.reload()
+                if not outcome.ok:
+                    raise PolicyError("; ".join(e.get("message", str(e)) for e in outcome.errors) or "refused",
+                                      field="policy", extra={"findings": outcome.errors})
+                result = "loaded" if outcome.changed else "unchanged"
+        except KredoError as exc:
+            self.errors["policy"] = str(exc)
+            self._metrics.reloads.labels("policy", "refused").inc()
+            return f"refused: {exc}"
+        self.errors.pop("policy", None)
+        if result == "loaded":
+            policy = self.policy.current.policy
+            self._metrics.reloads.labels("policy", "loaded").inc()
+            self._metrics.policy_loaded(policy.version, policy.content_hash)
+        return result
+
     @property
-    def _metrics(self):  # noqa: ANN202
+    def _metrics(self) -> Metrics:
         return self.config["_metrics"]
 
     def watch(self, interval_s: float) -> None:
@@ -128,9 +133,22 @@ class Runtime:
         self._stop.set()
 
     def readiness(self) -> dict[str, Any]:
-        checks = {"model": self.served is not None, "policy": self.served is not None,
-                  "audit": _ok(self.audit.count), "store": _ok(self.store.ping)}
+        checks = {"model": self._model is not None, "policy": self.policy is not None,
+                  "audit": _ok(self.audit.count), "store": _ok(lambda: self.store.aggregates("readyz-probe"))}
         return {"ready": all(checks.values()), "checks": checks, "errors": dict(self.errors)}
+
+
+def alias_version(uri: str, tracking_uri: str) -> str | None:
+    """The version an alias URI points at now (one registry query), or None for a version URI."""
+    from training.registry import client
+
+    name, sep, alias = uri.removeprefix("models:/").partition("@")
+    if not sep:
+        return None
+    try:
+        return str(client(tracking_uri).get_model_version_by_alias(name, alias).version)
+    except Exception as exc:  # noqa: BLE001 - an unreachable registry is reported like a bad model
+        raise ModelError(f"{uri}: cannot resolve the alias ({type(exc).__name__}: {exc})", field="uri") from None
 
 
 def _ok(probe: Any) -> bool:  # noqa: ANN401

@@ -54,6 +54,7 @@ class Customer(Strict):
     type: Literal["business", "consumer"]
     country: Country
     profile: Literal[PROFILES] | None = None  # type: ignore[valid-type]
+    size: Literal["small", "medium", "large", "consumer"] | None = None
     key_account: bool = False
     account_manager: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     blocked: bool = False
@@ -186,6 +187,8 @@ class NextActionDecision(BaseModel):
     assignee: str | None
     task: str | None
     segment: str
+    step: str
+    collection_costs: float | None = Field(description="statutory collection costs (BIK) of a final notice")
     risk: Risk
     bandit: Bandit
     reasons: list[Reason]

@@ -22,5 +22,6 @@ def readyz():  # noqa: ANN201
     if served is not None:
         info = served.model_info
         state["model"] = {"name": info.name, "version": str(info.version), "alias": info.alias}
-        state["policy"] = {"version": str(runtime.policy.current.version), "hash": runtime.policy.current.hash}
+        policy = served.rules.policy
+        state["policy"] = {"version": policy.version, "hash": policy.content_hash}
     return jsonify(state), (200 if state["ready"] else 503)

@@ -1,0 +1,40 @@
+"""Stand up a served model on a ledger: train, register, promote to ``champion``.
+
+Why: the demo, the serving tests and ``bench/serving.py`` all need a real
+champion in a real MLflow store before the service can answer. This is the
+one path for that, through the training package's own train/log/promote
+functions (no shortcut around the registry's checks).
+
+Example::
+
+    info = ensure_champion(ledger, "sqlite:////tmp/mlflow.db", n_estimators=80)
+    info["uri"]   # 'models:/payment-delay@champion'
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from features.ledger import Ledger
+
+
+def ensure_champion(ledger: Ledger, tracking_uri: str, n_estimators: int = 100, max_depth: int = 4,
+                    seed: int = 7) -> dict[str, str]:
+    """Train on ``ledger``, register the run and promote it; returns the alias URI and version."""
+    from training.cli import train_and_log
+    from training.pipeline import TrainConfig
+    from training.registry import CHAMPION, MODEL_NAME, promote
+
+    config = TrainConfig(n_estimators=n_estimators, max_depth=max_depth, seed=seed)
+    train_and_log(ledger, config, tracking_uri, progress=False)
+    result = promote(tracking_uri)
+    return {"uri": f"models:/{MODEL_NAME}@{CHAMPION}", "version": str(result.version)}
+
+
+def feature_row(ledger: Ledger) -> dict[str, Any]:
+    """One realistic feature vector (``FEATURE_NAMES`` order) to query a bare model server with."""
+    from features.definitions import FEATURE_NAMES
+    from features.offline import build_feature_table
+
+    table = build_feature_table(ledger)
+    row = table.iloc[len(table) // 2]
+    return {name: float(row[name]) for name in FEATURE_NAMES}
