@@ -1,0 +1,243 @@
+"""``RuleEngine``: facts in, outcome plus rule trace out, on durable-rules.
+
+Why: every checkout and dunning decision runs the analysts' policy and must
+say which rules decided it (ids double as reason codes) and under which
+policy version and hash. Each table is one durable-rules
+ruleset, run in order because later tables read what earlier ones decided:
+
+* checkout: ``risk_segments`` -> ``segment``; ``profile_segments`` ->
+  ``profile_segment``; ``credit_limits`` -> ``credit_limit`` (a formula) and
+  ``available_credit``; ``checkout`` -> ``outcome``;
+* dunning: guards (``dunning.rules``, constraints first), the ``ladder`` step,
+  and ``dunning.notes``; a guard overrides the step's action.
+
+durable-rules applies each table's hit policy itself (see ``durable.py``), so
+the trace holds exactly the deciding row of each table.
+
+Example::
+
+    engine = RuleEngine(load_policy("rules/default.yaml"))
+    out = engine.evaluate_checkout({"customer_type": "business", "order_amount": 800, ...})
+    out.outcome, [r.code for r in out.reasons]
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from engine.errors import InvalidInput
+from engine.legal import collection_costs
+from engine.rules import facts as vocab
+from engine.rules.durable import DurableRunner, RulesFault, project
+from engine.rules.expr import to_durable
+from engine.rules.model import Policy, QuietHours, Row
+
+TABLES = ("risk_segments", "profile_segments", "credit_limits", "checkout", "dunning.rules", "ladder",
+          "dunning.notes")
+SENDING_ACTIONS = ("remind", "final_notice", "payment_plan")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why: ``code`` is the rule id (stable), ``text`` is for people."""
+
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CheckoutOutcome:
+    outcome: str
+    segment: str
+    profile_segment: str
+    credit_limit: float
+    open_exposure: float
+    available_credit: float
+    reasons: list[Reason]
+    rules_fired: list[str]
+    policy_version: str
+    policy_hash: str
+
+
+@dataclass(frozen=True)
+class SendWindow:
+    """Local contact hours ``[start_hour, end_hour)`` on ``days`` in ``timezone``."""
+
+    country: str
+    timezone: str
+    start_hour: int
+    end_hour: int
+    days: tuple[str, ...]
+
+    @property
+    def allowed_hours(self) -> tuple[int, ...]:
+        return tuple(range(self.start_hour, self.end_hour))
+
+    def allows(self, when: datetime) -> bool:
+        local = _aware(when).astimezone(ZoneInfo(self.timezone))
+        return WEEKDAYS[local.weekday()] in self.days and self.start_hour <= local.hour < self.end_hour
+
+    def earliest(self, now: datetime) -> datetime:
+        """The first moment at or after ``now`` inside the window (local time, tz-aware)."""
+        local = _aware(now).astimezone(ZoneInfo(self.timezone))
+        if self.allows(local):
+            return local
+        for offset in range(8):
+            day = (local + timedelta(days=offset)).date()
+            if WEEKDAYS[day.weekday()] not in self.days:
+                continue
+            start = datetime(day.year, day.month, day.day, self.start_hour, tzinfo=ZoneInfo(self.timezone))
+            if start >= local:
+                return start
+        raise InvalidInput("quiet hours leave no contact time in a week", field="quiet_hours")
+
+
+def _aware(when: datetime) -> datetime:
+    if not isinstance(when, datetime) or when.tzinfo is None or when.utcoffset() is None:
+        raise InvalidInput(f"now must be a time-zone-aware datetime, got {when!r}", field="now")
+    return when
+
+
+@dataclass(frozen=True)
+class DunningOutcome:
+    action: str
+    step: str
+    allowed_channels: list[str]
+    tone: str
+    assignee: str
+    task: str | None
+    send_window: SendWindow
+    earliest_send_at: datetime | None
+    collection_costs: Decimal | None
+    reasons: list[Reason]
+    rules_fired: list[str]
+    policy_version: str
+    policy_hash: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class RuleEngine:
+    """A compiled policy on its own durable-rules host; thread-safe, cheap to call.
+
+    Build a new engine for a new policy (durable-rules cannot re-register a
+    ruleset name); ``PolicyHolder`` does that on reload.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        t = policy.tables
+        self._fields = {name: sorted({f for r in t[name].rows for f in r.when.fields}) for name in TABLES}
+        self._runner = DurableRunner({
+            name: ("collect" if t[name].hit == "collect" else "first",
+                   {r.id: to_durable(r.when.node) for r in t[name].rows})
+            for name in TABLES if t[name].rows
+        })
+
+    # -- checkout --
+    def evaluate_checkout(self, facts: Mapping[str, Any]) -> CheckoutOutcome:
+        """Decide accept / prepay / review / reject for an order on credit."""
+        p, t = self.policy, self.policy.tables
+        f = vocab.normalize(facts, vocab.CHECKOUT_FIELDS)
+        f["blocked"] = f["blocked"] or f["customer_id"] in p.block_list
+        risk, prof = self._decide("risk_segments", f), self._decide("profile_segments", f)
+        f["segment"], f["profile_segment"] = risk.sets["segment"], prof.sets["segment"]
+        limit_row = self._decide("credit_limits", f)
+        f["credit_limit"] = round(max(0.0, float(limit_row.formula.py(f))), 2)
+        f["available_credit"] = round(max(0.0, f["credit_limit"] - f["open_exposure"]), 2)
+        decided = self._decide("checkout", f)
+        rows = (risk, prof, limit_row, decided)
+        return CheckoutOutcome(
+            outcome=decided.sets["outcome"], segment=f["segment"], profile_segment=f["profile_segment"],
+            credit_limit=f["credit_limit"], open_exposure=float(f["open_exposure"]),
+            available_credit=f["available_credit"], reasons=[_reason(r, f) for r in rows],
+            rules_fired=[r.id for r in rows], policy_version=p.version, policy_hash=p.content_hash,
+        )
+
+    # -- dunning --
+    def evaluate_dunning(self, facts: Mapping[str, Any], now: datetime | None = None) -> DunningOutcome:
+        """Next best action for an open invoice; ``now`` (tz-aware) also yields ``earliest_send_at``."""
+        p, t, d = self.policy, self.policy.tables, self.policy.dunning
+        f = vocab.normalize(facts, vocab.DUNNING_FIELDS)
+        f["segment"] = f["segment"] or d.default_segment
+        guard = self._decide("dunning.rules", f, required=False)
+        step = self._decide("ladder", f, required=False)
+        noted = self._run("dunning.notes", f)
+        notes = [r for r in t["dunning.notes"].rows if r.id in noted]
+        sets: dict[str, Any] = {"step": "none", "action": "wait", "channels": [], "tone": "neutral",
+                                "assignee": "collections"}
+        sets.update(step.sets if step else {})
+        sets.update(guard.sets if guard else {})
+        decisive = [r for r in (guard, step) if r is not None]
+        values = {**f, **sets}
+        reasons = [_reason(r, values) for r in (*decisive, *notes)]
+        if not decisive:
+            reasons.append(Reason("ladder.not_started", "No dunning step has been reached yet"))
+        channels, consent_reasons = self._consented(sets["action"], sets["channels"], f)
+        reasons += consent_reasons
+        assignee = sets["assignee"]
+        if d.key_account_assignee and f["key_account"] and f["account_manager"]:
+            assignee = "account_manager"
+            reasons.append(Reason("constraint.key_account_owner",
+                                  f"Key account: {f['account_manager']} owns the relationship and decides"))
+        if assignee == "account_manager":
+            assignee = f["account_manager"] or "collections"
+        window = self.send_window(f["country"])
+        costs = collection_costs(f["amount"]) if sets["action"] == "final_notice" else None
+        return DunningOutcome(
+            action=sets["action"], step=sets["step"], allowed_channels=channels, tone=sets["tone"],
+            assignee=assignee, task=sets.get("task") or next((n.sets["task"] for n in notes), None),
+            send_window=window, earliest_send_at=window.earliest(now) if now is not None else None,
+            collection_costs=costs, reasons=reasons, rules_fired=[r.id for r in (*decisive, *notes)],
+            policy_version=p.version, policy_hash=p.content_hash, details={"segment": f["segment"]},
+        )
+
+    def send_window(self, country: str) -> SendWindow:
+        """Allowed local contact hours for ``country`` (the policy's default if not listed)."""
+        q: Mapping[str, QuietHours] = self.policy.dunning.quiet_hours
+        key = (country or "").upper()
+        w = q.get(key) or q["default"]
+        return SendWindow(key if key in q else "default", w.timezone, w.start, w.end, w.days)
+
+    def _consented(self, action: str, channels: list[str], f: Mapping[str, Any]) -> tuple[list[str], list[Reason]]:
+        d = self.policy.dunning
+        kept = [ch for ch in channels if ch not in d.consent_required or f[f"consent_{ch}"]]
+        dropped = [ch for ch in channels if ch not in kept]
+        reasons = [Reason("constraint.consent", f"No recorded consent for {', '.join(dropped)}: not used")] \
+            if dropped else []
+        if not kept and channels and action in SENDING_ACTIONS:
+            kept = [d.fallback_channel]
+            reasons.append(Reason("constraint.fallback_channel", f"Sent by {d.fallback_channel} instead"))
+        return kept, reasons
+
+    def _run(self, table: str, f: Mapping[str, Any]) -> set[str]:
+        if not self.policy.tables[table].rows:
+            return set()
+        return set(self._runner.match(table, project(f, self._fields[table])))
+
+    def _decide(self, table: str, f: Mapping[str, Any], required: bool = True) -> Row | None:
+        """The row that won ``table`` (durable-rules fires exactly one), or None."""
+        fired = self._run(table, f)
+        for row in self.policy.tables[table].rows:
+            if row.id in fired:
+                return row
+        if required:
+            raise RulesFault(f"no rule of {table} fired; the policy check guarantees a fallback row")
+        return None
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _reason(row: Row, values: Mapping[str, Any]) -> Reason:
+    try:
+        text = row.reason.format_map(_Blank(values))
+    except (ValueError, TypeError):
+        text = row.reason
+    return Reason(row.id, text)

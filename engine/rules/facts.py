@@ -1,0 +1,125 @@
+"""The fact vocabulary: every field a policy may read, its type and its default.
+
+Why: a policy condition may only name a field listed here (the checker
+refuses typos with a "did you mean"), and the engine normalises the caller's
+facts to exactly these fields before they reach durable-rules. That
+normalisation is also a durable-rules workaround: ``$neq`` never matches a
+missing or null field, and users report crashes on wide input dicts (more than
+28 keys, jruizgit/rules issue 300), so facts are posted with defaults instead
+of nulls and with only the fields the rules read.
+
+Unknown customers are new customers: missing history counts as zero.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import InvalidInput
+from features.ledger import PROFILES
+
+CUSTOMER_TYPES = ("business", "consumer")
+SIZES = ("small", "medium", "large", "consumer")
+
+
+@dataclass(frozen=True)
+class FactField:
+    """One field: ``kind`` is number, bool or str; ``choices`` limit a str field."""
+
+    name: str
+    kind: str
+    meaning: str
+    default: Any = None
+    choices: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.default is None:
+            object.__setattr__(self, "default", {"number": 0, "bool": False, "str": ""}[self.kind])
+
+
+F = FactField
+_CUSTOMER = (
+    F("customer_type", "str", "business or consumer", "consumer", CUSTOMER_TYPES),
+    F("country", "str", "ISO 3166 alpha-2 country, upper case"),
+    F("profile", "str", "profile (student, young_family, adult, 60_plus, sme, enterprise); empty if unknown",
+      choices=PROFILES),
+    F("key_account", "bool", "important customer: the account manager decides"),
+    F("p_late", "number", "model: probability the invoice is paid late"),
+    F("expected_days_late", "number", "model: expected days late"),
+)
+CHECKOUT_FIELDS: tuple[FactField, ...] = (
+    *_CUSTOMER,
+    F("customer_id", "str", "customer id (checked against the policy's block list)"),
+    F("customer_size", "str", "small / medium / large company; consumer; empty if unknown", choices=SIZES),
+    F("is_new_customer", "bool", "no history yet (unknown customers are new)", True),
+    F("blocked", "bool", "customer is blocked (or listed in the policy's block_list)"),
+    F("order_amount", "number", "amount of the order asked on credit (EUR)"),
+    F("payment_terms_days", "number", "payment terms asked (days)", 30),
+    F("open_exposure", "number", "open (unpaid) invoice amount before this order (EUR)"),
+    F("overdue_amount", "number", "open amount past its due date (EUR)"),
+    F("avg_monthly_purchases", "number", "average invoiced amount per month (EUR)"),
+    F("invoices_paid", "number", "number of invoices paid so far"),
+    F("share_paid_late", "number", "share of paid invoices that were paid late (0..1)"),
+    F("mean_days_late", "number", "mean days late of paid invoices"),
+    F("open_disputes", "number", "number of open disputes"),
+    F("p_late_30", "number", "model: probability of paying more than 30 days late"),
+)
+CHECKOUT_DERIVED: tuple[FactField, ...] = (
+    F("segment", "str", "risk segment decided by risk_segments"),
+    F("profile_segment", "str", "profile segment decided by profile_segments"),
+    F("credit_limit", "number", "credit limit decided by credit_limits"),
+    F("available_credit", "number", "credit_limit - open_exposure, at least 0"),
+)
+DUNNING_FIELDS: tuple[FactField, ...] = (
+    *_CUSTOMER,
+    F("account_manager", "str", "owner of the relationship, if any"),
+    *(F(f"consent_{ch}", "bool", f"recorded consent for {ch}")
+      for ch in ("email", "sms", "whatsapp", "letter", "phone")),
+    F("days_past_due", "number", "days since the due date (negative before it)"),
+    F("amount", "number", "open amount of the invoice (EUR)"),
+    F("reminders_sent", "number", "reminders already sent for this invoice"),
+    F("days_since_last_reminder", "number", "days since the last reminder (0 if none)"),
+    F("final_notice_sent", "bool", "the 14-day letter (or B2B final notice) was sent"),
+    F("final_notice_days_ago", "number", "days since the final notice"),
+    F("disputed", "bool", "the invoice has an open dispute"),
+    F("dispute_days_open", "number", "days the dispute has been open"),
+    F("segment", "str", "risk segment (the policy's dunning.default_segment if empty)"),
+)
+del F
+
+
+def kinds(fields: Iterable[FactField]) -> dict[str, str]:
+    return {f.name: f.kind for f in fields}
+
+
+def normalize(facts: Mapping[str, Any], fields: Iterable[FactField]) -> dict[str, Any]:
+    """Type-checked facts with every field present (defaults for missing or None).
+
+    Extra keys are ignored, so callers may pass wide records. Raises
+    ``InvalidInput`` naming the field for a wrong type, NaN or an unknown choice.
+    """
+    if not isinstance(facts, Mapping):
+        raise InvalidInput(f"facts must be a mapping, got {type(facts).__name__}", field="facts")
+    out: dict[str, Any] = {}
+    for f in fields:
+        value = facts.get(f.name)
+        if value is None:
+            out[f.name] = f.default
+            continue
+        if f.kind == "number":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InvalidInput(f"{f.name} must be a finite number, got {value!r}", field=f.name)
+        elif f.kind == "bool":
+            if not isinstance(value, bool):
+                raise InvalidInput(f"{f.name} must be true or false, got {value!r}", field=f.name)
+        else:
+            if not isinstance(value, str):
+                raise InvalidInput(f"{f.name} must be a string, got {value!r}", field=f.name)
+            if f.name == "country":
+                value = value.upper()
+            if f.choices is not None and value and value not in f.choices:
+                raise InvalidInput(f"{f.name} must be one of {list(f.choices)}, got {value!r}", field=f.name)
+        out[f.name] = value
+    return out
