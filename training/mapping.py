@@ -76,7 +76,7 @@ def load_mapping(spec: str | Mapping[str, Any]) -> dict[str, Any]:
     elif spec in BUILTIN:
         mapping = dict(BUILTIN[spec])
     else:
-        text = Path(spec).read_text() if Path(spec).is_file() else spec
+        text = spec if spec.lstrip().startswith("{") else Path(spec).read_text() if Path(spec).is_file() else spec
         try:
             mapping = json.loads(text)
         except json.JSONDecodeError as exc:
