@@ -1,0 +1,27 @@
+"""Online feature stores: in-process (the embedded default) and Redis (``REDIS_URL``).
+
+Example::
+
+    store = from_url(os.environ.get("REDIS_URL"))   # None -> in-process
+    store.apply(ledger_to_events(ledger))
+    store.customer_features("C-00000001", InvoiceRequest(...))
+"""
+from __future__ import annotations
+
+from engine.errors import InvalidInput
+from features.online.base import EventResult, OnlineStore
+from features.online.memory import MemoryStore
+
+
+def from_url(url: str | None, namespace: str = "kredo") -> OnlineStore:
+    """``None``/``""``/``memory://`` -> :class:`MemoryStore`; ``redis://``/``rediss://``/``unix://`` -> Redis."""
+    if not url or url.startswith("memory://"):
+        return MemoryStore()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from features.online.redis import RedisStore
+
+        return RedisStore.from_url(url, namespace)
+    raise InvalidInput(f"unknown online store URL {url!r}; use memory:// or redis://host:port/db", field="url")
+
+
+__all__ = ["EventResult", "MemoryStore", "OnlineStore", "from_url"]

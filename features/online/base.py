@@ -1,0 +1,107 @@
+"""The online store interface: per-customer aggregates fed by events, read per decision.
+
+Why: serving reads a customer's history in one cheap call and never cares
+whether it lives in this process or in Redis shared by many workers. Every
+backend implements :class:`OnlineStore`; one test suite runs against all of
+them. Validation happens here, once, at the public surface; backends fold
+only validated events.
+
+Guarantees of every backend:
+
+* ``apply`` is idempotent by ``event_id``: a second delivery reports
+  ``duplicate`` and changes nothing.
+* A customer's events must come in time order: an event earlier than the
+  customer's last applied event is ``refused`` (reason ``out_of_order``),
+  never folded in the wrong place. Events of the same instant may come in any
+  order. ``reminder_sent`` is accepted at any time and changes no feature.
+* An unknown customer reads as a new customer (all defaults), not an error.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from engine.errors import InvalidInput
+from features.aggregates import CustomerAggregates, Refusal
+from features.events import Event, parse_event
+from features.transform import InvoiceRequest, invoice_features
+
+Status = Literal["applied", "duplicate", "refused"]
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """What happened to one event: ``applied``, ``duplicate`` or ``refused`` (with code and reason)."""
+
+    event_id: str | None
+    status: Status
+    code: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    field: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def refused(cls, event_id: str | None, refusal: Refusal) -> "EventResult":
+        return cls(event_id, "refused", refusal.error.code, refusal.reason, refusal.detail)
+
+
+FeatureQuery = tuple[str, InvoiceRequest, "datetime | str | None"]
+
+
+class OnlineStore(ABC):
+    """Per-customer aggregates, updated by events and read by decisions."""
+
+    def apply(self, events: Iterable[Mapping[str, Any]]) -> list[EventResult]:
+        """Validate and apply events in the given order; one result per event, same order.
+
+        Invalid events are ``refused`` with code ``invalid_input``, reason
+        ``invalid_event`` and the offending ``field``; they do not stop the
+        others. Applying the same list twice reports every event ``duplicate``.
+        """
+        results: list[EventResult | None] = []
+        valid: list[Event] = []
+        for raw in events:
+            try:
+                valid.append(parse_event(raw))
+                results.append(None)
+            except InvalidInput as exc:
+                event_id = raw.get("event_id") if isinstance(raw, Mapping) else None
+                results.append(EventResult(event_id if isinstance(event_id, str) else None, "refused",
+                                           exc.code, "invalid_event", exc.detail, exc.field))
+        applied = iter(self._apply_valid(valid)) if valid else iter(())
+        return [r if r is not None else next(applied) for r in results]
+
+    @abstractmethod
+    def _apply_valid(self, events: Sequence[Event]) -> list[EventResult]:
+        """Fold validated events in order (atomically per event); one result each."""
+
+    @abstractmethod
+    def aggregates_many(self, customer_ids: Sequence[str]) -> list[CustomerAggregates]:
+        """Aggregates of several customers in one round trip (new customers: defaults)."""
+
+    def aggregates(self, customer_id: str) -> CustomerAggregates:
+        """One customer's aggregates (a copy; a new customer gets defaults)."""
+        return self.aggregates_many([customer_id])[0]
+
+    def customer_features(self, customer_id: str, request: InvoiceRequest,
+                          now: datetime | str | None = None) -> dict[str, float]:
+        """Features of ``request`` for ``customer_id`` at ``now`` (default: the request's issue time).
+
+        One read of the store (one round trip for Redis), then the shared
+        transform :func:`features.transform.invoice_features`.
+        """
+        return self.customer_features_many([(customer_id, request, now)])[0]
+
+    def customer_features_many(self, queries: Sequence[FeatureQuery]) -> list[dict[str, float]]:
+        """Features of several (customer, request, now) queries with one read of the store."""
+        aggs = self.aggregates_many([q[0] for q in queries])
+        return [invoice_features(agg, request, now) for agg, (_, request, now) in zip(aggs, queries)]
+
+    def close(self) -> None:
+        """Release connections (no-op for the in-process store)."""

@@ -1,0 +1,55 @@
+"""The in-process online store: the embedded default (one process, zero set-up).
+
+Why: a demo or a single-worker deployment needs no Redis. It runs the
+reference fold (:func:`features.aggregates.fold`) under one lock, so it is
+safe for the threads of one process; several processes need Redis.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Sequence
+
+from features.aggregates import CustomerAggregates, CustomerState, fold
+from features.events import Event
+from features.online.base import EventResult, FeatureQuery, OnlineStore
+from features.transform import invoice_features
+
+_NEW = CustomerAggregates()
+
+
+class MemoryStore(OnlineStore):
+    """Thread-safe in-process store. Example: ``MemoryStore().apply(ledger_to_events(ledger))``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[str, CustomerState] = {}
+        self._seen: dict[str, set[str]] = {}
+
+    def _apply_valid(self, events: Sequence[Event]) -> list[EventResult]:
+        results = []
+        with self._lock:
+            for event in events:
+                seen = self._seen.setdefault(event.customer_id, set())
+                if event.event_id in seen:
+                    results.append(EventResult(event.event_id, "duplicate"))
+                    continue
+                state = self._states.setdefault(event.customer_id, CustomerState())
+                refusal = fold(state, event)
+                if refusal is not None:
+                    results.append(EventResult.refused(event.event_id, refusal))
+                    continue
+                seen.add(event.event_id)
+                results.append(EventResult(event.event_id, "applied"))
+        return results
+
+    def aggregates_many(self, customer_ids: Sequence[str]) -> list[CustomerAggregates]:
+        with self._lock:
+            return [copy.deepcopy(self._states[c].aggregates) if c in self._states else CustomerAggregates()
+                    for c in customer_ids]
+
+    def customer_features_many(self, queries: Sequence[FeatureQuery]) -> list[dict[str, float]]:
+        """Computed under the lock on the live state: no copy per read."""
+        with self._lock:
+            return [invoice_features(self._states[c].aggregates if c in self._states else _NEW, request, now)
+                    for c, request, now in queries]
