@@ -12,6 +12,8 @@ def _frame(table, rows: list[dict]) -> pd.DataFrame:
     for col in table.columns:
         if col.kind == "datetime":
             frame[col.name] = pd.to_datetime(frame[col.name]).astype("datetime64[us]")
+        elif col.kind in ("int", "float", "bool"):
+            frame[col.name] = frame[col.name].astype({"int": "int64", "float": "float64", "bool": bool}[col.kind])
     return frame
 
 
