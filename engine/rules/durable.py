@@ -14,15 +14,25 @@ Each workaround below lives here and nowhere else, and each has a test in
 3. **1,024 live sessions per ruleset.** Every decision uses a fresh session id
    and the session is deleted in ``finally``, whatever happened.
 4. **A name cannot be registered twice.** Each runner owns its own ``Host``;
-   a policy reload builds a new runner (and the old rulesets are freed with
-   ``delete_ruleset`` when the old runner is garbage).
-5. **A fact that matches no rule raises** ``MessageNotHandledException``;
-   here that simply means "no rule fired".
+   a policy reload builds a new runner. Ruleset names and session ids are
+   unique in the process (a serial per runner, one global session counter):
+   a second host reusing the same names and ids aborted the process in
+   ``delete_state`` (``free(): invalid pointer``, or a segfault) now and then.
+   ``durable_rules_engine.delete_ruleset``
+   is never called: freeing an old ruleset corrupted the heap and aborted the
+   process later (``free(): invalid pointer`` in ``delete_state`` of another
+   ruleset). An old policy's compiled rules therefore stay in memory (a few
+   hundred KB per reload, measured in the tests); reloads are rare.
+5. **A fact that matches no rule raises** ``MessageNotHandledException``,
+   and ``delete_state`` after that corrupts the heap (abort or segfault a
+   few calls later; reproduced 6 of 6 runs). Every ruleset therefore ends
+   with a catch-all rule (``always == 1``, lowest priority) that records
+   "no rule": every post is handled and every session can be deleted.
    Also: a fact (``assert_fact``) runs a rule's action once per matching
-   ``$or`` branch, which made a decision cost ~36 actions. First-hit tables
-   are therefore posted as *events* with ``pri`` = row order: durable-rules
-   runs exactly one action, the highest-priority match (the hit policy is
-   applied by durable-rules itself). Only "collect" tables assert facts.
+   ``$or`` branch, which made a decision cost ~36 actions. Everything is posted
+   as an *event* with ``pri`` = row order: durable-rules runs exactly one
+   action, the highest-priority match (the hit policy is applied by
+   durable-rules itself).
 6. **An exception inside an action is returned in the state, not raised.**
    The returned state is checked and turned into ``RulesFault``.
 7. **Wide facts and leaks** (issues 300 and 306): callers post only the
@@ -34,11 +44,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import durable_rules_engine
 from durable.engine import Host, MessageNotHandledException
 
 from engine.errors import KredoError
@@ -51,6 +59,12 @@ class RulesFault(KredoError):
     code = "rules_fault"
     title = "Rule engine fault"
     status = 500
+
+
+# Process-wide: the C engine keeps state that outlives a Host; ruleset names
+# and session ids that repeat across hosts crashed it (see trap 4).
+_RUNNERS = itertools.count()
+_SIDS = itertools.count()
 
 
 class _QuietHost(Host):
@@ -68,58 +82,50 @@ def project(facts: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
 class DurableRunner:
     """Several rulesets on one private durable-rules host; ``match`` returns the rule ids that fired.
 
-    ``rulesets`` maps a ruleset name to ``(mode, {rule_id: condition})``:
-    ``condition`` is the durable-rules JSON for the ``m`` pattern, rules are
-    in priority order, and ``mode`` is ``first`` (exactly the first matching
-    rule fires) or ``collect`` (every matching rule fires). Every action only
-    records its rule id, so a decision is: post the facts, collect the ids.
-    Thread-safe.
+    ``rulesets`` maps a ruleset name to ``{rule_id: condition}``:
+    ``condition`` is the durable-rules JSON for the ``m`` pattern and rules
+    are in priority order; exactly the first matching rule fires. Every
+    action only records its rule id, so a decision is: post the facts, read
+    the id. Thread-safe.
     """
 
-    def __init__(self, rulesets: Mapping[str, tuple[str, Mapping[str, dict[str, Any]]]]) -> None:
+    def __init__(self, rulesets: Mapping[str, Mapping[str, dict[str, Any]]]) -> None:
         self._host = _QuietHost()
         self._lock = threading.Lock()
-        self._sids = itertools.count()
-        self._fired: list[str] = []
-        self._modes = {name: mode for name, (mode, _) in rulesets.items()}
+        self._fired: list[str | None] = []
+        serial = next(_RUNNERS)
+        self._names = {name: f"rs{serial}x{i}" for i, name in enumerate(rulesets)}
         definitions = {
-            name: {f"r{i}": {"pri": i + 1, "all": [{"m": cond}], "run": _recorder(self._fired, rid)}
-                   for i, (rid, cond) in enumerate(rules.items())}
-            for name, (_, rules) in rulesets.items()
+            self._names[name]: {
+                **{f"r{i}": {"pri": i + 1, "all": [{"m": cond}], "run": _recorder(self._fired, rid)}
+                   for i, (rid, cond) in enumerate(rules.items())},
+                "none": {"pri": len(rules) + 1, "all": [{"m": {ALWAYS: 1}}], "run": _recorder(self._fired, None)},
+            }
+            for name, rules in rulesets.items()
         }
         self._host.set_rulesets(definitions)
-        handles = [self._host.get_ruleset(name)._handle for name in rulesets]
-        weakref.finalize(self, _delete_rulesets, handles)
 
-    def match(self, ruleset: str, facts: Mapping[str, Any]) -> list[str]:
-        """Post ``facts`` in a fresh session; the ids of the rules that fired, in firing order."""
+    def match(self, ruleset: str, facts: Mapping[str, Any]) -> str | None:
+        """Post ``facts`` in a fresh session; the id of the rule that fired, if any."""
+        ruleset = self._names[ruleset]
         with self._lock:
-            sid = str(next(self._sids))
+            sid = str(next(_SIDS))
             message = {**facts, ALWAYS: 1, "sid": sid}
             self._fired.clear()
             try:
-                if self._modes[ruleset] == "first":
-                    state = self._host.post(ruleset, message)
-                else:
-                    state = self._host.assert_fact(ruleset, message)
-            except MessageNotHandledException:
-                state = {}
-            finally:
-                self._host.delete_state(ruleset, sid)
+                state = self._host.post(ruleset, message)
+            except MessageNotHandledException as exc:  # no delete_state here: see trap 5
+                raise RulesFault(f"no rule handled the facts in {ruleset}") from exc
+            self._host.delete_state(ruleset, sid)
             fired = list(self._fired)
         if state is None:
             raise RulesFault("durable-rules returned no state: an action ran outside the caller")
         if "exception" in state:
             raise RulesFault(f"a rule action failed inside durable-rules: {state['exception']}")
-        return fired
+        return fired[0] if fired else None
 
 
-def _recorder(fired: list[str], rule_id: str):
+def _recorder(fired: list[str | None], rule_id: str | None):
     def record(_closure: Any) -> None:
         fired.append(rule_id)
     return record
-
-
-def _delete_rulesets(handles: list[int]) -> None:
-    for handle in handles:
-        durable_rules_engine.delete_ruleset(handle)

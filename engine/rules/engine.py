@@ -132,11 +132,17 @@ class RuleEngine:
         self.policy = policy
         t = policy.tables
         self._fields = {name: sorted({f for r in t[name].rows for f in r.when.fields}) for name in TABLES}
-        self._runner = DurableRunner({
-            name: ("collect" if t[name].hit == "collect" else "first",
-                   {r.id: to_durable(r.when.node) for r in t[name].rows})
-            for name in TABLES if t[name].rows
-        })
+        # a "collect" table (every matching row counts) runs one ruleset per row
+        groups: dict[str, list[tuple[str, tuple[Row, ...]]]] = {}
+        for name in TABLES:
+            rows = t[name].rows
+            if t[name].hit == "collect":
+                groups[name] = [(f"{name}#{i}", (r,)) for i, r in enumerate(rows)]
+            elif rows:
+                groups[name] = [(name, rows)]
+        self._rulesets = {name: [rs for rs, _ in g] for name, g in groups.items()}
+        self._runner = DurableRunner({rs: {r.id: to_durable(r.when.node) for r in rows}
+                                      for g in groups.values() for rs, rows in g})
 
     # -- checkout --
     def evaluate_checkout(self, facts: Mapping[str, Any]) -> CheckoutOutcome:
@@ -215,9 +221,9 @@ class RuleEngine:
         return kept, reasons
 
     def _run(self, table: str, f: Mapping[str, Any]) -> set[str]:
-        if not self.policy.tables[table].rows:
-            return set()
-        return set(self._runner.match(table, project(f, self._fields[table])))
+        facts = project(f, self._fields[table])
+        fired = (self._runner.match(rs, facts) for rs in self._rulesets.get(table, ()))
+        return {rid for rid in fired if rid is not None}
 
     def _decide(self, table: str, f: Mapping[str, Any], required: bool = True) -> Row | None:
         """The row that won ``table`` (durable-rules fires exactly one), or None."""
