@@ -82,6 +82,7 @@ class MabwiserThompson:
     def __init__(self, by: tuple[str, ...] = ("segment", "profile"), seed: int = 7) -> None:
         self.name, self._by, self._seed = "mabwiser_ts", by, seed
         self._models: dict = {}
+        self._fitted: set[str] = set()
 
     def _model(self, key: str):
         from mabwiser.mab import MAB, LearningPolicy
@@ -89,7 +90,6 @@ class MabwiserThompson:
         if key not in self._models:
             self._models[key] = MAB([a.key for a in all_arms()], LearningPolicy.ThompsonSampling(),
                                     seed=self._seed + len(self._models))
-            self._models[key]._fitted = False
         return self._models[key]
 
     def choose_batch(self, contexts, allowed, rng) -> list[Arm]:
@@ -98,12 +98,11 @@ class MabwiserThompson:
             rows[c.key(self._by)].append(t)
         out: list[Arm | None] = [None] * len(contexts)
         for key, ts in rows.items():
-            model = self._model(key)
-            if not model._fitted:
+            if key not in self._fitted:
                 for t in ts:
                     out[t] = allowed[t][rng.integers(len(allowed[t]))]
                 continue
-            exp = model.predict_expectations(np.zeros((len(ts), 1)))
+            exp = self._model(key).predict_expectations(np.zeros((len(ts), 1)))
             exp = exp if isinstance(exp, list) else [exp]
             for t, e in zip(ts, exp):
                 out[t] = _pick(e, allowed[t])
@@ -116,8 +115,8 @@ class MabwiserThompson:
         for key, ts in rows.items():
             model = self._model(key)
             decisions, r = [arms[t].key for t in ts], rewards[ts]
-            (model.partial_fit if model._fitted else model.fit)(decisions, r)
-            model._fitted = True
+            (model.partial_fit if key in self._fitted else model.fit)(decisions, r)
+            self._fitted.add(key)
 
 
 def linucb_context(contexts: Sequence[Context]) -> np.ndarray:

@@ -10,8 +10,13 @@ to pay. One linear model per profile with features
 
 shares what it learns across arms (a good evening slot is good on every
 channel) and across risk segments (p_late is a feature, not a split), so it
-needs far fewer reminders to find the best arm. It had the lowest regret in
-``bench/bandits.py`` (against LinUCB-style per-arm models and Beta TS).
+needs far fewer reminders to find the best arm. Thompson sampling rather
+than UCB on these features: on a 30,000-reminder stream (seed 7, feedback in
+batches of 500) LinUCB on the same model had regret 3,485 at its best alpha
+(1.0; 4,093 at 0.3, 3,751 at 2.0) against 3,134 for this policy, because a
+deterministic score sends a whole batch of look-alike customers to one arm
+while rewards are still a week away. ``bench/bandits.py`` compares it with
+Beta TS and MABWiser's per-arm LinUCB.
 
 Posterior: Bayesian ridge regression, A = ridge * I + sum phi phi^T,
 b = sum reward * phi; a decision draws theta ~ N(A^-1 b, exploration^2 A^-1)
@@ -47,7 +52,8 @@ _B_FIELDS = tuple(f"b{i}" for i in range(DIM))
 
 
 @cache
-def _arm_part(arm: Arm) -> np.ndarray:
+def arm_factors(arm: Arm) -> np.ndarray:
+    """The arm's part of phi: channel one-hot, midday, evening, weekend (shared with the OPE reward model)."""
     x = np.zeros(ARM_DIM)
     x[CHANNELS.index(arm.channel)] = 1.0
     x[len(CHANNELS)] = arm.slot == "midday"
@@ -59,7 +65,7 @@ def _arm_part(arm: Arm) -> np.ndarray:
 def features(context: Context, arms: tuple[Arm, ...]) -> np.ndarray:
     """phi(context, arm) for each arm, shape (len(arms), DIM)."""
     out = np.empty((len(arms), DIM))
-    out[:, :ARM_DIM] = [_arm_part(a) for a in arms]
+    out[:, :ARM_DIM] = [arm_factors(a) for a in arms]
     out[:, ARM_DIM:] = context.vector()
     return out
 

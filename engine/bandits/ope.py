@@ -27,12 +27,12 @@ from sklearn.linear_model import LogisticRegression
 
 from engine.bandits.arms import all_arms
 from engine.bandits.context import Context
-from engine.bandits.linear import ARM_DIM, _arm_part
+from engine.bandits.linear import ARM_DIM, arm_factors
 from engine.bandits.logs import Logged
 from engine.bandits.policies import Policy
 from features.ledger import PROFILES
 
-_ARM_PARTS = np.array([_arm_part(a) for a in all_arms()])
+_ARM_PARTS = np.array([arm_factors(a) for a in all_arms()])
 
 
 @dataclass(frozen=True)
