@@ -174,7 +174,7 @@ def _overlaps(policy: Policy, table: Table, samples: list[dict[str, Any]],
 
 
 def _finding(policy: Policy, row: Row, code: str, message: str, hint: str) -> Finding:
-    return Finding("error", code, message, policy.path, row.line, hint)
+    return Finding("error", code, message, policy.path, row.when_line or row.line, hint)
 
 
 # ---- embedded test cases ----

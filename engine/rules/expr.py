@@ -77,6 +77,7 @@ def parse_condition(src: Union[str, bool], kinds: Mapping[str, Kind],
     if isinstance(src, bool):
         src = "true" if src else "false"
     node = _Parser(kinds, constants, formula=False).condition(_parse(src))
+    to_durable(node)  # refuse now what durable-rules could not run later
     return _expr(src, node)
 
 

@@ -45,6 +45,7 @@ class Row:
     sets: Mapping[str, Any]
     reason: str
     formula: Expr | None = None
+    when_line: int | None = None
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,8 @@ class _Builder:
             if when is None:
                 continue
             sets = {k: v for k, v in row.items() if k not in ("id", "when", "reason")}
-            rows.append(Row(row["id"], name, line_of(self.lines, rpath), when, sets, row["reason"], formula))
+            rows.append(Row(row["id"], name, line_of(self.lines, rpath), when, sets, row["reason"], formula,
+                            line_of(self.lines, (*rpath, "when"))))
         return Table(name, hit, tuple(rows), line_of(self.lines, path))
 
 
@@ -260,4 +261,4 @@ def _check_segment_values(b: _Builder, tables: Mapping[str, Table]) -> None:
                     close = difflib.get_close_matches(str(value), sorted(known[fname]), n=1)
                     b.error("unknown_value", f"rule {row.id!r} compares {fname} with {value!r}, a value it never has",
                             (), f"did you mean {close[0]!r}?" if close else
-                            f"values are: {', '.join(sorted(known[fname]))}", line=row.line)
+                            f"values are: {', '.join(sorted(known[fname]))}", line=row.when_line or row.line)

@@ -1,0 +1,92 @@
+"""Backtest: replay a small simulated ledger through two policies; table, CSV and changed customers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from engine.errors import InvalidInput
+from engine.rules import load_policy
+from features.ledger import save_ledger
+from serving.cli import main as kredo
+from training.backtest import SCORES, backtest
+from training.simulation import SimulationConfig, simulate
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ROOT / "rules" / "default.yaml"
+
+
+@pytest.fixture(scope="module")
+def ledger():
+    return simulate(SimulationConfig(customers=250, months=6, seed=5))
+
+
+@pytest.fixture(scope="module")
+def stricter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("pol") / "new.yaml"
+    path.write_text(DEFAULT.read_text().replace("review_above: 25000", "review_above: 5000")
+                    .replace('version: "2025.06-1"', 'version: "stricter"'))
+    return path
+
+
+def test_same_policy_changes_nothing(ledger) -> None:
+    p = load_policy(DEFAULT)
+    result = backtest(ledger, p, p, sample=400, seed=1)
+    assert len(result.decisions) == 400
+    assert (result.decisions["outcome_new"] == result.decisions["outcome_baseline"]).all()
+    assert result.changed_customers.empty
+    new, base = (result.summary[result.summary.policy == t].drop(columns=["policy"]) for t in ("new", "baseline"))
+    pd.testing.assert_frame_equal(new.reset_index(drop=True), base.reset_index(drop=True))
+
+
+def test_stricter_review_amount_moves_accepts_to_review(ledger, stricter: Path) -> None:
+    result = backtest(ledger, load_policy(stricter), load_policy(DEFAULT))
+    d = result.decisions
+    changed = d[d.outcome_new != d.outcome_baseline]
+    assert len(changed) > 0
+    assert set(changed.outcome_new) == {"review"}
+    assert (changed.order_amount > 5000).all() and (changed.order_amount <= 25000).all()
+    assert set(changed.rule_new) == {"checkout.review_large_order"}
+    rates = result.summary.set_index(["policy", "segment"])
+    assert rates.loc[("new", "all"), "review_rate"] > rates.loc[("baseline", "all"), "review_rate"]
+    assert rates.loc[("new", "all"), "decisions"] == len(ledger.invoices)
+    assert set(result.changed_customers.customer_id) == set(changed.customer_id)
+    text = result.table()
+    assert "stricter (new) vs 2025.06-1 (baseline)" in text and "customers affected" in text
+
+
+def test_expected_loss_uses_observed_write_offs(ledger) -> None:
+    p = load_policy(DEFAULT)
+    d = backtest(ledger, p, p).decisions
+    written_off = set(ledger.invoices.loc[ledger.invoices.written_off_at.notna(), "invoice_id"])
+    assert set(d.loc[d.observed_loss > 0, "invoice_id"]) == written_off
+
+
+def test_scorer_feeds_the_risk_rules(ledger) -> None:
+    p = load_policy(DEFAULT)
+
+    def everyone_risky(df: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"p_late": 0.9, "p_late_30": 0.9, "expected_days_late": 40.0}, index=df.index)
+
+    result = backtest(ledger, p, p, scorer=everyone_risky, sample=200)
+    assert set(result.decisions.segment_new) == {"high"}
+    assert set(result.decisions.outcome_new) <= {"prepay", "reject"}
+
+    with pytest.raises(InvalidInput) as err:
+        backtest(ledger, p, p, scorer=lambda df: pd.DataFrame({"p_late": [0.1]}))
+    assert err.value.field == "scorer"
+    assert set(SCORES) == {"p_late", "p_late_30", "expected_days_late"}
+
+
+def test_cli_writes_table_and_csv(ledger, stricter: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    save_ledger(ledger, tmp_path / "ledger")
+    out_csv, changes = tmp_path / "summary.csv", tmp_path / "changes.csv"
+    assert kredo(["backtest", "--policy", str(stricter), "--baseline", str(DEFAULT), "--ledger",
+                  str(tmp_path / "ledger"), "--csv", str(out_csv), "--changes-csv", str(changes)]) == 0
+    printed = capsys.readouterr().out
+    assert "accept_rate" in printed and "decisions that change" in printed
+    summary = pd.read_csv(out_csv)
+    assert set(summary.policy) == {"new", "baseline"}
+    assert {"accept_rate", "prepay_rate", "credit_exposed", "expected_loss"} <= set(summary.columns)
+    assert len(pd.read_csv(changes)) > 0
