@@ -194,6 +194,19 @@ def latency(stream: Stream, state_factory, n: int = 3_000, seed: int = 7) -> dic
     return out
 
 
+def ping_baseline(client, n: int) -> dict[str, float]:
+    """p50/p99 (ms) of two Redis PINGs: the floor of a decision that makes two round trips
+    (read the state, store the pending reminder), on this machine at this moment."""
+    times = np.empty(n)
+    for i in range(n):
+        t0 = time.perf_counter()
+        client.ping()
+        client.ping()
+        times[i] = time.perf_counter() - t0
+    return {"two_pings_p50_ms": round(float(np.percentile(times, 50)) * 1e3, 4),
+            "two_pings_p99_ms": round(float(np.percentile(times, 99)) * 1e3, 4)}
+
+
 def plot(results: dict[str, Result], path: Path) -> None:
     import matplotlib
 
@@ -243,6 +256,7 @@ def main() -> None:
     with redis_server() as url:
         client = redis.Redis.from_url(url)
         figures["latency_redis"] = latency(stream, lambda: RedisBanditState(client), args.latency_n, args.seed)
+        figures["latency_redis"].update(ping_baseline(client, args.latency_n))
         client.close()
     figures.update({"reminders": args.reminders, "seed": args.seed, "plot": args.plot,
                     "regret_seconds": round(seconds, 1)})

@@ -37,7 +37,7 @@ from functools import cache
 
 import numpy as np
 
-from engine.bandits.arms import Arm, all_arms
+from engine.bandits.arms import Arm
 from engine.bandits.context import KEY_FIELDS, Context
 from engine.bandits.policies import SampledPolicy
 from engine.bandits.state import BanditState

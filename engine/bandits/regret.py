@@ -27,7 +27,7 @@ from typing import Protocol
 
 import numpy as np
 
-from engine.bandits.arms import Arm, all_arms
+from engine.bandits.arms import Arm
 from engine.bandits.context import Context
 from engine.bandits.policies import Policy
 
