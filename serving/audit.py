@@ -59,6 +59,10 @@ records = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
 )
 
+# statements are immutable values, built once (SQLAlchemy caches their compiled form per dialect)
+_TIP = sa.select(records.c.seq, records.c.hash).order_by(records.c.seq.desc()).limit(1)
+_INSERT = records.insert()
+
 
 class AuditError(KredoError):
     """The audit store cannot be written (a decision without its record is not given out)."""
@@ -169,15 +173,14 @@ class AuditLog:
         for _ in range(_MAX_RETRIES):
             try:
                 with self._write_transaction() as conn:
-                    tip = conn.execute(sa.select(records.c.seq, records.c.hash)
-                                       .order_by(records.c.seq.desc()).limit(1)).first()
+                    tip = conn.execute(_TIP).first()
                     seq, prev = (tip.seq + 1, tip.hash) if tip else (1, GENESIS)
                     h = record_hash(seq, entry.decision_id, entry.request_id, entry.kind, entry.created_at,
                                     entry.request_digest, payload_text, prev)
-                    conn.execute(records.insert().values(
-                        seq=seq, decision_id=entry.decision_id, request_id=entry.request_id,
-                        kind=entry.kind, created_at=entry.created_at, request_digest=entry.request_digest,
-                        payload=payload_text, prev_hash=prev, hash=h))
+                    conn.execute(_INSERT, {
+                        "seq": seq, "decision_id": entry.decision_id, "request_id": entry.request_id,
+                        "kind": entry.kind, "created_at": entry.created_at, "request_digest": entry.request_digest,
+                        "payload": payload_text, "prev_hash": prev, "hash": h})
                 return AuditRecord(seq, entry.decision_id, entry.request_id, entry.kind, entry.created_at,
                                    entry.request_digest, entry.payload, prev, h), True
             except IntegrityError:

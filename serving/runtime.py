@@ -86,6 +86,7 @@ class Runtime:
             if not force and self._model is not None and alias_version(uri, tracking) in (None, self._model[1].version):
                 return "unchanged"
             model, info = load_model(uri, tracking)
+            single_threaded(model)
         except KredoError as exc:
             self.errors["model"] = str(exc)
             self._metrics.reloads.labels("model", "refused").inc()
@@ -136,6 +137,14 @@ class Runtime:
         checks = {"model": self._model is not None, "policy": self.policy is not None,
                   "audit": _ok(self.audit.count), "store": _ok(lambda: self.store.aggregates("readyz-probe"))}
         return {"ready": all(checks.values()), "checks": checks, "errors": dict(self.errors)}
+
+
+def single_threaded(model: Any) -> None:  # noqa: ANN401
+    """One row per request: OpenMP threads only add hand-off and spin-wait cost, and gunicorn
+    already runs one worker per core, so every booster predicts (and explains) on one thread."""
+    for booster in model.boosters_.values():
+        if booster is not None:
+            booster.set_param({"nthread": 1})
 
 
 def alias_version(uri: str, tracking_uri: str) -> str | None:

@@ -19,6 +19,7 @@ from flask import Blueprint, Response, jsonify
 
 from engine.bandits import Arm, Choice, Context
 from engine.errors import KredoError
+from features.events import to_us
 from serving.api._body import parse
 from serving.runtime import Runtime, get_runtime
 from serving.schemas import EventsRequest
@@ -38,7 +39,7 @@ def post_events() -> Response:
                "reason": result.reason}
         if result.status == "applied":
             try:
-                rewards += _pay_bandit(runtime, event, result)
+                rewards += _pay_bandit(runtime, event)
             except KredoError as exc:
                 row.update(code=exc.code, reason=f"applied to features; bandit skipped: {exc.detail}")
         out.append(row)
@@ -46,9 +47,14 @@ def post_events() -> Response:
     return jsonify({"results": out, **counts, "rewards": rewards})
 
 
-def _pay_bandit(runtime: Runtime, event: dict[str, Any], result: Any) -> int:
-    """Feed one applied event to the reward bookkeeping; returns the number of rewards settled."""
+def _pay_bandit(runtime: Runtime, event: dict[str, Any]) -> int:
+    """Feed one applied event to the reward bookkeeping; returns the number of rewards settled.
+
+    Times are the event's own (business time, as epoch seconds), so a replayed
+    history settles rewards exactly as it did live.
+    """
     attribution = runtime.bandit.attribution
+    at = to_us(event["at"]) / 1e6
     if event["type"] == "reminder_sent" and event.get("decision_id"):
         record = runtime.audit.get(str(event["decision_id"])).payload
         bandit = record.get("bandit") or {}
@@ -56,11 +62,12 @@ def _pay_bandit(runtime: Runtime, event: dict[str, Any], result: Any) -> int:
             return 0
         choice = Choice(Arm(**bandit["arm"]), bandit["propensity"], bandit["policy"], bandit["experiment"],
                         bandit["group"])
-        settled = attribution.record_reminder(event["event_id"], record["request"]["invoice"]["id"],
-                                              result.at, Context.from_dict(bandit["context"]), choice)
+        settled = attribution.record_reminder(event["event_id"], record["request"]["invoice"]["id"], at,
+                                              Context.from_dict(bandit["context"]), choice)
         return len(settled)
     if event["type"] == "payment_received":
-        settled = attribution.payment_received(event["event_id"], event["invoice_id"], result.at,
-                                               invoice_settled=bool(getattr(result, "invoice_settled", True)))
+        still_open = event["invoice_id"] in runtime.store.aggregates(event["customer_id"]).open_invoices
+        settled = attribution.payment_received(event["event_id"], event["invoice_id"], at,
+                                               invoice_settled=not still_open)
         return int(settled is not None)
     return 0

@@ -1,0 +1,92 @@
+"""Property: nothing a client sends makes the API answer 5xx (hypothesis over every endpoint)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.test_serving_api import CHECKOUT, NEXT_ACTION, champion, make_app  # noqa: F401 - shared fixture
+
+EVENT = {"event_id": "f-1", "type": "payment_received", "customer_id": "C-1", "invoice_id": "I-1",
+         "at": "2026-02-10T10:00:00", "amount": 10.0}
+POSTS = {"/v1/decisions/checkout": CHECKOUT, "/v1/decisions/next-action": NEXT_ACTION,
+         "/v1/events": {"events": [EVENT]}}
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70),
+                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=80))
+json_values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)), max_leaves=12)
+
+
+def paths_of(value, prefix=()):  # noqa: ANN001, ANN201
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from paths_of(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from paths_of(v, (*prefix, i))
+
+
+@st.composite
+def mutated(draw, base: dict):  # noqa: ANN001, ANN201
+    """A valid body with one node replaced by arbitrary JSON (or deleted)."""
+    body = json.loads(json.dumps(base))
+    path = draw(st.sampled_from([p for p in paths_of(body) if p]))
+    parent = body
+    for key in path[:-1]:
+        parent = parent[key]
+    if draw(st.booleans()) and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = draw(json_values)
+    return body
+
+
+@pytest.fixture(scope="module")
+def fuzz_client(champion, tmp_path_factory):  # noqa: ANN001, ANN201, F811
+    tmp: Path = tmp_path_factory.mktemp("fuzz")
+    app = make_app(champion, tmp)
+    yield app.test_client()
+    app.extensions["kredo.runtime"].stop()
+
+
+def check(response) -> None:  # noqa: ANN001
+    assert response.status_code < 500, response.get_data(as_text=True)
+    if response.status_code >= 400:
+        assert response.mimetype == "application/problem+json"
+        assert response.get_json()["code"]
+
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(path=st.sampled_from(sorted(POSTS)), data=st.data())
+def test_mutated_valid_bodies_never_5xx(fuzz_client, path: str, data) -> None:  # noqa: ANN001
+    body = data.draw(mutated(POSTS[path]))
+    raw = json.dumps(body, allow_nan=True)
+    check(fuzz_client.post(path, data=raw, content_type="application/json"))
+
+
+@FUZZ
+@given(path=st.sampled_from(sorted(POSTS)), body=json_values)
+def test_arbitrary_json_never_5xx(fuzz_client, path: str, body) -> None:  # noqa: ANN001
+    check(fuzz_client.post(path, data=json.dumps(body, allow_nan=True), content_type="application/json"))
+
+
+@FUZZ
+@given(path=st.sampled_from(sorted(POSTS)), raw=st.binary(max_size=300),
+       ctype=st.sampled_from(["application/json", "text/plain", "", "application/x-www-form-urlencoded"]))
+def test_arbitrary_bytes_never_5xx(fuzz_client, path: str, raw: bytes, ctype: str) -> None:  # noqa: ANN001
+    check(fuzz_client.post(path, data=raw, content_type=ctype))
+
+
+@FUZZ
+@given(tail=st.text(max_size=80), method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]))
+def test_arbitrary_paths_and_methods_never_5xx(fuzz_client, tail: str, method: str) -> None:  # noqa: ANN001
+    for prefix in ("/v1/decisions/", "/v1/", "/"):
+        check(fuzz_client.open(prefix + tail, method=method))

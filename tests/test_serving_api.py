@@ -1,0 +1,197 @@
+"""The decision API end to end on real parts: a trained model in a real MLflow store,
+the default policy, the in-process feature store replayed from a simulated ledger,
+and a SQLite audit file. Shared fixtures for the other ``test_serving_*`` modules live here.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from serving import create_app
+
+CHECKOUT = {"request_id": "ord-1", "customer": {"id": "C-1", "type": "business", "country": "NL"},
+            "order": {"amount": 1250.0, "currency": "EUR", "payment_terms_days": 30}}
+NEXT_ACTION = {"request_id": "na-1", "now": "2026-11-23T10:00:00+01:00",
+               "customer": {"id": "C-1", "type": "consumer", "country": "NL",
+                            "consent": {"email": True, "sms": True, "whatsapp": False, "letter": True,
+                                        "phone": True}},
+               "invoice": {"id": "INV-1", "amount": 300.0, "currency": "EUR", "issue_date": "2026-10-01",
+                           "due_date": "2026-10-31", "disputed": False, "reminders": []}}
+
+
+_TRAINED: dict[str, dict[str, str]] = {}
+
+
+@pytest.fixture(scope="session")
+def champion(tmp_path_factory: pytest.TempPathFactory, small_ledger) -> dict[str, str]:
+    """A small model trained on ``small_ledger``, registered and promoted to champion.
+
+    Other ``test_serving_*`` modules import this fixture, and pytest keeps one
+    instance per importing module; ``_TRAINED`` makes them share one store.
+    """
+    from serving.bootstrap import ensure_champion
+
+    if "champion" not in _TRAINED:
+        work = tmp_path_factory.mktemp("mlflow")
+        tracking = f"sqlite:///{work}/mlflow.db"
+        info = ensure_champion(small_ledger, tracking, n_estimators=40, max_depth=4)
+        _TRAINED["champion"] = {"tracking": tracking, "uri": info["uri"], "version": info["version"],
+                                "dir": str(work)}
+    return _TRAINED["champion"]
+
+
+def make_app(champion: dict[str, str], tmp_path: Path, **overrides):  # noqa: ANN201
+    config = {"AUDIT_URL": f"sqlite:///{tmp_path}/audit.db", "REDIS_URL": None,
+              "MLFLOW_TRACKING_URI": champion["tracking"], "MODEL_URI": champion["uri"],
+              "POLICY_PATH": "rules/default.yaml", "RELOAD_INTERVAL_S": 0, **overrides}
+    return create_app(config)
+
+
+@pytest.fixture(scope="module")
+def app(champion: dict[str, str], tmp_path_factory: pytest.TempPathFactory, small_ledger) -> Iterator:
+    """One app per module (a policy compiles onto its own durable-rules host: build few)."""
+    from features.events import ledger_to_events
+
+    application = make_app(champion, tmp_path_factory.mktemp("app"))
+    application.extensions["kredo.runtime"].store.apply(ledger_to_events(small_ledger))
+    yield application
+    application.extensions["kredo.runtime"].stop()
+
+
+@pytest.fixture()
+def client(app):  # noqa: ANN201
+    return app.test_client()
+
+
+def known_customer(small_ledger) -> dict[str, str]:
+    row = small_ledger.customers.iloc[3]
+    return {"id": row.customer_id, "type": row.type, "country": row.country}
+
+
+def schema_of(name: str) -> dict:
+    from serving.openapi import document
+
+    doc = document()
+    return {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+
+
+def test_minimal_checkout_body_from_the_issue(client) -> None:
+    r = client.post("/v1/decisions/checkout", json=CHECKOUT)
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    jsonschema.validate(body, schema_of("CheckoutDecision"))
+    assert body["outcome"] in {"accept", "prepay", "review", "reject"}
+    assert body["available_credit"] <= body["credit_limit"]
+    assert body["risk"]["version"] and 0 <= body["risk"]["p_late"] <= 1
+    assert any(r["source"] == "model" and "(" in r["text"] for r in body["reasons"])
+    assert body["rules_fired"]
+
+
+def test_unknown_customer_is_a_new_customer(client) -> None:
+    body = client.post("/v1/decisions/checkout", json={**CHECKOUT, "request_id": "ord-new"}).get_json()
+    record = client.get(f"/v1/decisions/{body['decision_id']}").get_json()
+    assert record["features"]["invoices_issued"] == 0
+
+
+def test_known_customer_uses_online_features(client, small_ledger) -> None:
+    req = {**CHECKOUT, "request_id": "ord-known", "customer": known_customer(small_ledger)}
+    body = client.post("/v1/decisions/checkout", json=req).get_json()
+    record = client.get(f"/v1/decisions/{body['decision_id']}").get_json()
+    assert record["features"]["invoices_issued"] > 0
+
+
+def test_same_request_id_returns_same_decision_and_one_record(client, app) -> None:
+    req = {**CHECKOUT, "request_id": "ord-idem"}
+    audit = app.extensions["kredo.runtime"].audit
+    before = audit.count()
+    first = client.post("/v1/decisions/checkout", json=req)
+    again = client.post("/v1/decisions/checkout", json=req)
+    assert again.get_json() == first.get_json()
+    assert again.headers["Kredo-Replayed"] == "true" and "Kredo-Replayed" not in first.headers
+    assert audit.count() == before + 1
+
+
+def test_same_request_id_with_another_body_is_409(client) -> None:
+    client.post("/v1/decisions/checkout", json={**CHECKOUT, "request_id": "ord-409"})
+    other = {**CHECKOUT, "request_id": "ord-409", "order": {**CHECKOUT["order"], "amount": 99.0}}
+    r = client.post("/v1/decisions/checkout", json=other)
+    assert r.status_code == 409 and r.get_json()["field"] == "request_id"
+
+
+def test_audit_record_holds_everything_an_auditor_needs(client) -> None:
+    body = client.post("/v1/decisions/checkout", json={**CHECKOUT, "request_id": "ord-audit"}).get_json()
+    record = client.get(f"/v1/decisions/{body['decision_id']}").get_json()
+    jsonschema.validate(record, schema_of("AuditRecordOut"))
+    for key in ("request", "features", "scores", "model", "policy", "rules_fired", "shap", "timings",
+                "response", "hash", "prev_hash"):
+        assert key in record, key
+    assert record["response"] == body
+    assert record["model"]["version"] == body["risk"]["version"]
+    assert set(record["shap"]["contributions"]) == set(record["features"])
+
+
+def test_minimal_next_action_body_from_the_issue(client) -> None:
+    r = client.post("/v1/decisions/next-action", json=NEXT_ACTION)
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    jsonschema.validate(body, schema_of("NextActionDecision"))
+    assert body["action"] in {"wait", "remind", "call", "pause", "payment_plan", "final_notice", "escalate"}
+    if body["channel"] is not None:
+        assert body["channel"] != "whatsapp"  # no consent
+    if body["bandit"]["arm"] is not None:
+        assert 0 < body["bandit"]["propensity"] <= 1
+        assert body["bandit"]["group"] in {"bandit", "control"}
+        assert body["send_at"] >= NEXT_ACTION["now"][:10]
+
+
+def test_disputed_invoice_pauses_dunning(client) -> None:
+    req = json.loads(json.dumps(NEXT_ACTION))
+    req["request_id"] = "na-dispute"
+    req["invoice"].update(disputed=True, dispute_opened="2026-11-20")
+    body = client.post("/v1/decisions/next-action", json=req).get_json()
+    assert body["action"] == "pause"
+
+
+def test_events_apply_once_and_report_per_event(client) -> None:
+    events = {"events": [
+        {"event_id": "e-1", "type": "invoice_issued", "customer_id": "C-9", "invoice_id": "I-9",
+         "at": "2026-01-05T10:00:00", "amount": 100.0, "due_at": "2026-02-04T10:00:00",
+         "payment_terms_days": 30, "paperless": True},
+        {"event_id": "e-2", "type": "payment_received", "customer_id": "C-9", "invoice_id": "I-9",
+         "at": "2026-02-10T10:00:00", "amount": 100.0},
+        {"event_id": "e-3", "type": "payment_received", "customer_id": "C-9", "invoice_id": "I-9",
+         "at": "2026-02-11T10:00:00", "amount": -5.0},
+    ]}
+    first = client.post("/v1/events", json=events).get_json()
+    assert [r["status"] for r in first["results"]] == ["applied", "applied", "refused"]
+    assert first["results"][2]["code"]
+    again = client.post("/v1/events", json=events).get_json()
+    assert [r["status"] for r in again["results"]][:2] == ["duplicate", "duplicate"]
+    req = {**CHECKOUT, "request_id": "ord-c9", "customer": {"id": "C-9", "type": "business", "country": "NL"}}
+    body = client.post("/v1/decisions/checkout", json=req).get_json()
+    record = client.get(f"/v1/decisions/{body['decision_id']}").get_json()
+    assert record["features"]["invoices_paid"] == 1
+
+
+def test_health_ready_openapi_and_metrics(client) -> None:
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["ready"]
+    doc = client.get("/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.1")
+    assert {"/v1/decisions/checkout", "/v1/decisions/next-action", "/v1/events",
+            "/v1/decisions/{decision_id}"} <= set(doc["paths"])
+    client.post("/v1/decisions/checkout", json=CHECKOUT)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'kredo_decisions_total{kind="checkout"' in text
+    assert "kredo_model_info{" in text
+    assert 'kredo_http_request_seconds_bucket{endpoint="/v1/decisions/checkout"' in text
+
+
+def test_minimal_bodies_validate_against_the_published_request_schemas() -> None:
+    jsonschema.validate(CHECKOUT, schema_of("CheckoutRequest"))
+    jsonschema.validate(NEXT_ACTION, schema_of("NextActionRequest"))

@@ -1,0 +1,85 @@
+"""Every bad request is a problem document with a code and the offending field; never a 5xx."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.test_serving_api import CHECKOUT, app, champion, client  # noqa: F401 - shared fixtures
+
+PROBLEM = "application/problem+json"
+
+
+def problem(r, status: int, code: str, field: str | None = None) -> dict:  # noqa: ANN001
+    assert r.status_code == status, r.get_data(as_text=True)
+    assert r.mimetype == PROBLEM
+    body = r.get_json()
+    assert body["status"] == status and body["code"] == code and body["title"] and body["type"]
+    if field is not None:
+        assert body["field"] == field, body
+    return body
+
+
+def test_malformed_json_is_400(client) -> None:  # noqa: F811
+    r = client.post("/v1/decisions/checkout", data=b'{"request_id": ', content_type="application/json")
+    problem(r, 400, "malformed_json")
+
+
+def test_unknown_route_and_unknown_decision_are_404(client) -> None:  # noqa: F811
+    problem(client.get("/v1/nothing-here"), 404, "not_found")
+    problem(client.get("/v1/decisions/dec_0000"), 404, "not_found", "decision_id")
+    problem(client.get("/v1/decisions/" + "x" * 300), 422, "invalid_input")
+
+
+def test_wrong_method_is_405(client) -> None:  # noqa: F811
+    for r in (client.get("/v1/events"), client.put("/v1/decisions/checkout", json=CHECKOUT)):
+        problem(r, 405, "method_not_allowed")
+        assert "POST" in r.headers["Allow"]
+
+
+def test_oversized_body_is_413(client) -> None:  # noqa: F811
+    body = json.dumps({**CHECKOUT, "pad": "x" * 400_000})
+    problem(client.post("/v1/decisions/checkout", data=body, content_type="application/json"), 413,
+            "body_too_large")
+
+
+def test_wrong_content_type_is_415(client) -> None:  # noqa: F811
+    r = client.post("/v1/decisions/checkout", data=json.dumps(CHECKOUT), content_type="text/plain")
+    problem(r, 415, "unsupported_media_type", "Content-Type")
+
+
+@pytest.mark.parametrize("path, value, field", [
+    (("order", "amount"), -5.0, "order.amount"),
+    (("order", "amount"), 0, "order.amount"),
+    (("order", "amount"), 1e12, "order.amount"),
+    (("order", "amount"), "1250", "order.amount"),
+    (("order", "currency"), "USD", "order.currency"),
+    (("customer", "type"), "alien", "customer.type"),
+    (("customer", "country"), "Netherlands", "customer.country"),
+    (("customer", "id"), "x" * 65, "customer.id"),
+    (("request_id",), "", "request_id"),
+    (("now",), "2026-11-23T10:00:00", "now"),
+    (("order", "payment_terms_days"), 30.5, "order.payment_terms_days"),
+    (("customer", "typo_field"), 1, "customer.typo_field"),
+])
+def test_invalid_field_is_422_naming_it(client, path: tuple[str, ...], value, field: str) -> None:  # noqa: F811
+    body = json.loads(json.dumps(CHECKOUT))
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    problem(client.post("/v1/decisions/checkout", json=body), 422, "invalid_input", field)
+
+
+def test_missing_field_is_422(client) -> None:  # noqa: F811
+    body = {k: v for k, v in CHECKOUT.items() if k != "order"}
+    problem(client.post("/v1/decisions/checkout", json=body), 422, "invalid_input", "order")
+
+
+def test_admin_token_is_enforced_when_set(champion, tmp_path) -> None:  # noqa: F811
+    from tests.test_serving_api import make_app
+
+    secured = make_app(champion, tmp_path, ADMIN_TOKEN="s3cret").test_client()  # one more policy host
+    problem(secured.post("/v1/admin/reload"), 401, "unauthorized", "Authorization")
+    ok = secured.post("/v1/admin/reload", headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200
