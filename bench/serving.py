@@ -44,9 +44,9 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> None
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}")
         try:
-            if requests.get(url, timeout=1).status_code == 200:
+            if requests.get(url, timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:
             pass
         time.sleep(0.25)
     raise RuntimeError(f"{url} not ready after {timeout} s")

@@ -10,7 +10,8 @@ Several gunicorn workers (or hosts) append concurrently. The chain must never
 fork, so one append is one transaction that reads the tip and inserts the next
 sequence number under a unique constraint: SQLite takes its write lock up front
 (``BEGIN IMMEDIATE``), PostgreSQL serialises on a transaction-scoped advisory
-lock, and a lost race on ``seq`` is retried. The same ``request_id`` twice
+lock, and a lost race on ``seq`` is retried. SQLite writers of several
+processes queue on an ``flock`` first (see ``_WriterLock``). The same ``request_id`` twice
 inserts nothing: the unique constraint on it turns the second append into a
 lookup of the first (idempotency across workers).
 
@@ -25,10 +26,13 @@ Example::
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
+import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,6 +146,8 @@ class AuditLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        database = engine.url.database if self.dialect == "sqlite" else None
+        self._writers = _WriterLock(database if database and database != ":memory:" else None)
         metadata.create_all(engine)
 
     @classmethod
@@ -160,6 +166,7 @@ class AuditLog:
 
     def close(self) -> None:
         self.engine.dispose()
+        self._writers.close()
 
     # -- writing -----------------------------------------------------------------------------
     def append(self, entry: AuditEntry) -> tuple[AuditRecord, bool]:
@@ -199,8 +206,10 @@ class AuditLog:
                            extra={"decision_id": existing.decision_id})
         return existing
 
-    def _write_transaction(self) -> AbstractContextManager[Connection]:
-        return _serialised(self.engine, self.dialect)
+    @contextmanager
+    def _write_transaction(self) -> Iterator[Connection]:
+        with self._writers.held(), _serialised(self.engine, self.dialect) as conn:
+            yield conn
 
     # -- reading -----------------------------------------------------------------------------
     def by_request_id(self, request_id: str) -> AuditRecord | None:
@@ -260,6 +269,38 @@ class AuditLog:
                 return VerifyReport(False, n, row.seq, row.decision_id, problem, prev)
             prev, expected_seq = row.hash, row.seq + 1
         return VerifyReport(True, n, tip_hash=prev)
+
+
+class _WriterLock:
+    """Queue SQLite writers on a kernel lock instead of SQLite's busy handler.
+
+    SQLite's busy handler *sleeps* (1, 2, 5, 10 ms...) while another process
+    holds the write lock, which under two gunicorn workers turned a 0.2 ms
+    append into tens of milliseconds of tail latency. ``flock`` on a side file
+    wakes the next writer the moment the lock is released; a thread lock first
+    serialises the threads of one process (``flock`` is per open file).
+    """
+
+    def __init__(self, db_path: str | None) -> None:
+        self._thread_lock = threading.Lock()
+        self._fd = os.open(f"{db_path}.lock", os.O_RDWR | os.O_CREAT, 0o644) if db_path else None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._fd is None:
+                yield
+                return
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel
@@ -26,6 +26,6 @@ def parse(model: type[M]) -> M:
     return model.model_validate_json(request.get_data(cache=False))
 
 
-def request_digest(body: BaseModel) -> str:
-    """SHA-256 of the validated request: the same request_id must come with the same request."""
-    return hashlib.sha256(canonical(body.model_dump(mode="json")).encode()).hexdigest()
+def request_digest(request: dict[str, Any]) -> str:
+    """SHA-256 of the validated request (as JSON data): the same request_id must come with the same request."""
+    return hashlib.sha256(canonical(request).encode()).hexdigest()

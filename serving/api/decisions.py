@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify
+from pydantic import TypeAdapter
 
 from engine.decisions import Decision, decide_checkout, decide_next_action
 from serving.api._body import parse, request_digest
@@ -23,7 +24,6 @@ from serving.audit import AuditEntry
 from serving.metrics import get_metrics
 from serving.runtime import get_runtime
 from serving.schemas import CheckoutRequest, Id, NextActionRequest
-from pydantic import TypeAdapter
 
 bp = Blueprint("decisions", __name__, url_prefix="/v1/decisions")
 _ID = TypeAdapter(Id)
@@ -35,10 +35,10 @@ def _answer(body: CheckoutRequest | NextActionRequest, now: datetime, decision: 
     latency_ms = round((time.perf_counter() - g.t0) * 1e3, 3)
     answer: dict[str, Any] = {"decision_id": decision_id, "request_id": body.request_id, **decision.answer,
                               "latency_ms": latency_ms}
-    payload = {"request": body.model_dump(mode="json"), **decision.record, "outcome": decision.outcome,
-               "response": answer}
+    request = body.model_dump(mode="json")
+    payload = {"request": request, **decision.record, "outcome": decision.outcome, "response": answer}
     record, created = runtime.audit.append(AuditEntry(decision_id, body.request_id, decision.kind,
-                                                      now.isoformat(), payload, request_digest(body)))
+                                                      now.isoformat(), payload, request_digest(request)))
     if not created:
         response = jsonify(record.payload["response"])
         response.headers["Kredo-Replayed"] = "true"
