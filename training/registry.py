@@ -73,15 +73,16 @@ def client(uri: str | None = None) -> Any:
     return mlflow.MlflowClient(tracking_uri=resolved)
 
 
-def experiment_id(c: Any) -> str:
+def experiment_id(uri: str | None = None) -> str:
     """The ``payment-delay`` experiment; on SQLite its artifacts go next to the database."""
+    c = client(uri)
     exp = c.get_experiment_by_name(EXPERIMENT)
     if exp is not None:
         return exp.experiment_id
-    uri = c._registry_uri if hasattr(c, "_registry_uri") else ""
+    uri = tracking_uri(uri)
     location = None
     if uri.startswith("sqlite:///"):
-        location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
+        location = (Path(uri.removeprefix("sqlite:///")).resolve().parent / "artifacts").as_uri()
     return c.create_experiment(EXPERIMENT, artifact_location=location)
 
 
