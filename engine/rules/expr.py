@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
@@ -312,7 +311,3 @@ def comparison_constants(node: Node) -> dict[str, set[Any]]:
     elif node[0] == "not":
         return comparison_constants(node[1])
     return out
-
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

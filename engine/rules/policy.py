@@ -26,7 +26,7 @@ import yaml
 from engine.rules import facts as vocab
 from engine.rules.expr import Expr, ExprError, comparison_constants, parse_condition, parse_formula
 from engine.rules.ladders import compile_dunning
-from engine.rules.model import (DunningSettings, Finding, Path_, Policy, Row, Table, dotted, line_of)
+from engine.rules.model import Finding, Path_, Policy, Row, Table, dotted, line_of
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "rules" / "schema.json"
 # decided later in the same decision, so a reason text may show them
