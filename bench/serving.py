@@ -70,6 +70,7 @@ def main() -> None:
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--threads", type=int, default=1, help="threads per worker (> 1: gthread, keep-alive)")
     p.add_argument("--concurrency", type=int, default=4)
     args = p.parse_args()
 
@@ -104,7 +105,7 @@ def main() -> None:
                    PATH=f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
         port = free_port()
         kredo = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(port),
-                                  "--workers", str(args.workers)], cwd=ROOT, env=env)
+                                  "--workers", str(args.workers), "--threads", str(args.threads)], cwd=ROOT, env=env)
         try:
             wait_ready(f"http://127.0.0.1:{port}/readyz", kredo)
             path = "/v1/decisions/checkout"
@@ -139,7 +140,7 @@ def main() -> None:
 
     c1s, sats, mls = c1.summary(), sat.summary(), ml.summary()
     report("serving: checkout decisions (gunicorn + Redis + audit) vs mlflow models serve", {
-        "workers": args.workers, "concurrency": args.concurrency, "model_version": info["version"],
+        "workers": args.workers, "threads": args.threads, "concurrency": args.concurrency, "model_version": info["version"],
         "replayed_events_s": round(replay_s, 2),
         "p50_ms": sats["p50_ms"], "p99_ms": sats["p99_ms"], "per_s": sats["per_s"],
         "requests": sats["requests"], "non_2xx": sats["non_2xx"] + c1s["non_2xx"],

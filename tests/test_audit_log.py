@@ -131,3 +131,15 @@ def test_concurrent_writers_never_fork_the_chain(log: AuditLog, audit_url: str) 
     assert report.ok, report
     seqs = [r.seq for r in log.iter_rows()]
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_kredo_audit_verify_names_the_altered_record(log: AuditLog, audit_url: str, capsys) -> None:
+    from serving.cli import main
+
+    fill(log, 3)
+    assert main(["audit", "verify", "--url", audit_url]) == 0
+    assert "intact: 3 records" in capsys.readouterr().out
+    tamper(log, "UPDATE audit_records SET payload = replace(payload, 'accept', 'prepay') WHERE seq = 2")
+    assert main(["audit", "verify", "--url", audit_url]) == 1
+    out = capsys.readouterr().out
+    assert "ALTERED at record 2" in out and "dec-1" in out

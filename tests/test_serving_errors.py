@@ -28,7 +28,8 @@ def test_malformed_json_is_400(client) -> None:  # noqa: F811
 def test_unknown_route_and_unknown_decision_are_404(client) -> None:  # noqa: F811
     problem(client.get("/v1/nothing-here"), 404, "not_found")
     problem(client.get("/v1/decisions/dec_0000"), 404, "not_found", "decision_id")
-    problem(client.get("/v1/decisions/" + "x" * 300), 422, "invalid_input")
+    problem(client.get("/v1/decisions/" + "x" * 300), 404, "not_found", "decision_id")
+    problem(client.get("/v1/decisions/dec_" + "0" * 32), 404, "not_found", "decision_id")
 
 
 def test_wrong_method_is_405(client) -> None:  # noqa: F811

@@ -10,23 +10,24 @@ idempotency is settled: if another worker already recorded this
 """
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify
-from pydantic import TypeAdapter
 
 from engine.decisions import Decision, decide_checkout, decide_next_action
+from engine.errors import NotFound
 from serving.api._body import parse, request_digest
 from serving.audit import AuditEntry
 from serving.metrics import get_metrics
 from serving.runtime import get_runtime
-from serving.schemas import CheckoutRequest, Id, NextActionRequest
+from serving.schemas import CheckoutRequest, NextActionRequest
 
 bp = Blueprint("decisions", __name__, url_prefix="/v1/decisions")
-_ID = TypeAdapter(Id)
+_ID_PATTERN = re.compile(r"dec_[0-9a-f]{32}")
 
 
 def _answer(body: CheckoutRequest | NextActionRequest, now: datetime, decision: Decision) -> Response:
@@ -66,6 +67,7 @@ def next_action() -> Response:
 
 @bp.get("/<decision_id>")
 def get_decision(decision_id: str) -> Response:
-    """The full audit record, with its place in the hash chain."""
-    _ID.validate_python(decision_id)
+    """The full audit record, with its place in the hash chain (404 for an id that cannot exist, too)."""
+    if not _ID_PATTERN.fullmatch(decision_id):
+        raise NotFound(f"no decision {decision_id[:80]!r}", field="decision_id")
     return jsonify(get_runtime().audit.get(decision_id).to_dict())
