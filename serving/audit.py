@@ -16,7 +16,9 @@ inserts nothing: the unique constraint on it turns the second append into a
 lookup of the first (idempotency across workers).
 
 SQLite file by default, PostgreSQL with a ``postgresql+psycopg://`` URL; the
-same code path for both (SQLAlchemy Core, no ORM on the request path).
+same code path for both: SQLAlchemy creates the table, pools connections and
+reads; the append (on every request path) runs two plain SQL statements on
+the pooled driver connection.
 
 Example::
 
@@ -38,8 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from pydantic_core import to_json
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from engine.errors import Conflict, KredoError, NotFound
 
@@ -63,9 +66,6 @@ records = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
 )
 
-# statements are immutable values, built once (SQLAlchemy caches their compiled form per dialect)
-_TIP = sa.select(records.c.seq, records.c.hash).order_by(records.c.seq.desc()).limit(1)
-_INSERT = records.insert()
 
 
 class AuditError(KredoError):
@@ -79,6 +79,15 @@ class AuditError(KredoError):
 def canonical(value: Any) -> str:
     """The one JSON spelling that is hashed: sorted keys, no spaces, no NaN."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def payload_json(payload: dict[str, Any]) -> str:
+    """The stored text of a record's payload (pydantic-core's Rust encoder: the largest JSON per request).
+
+    Key order is the builder's; the hash covers this exact text, so verifying
+    never re-serialises and the order need not be canonical.
+    """
+    return to_json(payload).decode()
 
 
 def digest(text: str) -> str:
@@ -146,6 +155,12 @@ class AuditLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        columns = [c.name for c in records.columns]
+        self._sql_tip = "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1"
+        self._sql_insert = (f"INSERT INTO audit_records ({', '.join(columns)}) "
+                            f"VALUES ({', '.join([mark] * len(columns))})")
+        self._sql_lock = f"SELECT pg_advisory_xact_lock({mark})"
         database = engine.url.database if self.dialect == "sqlite" else None
         self._writers = _WriterLock(database if database and database != ":memory:" else None)
         metadata.create_all(engine)
@@ -159,7 +174,6 @@ class AuditLog:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(url, connect_args={"timeout": 30})
             sa.event.listen(engine, "connect", _sqlite_connect)
-            sa.event.listen(engine, "begin", _sqlite_begin)
         else:
             engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
         return cls(engine)
@@ -176,27 +190,27 @@ class AuditLog:
         exists: that record is returned and nothing is written (idempotency).
         The same ``request_id`` with a different request body is a ``Conflict``.
         """
-        payload_text = canonical(entry.payload)
+        payload_text = payload_json(entry.payload)
+        dbapi = self.engine.dialect.dbapi
         for _ in range(_MAX_RETRIES):
             try:
-                with self._write_transaction() as conn:
-                    tip = conn.execute(_TIP).first()
-                    seq, prev = (tip.seq + 1, tip.hash) if tip else (1, GENESIS)
+                with self._write_transaction() as cur:
+                    cur.execute(self._sql_tip)
+                    tip = cur.fetchone()
+                    seq, prev = (tip[0] + 1, tip[1]) if tip else (1, GENESIS)
                     h = record_hash(seq, entry.decision_id, entry.request_id, entry.kind, entry.created_at,
                                     entry.request_digest, payload_text, prev)
-                    conn.execute(_INSERT, {
-                        "seq": seq, "decision_id": entry.decision_id, "request_id": entry.request_id,
-                        "kind": entry.kind, "created_at": entry.created_at, "request_digest": entry.request_digest,
-                        "payload": payload_text, "prev_hash": prev, "hash": h})
+                    cur.execute(self._sql_insert, (seq, entry.decision_id, entry.request_id, entry.kind,
+                                                   entry.created_at, entry.request_digest, payload_text, prev, h))
                 return AuditRecord(seq, entry.decision_id, entry.request_id, entry.kind, entry.created_at,
                                    entry.request_digest, entry.payload, prev, h), True
-            except IntegrityError:
+            except dbapi.IntegrityError:
                 existing = self.by_request_id(entry.request_id)
                 if existing is not None:
                     return self._replayed(existing, entry), False
                 # lost the race for this seq to another writer: read the new tip and try again
-            except OperationalError as exc:
-                raise AuditError(f"audit store not writable: {exc.orig}") from exc
+            except dbapi.OperationalError as exc:
+                raise AuditError(f"audit store not writable: {exc}") from exc
         raise AuditError(f"could not append after {_MAX_RETRIES} attempts (write contention)")
 
     @staticmethod
@@ -207,9 +221,30 @@ class AuditLog:
         return existing
 
     @contextmanager
-    def _write_transaction(self) -> Iterator[Connection]:
-        with self._writers.held(), _serialised(self.engine, self.dialect) as conn:
-            yield conn
+    def _write_transaction(self) -> Iterator[Any]:
+        """One serialised write transaction on a pooled driver connection (a DBAPI cursor).
+
+        The append is the one statement pair on every request path, so it skips
+        SQLAlchemy's per-statement machinery: plain SQL, driver cursor, explicit
+        transaction. SQLite: ``BEGIN IMMEDIATE`` (the write lock before the tip
+        is read); PostgreSQL: a transaction-scoped advisory lock.
+        """
+        with self._writers.held():
+            raw = self.engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                if self.dialect == "sqlite":
+                    cur.execute("BEGIN IMMEDIATE")
+                elif self.dialect == "postgresql":
+                    cur.execute(self._sql_lock, (_ADVISORY_KEY,))
+                try:
+                    yield cur
+                except BaseException:
+                    raw.rollback() if self.dialect != "sqlite" else cur.execute("ROLLBACK")
+                    raise
+                raw.commit() if self.dialect != "sqlite" else cur.execute("COMMIT")
+            finally:
+                raw.close()
 
     # -- reading -----------------------------------------------------------------------------
     def by_request_id(self, request_id: str) -> AuditRecord | None:
@@ -303,22 +338,11 @@ class _WriterLock:
             self._fd = None
 
 
-@contextmanager
-def _serialised(engine: Engine, dialect: str) -> Iterator[Connection]:
-    """One serialised write transaction: SQLite ``BEGIN IMMEDIATE``, PostgreSQL advisory lock."""
-    with engine.connect() as conn:
-        conn.execution_options(kredo_write=True)
-        with conn.begin():
-            if dialect == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
-            yield conn
-
-
 def _sqlite_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
     """WAL lets readers run beside the writer; NORMAL sync survives process crashes.
 
-    The driver's own transaction handling is switched off so that ``_sqlite_begin``
-    decides how a transaction starts (the SQLAlchemy-documented pysqlite recipe).
+    The driver's own transaction handling is switched off: appends run
+    ``BEGIN IMMEDIATE``/``COMMIT`` themselves, reads run in autocommit.
     """
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
@@ -326,11 +350,6 @@ def _sqlite_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    """Writers take the write lock before reading the tip, so two appends never see the same tip."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("kredo_write") else "BEGIN")
 
 
 def _to_record(row: sa.Row) -> AuditRecord:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify
+from pydantic_core import to_json
 
 from engine.decisions import Decision, decide_checkout, decide_next_action
 from engine.errors import NotFound
@@ -41,11 +42,10 @@ def _answer(body: CheckoutRequest | NextActionRequest, now: datetime, decision: 
     record, created = runtime.audit.append(AuditEntry(decision_id, body.request_id, decision.kind,
                                                       now.isoformat(), payload, request_digest(request)))
     if not created:
-        response = jsonify(record.payload["response"])
-        response.headers["Kredo-Replayed"] = "true"
-        return response
+        return Response(to_json(record.payload["response"]), mimetype="application/json",
+                        headers={"Kredo-Replayed": "true"})
     get_metrics(current_app).decisions.labels(decision.kind, decision.outcome).inc()
-    return jsonify(answer)
+    return Response(to_json(answer), mimetype="application/json")
 
 
 @bp.post("/checkout")
