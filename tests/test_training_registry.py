@@ -84,8 +84,7 @@ def test_bad_signature_and_corrupt_artifact_are_refused(first, store, tmp_path) 
     saved = result.model.save(tmp_path / "payment_delay")
     X = result.dataset.X.head(3).astype("float64")
     wrong = X.drop(columns=[FEATURE_NAMES[0]])
-    registry.client(store)
-    with mlflow.start_run(experiment_id=registry.experiment_id(registry.client(store))) as run:
+    with mlflow.start_run(experiment_id=registry.experiment_id(store)) as run:
         info = mlflow.pyfunc.log_model(
             name="model", python_model=str(Path(registry.__file__).with_name("pyfunc_entry.py")),
             artifacts={"payment_delay": str(saved)},

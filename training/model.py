@@ -47,7 +47,6 @@ from scipy.optimize import minimize
 
 from engine.errors import ModelError
 from training.forest import Forest
-from training.labels import BINARY_HEADS, HEADS
 
 OUTPUTS = ("p_late", "p_late_30", "p_write_off", "expected_days_late", "days_late_p80")
 HEAD_OF = {"p_late": "late", "p_late_30": "late_30", "p_write_off": "write_off",

@@ -56,8 +56,7 @@ def log_run(result: TrainResult, uri: str | None = None, config_params: dict[str
     import mlflow
     from mlflow.models import infer_signature
 
-    c = registry.client(uri)
-    exp = registry.experiment_id(c)
+    exp = registry.experiment_id(uri)
     dataset, model = result.dataset, result.model
     metrics = dict(result.metrics)
     champion, champion_version, champion_note = _champion_metrics(result, uri)
