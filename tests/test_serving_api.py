@@ -195,3 +195,23 @@ def test_health_ready_openapi_and_metrics(client) -> None:
 def test_minimal_bodies_validate_against_the_published_request_schemas() -> None:
     jsonschema.validate(CHECKOUT, schema_of("CheckoutRequest"))
     jsonschema.validate(NEXT_ACTION, schema_of("NextActionRequest"))
+
+
+def test_decisions_are_audited_on_postgresql_too(champion, postgres_url, tmp_path) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS audit_records"))
+    engine.dispose()
+    app = make_app(champion, tmp_path, AUDIT_URL=postgres_url)
+    c = app.test_client()
+    bodies = [c.post("/v1/decisions/checkout", json={**CHECKOUT, "request_id": f"pg-{i}"}).get_json()
+              for i in range(3)]
+    again = c.post("/v1/decisions/checkout", json={**CHECKOUT, "request_id": "pg-0"}).get_json()
+    assert again["decision_id"] == bodies[0]["decision_id"]
+    record = c.get(f"/v1/decisions/{bodies[2]['decision_id']}").get_json()
+    assert record["seq"] == 3 and record["response"] == bodies[2]
+    audit = app.extensions["kredo.runtime"].audit
+    assert audit.count() == 3 and audit.verify().ok
+    audit.close()
