@@ -215,3 +215,23 @@ def test_decisions_are_audited_on_postgresql_too(champion, postgres_url, tmp_pat
     audit = app.extensions["kredo.runtime"].audit
     assert audit.count() == 3 and audit.verify().ok
     audit.close()
+
+
+def test_unpaid_reminder_window_settles_with_reward_zero(client, app) -> None:
+    req = json.loads(json.dumps(NEXT_ACTION))
+    req.update(request_id="na-expire", now="2026-11-04T10:00:00+01:00")
+    req["customer"]["id"] = "C-EXP"
+    req["invoice"].update(id="INV-EXP")
+    decision = client.post("/v1/decisions/next-action", json=req).get_json()
+    assert decision["action"] == "remind" and decision["bandit"]["arm"] is not None
+    base = {"customer_id": "C-EXP", "invoice_id": "INV-EXP"}
+    events = [{"event_id": "x-1", "type": "invoice_issued", "at": "2026-10-01T09:00:00", "amount": 300.0,
+               "due_at": "2026-10-31T09:00:00", "payment_terms_days": 30, "paperless": True, **base},
+              {"event_id": "x-2", "type": "reminder_sent", "at": "2026-11-04T10:00:00",
+               "decision_id": decision["decision_id"], **base}]
+    assert client.post("/v1/events", json={"events": events}).get_json()["rewards"] == 0
+    late = [{"event_id": "x-3", "type": "payment_received", "at": "2026-11-20T10:00:00", "amount": 300.0, **base}]
+    assert client.post("/v1/events", json={"events": late}).get_json()["rewards"] == 1
+    group = decision["bandit"]["group"]
+    stats = app.extensions["kredo.runtime"].bandit.attribution.group_stats("dunning", group)
+    assert stats["n"] >= 1 and stats["s"] == 0

@@ -7,7 +7,9 @@ with a reason), then:
 * an applied ``reminder_sent`` that names the ``decision_id`` it carried out
   becomes the invoice's pending reminder, with the arm, propensity and context
   read back from that decision's audit record (the one source of truth);
-* an applied ``payment_received`` pays the invoice's pending reminder its reward.
+* an applied ``payment_received`` pays the invoice's pending reminder its reward;
+* reminders whose 7-day window ended before the batch's latest event time
+  are settled with reward 0.
 
 A refused event never stops the batch: the answer lists a result per event.
 """
@@ -33,16 +35,19 @@ def post_events() -> Response:
     runtime = get_runtime()
     events = [e.model_dump() for e in body.events]
     results = runtime.store.apply(events)
-    out, rewards = [], 0
+    out, rewards, latest = [], 0, None
     for event, result in zip(events, results):
         row = {"event_id": event["event_id"], "status": result.status, "code": result.code,
                "reason": result.reason}
         if result.status == "applied":
             try:
                 rewards += _pay_bandit(runtime, event)
+                latest = max(latest or 0.0, to_us(event["at"]) / 1e6)
             except KredoError as exc:
                 row.update(code=exc.code, reason=f"applied to features; bandit skipped: {exc.detail}")
         out.append(row)
+    if latest is not None:  # event time, not the wall clock: a replayed history settles as it did live
+        rewards += len(runtime.bandit.attribution.expire(latest))
     counts = {s: sum(r["status"] == s for r in out) for s in ("applied", "duplicate", "refused")}
     return jsonify({"results": out, **counts, "rewards": rewards})
 
