@@ -256,13 +256,6 @@ class AuditLog:
             raise NotFound(f"no decision {decision_id!r}", field="decision_id")
         return found
 
-    def replay(self, request_id: str, request_digest: str) -> AuditRecord | None:
-        """The stored record of an earlier identical request, ``None`` if new, ``Conflict`` if different."""
-        existing = self.by_request_id(request_id)
-        if existing is None:
-            return None
-        return self._replayed(existing, AuditEntry("", request_id, "", "", {}, request_digest))
-
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one())

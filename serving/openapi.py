@@ -18,7 +18,7 @@ bp = Blueprint("openapi", __name__)
 
 REF = "#/components/schemas/{model}"
 
-# (path, method, summary, request model, {status: response model}, path parameter)
+# (path, method, summary, request model, {status: response model})
 OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, dict[int, type[BaseModel] | None]]] = [
     ("/v1/decisions/checkout", "post", "Decide a checkout: accept, prepay, review or reject",
      s.CheckoutRequest, {200: s.CheckoutDecision}),

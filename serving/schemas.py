@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -237,8 +237,3 @@ class AuditRecordOut(BaseModel):
     created_at: str
     prev_hash: str
     hash: str
-
-
-def as_dict(model: BaseModel) -> dict[str, Any]:
-    """A validated request as plain data for ``engine`` (which never sees pydantic)."""
-    return model.model_dump(mode="python")
