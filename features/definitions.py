@@ -34,6 +34,10 @@ PAID_TOLERANCE = 0.005
 MONTH_DAYS = 30.4375
 #: ``days_since_last_payment`` of a customer who never paid.
 NEVER_PAID = -1.0
+#: Prior of ``share_known_late`` (Jeffreys: half a late outcome in one pseudo-observation), so a
+#: customer with one known outcome is not scored as 0 % or 100 % late.
+KNOWN_LATE_PRIOR = 0.5
+KNOWN_LATE_PRIOR_WEIGHT = 1.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,11 @@ FEATURES_LIST: tuple[Feature, ...] = (
     F("invoices_issued", "customer", "invoices issued to the customer before now"),
     F("invoices_paid", "customer", "invoices fully paid before now"),
     F("share_paid_late", "customer", "share of paid invoices whose final payment came after the due date"),
+    F("share_known_late", "customer",
+      "smoothed share of invoices whose lateness is already known that were late: (paid late + written off + "
+      f"open past due + {KNOWN_LATE_PRIOR * KNOWN_LATE_PRIOR_WEIGHT:g}) / (paid + written off + open past due + "
+      f"{KNOWN_LATE_PRIOR_WEIGHT:g}); unlike share_paid_late it sees late invoices before they are paid",
+      default=KNOWN_LATE_PRIOR),
     F("mean_days_late", "customer", "mean days late (final payment - due date; negative = early) of paid invoices"),
     F("p90_days_late", "customer",
       f"90th percentile (linear interpolation) of days late over the last {RECENT_K} paid invoices"),
@@ -66,6 +75,7 @@ FEATURES_LIST: tuple[Feature, ...] = (
     F("disputes_opened", "customer", "disputes ever opened"),
     F("open_disputes", "customer", "disputes open now (dunning pauses)"),
     F("open_invoices", "customer", "invoices issued and not yet paid or written off"),
+    F("overdue_invoices", "customer", "open invoices past their due date"),
     F("open_exposure", "customer", "outstanding amount of open invoices (EUR)"),
     F("overdue_amount", "customer", "outstanding amount of open invoices past their due date (EUR)"),
     F("overdue_1_30", "customer", "outstanding amount 0-30 days past due (EUR)"),

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from features.aggregates import EWM_HALFLIFE_US, EWM_ORIGIN_US
-from features.definitions import AGEING_BUCKETS, FEATURE_NAMES, MONTH_DAYS, NEVER_PAID, PAID_TOLERANCE, RECENT_K
+from features.definitions import (AGEING_BUCKETS, FEATURE_NAMES, KNOWN_LATE_PRIOR, KNOWN_LATE_PRIOR_WEIGHT,
+                                  MONTH_DAYS, NEVER_PAID, PAID_TOLERANCE, RECENT_K)
 from features.events import US_PER_DAY
 from features.ledger import Ledger
 
@@ -186,8 +187,8 @@ def build_feature_table(ledger: Ledger) -> pd.DataFrame:
     safe_paid = np.maximum(n_paid, 1.0)
     out["invoices_issued"] = issued_n
     out["invoices_paid"] = n_paid
-    out["share_paid_late"] = np.where(paid.any, paid.at_last(_group_cumsum(c_first, (c_days > 0) * 1.0), 0.0)
-                                      / safe_paid, 0.0)
+    paid_late = paid.at_last(_group_cumsum(c_first, (c_days > 0) * 1.0), 0.0)
+    out["share_paid_late"] = np.where(paid.any, paid_late / safe_paid, 0.0)
     out["mean_days_late"] = np.where(paid.any, paid.at_last(_group_cumsum(c_first, c_days), 0.0) / safe_paid, 0.0)
     out["p90_days_late"] = paid.at_last(_p90_recent(c_first, c_days), 0.0)
     out["last_days_late"] = paid.at_last(c_days, 0.0)
@@ -213,6 +214,10 @@ def build_feature_table(ledger: Ledger) -> pd.DataFrame:
     out["open_disputes"] = (opened - resolved).astype(np.float64)
 
     out.update(_open_invoice_features(clock, code, issued, due, amount, closed, p_inv, p_at, p_cum))
+    known_late = paid_late + out["write_offs"] + out["overdue_invoices"]
+    known = n_paid + out["write_offs"] + out["overdue_invoices"]
+    out["share_known_late"] = ((known_late + KNOWN_LATE_PRIOR * KNOWN_LATE_PRIOR_WEIGHT)
+                               / (known + KNOWN_LATE_PRIOR_WEIGHT))
 
     tenure = np.where(hist.any, (issued - np.where(hist.any, first_issued, issued)) / US_PER_DAY, 0.0)
     out["tenure_days"] = tenure
@@ -242,7 +247,7 @@ def build_feature_table(ledger: Ledger) -> pd.DataFrame:
 def _open_invoice_features(clock: _Clock, code: np.ndarray, issued: np.ndarray, due: np.ndarray,
                            amount: np.ndarray, closed: np.ndarray, p_inv: np.ndarray, p_at: np.ndarray,
                            p_cum: np.ndarray) -> dict[str, np.ndarray]:
-    """Exposure, overdue amount, ageing buckets and oldest overdue, per decision.
+    """Exposure, overdue count and amount, ageing buckets and oldest overdue, per decision.
 
     Pairs every decision ``i`` with the customer's invoices ``j`` open at its
     time (issued before it, not closed before it) and sums their outstanding
@@ -266,6 +271,7 @@ def _open_invoice_features(clock: _Clock, code: np.ndarray, issued: np.ndarray, 
     overdue = days > 0
     out = {
         "open_invoices": np.bincount(pair_i, minlength=n).astype(np.float64),
+        "overdue_invoices": np.bincount(pair_i, weights=overdue * 1.0, minlength=n),
         "open_exposure": np.bincount(pair_i, weights=outstanding, minlength=n),
         "overdue_amount": np.bincount(pair_i, weights=np.where(overdue, outstanding, 0.0), minlength=n),
     }

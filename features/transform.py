@@ -25,7 +25,8 @@ import numpy as np
 
 from engine.errors import InvalidInput
 from features.aggregates import CustomerAggregates, days_between
-from features.definitions import AGEING_BUCKETS, FEATURE_NAMES, MONTH_DAYS, NEVER_PAID
+from features.definitions import (AGEING_BUCKETS, FEATURE_NAMES, KNOWN_LATE_PRIOR, KNOWN_LATE_PRIOR_WEIGHT,
+                                  MONTH_DAYS, NEVER_PAID)
 from features.events import to_us
 
 CUSTOMER_TYPES = ("business", "consumer")
@@ -105,12 +106,14 @@ def invoice_features(agg: CustomerAggregates, request: InvoiceRequest,
         "open_disputes": float(agg.open_disputes),
     }
     exposure = overdue = max_over = 0.0
+    n_overdue = 0
     buckets = dict.fromkeys((name for name, _, _ in AGEING_BUCKETS), 0.0)
     for inv in sorted(agg.open_invoices.items(), key=lambda kv: (kv[1].issued_us, kv[0])):
         outstanding = inv[1].amount - inv[1].paid
         exposure += outstanding
         days = days_between(now_us, inv[1].due_us)
         if days > 0:
+            n_overdue += 1
             overdue += outstanding
             max_over = max(max_over, days)
             for name, lower, upper in AGEING_BUCKETS:
@@ -119,8 +122,13 @@ def invoice_features(agg: CustomerAggregates, request: InvoiceRequest,
     tenure = days_between(now_us, agg.first_issued_us) if agg.first_issued_us is not None else 0.0
     mean_amount = agg.amount_sum / agg.invoices_issued if agg.invoices_issued else 0.0
     issued = datetime(1970, 1, 1) + timedelta(microseconds=request.issued_us)
+    known_late = float(agg.paid_late + agg.write_offs + n_overdue)
+    known = float(paid + agg.write_offs + n_overdue)
     f.update({
+        "share_known_late": ((known_late + KNOWN_LATE_PRIOR * KNOWN_LATE_PRIOR_WEIGHT)
+                             / (known + KNOWN_LATE_PRIOR_WEIGHT)),
         "open_invoices": float(len(agg.open_invoices)),
+        "overdue_invoices": float(n_overdue),
         "open_exposure": exposure,
         "overdue_amount": overdue,
         **buckets,

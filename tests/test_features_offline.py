@@ -27,7 +27,9 @@ def test_hand_checked_customer_with_late_payment_and_open_dispute() -> None:
     expected = {
         "invoices_issued": 2, "invoices_paid": 1, "share_paid_late": 1.0, "mean_days_late": 5.0,
         "p90_days_late": 5.0, "last_days_late": 5.0, "ewm_days_late": 5.0, "days_since_last_payment": 25.0,
-        "write_offs": 0, "disputes_opened": 1, "open_disputes": 1, "open_invoices": 1, "open_exposure": 3000.0,
+        "share_known_late": (1 + 1 + 0.5) / (1 + 1 + 1.0),  # INV-1 paid late, INV-2 open past due
+        "write_offs": 0, "disputes_opened": 1, "open_disputes": 1, "open_invoices": 1, "overdue_invoices": 1,
+        "open_exposure": 3000.0,
         "overdue_amount": 3000.0, "overdue_1_30": 3000.0, "overdue_31_60": 0.0, "max_days_overdue": 16.0,
         "tenure_days": 60.0, "avg_monthly_purchases": 4000.0 / (60 / MONTH_DAYS), "is_business": 1.0,
         "amount": 500.0, "amount_vs_usual": 0.25, "payment_terms_days": 14.0, "paperless": 1.0,
@@ -51,6 +53,7 @@ def test_write_off_and_partial_payment() -> None:
     assert (early["open_exposure"], early["overdue_amount"], early["days_since_last_payment"]) == (1000.0, 0.0, -1.0)
     late = _row(table, "INV-5")  # INV-4: 30 paid, rest written off
     assert late["write_offs"] == 1 and late["open_exposure"] == 0 and late["invoices_paid"] == 0
+    assert late["share_known_late"] == (1 + 0.5) / (1 + 1.0)  # a write-off is a known late outcome
     assert late["days_since_last_payment"] == 214.0
 
 
