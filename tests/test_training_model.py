@@ -8,7 +8,7 @@ import shap
 
 from engine.errors import ModelError
 from features.definitions import FEATURE_NAMES
-from training.model import OUTPUTS, PaymentDelayModel, fit_platt
+from training.model import OUTPUTS, PaymentDelayModel, fit_platt, period_offsets
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +81,43 @@ def test_save_load_roundtrip_and_corruption(model, data, tmp_path) -> None:
     (path / "model.json").write_text("{broken")
     with pytest.raises(ModelError, match="corrupt"):
         PaymentDelayModel.load(path)
+
+
+def test_period_offsets_are_smoothed_log_odds_and_the_level_is_the_median_period() -> None:
+    train, valid, level = period_offsets(np.array(["a", "a", "b"]), np.array([1.0, 0.0, 0.0]),
+                                         np.array(["b", "c"]), np.array([0.0, 1.0]))
+    # a: (1 + .5) / (2 + 1) = 1/2; b: (0 + .5) / (2 + 1) = 1/6; c: (1 + .5) / (1 + 1) = 3/4
+    np.testing.assert_allclose(train, [0.0, 0.0, np.log(1 / 5)])
+    np.testing.assert_allclose(valid, [np.log(1 / 5), np.log(3)])
+    assert level == pytest.approx(0.0)
+
+
+def test_period_effects_keep_trees_off_a_calendar_proxy_and_keep_the_contract() -> None:
+    """A month-wide shift explained by the period offset, not by a feature that tracks the month."""
+    rng = np.random.default_rng(5)
+    n = 8_000
+    period = np.where(np.arange(n) < n // 2, "2024-01", "2024-02")
+    X = pd.DataFrame(rng.normal(size=(n, len(FEATURE_NAMES))), columns=list(FEATURE_NAMES))
+    X["tenure_days"] = np.where(period == "2024-02", 40.0, 10.0) + rng.uniform(0, 20, n)  # grows with time
+    z = X["share_known_late"].to_numpy() + 1.5 * (period == "2024-02") - 0.5
+    y = pd.DataFrame({"late": (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float), "late_30": np.nan,
+                      "write_off": np.nan, "days_late": rng.exponential(5.0, n)})
+    valid = rng.random(n) < 0.25
+    fits = {}
+    for effects in (False, True):
+        kwargs = {"period": period[~valid], "eval_period": period[valid]} if effects else {}
+        fits[effects] = PaymentDelayModel(n_estimators=80, max_depth=3).fit(
+            X[~valid], y[~valid], eval_set=(X[valid], y[valid]), **kwargs)
+    col = FEATURE_NAMES.index("tenure_days")
+    proxy = {k: np.abs(m.explain(X[:2_000])[:, col]).mean() for k, m in fits.items()}
+    assert proxy[True] < 0.25 * proxy[False]
+    model = fits[True]
+    a, b = model.calibration_["p_late"]
+    for i in (0, 3, 4_500):
+        x = X.iloc[i].to_numpy()
+        contributions, base = model.explain_one(x)
+        margin = model.margins(X.iloc[[i]])[0, 0]
+        assert contributions.sum() + base == pytest.approx(margin, abs=1e-5)
+        assert model.predict_one(x)["p_late"] == pytest.approx(1 / (1 + np.exp(-(a * margin + b))), abs=1e-6)
+    with pytest.raises(ModelError, match="period"):
+        PaymentDelayModel(n_estimators=5).fit(X, y, eval_set=(X, y), period=period)

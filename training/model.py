@@ -20,6 +20,24 @@ the same before and after calibration. ``calibration_["p_late"]`` holds
 ``(a, b)`` for anyone who wants calibrated log-odds (multiply contributions by
 ``a``).
 
+Period effects: the share of late invoices moves with the economy (a
+recession lifts every month's rate), and a tree model asked to explain that
+from customer features finds calendar proxies (tenure, invoice counts, the
+month of issue all grow with time in a ledger that starts on a date) and
+extrapolates the period's rate into the future. Given each row's period
+(``fit(..., period=, eval_period=)``, the pipeline passes the month of
+issue), a binary head is trained with the period's log-odds as an offset
+(``base_margin``, smoothed rate of that head in that period), so its trees
+learn who pays later *than the month's rate*; early stopping and the Platt
+map see the validation months' offsets too. The served level is the
+log-odds of the *median* training or validation month, folded into the Platt
+intercept: the future month's rate is unknown, and a typical month is a
+better guess than the last months (which may be a recession that has ended)
+or the mean (which a few abnormal months move). The price: during a long
+downturn the level lags until the downturn is most of the window.
+The served booster itself has no offset (``base_score`` 0.5, margin 0), so
+``explain_one`` stays exact.
+
 A head whose training or validation months hold one class only (e.g. no
 write-offs in a short ledger) is a constant: the smoothed training rate, no
 trees; ``constant_heads_`` names them so reports can say so.
@@ -64,10 +82,13 @@ def _logit(p: float) -> float:
     return float(np.log(p / (1.0 - p)))
 
 
-def fit_platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Fit ``p = sigmoid(a * margin + b)`` by maximum likelihood; ``a`` kept positive (monotone)."""
+def fit_platt(margin: np.ndarray, y: np.ndarray, offset: np.ndarray | float = 0.0) -> tuple[float, float]:
+    """Fit ``p = sigmoid(a * margin + b + offset)`` by maximum likelihood; ``a`` kept positive (monotone).
+
+    ``offset`` (fixed, per row) is the period effect of each row, see the module doc.
+    """
     def loss(ab: np.ndarray) -> tuple[float, np.ndarray]:
-        p = np.clip(_sigmoid(ab[0] * margin + ab[1]), 1e-12, 1 - 1e-12)
+        p = np.clip(_sigmoid(ab[0] * margin + ab[1] + offset), 1e-12, 1 - 1e-12)
         g = p - y
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))), np.array([np.mean(g * margin), np.mean(g)])
     res = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B", bounds=[(1e-3, None), (None, None)])
@@ -113,16 +134,21 @@ class PaymentDelayModel:
 
     def fit(self, X: pd.DataFrame | np.ndarray, y: pd.DataFrame,
             eval_set: tuple[pd.DataFrame | np.ndarray, pd.DataFrame] | None = None,
-            client: Any = None, progress: Any = None) -> "PaymentDelayModel":
+            client: Any = None, progress: Any = None, period: np.ndarray | None = None,
+            eval_period: np.ndarray | None = None) -> "PaymentDelayModel":
         """Fit every head on the rows where its label is known (NaN in ``y[head]`` = not used).
 
         ``eval_set`` (the validation months) drives early stopping and calibration;
+        ``period`` / ``eval_period`` (e.g. the month of issue of each row of ``X`` /
+        the eval rows) switch on period effects for the binary heads (module doc);
         ``client`` (a ``dask.distributed.Client``) trains through ``xgboost.dask``;
         ``progress`` (a tqdm bar) advances once per output.
         """
         X_arr, names = _matrix(X)
         self.feature_names_ = names
         Xv_arr, yv = (_matrix(eval_set[0])[0], eval_set[1]) if eval_set is not None else (None, None)
+        if (period is None) != (eval_period is None or eval_set is None):
+            raise ModelError("period effects need both period and eval_period (with an eval_set)", field="period")
         self.boosters_: dict[str, xgb.Booster | None] = {}
         self.constants_: dict[str, float] = {}
         self.calibration_: dict[str, tuple[float, float]] = {}
@@ -137,14 +163,25 @@ class PaymentDelayModel:
                 self.boosters_[output] = None
                 self.constants_[output] = self._constant(output, target)
             else:
-                booster = _train(self._xgb_params(output), X_arr[mask], target,
+                params = self._xgb_params(output)
+                offsets = None
+                if output in PROBABILITIES and period is not None:
+                    offsets = period_offsets(np.asarray(period)[mask], target,
+                                             np.asarray(eval_period)[vmask], vtarget)
+                    params["base_score"] = 0.5  # margin 0: the offsets carry the level
+                booster = _train(params, X_arr[mask], target,
                                  Xv_arr[vmask] if Xv_arr is not None else None, vtarget,
-                                 self.n_estimators, self.early_stopping_rounds, client)
+                                 self.n_estimators, self.early_stopping_rounds, client,
+                                 offsets[:2] if offsets is not None else None)
                 self.boosters_[output] = booster
                 self.best_iteration_[output] = booster.num_boosted_rounds()
                 if output in PROBABILITIES and len(vtarget):
-                    vmargin = booster.inplace_predict(Xv_arr[vmask], predict_type="margin")
-                    self.calibration_[output] = fit_platt(np.asarray(vmargin, dtype=float), vtarget)
+                    vmargin = np.asarray(booster.inplace_predict(Xv_arr[vmask], predict_type="margin"), dtype=float)
+                    if offsets is None:
+                        self.calibration_[output] = fit_platt(vmargin, vtarget)
+                    else:
+                        a, b = fit_platt(vmargin, vtarget, offsets[1])
+                        self.calibration_[output] = (a, b + offsets[2])
             if progress is not None:
                 progress.update(1)
         if self.boosters_["p_late"] is None:
@@ -301,13 +338,33 @@ def _matrix(X: pd.DataFrame | np.ndarray, names: tuple[str, ...] | None = None) 
     return arr, tuple(names)
 
 
+def period_offsets(period: np.ndarray, y: np.ndarray, eval_period: np.ndarray,
+                   eval_y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-row log-odds of the label's rate in the row's period, for the training and the
+    eval rows, and the served level: the median period's log-odds (module doc). Rates are
+    Jeffreys-smoothed, so a period with one class only still has a finite offset."""
+    periods = np.concatenate([np.asarray(period), np.asarray(eval_period)])
+    labels = np.concatenate([y, eval_y]).astype(float)
+    codes, index = np.unique(periods, return_inverse=True)
+    rate = (np.bincount(index, weights=labels, minlength=len(codes)) + 0.5) / (
+        np.bincount(index, minlength=len(codes)) + 1.0)
+    log_odds = np.log(rate / (1.0 - rate))
+    offset = log_odds[index]
+    return offset[:len(y)], offset[len(y):], float(np.median(log_odds))
+
+
 def _train(params: dict[str, Any], X: np.ndarray, y: np.ndarray, Xv: np.ndarray | None, yv: np.ndarray,
-           rounds: int, early_stopping: int, client: Any) -> xgb.Booster:
-    """Train one booster (in process or on Dask) and cut it to its best iteration."""
+           rounds: int, early_stopping: int, client: Any,
+           offsets: tuple[np.ndarray, np.ndarray] | None = None) -> xgb.Booster:
+    """Train one booster (in process or on Dask) and cut it to its best iteration.
+
+    ``offsets``: fixed per-row margins (train, eval) the trees are fitted on top of.
+    """
     has_valid = Xv is not None and len(yv) > 0
+    margin, vmargin = offsets if offsets is not None else (None, None)
     if client is None:
-        dtrain = xgb.DMatrix(X, y, nthread=params["nthread"])
-        evals = [(xgb.DMatrix(Xv, yv, nthread=params["nthread"]), "valid")] if has_valid else []
+        dtrain = xgb.DMatrix(X, y, base_margin=margin, nthread=params["nthread"])
+        evals = [(xgb.DMatrix(Xv, yv, base_margin=vmargin, nthread=params["nthread"]), "valid")] if has_valid else []
         booster = xgb.train(params, dtrain, rounds, evals=evals, verbose_eval=False,
                             early_stopping_rounds=early_stopping if has_valid else None)
     else:
@@ -315,10 +372,14 @@ def _train(params: dict[str, Any], X: np.ndarray, y: np.ndarray, Xv: np.ndarray 
         from xgboost import dask as dxgb
 
         chunks = max(1, len(X) // max(1, len(client.scheduler_info()["workers"])))
+        vchunks = max(1, len(yv))
         dtrain = dxgb.DaskDMatrix(client, da.from_array(X, chunks=(chunks, X.shape[1])),
-                                  da.from_array(y, chunks=(chunks,)))
-        evals = [(dxgb.DaskDMatrix(client, da.from_array(Xv, chunks=(max(1, len(Xv)), Xv.shape[1])),
-                                   da.from_array(yv, chunks=(max(1, len(yv)),))), "valid")] if has_valid else []
+                                  da.from_array(y, chunks=(chunks,)),
+                                  base_margin=None if margin is None else da.from_array(margin, chunks=(chunks,)))
+        evals = [(dxgb.DaskDMatrix(client, da.from_array(Xv, chunks=(vchunks, Xv.shape[1])),
+                                   da.from_array(yv, chunks=(vchunks,)),
+                                   base_margin=None if vmargin is None else da.from_array(vmargin, chunks=(vchunks,))),
+                  "valid")] if has_valid else []
         booster = dxgb.train(client, params, dtrain, rounds, evals=evals, verbose_eval=False,
                              early_stopping_rounds=early_stopping if has_valid else None)["booster"]
     if has_valid and hasattr(booster, "best_iteration"):

@@ -37,7 +37,8 @@ class TrainConfig:
     """Everything that decides a training run (logged as MLflow parameters)."""
 
     n_estimators: int = 300
-    max_depth: int = 4
+    max_depth: int = 3
+    min_child_weight: float = 50.0
     learning_rate: float = 0.1
     early_stopping_rounds: int = 30
     valid_months: int = 2
@@ -49,7 +50,7 @@ class TrainConfig:
 
     def model(self) -> PaymentDelayModel:
         return PaymentDelayModel(n_estimators=self.n_estimators, max_depth=self.max_depth,
-                                 learning_rate=self.learning_rate,
+                                 min_child_weight=self.min_child_weight, learning_rate=self.learning_rate,
                                  early_stopping_rounds=self.early_stopping_rounds,
                                  days_cap=self.labels.days_cap, n_jobs=self.n_jobs, random_state=self.seed)
 
@@ -148,9 +149,11 @@ def train(ledger: Ledger | Dataset, config: TrainConfig = TrainConfig(), client:
     X = dataset.X
     train_rows, valid_rows = dataset.rows("train"), dataset.rows("valid")
     steps.set_postfix_str("xgboost")
+    month = dataset.labels["issued_at"].dt.to_period("M").astype(str).to_numpy()
     model = config.model().fit(X[train_rows], dataset.targets("train", train_rows),
                                eval_set=(X[valid_rows], dataset.targets("valid", valid_rows)),
-                               client=client, progress=steps)
+                               client=client, progress=steps, period=month[train_rows],
+                               eval_period=month[valid_rows])
     steps.set_postfix_str("baselines")
     baselines = fit_predict_baselines(dataset.labels, X.to_numpy(dtype=np.float64), dataset.splits, config.seed)
     steps.update(1)
