@@ -34,6 +34,7 @@ class LoadResult:
     statuses: dict[int, int]
     seconds: float
     errors: int = 0
+    completed: int = 0  # every answered request, warm-up included (CPU-per-request figures divide by this)
 
     @property
     def per_s(self) -> float:
@@ -74,6 +75,7 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
     statuses: dict[int, int] = {}
     errors = 0
     counter = 0
+    completed = 0
     start = time.perf_counter()
     measure_from = start + warmup_s
     stop_at = measure_from + seconds
@@ -138,6 +140,7 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
             if len(c.buf) < c.need:
                 continue
             now = time.perf_counter()
+            completed += 1
             if now >= measure_from:
                 latencies.append((now - c.t0) * 1e3)
                 statuses[c.status] = statuses.get(c.status, 0) + 1
@@ -151,7 +154,7 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
         drop(c)
     sel.close()
     elapsed = min(time.perf_counter(), stop_at) - measure_from
-    return LoadResult(np.asarray(latencies), statuses, max(elapsed, 1e-9), errors)
+    return LoadResult(np.asarray(latencies), statuses, max(elapsed, 1e-9), errors, completed)
 
 
 def main() -> None:

@@ -14,6 +14,10 @@ file, and ``mlflow models serve --env-manager local`` on the same alias.
 Figures: ``p50_ms``/``p99_ms``/``per_s`` at saturation (``--concurrency``
 connections); ``kredo_c1_p50_ms`` and ``mlflow_p50_ms`` one request at a time;
 ``ratio_vs_mlflow`` = mlflow_p50_ms / kredo_c1_p50_ms (> 1: Kredo is faster).
+``server_cpu_ms`` and ``loadgen_cpu_ms`` are CPU milliseconds per request at
+saturation (gunicorn workers, from ``/proc``; the load generator, its own
+process time): on a shared 2-core machine throughput moves with the
+neighbours' load, CPU per request does not, so compare changes by it.
 
 Usage: python bench/serving.py [--workers 2] [--seconds 10] [--concurrency 4] [--json]
 """
@@ -50,6 +54,17 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> None
             pass
         time.sleep(0.25)
     raise RuntimeError(f"{url} not ready after {timeout} s")
+
+
+def workers_cpu_s(master: int) -> float:
+    """User + system CPU seconds of the gunicorn master's live children (the workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    total = 0
+    for child in children:
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / tick
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -114,8 +129,12 @@ def main() -> None:
             assert first.status_code == 200, first.text
             c1 = run_load("127.0.0.1", port, path, lambda i: checkout_body(i), seconds=args.seconds / 2,
                           concurrency=1)
+            cpu0, own0 = workers_cpu_s(kredo.pid), time.process_time()
             sat = run_load("127.0.0.1", port, path, lambda i: checkout_body(500_000 + i), seconds=args.seconds,
                            concurrency=args.concurrency)
+            server_cpu_ms = (workers_cpu_s(kredo.pid) - cpu0) * 1e3 / sat.completed
+            loadgen_cpu_ms = (time.process_time() - own0) * 1e3 / sat.completed
+            loadavg = float(Path("/proc/loadavg").read_text().split()[0])
             verify = subprocess.run([sys.executable, "-m", "serving.cli", "audit", "verify", "--json"],
                                     cwd=ROOT, env=env, capture_output=True, text=True)
             audit = json.loads(verify.stdout.strip().splitlines()[-1])
@@ -144,6 +163,8 @@ def main() -> None:
         "replayed_events_s": round(replay_s, 2),
         "p50_ms": sats["p50_ms"], "p99_ms": sats["p99_ms"], "per_s": sats["per_s"],
         "requests": sats["requests"], "non_2xx": sats["non_2xx"] + c1s["non_2xx"],
+        "server_cpu_ms": round(server_cpu_ms, 3), "loadgen_cpu_ms": round(loadgen_cpu_ms, 3),
+        "loadavg_1m": loadavg,
         "kredo_c1_p50_ms": c1s["p50_ms"], "kredo_c1_p99_ms": c1s["p99_ms"],
         "mlflow_p50_ms": mls["p50_ms"], "mlflow_p99_ms": mls["p99_ms"],
         "ratio_vs_mlflow": round(mls["p50_ms"] / c1s["p50_ms"], 2),
