@@ -18,12 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report-json", help="write {'models': {name: {metric: value}}, ...} here")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite in mlruns/)")
     p.add_argument("--dask", metavar="SCHEDULER", help="train through xgboost.dask on this Dask scheduler")
-    p.add_argument("--n-estimators", type=int, default=300)
-    p.add_argument("--max-depth", type=int, default=4)
-    p.add_argument("--learning-rate", type=float, default=0.1)
-    p.add_argument("--valid-months", type=int, default=2)
-    p.add_argument("--test-months", type=int, default=2)
-    p.add_argument("--seed", type=int, default=7)
+    # Model settings default to training.pipeline.TrainConfig's (None = not given).
+    p.add_argument("--n-estimators", type=int, help="boosting rounds before early stopping (default 300)")
+    p.add_argument("--max-depth", type=int, help="tree depth (default 3)")
+    p.add_argument("--min-child-weight", type=float, help="minimum hessian per leaf (default 50)")
+    p.add_argument("--learning-rate", type=float, help="default 0.1")
+    p.add_argument("--valid-months", type=int, help="validation months (default 2)")
+    p.add_argument("--test-months", type=int, help="test months (default 2)")
+    p.add_argument("--seed", type=int, help="default 7")
     p.add_argument("--no-register", action="store_true", help="log the run but do not register the model")
     p.set_defaults(func=run_train)
 
@@ -45,11 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from training.cli import train_command
 
+    settings = {k: getattr(args, k) for k in ("n_estimators", "max_depth", "min_child_weight", "learning_rate",
+                                               "valid_months", "test_months", "seed")
+                if getattr(args, k) is not None}
     return train_command(ledger=args.ledger, csv=args.csv, mapping=args.mapping, report_json=args.report_json,
                          tracking_uri=args.tracking_uri, dask=args.dask, register=not args.no_register,
-                         n_estimators=args.n_estimators, max_depth=args.max_depth,
-                         learning_rate=args.learning_rate, valid_months=args.valid_months,
-                         test_months=args.test_months, seed=args.seed)
+                         **settings)
 
 
 def run_promote(args: argparse.Namespace) -> int:
