@@ -203,3 +203,24 @@ def test_bad_conditions_have_hints(src: str, hint: str) -> None:
     with pytest.raises(ExprError) as err:
         to_durable(parse_condition(src, KINDS, {}).node)
     assert hint in err.value.hint or hint in str(err.value)
+
+
+def test_categorical_tables_post_once_per_combination_and_decide_the_same() -> None:
+    """profile_segments and credit_limits read only categories: durable-rules decides each
+    combination once; every decision still equals an engine that posts every table."""
+    memoized, posted = RuleEngine(POLICY), RuleEngine(POLICY)
+    posted._memo.clear()
+    assert set(memoized._memo) == {"profile_segments", "credit_limits"}
+    calls: list[str] = []
+    match = memoized._runner.match
+    memoized._runner.match = lambda ruleset, facts: calls.append(ruleset) or match(ruleset, facts)
+    profiles = ("", "student", "adult", "sme", "enterprise")
+    for i in range(300):
+        facts = {"customer_type": ("business", "consumer")[i % 2], "profile": profiles[i % 5],
+                 "is_new_customer": i % 3 == 0, "order_amount": float(50 + (i * 37) % 4000),
+                 "open_exposure": float((i * 13) % 3000), "avg_monthly_purchases": float((i * 7) % 2000),
+                 "p_late": (i % 10) / 10, "p_late_30": (i % 7) / 20, "customer_id": f"C{i}"}
+        assert memoized.evaluate_checkout(facts) == posted.evaluate_checkout(facts)
+    assert calls.count("risk_segments") == calls.count("checkout") == 300
+    for table in memoized._memo:
+        assert 0 < calls.count(table) == len(memoized._memo[table]) < 30

@@ -80,8 +80,7 @@ def load_policy(path: str | Path) -> Policy:
 # ---- sampling analysis ----
 
 def _candidates(policy: Policy, table: Table, rows: tuple[Row, ...]) -> dict[str, list[Any]]:
-    kinds = {**vocab.kinds(vocab.CHECKOUT_FIELDS), **vocab.kinds(vocab.CHECKOUT_DERIVED),
-             **vocab.kinds(vocab.DUNNING_FIELDS)}
+    kinds = vocab.ALL_KINDS
     choices = {f.name: f.choices for f in (*vocab.CHECKOUT_FIELDS, *vocab.DUNNING_FIELDS) if f.choices}
     choices["segment"] = tuple(sorted({r.sets["segment"] for r in policy.tables["risk_segments"].rows}))
     choices["profile_segment"] = tuple(sorted({r.sets["segment"] for r in policy.tables["profile_segments"].rows}))

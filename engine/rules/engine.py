@@ -14,6 +14,15 @@ ruleset, run in order because later tables read what earlier ones decided:
 durable-rules applies each table's hit policy itself (see ``durable.py``), so
 the trace holds exactly the deciding row of each table.
 
+A table whose conditions read no number (only booleans and categories, e.g.
+``profile_segments`` and ``credit_limits``) can only see a small, finite set
+of fact combinations, and durable-rules is deterministic for a fresh session:
+the first time a combination is seen durable-rules decides it, and the rule
+ids that fired are kept for that combination (at most ``MEMO_LIMIT`` per
+table, then nothing more is kept). That halves the durable-rules posts of a
+checkout (four tables, two of them categorical). Tables reading numbers are
+posted every time.
+
 Example::
 
     engine = RuleEngine(load_policy("rules/default.yaml"))
@@ -40,6 +49,7 @@ TABLES = ("risk_segments", "profile_segments", "credit_limits", "checkout", "dun
           "dunning.notes")
 SENDING_ACTIONS = ("remind", "final_notice", "payment_plan")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MEMO_LIMIT = 4096  # fact combinations kept per categorical table (bounds memory for free-text categories)
 
 
 @dataclass(frozen=True)
@@ -141,6 +151,8 @@ class RuleEngine:
             elif rows:
                 groups[name] = [(name, rows)]
         self._rulesets = {name: [rs for rs, _ in g] for name, g in groups.items()}
+        self._memo: dict[str, dict[tuple[Any, ...], frozenset[str]]] = {
+            name: {} for name in TABLES if all(vocab.ALL_KINDS.get(f) in ("bool", "str") for f in self._fields[name])}
         self._runner = DurableRunner({rs: {r.id: to_durable(r.when.node) for r in rows}
                                       for g in groups.values() for rs, rows in g})
 
@@ -220,10 +232,18 @@ class RuleEngine:
             reasons.append(Reason("constraint.fallback_channel", f"Sent by {d.fallback_channel} instead"))
         return kept, reasons
 
-    def _run(self, table: str, f: Mapping[str, Any]) -> set[str]:
+    def _run(self, table: str, f: Mapping[str, Any]) -> frozenset[str]:
+        """The ids of the rules of ``table`` that fire on ``f`` (remembered for categorical tables)."""
         facts = project(f, self._fields[table])
+        memo = self._memo.get(table)
+        key = tuple(facts.values()) if memo is not None else ()
+        if memo is not None and (known := memo.get(key)) is not None:
+            return known
         fired = (self._runner.match(rs, facts) for rs in self._rulesets.get(table, ()))
-        return {rid for rid in fired if rid is not None}
+        result = frozenset(rid for rid in fired if rid is not None)
+        if memo is not None and len(memo) < MEMO_LIMIT:
+            memo[key] = result  # one dict store: atomic, so threads may share the memo without a lock
+        return result
 
     def _decide(self, table: str, f: Mapping[str, Any], required: bool = True) -> Row | None:
         """The row that won ``table`` (durable-rules fires exactly one), or None."""

@@ -94,6 +94,9 @@ def kinds(fields: Iterable[FactField]) -> dict[str, str]:
     return {f.name: f.kind for f in fields}
 
 
+ALL_KINDS: dict[str, str] = {**kinds(CHECKOUT_FIELDS), **kinds(CHECKOUT_DERIVED), **kinds(DUNNING_FIELDS)}
+
+
 def normalize(facts: Mapping[str, Any], fields: Iterable[FactField]) -> dict[str, Any]:
     """Type-checked facts with every field present (defaults for missing or None).
 
