@@ -108,6 +108,24 @@ def test_bad_signature_and_corrupt_artifact_are_refused(first, store, tmp_path) 
         booster.write_bytes(original)
 
 
+def test_a_champion_that_no_longer_loads_does_not_block_promotion(first, store, dataset) -> None:
+    """After a feature-set change (or a damaged artifact) the old champion cannot serve; a new model
+    must still be promotable, and the reason says why no comparison was made."""
+    champion = registry.load_model(tracking_uri=store)[1].version
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/payment-delay/{champion}"))
+    booster = local / "artifacts" / "payment_delay" / "p_late.ubj"
+    original = booster.read_bytes()
+    try:
+        booster.write_bytes(original[: len(original) // 2])
+        _, logged = train_and_log(dataset, TrainConfig(n_estimators=20), store, progress=False)
+        result = registry.promote(store)
+    finally:
+        booster.write_bytes(original)
+    assert result.version == logged.version and result.previous == champion
+    assert f"champion v{champion} can no longer be served" in result.reason and "checksum" in result.reason
+    assert registry.load_model(tracking_uri=store)[1].version == logged.version
+
+
 def test_dask_training_matches_in_process(dataset) -> None:
     from distributed import Client, LocalCluster
 

@@ -155,6 +155,17 @@ def _alias_version(c: Any, alias: str) -> Any | None:
         return None
 
 
+def _unservable(version: Any | None) -> str | None:
+    """Why a registered version can no longer be loaded, or None when it can (or there is none)."""
+    if version is None:
+        return None
+    try:
+        check_artifact(f"models:/{MODEL_NAME}/{version.version}")
+    except ModelError as exc:
+        return exc.detail
+    return None
+
+
 def _history(c: Any) -> list[str]:
     return json.loads(c.get_registered_model(MODEL_NAME).tags.get(HISTORY_TAG, "[]"))
 
@@ -198,8 +209,13 @@ def promote(uri: str | None = None, auc_tolerance: float = AUC_TOLERANCE,
         raise Conflict("no challenger to promote: train a model first (kredo train)", field="challenger")
     champion = _alias_version(c, CHAMPION)
     check_artifact(f"models:/{MODEL_NAME}/{challenger.version}")
+    retired = _unservable(champion)
     if champion is None:
         reason = "no champion yet"
+    elif retired is not None:
+        # A champion that no longer fits FEATURE_NAMES (the feature set changed) cannot be served
+        # nor scored on today's features; serving already refuses it, so there is nothing to compare.
+        reason = f"champion v{champion.version} can no longer be served ({retired})"
     else:
         run = c.get_run(challenger.run_id)
         compared = run.data.tags.get(COMPARED_TAG)

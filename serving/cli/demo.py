@@ -58,19 +58,23 @@ def prepare_ledger(args: argparse.Namespace) -> Path:
 
 
 def prepare_champion(ledger_dir: Path, tracking_uri: str, seed: int) -> str:
-    """Train, register and promote a first model unless a champion exists; returns its version."""
+    """Train, register and promote a model unless a servable champion exists; returns its version.
+
+    A champion that no longer loads (e.g. registered before the feature set changed) is replaced.
+    """
+    from engine.errors import ModelError, NotFound
     from features.ledger import load_ledger
     from serving.bootstrap import ensure_champion
-    from training.registry import CHAMPION, MODEL_NAME, client
+    from training.registry import load_model
 
     try:
-        version = client(tracking_uri).get_model_version_by_alias(MODEL_NAME, CHAMPION).version
-    except Exception:  # noqa: BLE001 - MLflow raises its own error when the alias does not exist yet
-        version = None
-    if version is not None:
-        print(f"[demo] champion model already registered: {MODEL_NAME} v{version} ({tracking_uri})")
-        return str(version)
-    print(f"[demo] training the first payment-delay model into {tracking_uri} ...")
+        _, info = load_model(tracking_uri=tracking_uri)
+        print(f"[demo] champion model already registered: {info.name} v{info.version} ({tracking_uri})")
+        return info.version
+    except NotFound:
+        print(f"[demo] training the first payment-delay model into {tracking_uri} ...")
+    except ModelError as exc:
+        print(f"[demo] the registered champion cannot be served ({exc.detail}); training a new one ...")
     info = ensure_champion(load_ledger(ledger_dir), tracking_uri, seed=seed)
     print(f"[demo] champion: {info['uri']} (v{info['version']})")
     return info["version"]
