@@ -19,7 +19,7 @@ saturation (gunicorn workers, from ``/proc``; the load generator, its own
 process time): on a shared 2-core machine throughput moves with the
 neighbours' load, CPU per request does not, so compare changes by it.
 
-Usage: python bench/serving.py [--workers 2] [--threads 2] [--seconds 10] [--concurrency 4] [--json]
+Usage: python bench/serving.py [--workers 2] [--threads 1] [--seconds 10] [--concurrency 4] [--json]
 """
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def main() -> None:
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--threads", type=int, default=2, help="threads per worker (> 1: gthread, keep-alive; 1: sync)")
+    p.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
     p.add_argument("--concurrency", type=int, default=4)
     args = p.parse_args()
 

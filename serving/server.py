@@ -49,20 +49,22 @@ class KredoGunicorn(BaseApplication):
         return create_app(self.overrides)
 
 
-def serve(host: str, port: int, workers: int, threads: int = 2, overrides: dict[str, Any] | None = None,
+def serve(host: str, port: int, workers: int, threads: int = 1, overrides: dict[str, Any] | None = None,
           timeout: int = 30) -> None:
     """Serve until SIGTERM/SIGINT; metrics of all workers are merged in a temp directory.
 
-    ``threads`` > 1 runs gthread workers: clients keep their connection alive
+    Workers are gthread workers, always: clients keep their connection alive
     (``keepalive`` seconds), which saves a TCP handshake and teardown per
-    decision on both sides (bench/serving.py: 671 -> 893 decisions/s; the load
-    generator's CPU per request 0.21 -> 0.07 ms), and a second thread computes
-    while the first waits on Redis or the audit write.
+    decision on both sides (sync workers close after every answer). One thread
+    per worker by default: a decision is CPU-bound Python, and a second thread
+    in the same process mostly adds GIL hand-offs. bench/serving.py, 2 workers:
+    sync 671/s (server CPU 2.45 ms per decision), gthread x 2 threads 893/s
+    (1.92 ms), gthread x 1 thread 1,211/s (1.41 ms, with the rules memo).
     """
     metrics_dir = tempfile.mkdtemp(prefix="kredo-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
-               "worker_class": "gthread" if threads > 1 else "sync", "timeout": timeout,
+               "worker_class": "gthread", "timeout": timeout,
                "graceful_timeout": timeout, "accesslog": None, "loglevel": "warning", "keepalive": 5}
     try:
         KredoGunicorn(options, overrides).run()

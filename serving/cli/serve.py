@@ -9,9 +9,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (>= 1)")
-    p.add_argument("--threads", type=int, default=2,
-                   help="threads per worker (> 1: gthread workers, which keep connections alive; 1: sync "
-                        "workers, which close the connection after every answer)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads per gthread worker (keep-alive connections; more threads mostly add GIL hand-offs)")
     p.add_argument("--dev", action="store_true", help="Flask's development server, one process")
     p.set_defaults(func=run)
 
