@@ -141,3 +141,26 @@ def test_kredo_audit_verify_names_the_altered_record(log: AuditLog, audit_url: s
     assert main(["audit", "verify", "--url", audit_url]) == 1
     out = capsys.readouterr().out
     assert "ALTERED at record 2" in out and "dec-1" in out
+
+
+def _open_at(url: str, start, results) -> None:  # noqa: ANN001 - multiprocessing primitives
+    start.wait()
+    try:
+        AuditLog.from_url(url).close()
+        results.put("ok")
+    except Exception as exc:  # noqa: BLE001 - the test reports what a worker saw
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_workers_starting_together_on_a_fresh_database_all_open_it(audit_url: str) -> None:
+    """gunicorn starts every worker at once; each creates the schema if missing, none may crash."""
+    ctx = mp.get_context("fork")
+    start, results = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_open_at, args=(audit_url, start, results)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    start.set()
+    outcomes = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    assert outcomes == ["ok"] * 6
