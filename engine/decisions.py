@@ -136,7 +136,8 @@ def decide_checkout(request: Mapping[str, Any], now: datetime, *, store: Any, se
     clock = _Clock()
     customer, order = request["customer"], request["order"]
     invoice = InvoiceRequest(amount=float(order["amount"]), payment_terms_days=int(order["payment_terms_days"]),
-                             issued_at=now, paperless=bool(order["paperless"]), customer_type=customer["type"])
+                             issued_at=now, paperless=bool(order["paperless"]), customer_type=customer["type"],
+                             profile=customer.get("profile"), size=customer.get("size"))
     feats, x, scores, contributions, base = _score(served, store, customer, invoice, now, clock)
     out = served.rules.evaluate_checkout(checkout_facts(customer, order, feats, scores))
     clock.lap("rules_ms")
@@ -209,7 +210,8 @@ def decide_next_action(request: Mapping[str, Any], now: datetime, *, store: Any,
     issued = datetime.combine(invoice["issue_date"], dtime(), tzinfo=now.tzinfo)
     req = InvoiceRequest(amount=float(invoice["amount"]),
                          payment_terms_days=(invoice["due_date"] - invoice["issue_date"]).days,
-                         issued_at=issued, paperless=bool(invoice["paperless"]), customer_type=customer["type"])
+                         issued_at=issued, paperless=bool(invoice["paperless"]), customer_type=customer["type"],
+                         profile=customer.get("profile"), size=customer.get("size"))
     feats, x, scores, contributions, base = _score(served, store, customer, req, now, clock)
     segment = segment_for(float(scores["p_late"]))
     facts = dunning_facts(request, now, scores, segment)

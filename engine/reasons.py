@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features.definitions import BUSINESS_SIZES
+from features.ledger import PROFILES
+
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December")
@@ -46,6 +49,10 @@ def _lateness(template: str) -> Callable[[float], str]:
     return phrase
 
 
+def _flag(yes: str, no: str) -> Callable[[float], str]:
+    return lambda v: yes if v >= 0.5 else no
+
+
 PHRASES: dict[str, Callable[[float], str]] = {
     "invoices_issued": lambda v: f"{_count(v, 'invoice', 'invoices')} issued before",
     "invoices_paid": lambda v: f"{_count(v, 'invoice', 'invoices')} paid so far",
@@ -71,11 +78,14 @@ PHRASES: dict[str, Callable[[float], str]] = {
     "max_days_overdue": lambda v: ("nothing overdue" if v <= 0 else f"oldest overdue invoice {_days(v)} past due"),
     "tenure_days": lambda v: ("a new customer" if v <= 0 else f"customer for {_days(v)}"),
     "avg_monthly_purchases": lambda v: f"buys {_eur(v)} a month on average",
-    "is_business": lambda v: "a business customer" if v >= 0.5 else "a consumer",
+    "is_business": _flag("a business customer", "a consumer"),
+    **{f"profile_{p}": _flag(f"profile {p.replace('_', ' ')}", f"profile not {p.replace('_', ' ')}")
+       for p in PROFILES},
+    **{f"size_{z}": _flag(f"a {z} business", f"not a {z} business") for z in BUSINESS_SIZES},
     "amount": lambda v: f"amount {_eur(v)}",
     "amount_vs_usual": lambda v: f"amount is {v:.1f}x the customer's usual invoice",
     "payment_terms_days": lambda v: f"payment terms of {_days(v)}",
-    "paperless": lambda v: "invoiced electronically" if v >= 0.5 else "invoiced on paper",
+    "paperless": _flag("invoiced electronically", "invoiced on paper"),
     "issue_weekday": lambda v: f"issued on a {_WEEKDAYS[int(v) % 7]}",
     "issue_month": lambda v: f"issued in {_MONTHS[(int(v) - 1) % 12]}",
     "issue_day_of_month": lambda v: f"issued on day {int(v)} of the month",

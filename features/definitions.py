@@ -18,7 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Entity = Literal["customer", "invoice", "context"]
+from features.ledger import PROFILES, SIZES
+
+#: ``customer``: the customer's history (events before now); ``record``: who the customer is (the
+#: customer record, sent with each decision request); ``invoice``: the invoice or order being decided;
+#: ``context``: the decision moment.
+Entity = Literal["customer", "record", "invoice", "context"]
 
 #: How many of the most recent days-late values the aggregate keeps (bounded
 #: state for ``p90_days_late``; the offline table uses the same window).
@@ -34,6 +39,8 @@ PAID_TOLERANCE = 0.005
 MONTH_DAYS = 30.4375
 #: ``days_since_last_payment`` of a customer who never paid.
 NEVER_PAID = -1.0
+#: Sizes with a feature of their own; a consumer is ``is_business`` 0 and every ``size_*`` 0.
+BUSINESS_SIZES = tuple(s for s in SIZES if s != "consumer")
 #: Prior of ``share_known_late`` (Jeffreys: half a late outcome in one pseudo-observation), so a
 #: customer with one known outcome is not scored as 0 % or 100 % late.
 KNOWN_LATE_PRIOR = 0.5
@@ -86,7 +93,11 @@ FEATURES_LIST: tuple[Feature, ...] = (
     F("tenure_days", "customer", "days since the customer's first invoice"),
     F("avg_monthly_purchases", "customer",
       "invoiced amount before now per month of tenure (at least one month) (EUR)"),
-    F("is_business", "customer", "1 for a business customer, 0 for a consumer"),
+    # who the customer is: the prior for a customer with little history; profile and size all 0 when
+    # the request does not say
+    F("is_business", "record", "1 for a business customer, 0 for a consumer"),
+    *(F(f"profile_{p}", "record", f"1 if the customer's profile is {p}") for p in PROFILES),
+    *(F(f"size_{s}", "record", f"1 for a {s} business") for s in BUSINESS_SIZES),
     # the invoice (or order) being decided
     F("amount", "invoice", "invoice amount (EUR)"),
     F("amount_vs_usual", "invoice", "amount / the customer's mean invoice amount so far (1 without history)",

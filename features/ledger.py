@@ -32,6 +32,7 @@ SLOT_HOURS = {"morning": 9, "midday": 13, "evening": 19}
 DAY_TYPES = ("weekday", "weekend")
 TONES = ("friendly", "neutral", "firm")
 PROFILES = ("student", "young_family", "adult", "60_plus", "sme", "enterprise")
+SIZES = ("small", "medium", "large", "consumer")
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,7 @@ CUSTOMERS = Table(
         C("type", "str", "business or consumer", choices=("business", "consumer")),
         C("country", "str", "ISO 3166 alpha-2 country"),
         C("sector", "str", "business sector; 'consumer' for consumers"),
-        C("size", "str", "small / medium / large; 'consumer' for consumers",
-          choices=("small", "medium", "large", "consumer")),
+        C("size", "str", "small / medium / large; 'consumer' for consumers", choices=SIZES),
         C("profile", "str", "profile segment", choices=PROFILES),
         C("account_manager", "str", "owner of the relationship, if any", nullable=True),
         C("key_account", "bool", "important customer: the account manager decides"),
@@ -281,8 +281,10 @@ class Ledger:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
     def validated(self) -> "Ledger":
-        """A copy whose every table passed :func:`validate`."""
-        return Ledger(**{n: validate(TABLES[n], df) for n, df in self.tables().items()})
+        """A copy whose every table passed :func:`validate` and :func:`check_references`."""
+        tables = {n: validate(TABLES[n], df) for n, df in self.tables().items()}
+        check_references(tables)
+        return Ledger(**tables)
 
 
 def save_ledger(ledger: Ledger, out: str | Path, csv: bool = False) -> list[Path]:
@@ -310,6 +312,7 @@ def load_ledger(src: str | Path) -> Ledger:
     if not src.is_dir():
         raise LedgerError(f"{src}: not a ledger directory", field="ledger")
     tables: dict[str, pd.DataFrame] = {}
+    sources: dict[str, str] = {}
     for name, table in TABLES.items():
         pq, csv = src / f"{name}.parquet", src / f"{name}.csv"
         if pq.exists():
@@ -321,4 +324,29 @@ def load_ledger(src: str | Path) -> Ledger:
         else:
             raise LedgerError(f"{src}: missing table {name} ({pq.name} or {csv.name})", field=name)
         tables[name] = validate(table, df, str(path))
+        sources[name] = str(path)
+    check_references(tables, sources)
     return Ledger(**tables)
+
+
+#: (table, column, referenced table): every value must be a key of the referenced table.
+REFERENCES = (("invoices", "customer_id", "customers"), ("payments", "invoice_id", "invoices"),
+              ("disputes", "invoice_id", "invoices"), ("reminders", "invoice_id", "invoices"),
+              ("traits", "customer_id", "customers"))
+
+
+def check_references(tables: dict[str, pd.DataFrame], sources: dict[str, str] | None = None) -> None:
+    """Refuse a row that points at a customer or invoice the ledger does not have.
+
+    Why: features read the customer record (type, profile, size, sector) of
+    every invoice; an invoice of an unknown customer would be scored as
+    "nobody", silently.
+    """
+    for name, column, target in REFERENCES:
+        if name not in tables:
+            continue
+        known = tables[name][column].isin(tables[target][TABLES[target].key]).to_numpy()
+        if not known.all():
+            i = _first_bad(~known)
+            _refuse((sources or {}).get(name, "<memory>"), TABLES[name], column, i,
+                    f"{tables[name][column].iloc[i]!r} is not in the {target} table")

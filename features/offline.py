@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 
 from features.aggregates import EWM_HALFLIFE_US, EWM_ORIGIN_US
-from features.definitions import (AGEING_BUCKETS, FEATURE_NAMES, KNOWN_LATE_PRIOR, KNOWN_LATE_PRIOR_WEIGHT,
-                                  MONTH_DAYS, NEVER_PAID, PAID_TOLERANCE, RECENT_K)
+from features.definitions import (AGEING_BUCKETS, BUSINESS_SIZES, FEATURE_NAMES, KNOWN_LATE_PRIOR,
+                                  KNOWN_LATE_PRIOR_WEIGHT, MONTH_DAYS, NEVER_PAID, PAID_TOLERANCE, RECENT_K)
 from features.events import US_PER_DAY
-from features.ledger import Ledger
+from features.ledger import PROFILES, Ledger
 
 NEVER = np.iinfo(np.int64).max
 
@@ -222,8 +222,13 @@ def build_feature_table(ledger: Ledger) -> pd.DataFrame:
     tenure = np.where(hist.any, (issued - np.where(hist.any, first_issued, issued)) / US_PER_DAY, 0.0)
     out["tenure_days"] = tenure
     out["avg_monthly_purchases"] = amount_sum / np.maximum(tenure / MONTH_DAYS, 1.0)
-    ctype = ledger.customers.set_index("customer_id")["type"]
-    out["is_business"] = (customers[code].map(ctype).to_numpy() == "business").astype(np.float64)
+    record = ledger.customers.set_index("customer_id").reindex(customers)
+    out["is_business"] = (record["type"].to_numpy()[code] == "business").astype(np.float64)
+    profile, size = record["profile"].to_numpy()[code], record["size"].to_numpy()[code]
+    for p in PROFILES:
+        out[f"profile_{p}"] = (profile == p).astype(np.float64)
+    for z in BUSINESS_SIZES:
+        out[f"size_{z}"] = (size == z).astype(np.float64)
     out["amount"] = amount
     mean_amount = np.where(hist.any, amount_sum / np.maximum(issued_n, 1.0), 0.0)
     out["amount_vs_usual"] = np.where(mean_amount > 0, amount / np.where(mean_amount > 0, mean_amount, 1.0), 1.0)

@@ -25,9 +25,10 @@ import numpy as np
 
 from engine.errors import InvalidInput
 from features.aggregates import CustomerAggregates, days_between
-from features.definitions import (AGEING_BUCKETS, FEATURE_NAMES, KNOWN_LATE_PRIOR, KNOWN_LATE_PRIOR_WEIGHT,
-                                  MONTH_DAYS, NEVER_PAID)
+from features.definitions import (AGEING_BUCKETS, BUSINESS_SIZES, FEATURE_NAMES, KNOWN_LATE_PRIOR,
+                                  KNOWN_LATE_PRIOR_WEIGHT, MONTH_DAYS, NEVER_PAID)
 from features.events import to_us
+from features.ledger import PROFILES, SIZES
 
 CUSTOMER_TYPES = ("business", "consumer")
 
@@ -37,6 +38,8 @@ class InvoiceRequest:
     """The invoice (or order) being decided; validated on construction.
 
     ``issued_at``: ISO-8601 string or datetime (naive = business time).
+    ``profile`` and ``size`` come from the customer record; ``None`` (not known)
+    sets every ``profile_*`` / ``size_*`` feature to 0.
     Raises ``InvalidInput`` naming the offending field.
     """
 
@@ -45,6 +48,8 @@ class InvoiceRequest:
     issued_at: Any
     paperless: bool = False
     customer_type: str = "consumer"
+    profile: str | None = None
+    size: str | None = None
     issued_us: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -60,6 +65,10 @@ class InvoiceRequest:
         if self.customer_type not in CUSTOMER_TYPES:
             raise InvalidInput(f"customer_type must be one of {list(CUSTOMER_TYPES)} (got {self.customer_type!r})",
                                field="customer_type")
+        for name, allowed in (("profile", PROFILES), ("size", SIZES)):
+            if getattr(self, name) is not None and getattr(self, name) not in allowed:
+                raise InvalidInput(f"{name} must be one of {list(allowed)} or null (got {getattr(self, name)!r})",
+                                   field=name)
         object.__setattr__(self, "issued_us", to_us(self.issued_at, "issued_at"))
 
     @classmethod
@@ -70,7 +79,8 @@ class InvoiceRequest:
                 raise InvalidInput(f"{name} is required", field=name)
         return cls(amount=data["amount"], payment_terms_days=data["payment_terms_days"],
                    issued_at=data["issued_at"], paperless=data.get("paperless", False),
-                   customer_type=data.get("customer_type", "consumer"))
+                   customer_type=data.get("customer_type", "consumer"), profile=data.get("profile"),
+                   size=data.get("size"))
 
 
 def percentile_linear(sorted_values: list[float], q: float) -> float:
@@ -136,6 +146,8 @@ def invoice_features(agg: CustomerAggregates, request: InvoiceRequest,
         "tenure_days": tenure,
         "avg_monthly_purchases": agg.amount_sum / max(tenure / MONTH_DAYS, 1.0),
         "is_business": float(request.customer_type == "business"),
+        **{f"profile_{p}": float(request.profile == p) for p in PROFILES},
+        **{f"size_{z}": float(request.size == z) for z in BUSINESS_SIZES},
         "amount": float(request.amount),
         "amount_vs_usual": request.amount / mean_amount if mean_amount > 0 else 1.0,
         "payment_terms_days": float(request.payment_terms_days),

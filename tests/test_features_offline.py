@@ -42,7 +42,7 @@ def test_hand_checked_customer_with_late_payment_and_open_dispute() -> None:
 def test_new_customer_gets_defaults() -> None:
     row = _row(build_feature_table(tiny_ledger()), "INV-4")
     for feature in FEATURES.values():
-        if feature.entity == "customer" and feature.name != "is_business":
+        if feature.entity == "customer":
             assert row[feature.name] == feature.default, feature.name
     assert row["amount_vs_usual"] == 1.0
 

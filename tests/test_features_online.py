@@ -42,7 +42,7 @@ def statuses(results) -> list[str]:
 def test_unknown_customer_reads_as_new(store: OnlineStore) -> None:
     feats = store.customer_features("C-nobody", REQ)
     for name, feature in FEATURES.items():
-        if feature.entity == "customer" and name != "is_business":
+        if feature.entity == "customer":
             assert feats[name] == feature.default, name
     assert feats["amount"] == 200.0 and feats["is_business"] == 1.0
     assert store.aggregates("C-nobody") == CustomerAggregates()
@@ -262,6 +262,7 @@ def test_from_url(redis_url: str) -> None:
 @pytest.mark.parametrize("kwargs, field", [
     ({"amount": -1.0}, "amount"), ({"amount": True}, "amount"), ({"payment_terms_days": 1.5}, "payment_terms_days"),
     ({"issued_at": "soon"}, "issued_at"), ({"paperless": "no"}, "paperless"), ({"customer_type": "alien"}, "customer_type"),
+    ({"profile": "pensioner"}, "profile"), ({"size": "huge"}, "size"),
 ])
 def test_invalid_request(kwargs: dict, field: str) -> None:
     base = {"amount": 1.0, "payment_terms_days": 14, "issued_at": "2024-01-01T00:00:00", "paperless": False}
@@ -271,3 +272,15 @@ def test_invalid_request(kwargs: dict, field: str) -> None:
     with pytest.raises(InvalidInput) as missing:
         InvoiceRequest.from_mapping({"amount": 1.0})
     assert missing.value.field == "payment_terms_days"
+
+
+def test_customer_record_features_follow_the_request(store: OnlineStore) -> None:
+    """Profile and size are one-hot; a request that does not say leaves them all 0."""
+    said = store.customer_features("C-nobody", InvoiceRequest(
+        amount=200.0, payment_terms_days=30, issued_at="2024-06-03T09:00:00", customer_type="business",
+        profile="enterprise", size="large"))
+    silent = store.customer_features("C-nobody", REQ)
+    profiles = [n for n in FEATURES if n.startswith(("profile_", "size_"))]
+    assert {n for n in profiles if said[n] == 1.0} == {"profile_enterprise", "size_large"}
+    assert all(said[n] == 0.0 for n in profiles if n not in ("profile_enterprise", "size_large"))
+    assert all(silent[n] == 0.0 for n in profiles)

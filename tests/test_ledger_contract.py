@@ -1,6 +1,7 @@
 """The data contract refuses bad files and names file, row and column."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -95,3 +96,15 @@ def test_missing_table(tmp_path: Path) -> None:
     tmp_path.mkdir(exist_ok=True)
     with pytest.raises(LedgerError, match="missing table customers"):
         load_ledger(tmp_path)
+
+
+def test_rows_pointing_at_unknown_customers_or_invoices(ledger_dir: Path, small_ledger) -> None:
+    _break(ledger_dir, lambda df: df.assign(customer_id=df["customer_id"].where(df.index != 3, "C-ghost")))
+    err = _refusal(ledger_dir)
+    assert err.extra["table"] == "invoices" and err.extra["row"] == 3 and err.extra["column"] == "customer_id"
+    assert "'C-ghost' is not in the customers table" in err.detail
+    payments = small_ledger.payments.copy()
+    payments.loc[0, "invoice_id"] = "INV-ghost"
+    with pytest.raises(LedgerError) as info:
+        replace(small_ledger, payments=payments).validated()
+    assert info.value.extra["table"] == "payments" and info.value.extra["column"] == "invoice_id"

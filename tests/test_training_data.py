@@ -12,6 +12,7 @@ from training.baselines import history_baselines
 from training.labels import make_labels
 from training.mapping import AR_MAPPING, ar_csv_path, read_invoice_csv
 from training.metrics import classification_metrics, expected_calibration_error, pinball_loss
+from training.pipeline import TrainConfig, build_dataset
 from training.split import time_split
 
 AR = ar_csv_path()
@@ -112,6 +113,19 @@ def test_time_split_is_ordered_and_purged(small_ledger) -> None:
         assert lab.loc[splits.mask(head, "test"), head].notna().all()
     with pytest.raises(InvalidInput):
         time_split(lab, valid_months=6, test_months=6)
+
+
+def test_period_effects_label_each_row_by_month_and_sector(small_ledger) -> None:
+    dataset = build_dataset(small_ledger, TrainConfig())
+    sector = small_ledger.customers.set_index("customer_id")["sector"]
+    row = dataset.labels.iloc[5]
+    expected_month = row["issued_at"].strftime("%Y-%m")
+    assert dataset.periods("month")[5] == expected_month
+    assert dataset.periods("month_sector")[5] == f"{expected_month}|{sector[row['customer_id']]}"
+    assert dataset.periods("none") is None
+    with pytest.raises(InvalidInput) as info:
+        TrainConfig(period_effects="weekly")
+    assert info.value.field == "period_effects"
 
 
 def test_metrics() -> None:

@@ -25,13 +25,15 @@ recession lifts every month's rate), and a tree model asked to explain that
 from customer features finds calendar proxies (tenure, invoice counts, the
 month of issue all grow with time in a ledger that starts on a date) and
 extrapolates the period's rate into the future. Given each row's period
-(``fit(..., period=, eval_period=)``, the pipeline passes the month of
-issue), a binary head is trained with the period's log-odds as an offset
-(``base_margin``, smoothed rate of that head in that period), so its trees
-learn who pays later *than the month's rate*; early stopping and the Platt
-map see the validation months' offsets too. The served level is the
-log-odds of the *median* training or validation month, folded into the Platt
-intercept: the future month's rate is unknown, and a typical month is a
+(``fit(..., period=, eval_period=)``, any hashable label: the pipeline
+passes the month of issue within the customer's sector, see
+``training.pipeline.PERIOD_EFFECTS``), a binary head is trained with the
+period's log-odds as an offset (``base_margin``, smoothed rate of that head
+in that period), so its trees learn who pays later *than its period's
+rate*; early stopping and the Platt map see the validation months' offsets
+too. The served level is the log-odds of the *median* period of the training
+and validation rows, folded into the Platt intercept: the future month's rate
+is unknown, and a typical month is a
 better guess than the last months (which may be a recession that has ended)
 or the mean (which a few abnormal months move). The price: during a long
 downturn the level lags until the downturn is most of the window.

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from engine.errors import InvalidInput
 from features.ledger import Ledger
 from training.baselines import BASELINES, fit_predict_baselines
 from training.labels import BINARY_HEADS, HEADS, LabelConfig, make_labels
@@ -28,6 +29,11 @@ from training.model import OUTPUTS, PaymentDelayModel
 from training.split import Splits, time_split
 
 MODEL_NAME = "xgboost"
+#: What a binary head's period offset is the rate of (see :mod:`training.model`): nothing, the month of
+#: issue, or the month of issue within the customer's sector. A downturn hits some sectors, not the
+#: book: with one rate per month the hit sectors' rise lifts every customer's offset, so the trees learn
+#: that everyone else pays *better* than usual and that a bad recent history means more than it does.
+PERIOD_EFFECTS = ("none", "month", "month_sector")
 #: Which model output is scored against which label (days late: the mean and the 80th percentile).
 OUTPUT_OF = {"late": "p_late", "late_30": "p_late_30", "write_off": "p_write_off"}
 
@@ -44,9 +50,15 @@ class TrainConfig:
     valid_months: int = 2
     test_months: int = 2
     min_known_share: float = 0.9
+    period_effects: str = "month_sector"
     seed: int = 7
     n_jobs: int = 2
     labels: LabelConfig = field(default_factory=LabelConfig)
+
+    def __post_init__(self) -> None:
+        if self.period_effects not in PERIOD_EFFECTS:
+            raise InvalidInput(f"period_effects must be one of {list(PERIOD_EFFECTS)} (got {self.period_effects!r})",
+                               field="period_effects")
 
     def model(self) -> PaymentDelayModel:
         return PaymentDelayModel(n_estimators=self.n_estimators, max_depth=self.max_depth,
@@ -68,6 +80,7 @@ class Dataset:
     labels: pd.DataFrame       # training.labels.make_labels, same row order
     splits: Splits
     as_of: pd.Timestamp
+    sector: np.ndarray         # the customer's sector per row (period effects per month x sector)
 
     def rows(self, part: str) -> np.ndarray:
         """Rows used in ``part`` by any head."""
@@ -84,12 +97,20 @@ class Dataset:
         return {"as_of": str(self.as_of), "first_issued": str(issued.min()), "last_issued": str(issued.max()),
                 "invoices": int(len(self.labels)), "heads": self.splits.windows}
 
+    def periods(self, effects: str) -> np.ndarray | None:
+        """Each row's period label for the model's offsets (``PERIOD_EFFECTS``), or None for none."""
+        if effects == "none":
+            return None
+        month = self.labels["issued_at"].dt.to_period("M").astype(str).to_numpy().astype(object)
+        return month if effects == "month" else month + "|" + self.sector
+
     def data_hash(self) -> str:
         """SHA-256 of the feature names, matrix and labels of the rows the model learns from."""
         used = self.rows("train") | self.rows("valid")
         h = hashlib.sha256("|".join(self.X.columns).encode())
         h.update(np.ascontiguousarray(self.X.to_numpy(dtype=np.float32)[used]).tobytes())
         h.update(np.ascontiguousarray(self.labels[list(HEADS)].to_numpy(dtype=np.float64)[used]).tobytes())
+        h.update("|".join(map(str, self.sector[used])).encode())
         return h.hexdigest()
 
 
@@ -112,7 +133,8 @@ def build_dataset(ledger: Ledger, config: TrainConfig = TrainConfig()) -> Datase
     table = table.set_index("invoice_id").reindex(labels["invoice_id"])
     X = table[list(FEATURE_NAMES)].reset_index(drop=True)
     splits = time_split(labels, config.valid_months, config.test_months, config.min_known_share)
-    return Dataset(X=X, labels=labels, splits=splits, as_of=labels.attrs["as_of"])
+    sector = labels["customer_id"].map(ledger.customers.set_index("customer_id")["sector"]).to_numpy(dtype=object)
+    return Dataset(X=X, labels=labels, splits=splits, as_of=labels.attrs["as_of"], sector=sector)
 
 
 def score(predictions: dict[str, np.ndarray], dataset: Dataset, rows: np.ndarray) -> dict[str, float]:
@@ -149,11 +171,12 @@ def train(ledger: Ledger | Dataset, config: TrainConfig = TrainConfig(), client:
     X = dataset.X
     train_rows, valid_rows = dataset.rows("train"), dataset.rows("valid")
     steps.set_postfix_str("xgboost")
-    month = dataset.labels["issued_at"].dt.to_period("M").astype(str).to_numpy()
+    period = dataset.periods(config.period_effects)
     model = config.model().fit(X[train_rows], dataset.targets("train", train_rows),
                                eval_set=(X[valid_rows], dataset.targets("valid", valid_rows)),
-                               client=client, progress=steps, period=month[train_rows],
-                               eval_period=month[valid_rows])
+                               client=client, progress=steps,
+                               period=None if period is None else period[train_rows],
+                               eval_period=None if period is None else period[valid_rows])
     steps.set_postfix_str("baselines")
     baselines = fit_predict_baselines(dataset.labels, X.to_numpy(dtype=np.float64), dataset.splits, config.seed)
     steps.update(1)

@@ -50,12 +50,12 @@ def online_feature_table(store: OnlineStore, ledger: Ledger) -> tuple[pd.DataFra
     e_key = e_code * span + np.searchsorted(times, e_at)
     round_of = np.searchsorted(d_sorted, e_key, side="right") - np.searchsorted(d_sorted, e_code * span, side="left")
 
-    ctype = ledger.customers.set_index("customer_id")["type"]
-    types = customers.map(ctype).to_numpy()[d_code]
-    requests = [InvoiceRequest(a, int(t), when, bool(p), str(c) if c in ("business", "consumer") else "consumer")
-                for a, t, when, p, c in zip(inv["amount"].to_numpy(dtype=float), inv["payment_terms_days"],
-                                             inv["issued_at"].to_numpy(dtype="datetime64[us]"),
-                                             inv["paperless"], types)]
+    record = ledger.customers.set_index("customer_id").reindex(customers)
+    types, profiles, sizes = (record[c].to_numpy()[d_code] for c in ("type", "profile", "size"))
+    requests = [InvoiceRequest(a, int(t), when, bool(p), str(c), prof, size)
+                for a, t, when, p, c, prof, size in zip(inv["amount"].to_numpy(dtype=float), inv["payment_terms_days"],
+                                                         inv["issued_at"].to_numpy(dtype="datetime64[us]"),
+                                                         inv["paperless"], types, profiles, sizes)]
     ids = inv["customer_id"].to_numpy(dtype=object)
     values = np.zeros((len(inv), len(FEATURE_NAMES)))
     problems: list[EventResult] = []

@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--learning-rate", type=float, help="default 0.1")
     p.add_argument("--valid-months", type=int, help="validation months (default 2)")
     p.add_argument("--test-months", type=int, help="test months (default 2)")
+    p.add_argument("--period-effects", help="the binary heads' period offsets: the late rate of nothing ('none'), "
+                   "the month ('month') or the month within the sector ('month_sector', default)")
     p.add_argument("--seed", type=int, help="default 7")
     p.add_argument("--no-register", action="store_true", help="log the run but do not register the model")
     p.set_defaults(func=run_train)
@@ -48,7 +50,7 @@ def run_train(args: argparse.Namespace) -> int:
     from training.cli import train_command
 
     settings = {k: getattr(args, k) for k in ("n_estimators", "max_depth", "min_child_weight", "learning_rate",
-                                               "valid_months", "test_months", "seed")
+                                               "valid_months", "test_months", "period_effects", "seed")
                 if getattr(args, k) is not None}
     return train_command(ledger=args.ledger, csv=args.csv, mapping=args.mapping, report_json=args.report_json,
                          tracking_uri=args.tracking_uri, dask=args.dask, register=not args.no_register,
