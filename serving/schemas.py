@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from features.ledger import CHANNELS, DAY_TYPES, PROFILES, SLOTS, TONES
+from features.ledger import CHANNELS, DAY_TYPES, PROFILES, SIZES, SLOTS, TONES
 
 MAX_AMOUNT = 100_000_000.0
 MAX_EVENTS = 1000
@@ -48,13 +48,18 @@ class Consent(Strict):
 
 
 class Customer(Strict):
-    """Who asks. An id the online store has never seen is a new customer, not an error."""
+    """Who asks. An id the online store has never seen is a new customer, not an error.
+
+    ``profile`` and ``size`` are model features (the prior for a customer with
+    little history): send them from the customer record; left out, the model
+    scores the customer as of unknown profile and size.
+    """
 
     id: Id
     type: Literal["business", "consumer"]
     country: Country
     profile: Literal[PROFILES] | None = None  # type: ignore[valid-type]
-    size: Literal["small", "medium", "large", "consumer"] | None = None
+    size: Literal[SIZES] | None = None  # type: ignore[valid-type]
     key_account: bool = False
     account_manager: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     blocked: bool = False

@@ -59,6 +59,10 @@ def test_demo_serves_the_printed_examples(tmp_path: Path) -> None:
         assert body["risk"]["alias"] == "champion"
         record = requests.get(f"{base}/v1/decisions/{body['decision_id']}", timeout=10)
         assert record.status_code == 200
+        customer = json.loads(checkout)["customer"]  # the ledger's record of a real customer
+        features = record.json()["features"]
+        assert features[f"profile_{customer['profile']}"] == 1.0 and features["invoices_issued"] > 0
+        assert sum(v for k, v in features.items() if k.startswith("profile_")) == 1.0
         next_action = re.search(r"/v1/decisions/next-action .* -d '(.*)'", out).group(1)
         answer = requests.post(f"{base}/v1/decisions/next-action", json=json.loads(next_action), timeout=10)
         assert answer.status_code == 200, answer.text

@@ -80,13 +80,13 @@ def prepare_champion(ledger_dir: Path, tracking_uri: str, seed: int) -> str:
     return info["version"]
 
 
-def curl_examples(base: str, customer_id: str) -> str:
-    checkout = {"request_id": "demo-ord-1", "customer": {"id": customer_id, "type": "business", "country": "NL"},
+def curl_examples(base: str, customer: dict[str, str]) -> str:
+    """Requests for ``customer`` (its record: id, type, country, profile, size)."""
+    checkout = {"request_id": "demo-ord-1", "customer": customer,
                 "order": {"amount": 1250.0, "currency": "EUR", "payment_terms_days": 30}}
     next_action = {"request_id": "demo-na-1", "now": "2026-11-23T10:00:00+01:00",
-                   "customer": {"id": customer_id, "type": "business", "country": "NL",
-                                "consent": {"email": True, "sms": True, "whatsapp": False,
-                                            "letter": True, "phone": True}},
+                   "customer": {**customer, "consent": {"email": True, "sms": True, "whatsapp": False,
+                                                        "letter": True, "phone": True}},
                    "invoice": {"id": "INV-DEMO-1", "amount": 300.0, "currency": "EUR",
                                "issue_date": "2026-10-01", "due_date": "2026-10-31", "disputed": False,
                                "reminders": []}}
@@ -100,8 +100,8 @@ def curl_examples(base: str, customer_id: str) -> str:
     ])
 
 
-def _warm(app: Any, ledger_dir: Path) -> str:
-    """Replay the ledger's history into the in-process store; returns a customer id with history."""
+def _warm(app: Any, ledger_dir: Path) -> dict[str, str]:
+    """Replay the ledger's history into the in-process store; returns the record of a customer with history."""
     from features.events import ledger_to_events
     from features.ledger import load_ledger
 
@@ -111,7 +111,8 @@ def _warm(app: Any, ledger_dir: Path) -> str:
     applied = sum(r.status == "applied" for r in results)
     print(f"[demo] feature store warmed: {applied:,} of {len(results):,} ledger events applied")
     busiest = ledger.invoices["customer_id"].value_counts()
-    return str(busiest.index[len(busiest) // 3])
+    record = ledger.customers.set_index("customer_id").loc[busiest.index[len(busiest) // 3]]
+    return {"id": str(record.name), **{k: str(record[k]) for k in ("type", "country", "profile", "size")}}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
 
     app = create_app({"MLFLOW_TRACKING_URI": tracking_uri, "REDIS_URL": None,
                       "AUDIT_URL": f"sqlite:///{(args.dir / 'audit.db').resolve()}"})
-    customer_id = _warm(app, ledger_dir)
+    customer = _warm(app, ledger_dir)
     base = f"http://{args.host}:{args.port}"
-    print(f"[demo] serving on {base} (Ctrl-C to stop). Try:\n{curl_examples(base, customer_id)}")
+    print(f"[demo] serving on {base} (Ctrl-C to stop). Try:\n{curl_examples(base, customer)}")
     app.run(host=args.host, port=args.port, threaded=True)
     return 0
