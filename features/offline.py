@@ -223,12 +223,12 @@ def build_feature_table(ledger: Ledger) -> pd.DataFrame:
     out["tenure_days"] = tenure
     out["avg_monthly_purchases"] = amount_sum / np.maximum(tenure / MONTH_DAYS, 1.0)
     record = ledger.customers.set_index("customer_id").reindex(customers)
-    out["is_business"] = (record["type"].to_numpy()[code] == "business").astype(np.float64)
-    profile, size = record["profile"].to_numpy()[code], record["size"].to_numpy()[code]
-    for p in PROFILES:
-        out[f"profile_{p}"] = (profile == p).astype(np.float64)
-    for z in BUSINESS_SIZES:
-        out[f"size_{z}"] = (size == z).astype(np.float64)
+    out["is_business"] = (record["type"].to_numpy() == "business").astype(np.float64)[code]
+    # One-hot per customer first (few rows), then one gather per invoice.
+    for column, values in (("profile", PROFILES), ("size", BUSINESS_SIZES)):
+        per_customer = record[column].to_numpy()
+        for v in values:
+            out[f"{column}_{v}"] = (per_customer == v).astype(np.float64)[code]
     out["amount"] = amount
     mean_amount = np.where(hist.any, amount_sum / np.maximum(issued_n, 1.0), 0.0)
     out["amount_vs_usual"] = np.where(mean_amount > 0, amount / np.where(mean_amount > 0, mean_amount, 1.0), 1.0)
