@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from bench._report import parser, report  # noqa: E402
 from bench.load import run_load  # noqa: E402
 from tests.support.services import free_port, redis_server  # noqa: E402
+from training.pipeline import TrainConfig  # noqa: E402
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> None:
@@ -97,7 +98,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kredo-bench-serving-"))
     ledger = simulate(SimulationConfig(customers=args.customers, months=args.months, seed=args.seed))
     tracking = f"sqlite:///{work}/mlflow.db"
-    info = ensure_champion(ledger, tracking, n_estimators=args.trees, max_depth=args.depth)
+    info = ensure_champion(ledger, tracking, TrainConfig(n_estimators=args.trees, max_depth=args.depth))
     row_values = feature_row(ledger)
     customers = ledger.customers[["customer_id", "type", "country"]].to_numpy()
     rng = np.random.default_rng(args.seed)

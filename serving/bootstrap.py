@@ -7,7 +7,7 @@ functions (no shortcut around the registry's checks).
 
 Example::
 
-    info = ensure_champion(ledger, "sqlite:////tmp/mlflow.db", n_estimators=80)
+    info = ensure_champion(ledger, "sqlite:////tmp/mlflow.db", TrainConfig(n_estimators=80))
     info["uri"]   # 'models:/payment-delay@champion'
 """
 from __future__ import annotations
@@ -17,17 +17,16 @@ from typing import Any
 from features.ledger import Ledger
 
 
-def ensure_champion(ledger: Ledger, tracking_uri: str, n_estimators: int = 100, max_depth: int = 4,
-                    seed: int = 7) -> dict[str, str]:
-    """Train on ``ledger``, register the run and promote it; returns the alias URI and version."""
+def ensure_champion(ledger: Ledger, tracking_uri: str, config: Any = None) -> dict[str, Any]:
+    """Train on ``ledger`` (``config``: a ``TrainConfig``, default the standard one), register the run
+    and promote it; returns the alias URI, the version and the test metrics of model and baselines."""
     from training.cli import train_and_log
     from training.pipeline import TrainConfig
     from training.registry import CHAMPION, MODEL_NAME, promote
 
-    config = TrainConfig(n_estimators=n_estimators, max_depth=max_depth, seed=seed)
-    train_and_log(ledger, config, tracking_uri, progress=False)
+    _, logged = train_and_log(ledger, config or TrainConfig(), tracking_uri, progress=False)
     result = promote(tracking_uri)
-    return {"uri": f"models:/{MODEL_NAME}@{CHAMPION}", "version": str(result.version)}
+    return {"uri": f"models:/{MODEL_NAME}@{CHAMPION}", "version": str(result.version), "metrics": logged.metrics}
 
 
 def feature_row(ledger: Ledger) -> dict[str, Any]:

@@ -34,11 +34,12 @@ def champion(tmp_path_factory: pytest.TempPathFactory, small_ledger) -> dict[str
     instance per importing module; ``_TRAINED`` makes them share one store.
     """
     from serving.bootstrap import ensure_champion
+    from training.pipeline import TrainConfig
 
     if "champion" not in _TRAINED:
         work = tmp_path_factory.mktemp("mlflow")
         tracking = f"sqlite:///{work}/mlflow.db"
-        info = ensure_champion(small_ledger, tracking, n_estimators=40, max_depth=4)
+        info = ensure_champion(small_ledger, tracking, TrainConfig(n_estimators=40, max_depth=4))
         _TRAINED["champion"] = {"tracking": tracking, "uri": info["uri"], "version": info["version"],
                                 "dir": str(work)}
     return _TRAINED["champion"]

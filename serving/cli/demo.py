@@ -65,7 +65,9 @@ def prepare_champion(ledger_dir: Path, tracking_uri: str, seed: int) -> str:
     from engine.errors import ModelError, NotFound
     from features.ledger import load_ledger
     from serving.bootstrap import ensure_champion
+    from training.pipeline import TrainConfig
     from training.registry import load_model
+    from training.report import metrics_table
 
     try:
         _, info = load_model(tracking_uri=tracking_uri)
@@ -75,7 +77,8 @@ def prepare_champion(ledger_dir: Path, tracking_uri: str, seed: int) -> str:
         print(f"[demo] training the first payment-delay model into {tracking_uri} ...")
     except ModelError as exc:
         print(f"[demo] the registered champion cannot be served ({exc.detail}); training a new one ...")
-    info = ensure_champion(load_ledger(ledger_dir), tracking_uri, seed=seed)
+    info = ensure_champion(load_ledger(ledger_dir), tracking_uri, TrainConfig(seed=seed))
+    print(f"[demo] the model against the baselines on the test months:\n{metrics_table(info['metrics'])}")
     print(f"[demo] champion: {info['uri']} (v{info['version']})")
     return info["version"]
 
