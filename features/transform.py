@@ -65,10 +65,9 @@ class InvoiceRequest:
         if self.customer_type not in CUSTOMER_TYPES:
             raise InvalidInput(f"customer_type must be one of {list(CUSTOMER_TYPES)} (got {self.customer_type!r})",
                                field="customer_type")
-        for name, allowed in (("profile", PROFILES), ("size", SIZES)):
-            if getattr(self, name) is not None and getattr(self, name) not in allowed:
-                raise InvalidInput(f"{name} must be one of {list(allowed)} or null (got {getattr(self, name)!r})",
-                                   field=name)
+        for name, value, allowed in (("profile", self.profile, PROFILES), ("size", self.size, SIZES)):
+            if value is not None and value not in allowed:
+                raise InvalidInput(f"{name} must be one of {list(allowed)} or null (got {value!r})", field=name)
         object.__setattr__(self, "issued_us", to_us(self.issued_at, "issued_at"))
 
     @classmethod

@@ -12,12 +12,15 @@ Example::
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from features.ledger import Ledger
 
+if TYPE_CHECKING:
+    from training.pipeline import TrainConfig
 
-def ensure_champion(ledger: Ledger, tracking_uri: str, config: Any = None) -> dict[str, Any]:
+
+def ensure_champion(ledger: Ledger, tracking_uri: str, config: "TrainConfig | None" = None) -> dict[str, Any]:
     """Train on ``ledger`` (``config``: a ``TrainConfig``, default the standard one), register the run
     and promote it; returns the alias URI, the version and the test metrics of model and baselines."""
     from training.cli import train_and_log
