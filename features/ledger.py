@@ -31,6 +31,7 @@ SLOTS = ("morning", "midday", "evening")
 SLOT_HOURS = {"morning": 9, "midday": 13, "evening": 19}
 DAY_TYPES = ("weekday", "weekend")
 TONES = ("friendly", "neutral", "firm")
+CUSTOMER_TYPES = ("business", "consumer")
 PROFILES = ("student", "young_family", "adult", "60_plus", "sme", "enterprise")
 SIZES = ("small", "medium", "large", "consumer")
 
@@ -65,7 +66,7 @@ CUSTOMERS = Table(
     "customer_id",
     (
         C("customer_id", "str", "customer id"),
-        C("type", "str", "business or consumer", choices=("business", "consumer")),
+        C("type", "str", "business or consumer", choices=CUSTOMER_TYPES),
         C("country", "str", "ISO 3166 alpha-2 country"),
         C("sector", "str", "business sector; 'consumer' for consumers"),
         C("size", "str", "small / medium / large; 'consumer' for consumers", choices=SIZES),

@@ -28,9 +28,7 @@ from features.aggregates import CustomerAggregates, days_between
 from features.definitions import (AGEING_BUCKETS, BUSINESS_SIZES, FEATURE_NAMES, KNOWN_LATE_PRIOR,
                                   KNOWN_LATE_PRIOR_WEIGHT, MONTH_DAYS, NEVER_PAID)
 from features.events import to_us
-from features.ledger import PROFILES, SIZES
-
-CUSTOMER_TYPES = ("business", "consumer")
+from features.ledger import CUSTOMER_TYPES, PROFILES, SIZES
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from features.ledger import CHANNELS, DAY_TYPES, PROFILES, SIZES, SLOTS, TONES
+from features.ledger import CHANNELS, CUSTOMER_TYPES, DAY_TYPES, PROFILES, SIZES, SLOTS, TONES
 
 MAX_AMOUNT = 100_000_000.0
 MAX_EVENTS = 1000
@@ -56,7 +56,7 @@ class Customer(Strict):
     """
 
     id: Id
-    type: Literal["business", "consumer"]
+    type: Literal[CUSTOMER_TYPES]  # type: ignore[valid-type]
     country: Country
     profile: Literal[PROFILES] | None = None  # type: ignore[valid-type]
     size: Literal[SIZES] | None = None  # type: ignore[valid-type]

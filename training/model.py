@@ -56,6 +56,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -118,10 +119,8 @@ class PaymentDelayModel:
         self.random_state = random_state
 
     def get_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("n_estimators", "max_depth", "learning_rate",
-                                              "early_stopping_rounds", "min_child_weight", "subsample",
-                                              "colsample_bytree", "quantile", "days_cap", "max_bin",
-                                              "n_jobs", "random_state")}
+        """The ``__init__`` parameters (what ``save`` writes and ``load`` passes back)."""
+        return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
 
     # ------------------------------------------------------------------ fitting
     def _xgb_params(self, output: str, rate: float = 0.5) -> dict[str, Any]:

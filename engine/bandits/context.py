@@ -29,9 +29,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from engine.errors import InvalidInput
-from features.ledger import PROFILES
+from features.ledger import CUSTOMER_TYPES, PROFILES
 
-CUSTOMER_TYPES = ("business", "consumer")
 SEGMENTS = ("low", "medium", "high")
 SEGMENT_EDGES = (0.3, 0.6)  # p_late below 0.3 is 'low', below 0.6 'medium', else 'high'
 KEY_FIELDS = ("segment", "profile", "customer_type")

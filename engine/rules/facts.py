@@ -18,10 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import InvalidInput
-from features.ledger import PROFILES
-
-CUSTOMER_TYPES = ("business", "consumer")
-SIZES = ("small", "medium", "large", "consumer")
+from features.ledger import CHANNELS, CUSTOMER_TYPES, PROFILES, SIZES
 
 
 @dataclass(frozen=True)
@@ -75,8 +72,7 @@ CHECKOUT_DERIVED: tuple[FactField, ...] = (
 DUNNING_FIELDS: tuple[FactField, ...] = (
     *_CUSTOMER,
     F("account_manager", "str", "owner of the relationship, if any"),
-    *(F(f"consent_{ch}", "bool", f"recorded consent for {ch}")
-      for ch in ("email", "sms", "whatsapp", "letter", "phone")),
+    *(F(f"consent_{ch}", "bool", f"recorded consent for {ch}") for ch in CHANNELS),
     F("days_past_due", "number", "days since the due date (negative before it)"),
     F("amount", "number", "open amount of the invoice (EUR)"),
     F("reminders_sent", "number", "reminders already sent for this invoice"),

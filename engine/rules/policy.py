@@ -15,7 +15,7 @@ import difflib
 import hashlib
 import json
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -96,18 +96,19 @@ class _Builder:
     # -- expressions --
     def condition(self, src: Any, kinds: Mapping[str, str], constants: Mapping[str, Any],
                   path: Path_) -> Expr | None:
-        try:
-            return parse_condition(src, kinds, constants)
-        except ExprError as exc:
-            self.error("condition", f"{dotted(path)}: {exc}", path, exc.hint)
-            return None
+        return self._expression("condition", parse_condition, src, kinds, constants, path)
 
     def formula(self, src: Any, kinds: Mapping[str, str], constants: Mapping[str, Any],
                 path: Path_) -> Expr | None:
+        return self._expression("formula", parse_formula, src, kinds, constants, path)
+
+    def _expression(self, code: str, parse: Callable[..., Expr], src: Any, kinds: Mapping[str, str],
+                    constants: Mapping[str, Any], path: Path_) -> Expr | None:
+        """``parse(src, kinds, constants)``, or None after recording the error under ``code``."""
         try:
-            return parse_formula(src, kinds, constants)
+            return parse(src, kinds, constants)
         except ExprError as exc:
-            self.error("formula", f"{dotted(path)}: {exc}", path, exc.hint)
+            self.error(code, f"{dotted(path)}: {exc}", path, exc.hint)
             return None
 
     def reason(self, text: str, names: set[str], path: Path_) -> None:
