@@ -8,14 +8,13 @@ import pandas as pd
 import pytest
 
 from engine.errors import InvalidInput, LedgerError
+from tests.support.data import AR_SAMPLE as AR
 from training.baselines import history_baselines
 from training.labels import make_labels
-from training.mapping import AR_MAPPING, ar_csv_path, read_invoice_csv
+from training.mapping import AR_MAPPING, read_invoice_csv
 from training.metrics import classification_metrics, expected_calibration_error, pinball_loss
 from training.pipeline import TrainConfig, build_dataset
 from training.split import time_split
-
-AR = ar_csv_path()
 
 
 def test_ar_sample_reads_into_a_valid_ledger() -> None:

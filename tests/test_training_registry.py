@@ -10,10 +10,10 @@ import pytest
 from engine.errors import Conflict, ModelError
 from features.definitions import FEATURE_NAMES
 from serving.cli import main
+from tests.support.data import AR_SAMPLE
 from training import registry
 from training.baselines import BASELINES
 from training.cli import train_and_log
-from training.mapping import ar_csv_path
 from training.pipeline import TrainConfig, build_dataset, train
 from training.simulation import SimulationConfig, simulate
 
@@ -144,7 +144,7 @@ def test_dask_training_matches_in_process(dataset) -> None:
 def test_kredo_train_on_the_public_ar_data(tmp_path, capsys) -> None:
     report = tmp_path / "ar.json"
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    assert main(["train", "--csv", str(ar_csv_path()), "--mapping", "ar", "--report-json", str(report),
+    assert main(["train", "--csv", str(AR_SAMPLE), "--mapping", "ar", "--report-json", str(report),
                  "--tracking-uri", store, "--n-estimators", "100", "--valid-months", "3", "--test-months", "3"]) == 0
     out = capsys.readouterr().out
     assert "customer_mean" in out and "registered payment-delay v1" in out

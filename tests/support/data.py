@@ -1,0 +1,7 @@
+"""Data files the tests read, shipped with the repository (see ``tests/data/README.md``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The public accounts-receivable sample, gzipped: the same bytes as ``training.mapping.ar_csv_path()``.
+AR_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "accounts-receivable.csv.gz"
