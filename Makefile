@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 ## Everything the tests need (venv, packages, redis-server, PostgreSQL server), then the whole suite.
 test: $(STAMP) system-packages
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 system-packages: $(STAMP)

@@ -33,7 +33,7 @@ from engine.bandits import (Arm, Attribution, Context, Experiment, InProcessStat
                             LinearThompsonSampling, StaticRules, ThompsonSampling, UniformRandom,
                             all_arms, arms_for_channels, segment_for)
 from engine.bandits.regret import PolicyLearner, Result, Stream, run  # noqa: E402
-from features.ledger import CHANNELS, PROFILES  # noqa: E402
+from domain.vocabulary import CHANNELS, PROFILES  # noqa: E402
 from training.simulation import SimulationConfig, response_probability, simulate  # noqa: E402
 
 STEP_SHARES = (0.6, 0.28, 0.12)

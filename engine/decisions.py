@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from engine.bandits import Arm, Context, arms_for_channels, segment_for
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 from engine.reasons import top_reasons
 from features.definitions import FEATURE_NAMES
 from features.transform import InvoiceRequest, vector

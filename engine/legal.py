@@ -23,12 +23,12 @@ from typing import Literal
 
 import yaml
 
-from engine.errors import InvalidInput, PolicyError
+from domain.errors import InvalidInput, PolicyError
+from domain.resources import STATUTORY_INTEREST, locate
 
 Kind = Literal["commercial", "consumer"]
 KINDS: tuple[Kind, ...] = ("commercial", "consumer")
 
-DEFAULT_INTEREST_TABLE = Path(__file__).resolve().parent.parent / "rules" / "statutory_interest.yaml"
 
 # (width of the bracket in EUR, rate) — the BIK scale; ``None`` = the rest.
 COST_BRACKETS: tuple[tuple[Decimal | None, Decimal], ...] = (
@@ -99,9 +99,9 @@ class InterestTable:
         return self.percents[kind][i]
 
 
-def load_interest_table(path: str | Path = DEFAULT_INTEREST_TABLE) -> InterestTable:
+def load_interest_table(path: str | Path | None = None) -> InterestTable:
     """Read and check the dated rate table; a bad row is refused with its line."""
-    path = Path(path)
+    path = locate(STATUTORY_INTEREST) if path is None else Path(path)
     try:
         node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -139,7 +139,7 @@ def load_interest_table(path: str | Path = DEFAULT_INTEREST_TABLE) -> InterestTa
 
 @lru_cache(maxsize=1)
 def _default_table() -> InterestTable:
-    return load_interest_table(DEFAULT_INTEREST_TABLE)
+    return load_interest_table()
 
 
 def statutory_interest_rate(on: date, kind: Kind, table: InterestTable | None = None) -> Decimal:

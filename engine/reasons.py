@@ -20,11 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from features.definitions import BUSINESS_SIZES
-from features.ledger import PROFILES
+from domain.vocabulary import MONTH_NAMES, PROFILES, WEEKDAY_NAMES
 
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
 
 
 def _days(v: float) -> str:
@@ -86,8 +83,8 @@ PHRASES: dict[str, Callable[[float], str]] = {
     "amount_vs_usual": lambda v: f"amount is {v:.1f}x the customer's usual invoice",
     "payment_terms_days": lambda v: f"payment terms of {_days(v)}",
     "paperless": _flag("invoiced electronically", "invoiced on paper"),
-    "issue_weekday": lambda v: f"issued on a {_WEEKDAYS[int(v) % 7]}",
-    "issue_month": lambda v: f"issued in {_MONTHS[(int(v) - 1) % 12]}",
+    "issue_weekday": lambda v: f"issued on a {WEEKDAY_NAMES[int(v) % 7]}",
+    "issue_month": lambda v: f"issued in {MONTH_NAMES[(int(v) - 1) % 12]}",
     "issue_day_of_month": lambda v: f"issued on day {int(v)} of the month",
 }
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from engine.errors import Conflict, KredoError, NotFound
+from domain.errors import Conflict, KredoError, NotFound
 from features.definitions import EWM_HALFLIFE_DAYS, EWM_ORIGIN, PAID_TOLERANCE, RECENT_K
 from features.events import US_PER_DAY, Event, iso, to_us
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from features.ledger import PROFILES, SIZES
+from domain.vocabulary import PROFILES, SIZES
 
 #: ``customer``: the customer's history (events before now); ``record``: who the customer is (the
 #: customer record, sent with each decision request); ``invoice``: the invoice or order being decided;

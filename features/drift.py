@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 from features.definitions import FEATURE_NAMES, FEATURES
 from features.events import frame_to_events, ledger_event_frame
 from features.ledger import Ledger

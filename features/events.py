@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 from features.ledger import Ledger
 
 EVENT_TYPES = ("invoice_issued", "dispute_opened", "dispute_resolved", "payment_received",

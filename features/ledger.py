@@ -22,18 +22,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from engine.errors import LedgerError
+from domain.errors import LedgerError
+from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DAY_TYPES, PROFILES, SIZES, SLOTS, TONES
 
 Kind = Literal["str", "int", "float", "bool", "datetime", "category"]
 
-CHANNELS = ("email", "sms", "whatsapp", "letter", "phone")
-SLOTS = ("morning", "midday", "evening")
-SLOT_HOURS = {"morning": 9, "midday": 13, "evening": 19}
-DAY_TYPES = ("weekday", "weekend")
-TONES = ("friendly", "neutral", "firm")
-CUSTOMER_TYPES = ("business", "consumer")
-PROFILES = ("student", "young_family", "adult", "60_plus", "sme", "enterprise")
-SIZES = ("small", "medium", "large", "consumer")
 
 
 @dataclass(frozen=True)

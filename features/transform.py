@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 from features.aggregates import CustomerAggregates, days_between
 from features.definitions import (AGEING_BUCKETS, BUSINESS_SIZES, FEATURE_NAMES, KNOWN_LATE_PRIOR,
                                   KNOWN_LATE_PRIOR_WEIGHT, MONTH_DAYS, NEVER_PAID)
 from features.events import to_us
-from features.ledger import CUSTOMER_TYPES, PROFILES, SIZES
+from domain.vocabulary import CUSTOMER_TYPES, PROFILES, SIZES
 
 
 @dataclass(frozen=True)

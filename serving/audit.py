@@ -45,7 +45,7 @@ from pydantic_core import to_json
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from engine.errors import Conflict, KredoError, NotFound
+from domain.errors import Conflict, KredoError, NotFound
 
 GENESIS = "0" * 64
 _ADVISORY_KEY = 0x4B5245444F  # "KREDO": the PostgreSQL advisory lock that serialises appends

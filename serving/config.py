@@ -11,7 +11,7 @@ wins over both.
 | ``REDIS_URL`` | ``REDIS_URL`` | none: in-process store |
 | ``MLFLOW_TRACKING_URI`` | ``MLFLOW_TRACKING_URI`` | ``sqlite:///mlruns/mlflow.db`` |
 | ``MODEL_URI`` | ``KREDO_MODEL_URI`` | ``models:/payment-delay@champion`` |
-| ``POLICY_PATH`` | ``KREDO_POLICY`` | ``rules/default.yaml`` |
+| ``POLICY_PATH`` | ``KREDO_POLICY`` | the packaged ``rules/default.yaml`` |
 | ``RELOAD_INTERVAL_S`` | ``KREDO_RELOAD_INTERVAL_S`` | 15 (0: only ``POST /v1/admin/reload``) |
 | ``ADMIN_TOKEN`` | ``KREDO_ADMIN_TOKEN`` | none: admin endpoints open on a trusted network |
 | ``MAX_CONTENT_LENGTH`` | ``KREDO_MAX_BODY_BYTES`` | 262144 |
@@ -24,12 +24,14 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from domain.resources import DEFAULT_POLICY, locate
+
 DEFAULTS: dict[str, Any] = {
     "AUDIT_URL": "sqlite:///var/audit.db",
     "REDIS_URL": None,
     "MLFLOW_TRACKING_URI": "sqlite:///mlruns/mlflow.db",
     "MODEL_URI": "models:/payment-delay@champion",
-    "POLICY_PATH": "rules/default.yaml",
+    "POLICY_PATH": str(locate(DEFAULT_POLICY)),
     "RELOAD_INTERVAL_S": 15.0,
     "ADMIN_TOKEN": None,
     "MAX_CONTENT_LENGTH": 256 * 1024,

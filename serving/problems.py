@@ -17,7 +17,7 @@ from flask import Flask, Response, current_app
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import InvalidInput, KredoError
+from domain.errors import InvalidInput, KredoError
 
 PROBLEM_JSON = "application/problem+json"
 

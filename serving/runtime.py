@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from engine.errors import KredoError, ModelError, PolicyError
+from domain.errors import KredoError, ModelError, PolicyError
 from serving import bandit
 from serving.audit import AuditLog
 from serving.bandit import Bandit

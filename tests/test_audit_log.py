@@ -7,7 +7,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from engine.errors import Conflict, NotFound
+from domain.errors import Conflict, NotFound
 from serving.audit import GENESIS, AuditEntry, AuditLog, records
 
 

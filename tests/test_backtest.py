@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 from engine.rules import load_policy
 from features.ledger import save_ledger
 from serving.cli import main as kredo

@@ -7,7 +7,7 @@ import pytest
 from engine.bandits import (Arm, Attribution, Choice, Context, Experiment, InProcessState,
                             LinearThompsonSampling, StaticRules, ThompsonSampling, UniformRandom)
 from engine.bandits.offline import evaluate_on_ledger, make_policy
-from engine.errors import InvalidInput, KredoError, NotFound
+from domain.errors import InvalidInput, KredoError, NotFound
 
 ARM = Arm("email", "morning", "weekday")
 CTX = Context("adult")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 from features.definitions import FEATURE_NAMES
 from features.drift import Window, deteriorated_customers, drift_report, psi, snapshots
 from features.ledger import save_ledger

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import pytest
 
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 from features.aggregates import CustomerAggregates
 from features.definitions import FEATURES
 from features.events import ledger_to_events, parse_event

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.errors import LedgerError
+from domain.errors import LedgerError
 from features.ledger import INVOICES, load_ledger, save_ledger, validate
 
 

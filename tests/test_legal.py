@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from engine.errors import InvalidInput, PolicyError
+from domain.errors import InvalidInput, PolicyError
 from engine.legal import collection_costs, load_interest_table, statutory_interest_rate
 
 D = Decimal

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from engine.errors import InvalidInput, PolicyError
+from domain.errors import InvalidInput, PolicyError
 from engine.rules import PolicyHolder, RuleEngine, check_policy, load_policy
 from engine.rules.check import run_case
 from engine.rules.durable import DurableRunner

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.ledger import CHANNELS, load_ledger, save_ledger
+from domain.vocabulary import CHANNELS
+
+from features.ledger import load_ledger, save_ledger
 from serving.cli import main
 from training.simulation import SimulationConfig, response_probability, simulate, summarize
 

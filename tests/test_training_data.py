@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.errors import InvalidInput, LedgerError
+from domain.errors import InvalidInput, LedgerError
 from tests.support.data import AR_SAMPLE as AR
 from training.baselines import history_baselines
 from training.labels import make_labels

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import shap
 
-from engine.errors import ModelError
+from domain.errors import ModelError
 from features.definitions import FEATURE_NAMES
 from training.model import OUTPUTS, PaymentDelayModel, fit_platt, period_offsets
 

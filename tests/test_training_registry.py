@@ -7,7 +7,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from engine.errors import Conflict, ModelError
+from domain.errors import Conflict, ModelError
 from features.definitions import FEATURE_NAMES
 from serving.cli import main
 from tests.support.data import AR_SAMPLE

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 from engine.rules import Policy, RuleEngine
 from features.ledger import Ledger
 from features.offline import build_feature_table

@@ -8,7 +8,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from typing import Any
 
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 from training.pipeline import TrainConfig, TrainResult, train
 from training.report import metrics_table
 from training.tracking import LoggedRun, log_run, write_report_json

@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.errors import InvalidInput, LedgerError
-from features.ledger import CHANNELS, Ledger, TABLES
+from domain.errors import InvalidInput, LedgerError
+from domain.vocabulary import CHANNELS
+from features.ledger import Ledger, TABLES
 
 REQUIRED = ("invoice_id", "customer_id", "issued_at", "due_at", "amount")
 OPTIONAL = ("paid_at", "written_off_at", "paperless", "disputed", "country")
@@ -60,15 +61,6 @@ AR_MAPPING: dict[str, Any] = {
                  "profile": "sme"},
 }
 BUILTIN = {"ar": AR_MAPPING}
-AR_RELATIVE_PATH = Path("shared/data/accounts-receivable/WA_Fn-UseC_-Accounts-Receivable.csv")
-
-
-def ar_csv_path(repo_root: str | Path | None = None) -> Path:
-    """Where the public AR sample lives: ``../shared/data/...`` next to the repository."""
-    root = Path(repo_root) if repo_root else Path(__file__).resolve().parent.parent
-    return root.parent / AR_RELATIVE_PATH
-
-
 def load_mapping(spec: str | Mapping[str, Any]) -> dict[str, Any]:
     """A mapping from a built-in name (``ar``), a JSON file, a JSON string or a dict."""
     if isinstance(spec, Mapping):

@@ -66,7 +66,7 @@ import pandas as pd
 import xgboost as xgb
 from scipy.optimize import minimize
 
-from engine.errors import ModelError
+from domain.errors import ModelError
 from training.forest import Forest
 
 OUTPUTS = ("p_late", "p_late_30", "p_write_off", "expected_days_late", "days_late_p80")

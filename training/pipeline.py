@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 from features.ledger import Ledger
 from training.baselines import BASELINES, fit_predict_baselines
 from training.labels import BINARY_HEADS, HEADS, LabelConfig, make_labels

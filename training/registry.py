@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from engine.errors import Conflict, InvalidInput, ModelError, NotFound
+from domain.errors import Conflict, InvalidInput, ModelError, NotFound
 from training.model import PaymentDelayModel
 from training.pyfunc import ARTIFACT_KEY
 
@@ -38,7 +38,6 @@ EXPERIMENT = "payment-delay"
 CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "kredo.champion_history"
 COMPARED_TAG = "kredo.compared_champion_version"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 AUC_TOLERANCE = 0.005
 ECE_TOLERANCE = 0.01
 
@@ -54,7 +53,8 @@ class ModelInfo:
 
 
 def default_tracking_uri() -> str:
-    return f"sqlite:///{REPO_ROOT / 'mlruns' / 'mlflow.db'}"
+    """The embedded store: ``mlruns/mlflow.db`` under the working directory (as ``kredo serve`` reads it)."""
+    return f"sqlite:///{Path.cwd() / 'mlruns' / 'mlflow.db'}"
 
 
 def tracking_uri(uri: str | None = None) -> str:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 from training.labels import HEADS
 
 PARTS = ("train", "valid", "test")

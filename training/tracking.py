@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import KredoError
+from domain.errors import KredoError
 from training import registry
 from training.pyfunc import ARTIFACT_KEY
 from training.pipeline import TrainResult, model_predictions, score

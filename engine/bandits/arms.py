@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from engine.errors import InvalidInput
-from features.ledger import CHANNELS, DAY_TYPES, SLOT_HOURS, SLOTS
+from domain.errors import InvalidInput
+from domain.vocabulary import CHANNELS, DAY_TYPES, SLOT_HOURS, SLOTS
 
 
 @dataclass(frozen=True, slots=True)

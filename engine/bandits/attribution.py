@@ -32,7 +32,7 @@ from engine.bandits.arms import Arm
 from engine.bandits.context import Context
 from engine.bandits.policies import Choice, Policy
 from engine.bandits.state import BanditState
-from engine.errors import InvalidInput, NotFound
+from domain.errors import InvalidInput, NotFound
 
 WINDOW_S = 7 * 86_400
 

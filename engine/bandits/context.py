@@ -8,7 +8,7 @@ and uses the numeric part, :meth:`Context.vector`, as features.
 
 What the fields are:
 
-* ``profile``: one of ``features.ledger.PROFILES``;
+* ``profile``: one of ``domain.vocabulary.PROFILES``;
 * ``customer_type``: 'business' or 'consumer';
 * ``segment``: the risk segment ('low', 'medium', 'high'; any label the rules use);
 * ``p_late``: the payment model's probability that the invoice is paid late (0..1);
@@ -28,8 +28,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from engine.errors import InvalidInput
-from features.ledger import CUSTOMER_TYPES, PROFILES
+from domain.errors import InvalidInput
+from domain.vocabulary import CUSTOMER_TYPES, PROFILES
 
 SEGMENTS = ("low", "medium", "high")
 SEGMENT_EDGES = (0.3, 0.6)  # p_late below 0.3 is 'low', below 0.6 'medium', else 'high'

@@ -25,7 +25,7 @@ import numpy as np
 from engine.bandits.arms import Arm
 from engine.bandits.context import Context
 from engine.bandits.policies import Choice, Policy
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 
 GROUPS = ("bandit", "control")
 

@@ -41,8 +41,8 @@ from engine.bandits.arms import Arm
 from engine.bandits.context import KEY_FIELDS, Context
 from engine.bandits.policies import SampledPolicy
 from engine.bandits.state import BanditState
-from engine.errors import InvalidInput
-from features.ledger import CHANNELS
+from domain.errors import InvalidInput
+from domain.vocabulary import CHANNELS
 
 ARM_DIM = len(CHANNELS) + 3
 DIM = ARM_DIM + 2

@@ -26,8 +26,9 @@ import pandas as pd
 
 from engine.bandits.arms import Arm, arms_for_channels
 from engine.bandits.context import Context, segment_for
-from engine.errors import LedgerError
-from features.ledger import CHANNELS, Ledger
+from domain.errors import LedgerError
+from domain.vocabulary import CHANNELS
+from features.ledger import Ledger
 
 
 @dataclass(frozen=True)

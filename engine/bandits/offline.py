@@ -23,7 +23,7 @@ from engine.bandits.ope import evaluate
 from engine.bandits.policies import Policy, StaticRules, UniformRandom
 from engine.bandits.state import BanditState, InProcessState
 from engine.bandits.thompson import ThompsonSampling
-from engine.errors import InvalidInput, NotFound
+from domain.errors import InvalidInput, NotFound
 from features.ledger import Ledger
 
 POLICIES: dict[str, Callable[[BanditState], Policy]] = {

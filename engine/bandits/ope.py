@@ -30,7 +30,7 @@ from engine.bandits.context import Context
 from engine.bandits.linear import ARM_DIM, arm_factors
 from engine.bandits.logs import Logged
 from engine.bandits.policies import Policy
-from features.ledger import PROFILES
+from domain.vocabulary import PROFILES
 
 _ARM_PARTS = np.array([arm_factors(a) for a in all_arms()])
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from engine.bandits.arms import Arm, all_arms
 from engine.bandits.context import Context
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 
 
 @dataclass(frozen=True, slots=True)

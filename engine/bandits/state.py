@@ -27,7 +27,6 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-SEEN_TTL_S = 90 * 86_400  # how long an applied event id is remembered (well past any reward window)
 
 
 @runtime_checkable

@@ -24,7 +24,7 @@ from engine.bandits.arms import Arm
 from engine.bandits.context import KEY_FIELDS, Context
 from engine.bandits.policies import SampledPolicy
 from engine.bandits.state import BanditState
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 
 
 @dataclass(frozen=True)

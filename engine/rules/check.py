@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import KredoError, PolicyError
+from domain.errors import KredoError, PolicyError
 from engine.rules import facts as vocab
 from engine.rules.expr import comparison_constants
 from engine.rules.model import Finding, Policy, Row, Table

@@ -49,7 +49,7 @@ from typing import Any
 
 from durable.engine import Host, MessageNotHandledException
 
-from engine.errors import KredoError
+from domain.errors import KredoError
 from engine.rules.expr import ALWAYS
 
 

@@ -38,7 +38,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
+from domain.vocabulary import WEEKDAYS
 from engine.legal import collection_costs
 from engine.rules import facts as vocab
 from engine.rules.durable import DurableRunner, RulesFault, project
@@ -48,7 +49,6 @@ from engine.rules.model import Policy, QuietHours, Row
 TABLES = ("risk_segments", "profile_segments", "credit_limits", "checkout", "dunning.rules", "ladder",
           "dunning.notes")
 SENDING_ACTIONS = ("remind", "final_notice", "payment_plan")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MEMO_LIMIT = 4096  # fact combinations kept per categorical table (bounds memory for free-text categories)
 
 

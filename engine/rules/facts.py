@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import InvalidInput
-from features.ledger import CHANNELS, CUSTOMER_TYPES, PROFILES, SIZES
+from domain.errors import InvalidInput
+from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, PROFILES, SIZES
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ import zoneinfo
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from domain.vocabulary import WEEKDAYS
 from engine.rules import facts as vocab
 from engine.rules.expr import ExprError, parse_condition
 from engine.rules.model import DunningSettings, Path_, QuietHours, Row, Table, line_of
 
 KINDS = vocab.kinds(vocab.DUNNING_FIELDS)
-ALL_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class Builder(Protocol):
@@ -165,5 +165,5 @@ def _quiet_hours(b: Builder, raw: Mapping[str, Mapping[str, Any]]) -> dict[str, 
         if w["from"] >= w["until"]:
             b.error("quiet_hours", f"quiet_hours.{country}: from {w['from']} is not before until {w['until']}",
                     (*path, "from"), "contact hours are [from, until) in local time, e.g. from: 8, until: 21")
-        out[country] = QuietHours(w["timezone"], w["from"], w["until"], tuple(w.get("days", ALL_DAYS)))
+        out[country] = QuietHours(w["timezone"], w["from"], w["until"], tuple(w.get("days", WEEKDAYS)))
     return out

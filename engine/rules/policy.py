@@ -23,12 +23,13 @@ from typing import Any
 import jsonschema
 import yaml
 
+from domain.resources import POLICY_SCHEMA, read_text
+
 from engine.rules import facts as vocab
 from engine.rules.expr import Expr, ExprError, comparison_constants, parse_condition, parse_formula
 from engine.rules.ladders import compile_dunning
 from engine.rules.model import Finding, Path_, Policy, Row, Table, dotted, line_of
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "rules" / "schema.json"
 # decided later in the same decision, so a reason text may show them
 REASON_EXTRA = {f.name for f in vocab.CHECKOUT_DERIVED}
 OUTCOME_KEY = {"risk_segments": "segment", "profile_segments": "segment", "credit_limits": "limit",
@@ -56,7 +57,7 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], dups: list[tupl
 
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return json.loads(read_text(POLICY_SCHEMA))
 
 
 class _Builder:

@@ -8,7 +8,7 @@ Example::
 """
 from __future__ import annotations
 
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 from features.online.base import EventResult, OnlineStore
 from features.online.memory import MemoryStore
 

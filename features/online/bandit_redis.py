@@ -24,7 +24,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from engine.bandits.state import SEEN_TTL_S
+from domain.vocabulary import BANDIT_SEEN_TTL_S
 
 _INCREMENT = """
 if ARGV[1] ~= '' then
@@ -69,7 +69,7 @@ return out
 class RedisBanditState:
     """:class:`~engine.bandits.state.BanditState` on Redis; pass a ``redis.Redis`` client."""
 
-    def __init__(self, client: Any, namespace: str = "kredo:bandit", seen_ttl_s: int = SEEN_TTL_S) -> None:
+    def __init__(self, client: Any, namespace: str = "kredo:bandit", seen_ttl_s: int = BANDIT_SEEN_TTL_S) -> None:
         self._r = client
         self._ns = namespace
         self._ttl = int(seen_ttl_s)

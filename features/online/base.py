@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 from features.aggregates import CustomerAggregates, Refusal
 from features.events import Event, parse_event
 from features.transform import InvoiceRequest, invoice_features

@@ -23,16 +23,17 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import redis
+
+from domain.resources import REDIS_FOLD_SCRIPT, read_text
 
 from features.aggregates import EWM_HALFLIFE_US, EWM_ORIGIN_US, CustomerAggregates, OpenInvoice, refusal
 from features.definitions import PAID_TOLERANCE, RECENT_K
 from features.events import US_PER_DAY, Event
 from features.online.base import EventResult, OnlineStore
 
-_SCRIPT = (Path(__file__).with_name("apply.lua")).read_text()
+_SCRIPT = read_text(REDIS_FOLD_SCRIPT)
 _CONSTANTS = [str(RECENT_K), repr(PAID_TOLERANCE), str(EWM_ORIGIN_US), str(EWM_HALFLIFE_US), str(US_PER_DAY)]
 BATCH = 2_000
 

@@ -10,7 +10,7 @@ import hmac
 
 from flask import Blueprint, current_app, jsonify, request
 
-from engine.errors import KredoError
+from domain.errors import KredoError
 from serving.problems import Unauthorized
 from serving.runtime import get_runtime
 

@@ -20,7 +20,7 @@ from flask import Blueprint, Response, current_app, g, jsonify
 from pydantic_core import to_json
 
 from engine.decisions import Decision, decide_checkout, decide_next_action
-from engine.errors import NotFound
+from domain.errors import NotFound
 from serving.api._body import parse, request_digest
 from serving.audit import AuditEntry
 from serving.metrics import get_metrics

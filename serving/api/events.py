@@ -20,7 +20,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from engine.bandits import Arm, Choice, Context
-from engine.errors import KredoError
+from domain.errors import KredoError
 from features.events import to_us
 from serving.api._body import parse
 from serving.runtime import Runtime, get_runtime

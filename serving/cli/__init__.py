@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 import sys
 
-from engine.errors import KredoError
+from domain.errors import KredoError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,7 +62,7 @@ def prepare_champion(ledger_dir: Path, tracking_uri: str, seed: int) -> str:
 
     A champion that no longer loads (e.g. registered before the feature set changed) is replaced.
     """
-    from engine.errors import ModelError, NotFound
+    from domain.errors import ModelError, NotFound
     from features.ledger import load_ledger
     from serving.bootstrap import ensure_champion
     from training.pipeline import TrainConfig

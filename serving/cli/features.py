@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from engine.errors import InvalidInput
+from domain.errors import InvalidInput
 
 
 def register(sub: argparse._SubParsersAction) -> None:

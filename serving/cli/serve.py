@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.errors import InvalidInput
+    from domain.errors import InvalidInput
 
     if args.workers < 1 or args.threads < 1:
         raise InvalidInput("--workers and --threads must be at least 1", field="workers")

@@ -3,5 +3,5 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: The public accounts-receivable sample, gzipped: the same bytes as ``training.mapping.ar_csv_path()``.
+#: The public accounts-receivable sample, gzipped: the same bytes as ``../shared/data/accounts-receivable/``.
 AR_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "accounts-receivable.csv.gz"

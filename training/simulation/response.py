@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from features.ledger import CHANNELS, TONES
+from domain.vocabulary import CHANNELS, TONES
 
 _CHANNEL_INDEX = {c: i for i, c in enumerate(CHANNELS)}
 _TONE_WEIGHT = {"friendly": 0.0, "neutral": 0.5, "firm": 1.0}

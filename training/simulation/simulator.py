@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.ledger import CHANNELS, DAY_TYPES, SLOT_HOURS, SLOTS, TONES, Ledger
+from domain.vocabulary import CHANNELS, DAY_TYPES, SLOT_HOURS, SLOTS, TONES
+
+from features.ledger import Ledger
 from training.simulation.response import WINDOW_DAYS, response_probability
 
 DAY = np.timedelta64(86_400, "s")

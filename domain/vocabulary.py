@@ -1,0 +1,30 @@
+"""The closed sets of names the whole system shares.
+
+Why: a channel, a profile or a weekday is spelled one way everywhere: the data
+contract, the policy's fact vocabulary, the request schemas, the bandit's arms
+and the reason phrases all read these tuples, so a new channel is added once.
+
+Example::
+
+    from domain.vocabulary import CHANNELS, PROFILES
+    "whatsapp" in CHANNELS   # True
+"""
+from __future__ import annotations
+
+#: Contact channels, in the order a policy lists them by default.
+CHANNELS = ("email", "sms", "whatsapp", "letter", "phone")
+#: The bandit's send-time slots and their local hour.
+SLOTS = ("morning", "midday", "evening")
+SLOT_HOURS = {"morning": 9, "midday": 13, "evening": 19}
+DAY_TYPES = ("weekday", "weekend")
+TONES = ("friendly", "neutral", "firm")
+CUSTOMER_TYPES = ("business", "consumer")
+PROFILES = ("student", "young_family", "adult", "60_plus", "sme", "enterprise")
+SIZES = ("small", "medium", "large", "consumer")
+#: Weekdays as policies write them (``date.weekday()`` order: 0 = Monday) and as people read them.
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+               "October", "November", "December")
+#: How long an applied bandit event id is remembered (well past any reward window), in every state backend.
+BANDIT_SEEN_TTL_S = 90 * 86_400
