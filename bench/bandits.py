@@ -29,11 +29,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import parser, report  # noqa: E402
-from engine.bandits import (Arm, Attribution, Context, Experiment, InProcessState,  # noqa: E402
-                            LinearThompsonSampling, StaticRules, ThompsonSampling, UniformRandom,
-                            all_arms, arms_for_channels, segment_for)
-from engine.bandits.regret import PolicyLearner, Result, Stream, run  # noqa: E402
 from domain.vocabulary import CHANNELS, PROFILES  # noqa: E402
+from engine.bandits import (Arm, Attribution, Context, Experiment, FixedPreference, InProcessState,  # noqa: E402
+                            LinearThompsonSampling, ThompsonSampling, UniformRandom, all_arms, arms_for_channels)
+from engine.bandits.regret import PolicyLearner, Result, Stream, run  # noqa: E402
+from engine.rules import default_rules  # noqa: E402
 from training.simulation import SimulationConfig, response_probability, simulate  # noqa: E402
 
 STEP_SHARES = (0.6, 0.28, 0.12)
@@ -52,7 +52,8 @@ def truth_matrix(traits: pd.DataFrame, step: np.ndarray) -> np.ndarray:
 
 
 def build_stream(reminders: int, seed: int = 7, customers: int = 20_000) -> Stream:
-    """A seeded stream of reminders with the ground truth of every arm."""
+    """A seeded stream of reminders with the ground truth of every arm (segments from the default policy)."""
+    segment = default_rules().segment
     ledger = simulate(SimulationConfig(customers=customers, months=1, seed=seed))
     cust, traits = ledger.customers, ledger.traits
     rng = np.random.default_rng(seed + 1)
@@ -66,7 +67,8 @@ def build_stream(reminders: int, seed: int = 7, customers: int = 20_000) -> Stre
     allowed_by_customer = [arms_for_channels([c for c, ok in zip(CHANNELS, row) if ok]) for row in consent]
     ctype, profile = cust["type"].to_numpy(), cust["profile"].to_numpy()
     contexts = tuple(
-        Context(profile=profile[w], customer_type=ctype[w], segment=segment_for(p), p_late=float(p), step=int(s))
+        Context(profile=profile[w], customer_type=ctype[w], p_late=float(p), step=int(s),
+                segment=segment({"p_late": float(p), "customer_type": ctype[w], "profile": profile[w]}))
         for w, p, s in zip(who, p_late, step)
     )
     return Stream(contexts, tuple(allowed_by_customer[w] for w in who), truth, rng.random(reminders))
@@ -160,7 +162,7 @@ def learners(seed: int = 7) -> list:
     """Every benchmarked policy, each with fresh state."""
     return [
         PolicyLearner(UniformRandom()),
-        PolicyLearner(StaticRules()),
+        PolicyLearner(FixedPreference()),
         PolicyLearner(ThompsonSampling(state=InProcessState())),
         PolicyLearner(LinearThompsonSampling(state=InProcessState())),
         MabwiserThompson(seed=seed),
@@ -173,15 +175,15 @@ def latency(stream: Stream, state_factory, n: int = 3_000, seed: int = 7) -> dic
     state = state_factory()
     policy = LinearThompsonSampling(state=state)
     ts = ThompsonSampling(state=state)
-    exp = Experiment(name="bench", policy=ts, control_policy=StaticRules())
-    attr = Attribution(state=state, policies={p.name: p for p in (policy, ts, StaticRules())})
+    exp = Experiment(name="bench", policy=ts, control_policy=FixedPreference())
+    attr = Attribution(state=state, policies={p.name: p for p in (policy, ts, FixedPreference())})
     rng = np.random.default_rng(seed)
     for t in range(min(2_000, len(stream))):  # some learned state, as in production
         c = stream.contexts[t]
         ts.update(c, stream.allowed[t][t % len(stream.allowed[t])], float(stream.draws[t] < 0.3), f"w{t}")
     out = {}
     for label, chooser in (("thompson", exp), ("linear_ts", Experiment(name="bench-lin", policy=policy,
-                                                                        control_policy=StaticRules()))):
+                                                                        control_policy=FixedPreference()))):
         times = np.empty(n)
         for i in range(n):
             t = i % len(stream)

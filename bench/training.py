@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from bench._report import parser, report  # noqa: E402
-from training.cli import train_and_log  # noqa: E402
+from training.runs import train_and_log  # noqa: E402
 from training.metrics import classification_metrics  # noqa: E402
 from training.model import OUTPUTS, PaymentDelayModel  # noqa: E402
 from training.pipeline import TrainConfig, build_dataset  # noqa: E402

@@ -1,11 +1,16 @@
 """One decision, end to end: features -> model scores + SHAP -> rules -> bandit -> ``Decision``.
 
 Why: the decision is the product; it must read the same in the API, in the
-backtest and in a notebook. This module is pure orchestration: the online
-store, the model, the rule engine and the experiment are passed in (no Flask,
-no I/O of its own), and the result is one immutable value holding both the
-answer and everything the audit record needs (inputs, feature vector, model
-identity, SHAP values, rules fired, bandit arm and propensity, timings).
+backtest and in a notebook. This module is pure orchestration over the ports
+of ``engine.ports`` (online store, model, rule engine, experiment; no Flask,
+no I/O of its own). It takes the validated requests of ``domain.contract`` and
+returns one immutable value holding the typed answer and the typed audit
+record (inputs, feature vector, model identity, SHAP values, rules fired,
+bandit arm and propensity, timings).
+
+The facts the rules read are built in one place (:func:`checkout_facts`,
+:func:`dunning_facts`); the backtest replays history through the same
+functions with the offline feature table and batch scores.
 
 Randomness (the bandit's Thompson draw) comes from a generator seeded by the
 ``request_id``, so recomputing a decision gives the same arm.
@@ -13,7 +18,7 @@ Randomness (the bandit's Thompson draw) comes from a generator seeded by the
 Example::
 
     decision = decide_checkout(request, now, store=store, served=served)
-    decision.outcome, decision.answer["available_credit"], decision.record["shap"]
+    decision.outcome, decision.answer.available_credit, decision.record.shap_contributions
 """
 from __future__ import annotations
 
@@ -22,38 +27,108 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time as dtime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from engine.bandits import Arm, Context, arms_for_channels, segment_for
+from domain.contract import (Bandit, BanditArm, CheckoutAnswer, CheckoutRequest, Customer, DunningCustomer, Invoice,
+                             NextActionAnswer, NextActionRequest, Reason, Risk)
 from domain.errors import InvalidInput
+from engine.bandits import Arm, Choice, Context, arms_for_channels
+from engine.ports import FeatureStore, ModelInfo, Rules, Served
 from engine.reasons import top_reasons
+from engine.rules import CheckoutOutcome, DunningOutcome, SendWindow
 from features.definitions import FEATURE_NAMES
 from features.transform import InvoiceRequest, vector
 
 TOP_MODEL_REASONS = 3
 BANDIT_ACTIONS = ("remind",)  # the actions whose channel and send time the experiment chooses
+SHAP_SPACE = "log-odds of p_late (margin)"
 
 
-class Served(Protocol):
-    """What a decision runs on (``serving.runtime.Served`` is one)."""
+@dataclass(frozen=True)
+class BanditFeedback:
+    """What paying the bandit for a reminder needs, kept in the decision's audit record.
 
-    model: Any
-    model_info: Any
-    rules: Any
-    experiment: Any
+    ``POST /v1/events`` reads it back when a ``reminder_sent`` names the decision
+    it carried out: which invoice, which arm, with what propensity, chosen by
+    whom, in which context.
+    """
+
+    invoice_id: str
+    arm: Arm
+    propensity: float
+    policy: str
+    experiment: str | None
+    group: str | None
+    context: Context
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"invoice_id": self.invoice_id,
+                "arm": {"channel": self.arm.channel, "slot": self.arm.slot, "day_type": self.arm.day_type},
+                "propensity": self.propensity, "policy": self.policy, "experiment": self.experiment,
+                "group": self.group, "context": self.context.to_dict()}
+
+    @classmethod
+    def from_record(cls, payload: Mapping[str, Any]) -> BanditFeedback | None:
+        """The feedback of a stored record, or None when the decision chose no arm (or is no next-action)."""
+        data = payload.get("bandit") or {}
+        if data.get("arm") is None:
+            return None
+        return cls(invoice_id=str(data["invoice_id"]), arm=Arm(**data["arm"]), propensity=float(data["propensity"]),
+                   policy=str(data["policy"]), experiment=data["experiment"], group=data["group"],
+                   context=Context.from_dict(data["context"]))
+
+
+#: The bandit section of a next-action record that chose no arm.
+NO_BANDIT: dict[str, Any] = {"invoice_id": None, "arm": None, "propensity": None, "policy": None,
+                             "experiment": None, "group": None, "context": None}
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """Everything an auditor needs beside the request and the answer (``serving`` adds those two)."""
+
+    features: np.ndarray
+    scores: dict[str, float]
+    model: ModelInfo
+    policy_version: str
+    policy_hash: str
+    rules_fired: list[str]
+    shap_base: float
+    shap_contributions: np.ndarray
+    timings: dict[str, float]
+    bandit: BanditFeedback | None = None
+    next_action: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as stored in the audit log (stable field names: auditors' tools read them)."""
+        out: dict[str, Any] = {
+            "features": dict(zip(FEATURE_NAMES, self.features.tolist())),
+            "scores": self.scores,
+            "model": {"name": self.model.name, "version": str(self.model.version), "alias": self.model.alias,
+                      "run_id": self.model.run_id},
+            "policy": {"version": self.policy_version, "hash": self.policy_hash},
+            "rules_fired": self.rules_fired,
+            "shap": {"base_value": self.shap_base,
+                     "contributions": dict(zip(FEATURE_NAMES, self.shap_contributions.tolist())),
+                     "space": SHAP_SPACE},
+            "timings": self.timings,
+        }
+        if self.next_action:
+            out["bandit"] = NO_BANDIT if self.bandit is None else self.bandit.to_dict()
+        return out
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The answer (``answer``) and the audit payload (``record``) of one decision."""
+    """The typed answer and the audit record of one decision."""
 
     kind: str
     outcome: str
-    answer: dict[str, Any]
-    record: dict[str, Any]
+    answer: CheckoutAnswer | NextActionAnswer
+    record: DecisionRecord
 
 
 def rng_for(request_id: str) -> np.random.Generator:
@@ -74,124 +149,134 @@ class _Clock:
         self.t = now
 
 
-def _score(served: Served, store: Any, customer: Mapping[str, Any], request: InvoiceRequest,
-           now: datetime, clock: _Clock) -> tuple[dict[str, float], np.ndarray, dict[str, float],
-                                                  np.ndarray, float]:
-    feats = store.customer_features(customer["id"], request, now)
+@dataclass(frozen=True)
+class _Scored:
+    features: dict[str, float]
+    x: np.ndarray
+    scores: dict[str, float]
+    contributions: np.ndarray
+    base: float
+
+
+def _score(served: Served, store: FeatureStore, customer_id: str, request: InvoiceRequest, now: datetime,
+           clock: _Clock) -> _Scored:
+    feats = store.customer_features(customer_id, request, now)
     x = vector(feats)
     clock.lap("features_ms")
     scores = served.model.predict_one(x)
     clock.lap("model_ms")
     contributions, base = served.model.explain_one(x)
     clock.lap("shap_ms")
-    return feats, x, scores, contributions, float(base)
+    return _Scored(feats, x, scores, contributions, float(base))
 
 
-def _risk(scores: Mapping[str, float], info: Any) -> dict[str, Any]:
-    return {"p_late": round(float(scores["p_late"]), 6), "p_late_30": round(float(scores["p_late_30"]), 6),
-            "expected_days_late": round(float(scores["expected_days_late"]), 3),
-            "model": info.name, "version": str(info.version), "alias": info.alias}
+def _risk(scores: Mapping[str, float], info: ModelInfo) -> Risk:
+    return Risk.model_construct(p_late=round(float(scores["p_late"]), 6),
+                                p_late_30=round(float(scores["p_late_30"]), 6),
+                                expected_days_late=round(float(scores["expected_days_late"]), 3),
+                                model=info.name, version=str(info.version), alias=info.alias)
 
 
-def _reasons(rule_reasons: Any, x: np.ndarray, contributions: np.ndarray) -> list[dict[str, Any]]:
-    rules = [{"code": r.code, "text": r.text, "source": "rule", "contribution": None} for r in rule_reasons]
-    return rules + [r.to_dict() for r in top_reasons(FEATURE_NAMES, x, contributions, TOP_MODEL_REASONS)]
+def _reasons(rule_reasons: Any, scored: _Scored) -> list[Reason]:
+    rules = [Reason.model_construct(code=r.code, text=r.text, source="rule", contribution=None)
+             for r in rule_reasons]
+    model = [Reason.model_construct(code=r.code, text=r.text, source="model", contribution=round(r.contribution, 4))
+             for r in top_reasons(FEATURE_NAMES, scored.features, scored.contributions, TOP_MODEL_REASONS)]
+    return rules + model
 
 
-def _record(x: np.ndarray, scores: Mapping[str, float], contributions: np.ndarray,
-            base: float, served: Served, outcome: Any, clock: _Clock) -> dict[str, Any]:
-    info = served.model_info
+def _record(scored: _Scored, served: Served, outcome: CheckoutOutcome | DunningOutcome, clock: _Clock,
+            bandit: BanditFeedback | None = None, next_action: bool = False) -> DecisionRecord:
+    return DecisionRecord(
+        features=scored.x, scores={k: float(v) for k, v in scored.scores.items()}, model=served.model_info,
+        policy_version=str(outcome.policy_version), policy_hash=outcome.policy_hash,
+        rules_fired=list(outcome.rules_fired), shap_base=scored.base, shap_contributions=scored.contributions,
+        timings=clock.ms, bandit=bandit, next_action=next_action)
+
+
+def risk_facts(customer: Customer, feats: Mapping[str, float], scores: Mapping[str, float]) -> dict[str, Any]:
+    """Who the customer is, its history and the model's scores: what ``risk_segments`` reads."""
     return {
-        "features": dict(zip(FEATURE_NAMES, x.tolist())),
-        "scores": {k: float(v) for k, v in scores.items()},
-        "model": {"name": info.name, "version": str(info.version), "alias": info.alias,
-                  "run_id": getattr(info, "run_id", None)},
-        "policy": {"version": str(outcome.policy_version), "hash": outcome.policy_hash},
-        "rules_fired": list(outcome.rules_fired),
-        "shap": {"base_value": base, "contributions": dict(zip(FEATURE_NAMES, contributions.tolist())),
-                 "space": "log-odds of p_late (margin)"},
-        "timings": clock.ms,
+        "customer_type": customer.type, "country": customer.country, "profile": customer.profile or "",
+        "customer_size": customer.size or "", "key_account": customer.key_account,
+        "is_new_customer": feats["invoices_issued"] == 0, "open_exposure": feats["open_exposure"],
+        "overdue_amount": feats["overdue_amount"], "avg_monthly_purchases": feats["avg_monthly_purchases"],
+        "invoices_paid": int(feats["invoices_paid"]), "share_paid_late": feats["share_paid_late"],
+        "mean_days_late": feats["mean_days_late"], "open_disputes": int(feats["open_disputes"]),
+        "p_late": float(scores["p_late"]), "p_late_30": float(scores["p_late_30"]),
+        "expected_days_late": float(scores["expected_days_late"]),
     }
 
 
-def checkout_facts(customer: Mapping[str, Any], order: Mapping[str, Any], feats: Mapping[str, float],
+def checkout_facts(customer: Customer, order_amount: float, payment_terms_days: int, feats: Mapping[str, float],
                    scores: Mapping[str, float]) -> dict[str, Any]:
-    """The flat fact dict the checkout rules read (names fixed by ``engine.rules``)."""
-    return {
-        "customer_id": customer["id"], "customer_type": customer["type"], "country": customer["country"],
-        "profile": customer.get("profile") or "", "customer_size": customer.get("size") or "",
-        "is_new_customer": feats["invoices_issued"] == 0, "key_account": customer["key_account"],
-        "blocked": customer["blocked"], "order_amount": float(order["amount"]),
-        "payment_terms_days": int(order["payment_terms_days"]),
-        "open_exposure": feats["open_exposure"], "overdue_amount": feats["overdue_amount"],
-        "avg_monthly_purchases": feats["avg_monthly_purchases"], "invoices_paid": int(feats["invoices_paid"]),
-        "share_paid_late": feats["share_paid_late"], "mean_days_late": feats["mean_days_late"],
-        "open_disputes": int(feats["open_disputes"]), "p_late": float(scores["p_late"]),
-        "p_late_30": float(scores["p_late_30"]), "expected_days_late": float(scores["expected_days_late"]),
-    }
+    """The facts the checkout rules read: the one builder of the API, the batch path and the backtest."""
+    return {**risk_facts(customer, feats, scores), "customer_id": customer.id, "blocked": customer.blocked,
+            "order_amount": order_amount, "payment_terms_days": payment_terms_days}
 
 
-def decide_checkout(request: Mapping[str, Any], now: datetime, *, store: Any, served: Served) -> Decision:
-    """May this customer buy this order on credit? ``request`` is the validated API body."""
-    clock = _Clock()
-    customer, order = request["customer"], request["order"]
-    invoice = InvoiceRequest(amount=float(order["amount"]), payment_terms_days=int(order["payment_terms_days"]),
-                             issued_at=now, paperless=bool(order["paperless"]), customer_type=customer["type"],
-                             profile=customer.get("profile"), size=customer.get("size"))
-    feats, x, scores, contributions, base = _score(served, store, customer, invoice, now, clock)
-    out = served.rules.evaluate_checkout(checkout_facts(customer, order, feats, scores))
-    clock.lap("rules_ms")
-    answer = {
-        "kind": "checkout", "outcome": out.outcome, "segment": out.segment,
-        "profile_segment": out.profile_segment, "credit_limit": round(float(out.credit_limit), 2),
-        "open_exposure": round(float(out.open_exposure), 2),
-        "available_credit": round(float(out.available_credit), 2), "risk": _risk(scores, served.model_info),
-        "reasons": _reasons(out.reasons, x, contributions), "rules_fired": list(out.rules_fired),
-        "policy_version": str(out.policy_version),
-    }
-    return Decision("checkout", out.outcome, answer,
-                    _record(x, scores, contributions, base, served, out, clock))
-
-
-def dunning_facts(request: Mapping[str, Any], now: datetime, scores: Mapping[str, float],
-                  segment: str) -> dict[str, Any]:
-    """The flat fact dict the dunning rules read, from the invoice's reminder and dispute history."""
-    customer, invoice = request["customer"], request["invoice"]
+def dunning_facts(customer: DunningCustomer, invoice: Invoice, now: datetime, feats: Mapping[str, float],
+                  scores: Mapping[str, float]) -> dict[str, Any]:
+    """The facts the dunning rules read: the customer's risk facts and the invoice's reminder and dispute history."""
     today = now.date()
-    reminders = sorted(invoice["reminders"], key=lambda r: r["sent_at"])
-    finals = [r for r in reminders if r["final_notice"]]
-    consent = customer["consent"]
-    opened: date | None = invoice.get("dispute_opened")
+    reminders = sorted(invoice.reminders, key=lambda r: r.sent_at)
+    finals = [r for r in reminders if r.final_notice]
+    opened: date | None = invoice.dispute_opened
     return {
-        "customer_type": customer["type"], "country": customer["country"],
-        "profile": customer.get("profile") or "",
-        "key_account": customer["key_account"], "account_manager": customer.get("account_manager") or "",
-        **{f"consent_{ch}": bool(v) for ch, v in consent.items()},
-        "days_past_due": (today - invoice["due_date"]).days, "amount": float(invoice["amount"]),
+        **risk_facts(customer, feats, scores), "account_manager": customer.account_manager or "",
+        **{f"consent_{ch}": value for ch, value in customer.consent},
+        "days_past_due": (today - invoice.due_date).days, "amount": invoice.amount,
         "reminders_sent": len(reminders),
-        "days_since_last_reminder": (now - reminders[-1]["sent_at"]).days if reminders else 0,
+        "days_since_last_reminder": (now - reminders[-1].sent_at).days if reminders else 0,
         "final_notice_sent": bool(finals),
-        "final_notice_days_ago": (now - finals[-1]["sent_at"]).days if finals else 0,
-        "disputed": bool(invoice["disputed"]),
-        "dispute_days_open": (today - opened).days if invoice["disputed"] and opened else 0,
-        "p_late": float(scores["p_late"]), "expected_days_late": float(scores["expected_days_late"]),
-        "segment": segment,
+        "final_notice_days_ago": (now - finals[-1].sent_at).days if finals else 0,
+        "disputed": invoice.disputed,
+        "dispute_days_open": (today - opened).days if invoice.disputed and opened else 0,
     }
 
 
-def bandit_profile(customer: Mapping[str, Any]) -> str:
+def checkout_answer(out: CheckoutOutcome, risk: Risk, reasons: list[Reason]) -> CheckoutAnswer:
+    return CheckoutAnswer.model_construct(
+        kind="checkout", outcome=out.outcome, segment=out.segment, profile_segment=out.profile_segment,
+        credit_limit=round(float(out.credit_limit), 2), open_exposure=round(float(out.open_exposure), 2),
+        available_credit=round(float(out.available_credit), 2), risk=risk, reasons=reasons,
+        rules_fired=list(out.rules_fired), policy_version=str(out.policy_version))
+
+
+def order_request(customer: Customer, amount: float, payment_terms_days: int, paperless: bool,
+                  issued_at: datetime) -> InvoiceRequest:
+    """The invoice (or order) a decision is about, as the feature code path reads it."""
+    return InvoiceRequest(amount=amount, payment_terms_days=payment_terms_days, issued_at=issued_at,
+                          paperless=paperless, customer_type=customer.type, profile=customer.profile,
+                          size=customer.size)
+
+
+def decide_checkout(request: CheckoutRequest, now: datetime, *, store: FeatureStore, served: Served) -> Decision:
+    """May this customer buy this order on credit?"""
+    clock = _Clock()
+    customer, order = request.customer, request.order
+    scored = _score(served, store, customer.id,
+                    order_request(customer, order.amount, order.payment_terms_days, order.paperless, now), now, clock)
+    out = served.rules.evaluate_checkout(checkout_facts(customer, order.amount, order.payment_terms_days,
+                                                        scored.features, scored.scores))
+    clock.lap("rules_ms")
+    answer = checkout_answer(out, _risk(scored.scores, served.model_info), _reasons(out.reasons, scored))
+    return Decision("checkout", out.outcome, answer, _record(scored, served, out, clock))
+
+
+def bandit_profile(customer: Customer) -> str:
     """The bandit's context needs a profile: the customer's, else the typical one of its type."""
-    return customer.get("profile") or ("sme" if customer["type"] == "business" else "adult")
+    return customer.profile or ("sme" if customer.type == "business" else "adult")
 
 
-def allowed_arms(channels: tuple[str, ...], window: Any) -> tuple[Arm, ...]:
+def allowed_arms(channels: tuple[str, ...], window: SendWindow) -> tuple[Arm, ...]:
     """The channel x slot x day-type arms whose hour and day type the send window allows."""
     day_types = {"weekend" if day in ("sat", "sun") else "weekday" for day in window.days}
     hours = set(window.allowed_hours)
     return tuple(a for a in arms_for_channels(channels) if a.hour in hours and a.day_type in day_types)
 
 
-def send_time(arm: Arm, window: Any, earliest: datetime) -> datetime:
+def send_time(arm: Arm, window: SendWindow, earliest: datetime) -> datetime:
     """The first moment at the arm's local hour, on the arm's day type, inside the window, not before ``earliest``."""
     zone = ZoneInfo(window.timezone)
     start = earliest.astimezone(zone)
@@ -203,47 +288,48 @@ def send_time(arm: Arm, window: Any, earliest: datetime) -> datetime:
     raise InvalidInput(f"arm {arm.key} never fits the send window of {window.country}", field="send_window")
 
 
-def decide_next_action(request: Mapping[str, Any], now: datetime, *, store: Any, served: Served) -> Decision:
+def invoice_request(customer: Customer, invoice: Invoice, tz: Any) -> InvoiceRequest:
+    """The invoice as the feature code path reads it (issued at midnight of its issue date)."""
+    return order_request(customer, invoice.amount, (invoice.due_date - invoice.issue_date).days, invoice.paperless,
+                         datetime.combine(invoice.issue_date, dtime(), tzinfo=tz))
+
+
+def next_action_outcome(rules: Rules, request: NextActionRequest, feats: Mapping[str, float],
+                        scores: Mapping[str, float]) -> DunningOutcome:
+    """The policy's answer for an open invoice (the API and the backtest both call this)."""
+    facts = dunning_facts(request.customer, request.invoice, request.now, feats, scores)
+    return rules.evaluate_dunning(facts, request.now)
+
+
+def decide_next_action(request: NextActionRequest, *, store: FeatureStore, served: Served) -> Decision:
     """What do we do next about this open invoice, through which channel, when, in which tone?"""
     clock = _Clock()
-    customer, invoice = request["customer"], request["invoice"]
-    issued = datetime.combine(invoice["issue_date"], dtime(), tzinfo=now.tzinfo)
-    req = InvoiceRequest(amount=float(invoice["amount"]),
-                         payment_terms_days=(invoice["due_date"] - invoice["issue_date"]).days,
-                         issued_at=issued, paperless=bool(invoice["paperless"]), customer_type=customer["type"],
-                         profile=customer.get("profile"), size=customer.get("size"))
-    feats, x, scores, contributions, base = _score(served, store, customer, req, now, clock)
-    segment = segment_for(float(scores["p_late"]))
-    facts = dunning_facts(request, now, scores, segment)
-    out = served.rules.evaluate_dunning(facts, now)
+    customer, invoice, now = request.customer, request.invoice, request.now
+    scored = _score(served, store, customer.id, invoice_request(customer, invoice, now.tzinfo), now, clock)
+    out = next_action_outcome(served.rules, request, scored.features, scored.scores)
     clock.lap("rules_ms")
-    choice, context = None, None
+    choice: Choice | None = None
+    feedback: BanditFeedback | None = None
     channels = tuple(out.allowed_channels)
     arms = allowed_arms(channels, out.send_window) if out.action in BANDIT_ACTIONS else ()
     if arms and served.experiment is not None:
-        context = Context(profile=bandit_profile(customer), customer_type=customer["type"], segment=segment,
-                          p_late=float(scores["p_late"]), step=facts["reminders_sent"] + 1)
-        choice = served.experiment.decide(invoice["id"], context, arms, rng_for(request["request_id"]))
+        context = Context(profile=bandit_profile(customer), customer_type=customer.type, segment=out.segment,
+                          p_late=float(scored.scores["p_late"]), step=len(invoice.reminders) + 1)
+        choice = served.experiment.decide(invoice.id, context, arms, rng_for(request.request_id))
         channel, send_at = choice.arm.channel, send_time(choice.arm, out.send_window, out.earliest_send_at)
+        feedback = BanditFeedback(invoice.id, choice.arm, choice.propensity, choice.policy_name, choice.experiment,
+                                  choice.group, context)
     else:
         channel = channels[0] if channels else None
         send_at = out.earliest_send_at if channel is not None else None
     clock.lap("bandit_ms")
-    bandit = {"arm": None if choice is None else {"channel": choice.arm.channel, "slot": choice.arm.slot,
-                                                   "day_type": choice.arm.day_type},
-              "propensity": None if choice is None else choice.propensity,
-              "policy": None if choice is None else choice.policy_name,
-              "experiment": None if choice is None else choice.experiment,
-              "group": None if choice is None else choice.group}
-    answer = {
-        "kind": "next_action", "action": out.action, "channel": channel,
-        "send_at": send_at.isoformat() if send_at is not None else None, "tone": out.tone,
-        "assignee": out.assignee, "task": out.task, "segment": segment, "step": out.step,
-        "collection_costs": None if out.collection_costs is None else float(out.collection_costs),
-        "risk": _risk(scores, served.model_info), "bandit": bandit,
-        "reasons": _reasons(out.reasons, x, contributions), "rules_fired": list(out.rules_fired),
-        "policy_version": str(out.policy_version),
-    }
-    record = _record(x, scores, contributions, base, served, out, clock)
-    record["bandit"] = {**bandit, "context": None if context is None else context.to_dict()}
-    return Decision("next_action", out.action, answer, record)
+    bandit = Bandit.model_construct() if choice is None else Bandit.model_construct(
+        arm=BanditArm.model_construct(channel=choice.arm.channel, slot=choice.arm.slot, day_type=choice.arm.day_type),
+        propensity=choice.propensity, policy=choice.policy_name, experiment=choice.experiment, group=choice.group)
+    answer = NextActionAnswer.model_construct(
+        kind="next_action", action=out.action, channel=channel, send_at=send_at, tone=out.tone,
+        assignee=out.assignee, task=out.task, segment=out.segment, step=out.step,
+        collection_costs=None if out.collection_costs is None else float(out.collection_costs),
+        risk=_risk(scored.scores, served.model_info), bandit=bandit, reasons=_reasons(out.reasons, scored),
+        rules_fired=list(out.rules_fired), policy_version=str(out.policy_version))
+    return Decision("next_action", out.action, answer, _record(scored, served, out, clock, feedback, True))

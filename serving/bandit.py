@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.bandits import Attribution, Experiment, InProcessState, StaticRules, ThompsonSampling
+from engine.bandits import Attribution, Experiment, InProcessState, FixedPreference, ThompsonSampling
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ def build(config: dict[str, Any]) -> Bandit:
         state: Any = RedisBanditState(redis.Redis.from_url(config["REDIS_URL"]))
     else:
         state = InProcessState()
-    policy, control = ThompsonSampling(state=state), StaticRules()
+    policy, control = ThompsonSampling(state=state), FixedPreference()
     experiment = Experiment(name=config["EXPERIMENT_NAME"], policy=policy, control_policy=control,
                             control_share=float(config["CONTROL_SHARE"]))
     return Bandit(experiment, Attribution(state=state, policies={policy.name: policy, control.name: control}))

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def ensure_champion(ledger: Ledger, tracking_uri: str, config: "TrainConfig | None" = None) -> dict[str, Any]:
     """Train on ``ledger`` (``config``: a ``TrainConfig``, default the standard one), register the run
     and promote it; returns the alias URI, the version and the test metrics of model and baselines."""
-    from training.cli import train_and_log
+    from training.runs import train_and_log
     from training.pipeline import TrainConfig
     from training.registry import CHAMPION, MODEL_NAME, promote
 

@@ -1,4 +1,4 @@
-"""``GET /openapi.json``: an OpenAPI 3.1 document built from ``serving.schemas``.
+"""``GET /openapi.json``: an OpenAPI 3.1 document built from ``domain.contract`` and ``serving.schemas``.
 
 Why: OpenAPI 3.1 uses JSON Schema 2020-12, which is what pydantic emits, so the
 document is generated from the validating models with no hand-written copy.
@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from domain import contract as c
 from serving import schemas as s
 
 bp = Blueprint("openapi", __name__)
@@ -21,9 +22,9 @@ REF = "#/components/schemas/{model}"
 # (path, method, summary, request model, {status: response model})
 OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, dict[int, type[BaseModel] | None]]] = [
     ("/v1/decisions/checkout", "post", "Decide a checkout: accept, prepay, review or reject",
-     s.CheckoutRequest, {200: s.CheckoutDecision}),
+     c.CheckoutRequest, {200: c.CheckoutDecision}),
     ("/v1/decisions/next-action", "post", "Decide the next dunning action for an open invoice",
-     s.NextActionRequest, {200: s.NextActionDecision}),
+     c.NextActionRequest, {200: c.NextActionDecision}),
     ("/v1/decisions/{decision_id}", "get", "The full audit record of one decision",
      None, {200: s.AuditRecordOut}),
     ("/v1/events", "post", "Apply a batch of ledger and reminder events (idempotent by event_id)",

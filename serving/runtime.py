@@ -21,6 +21,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from domain.errors import KredoError, ModelError, PolicyError
+from engine.ports import ModelInfo, Served
 from serving import bandit
 from serving.audit import AuditLog
 from serving.bandit import Bandit
@@ -34,13 +35,22 @@ class NotReady(KredoError):
 
 
 @dataclass(frozen=True)
-class Served:
-    """One consistent view for one request: model, its identity, the policy's engine and the experiment."""
+class ReloadReport:
+    """What one reload did to the model and the policy; a refusal keeps its error value (code and detail)."""
 
-    model: Any
-    model_info: Any
-    rules: Any
-    experiment: Any
+    model: str
+    policy: str
+    model_version: str | None = None
+    policy_version: str | None = None
+    refused: dict[str, KredoError] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"model": self.model, "policy": self.policy}
+        if self.model_version is not None:
+            out["model_version"] = self.model_version
+        if self.policy_version is not None:
+            out["policy_version"] = self.policy_version
+        return out
 
 
 @dataclass
@@ -53,7 +63,7 @@ class Runtime:
     bandit: Bandit
     policy: Any = None
     served: Served | None = None
-    _model: tuple[Any, Any] | None = None
+    _model: tuple[Any, ModelInfo] | None = None
     errors: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -65,20 +75,18 @@ class Runtime:
             raise NotReady(f"no model or policy loaded yet: {why}")
         return served
 
-    def reload(self, force: bool = False) -> dict[str, Any]:
+    def reload(self, force: bool = False) -> ReloadReport:
         """Check the model alias and the policy file; swap what changed, refuse what is broken."""
+        refused: dict[str, KredoError] = {}
         with self._lock:
-            report = {"model": self._reload_model(force), "policy": self._reload_policy()}
+            model, policy = self._reload_model(force, refused), self._reload_policy(refused)
             if self._model is not None and self.policy is not None:
                 self.served = Served(self._model[0], self._model[1], self.policy.current,
                                      self.bandit.experiment)
-        if self._model is not None:
-            report["model_version"] = self._model[1].version
-        if self.policy is not None:
-            report["policy_version"] = self.policy.current.policy.version
-        return report
+        return ReloadReport(model, policy, None if self._model is None else self._model[1].version,
+                            None if self.policy is None else self.policy.current.policy.version, refused)
 
-    def _reload_model(self, force: bool) -> str:
+    def _reload_model(self, force: bool, refused: dict[str, KredoError]) -> str:
         from training.registry import load_model
 
         uri, tracking = self.config["MODEL_URI"], self.config["MLFLOW_TRACKING_URI"]
@@ -90,14 +98,15 @@ class Runtime:
         except KredoError as exc:
             self.errors["model"] = str(exc)
             self._metrics.reloads.labels("model", "refused").inc()
-            return f"refused: {exc}"
+            refused["model"] = exc
+            return "refused"
         self._model = (model, info)
         self.errors.pop("model", None)
         self._metrics.reloads.labels("model", "loaded").inc()
         self._metrics.model_loaded(info.name, info.version, info.alias)
         return "loaded"
 
-    def _reload_policy(self) -> str:
+    def _reload_policy(self, refused: dict[str, KredoError]) -> str:
         from engine.rules import PolicyHolder
 
         try:
@@ -113,7 +122,8 @@ class Runtime:
         except KredoError as exc:
             self.errors["policy"] = str(exc)
             self._metrics.reloads.labels("policy", "refused").inc()
-            return f"refused: {exc}"
+            refused["policy"] = exc
+            return "refused"
         self.errors.pop("policy", None)
         if result == "loaded":
             policy = self.policy.current.policy
@@ -187,4 +197,4 @@ def get_runtime() -> Runtime:
     return current_app.extensions["kredo.runtime"]
 
 
-__all__ = ["ModelError", "NotReady", "Runtime", "Served", "get_runtime", "init_app"]
+__all__ = ["ModelError", "NotReady", "ReloadReport", "Runtime", "get_runtime", "init_app"]

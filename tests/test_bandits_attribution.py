@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from engine.bandits import (Attribution, Context, Experiment, StaticRules, ThompsonSampling,
+from engine.bandits import (Attribution, Context, Experiment, FixedPreference, ThompsonSampling,
                             arms_for_channels)
 from tests.test_bandits_state import bandit_state  # noqa: F401  (fixture: in-process and Redis)
 
@@ -18,8 +18,8 @@ ALLOWED = arms_for_channels(["email", "phone"])
 @pytest.fixture()
 def setup(bandit_state):
     ts = ThompsonSampling(state=bandit_state, by=("profile",))
-    exp = Experiment(name="exp", policy=ts, control_policy=StaticRules(), control_share=0.0)
-    attr = Attribution(state=bandit_state, policies={"thompson": ts, "static": StaticRules()})
+    exp = Experiment(name="exp", policy=ts, control_policy=FixedPreference(), control_share=0.0)
+    attr = Attribution(state=bandit_state, policies={"thompson": ts, "static": FixedPreference()})
     return exp, ts, attr, bandit_state
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.bandits import (Context, Experiment, InProcessState, StaticRules, ThompsonSampling,
+from engine.bandits import (Context, Experiment, InProcessState, FixedPreference, ThompsonSampling,
                             arms_for_channels)
 
 CTX = Context("young_family", p_late=0.4)
@@ -12,7 +12,7 @@ ALLOWED = arms_for_channels(["email", "sms", "whatsapp"])
 
 def experiment(share: float = 0.1, name: str = "dunning") -> Experiment:
     return Experiment(name=name, policy=ThompsonSampling(state=InProcessState()),
-                      control_policy=StaticRules(), control_share=share)
+                      control_policy=FixedPreference(), control_share=share)
 
 
 def test_control_share_is_respected():
@@ -42,7 +42,7 @@ def test_decide_uses_the_groups_policy():
         seen.add(choice.group)
         if choice.group == "control":
             assert choice.policy_name == "static" and choice.propensity == 1.0
-            assert choice.arm == StaticRules().choose(CTX, ALLOWED, rng).arm
+            assert choice.arm == FixedPreference().choose(CTX, ALLOWED, rng).arm
         else:
             assert choice.policy_name == "thompson" and choice.propensity < 1.0
     assert seen == {"bandit", "control"}

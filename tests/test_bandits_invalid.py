@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from engine.bandits import (Arm, Attribution, Choice, Context, Experiment, InProcessState,
-                            LinearThompsonSampling, StaticRules, ThompsonSampling, UniformRandom)
+                            LinearThompsonSampling, FixedPreference, ThompsonSampling, UniformRandom)
 from engine.bandits.offline import evaluate_on_ledger, make_policy
 from domain.errors import InvalidInput, KredoError, NotFound
 
@@ -36,11 +36,11 @@ def _field(exc_info) -> str | None:
     (lambda: ThompsonSampling(state=InProcessState(), draws=0), "draws"),
     (lambda: LinearThompsonSampling(state=InProcessState(), ridge=0.0), "ridge"),
     (lambda: LinearThompsonSampling(state=InProcessState(), exploration=-1.0), "exploration"),
-    (lambda: StaticRules(order=()), "order"),
-    (lambda: Experiment(name="", policy=UniformRandom(), control_policy=StaticRules()), "name"),
-    (lambda: Experiment(name="x", policy=UniformRandom(), control_policy=StaticRules(), control_share=1.5),
+    (lambda: FixedPreference(order=()), "order"),
+    (lambda: Experiment(name="", policy=UniformRandom(), control_policy=FixedPreference()), "name"),
+    (lambda: Experiment(name="x", policy=UniformRandom(), control_policy=FixedPreference(), control_share=1.5),
      "control_share"),
-    (lambda: Experiment(name="x", policy="ts", control_policy=StaticRules()), "policy"),
+    (lambda: Experiment(name="x", policy="ts", control_policy=FixedPreference()), "policy"),
 ])
 def test_bad_settings_and_values(build, field):
     with pytest.raises(InvalidInput) as exc:
@@ -48,7 +48,7 @@ def test_bad_settings_and_values(build, field):
     assert _field(exc) == field and exc.value.code == "invalid_input"
 
 
-@pytest.mark.parametrize("policy", [UniformRandom(), StaticRules(), ThompsonSampling(state=InProcessState()),
+@pytest.mark.parametrize("policy", [UniformRandom(), FixedPreference(), ThompsonSampling(state=InProcessState()),
                                     LinearThompsonSampling(state=InProcessState())])
 @pytest.mark.parametrize("call, field", [
     (lambda p: p.choose(CTX, [], RNG), "allowed"),
@@ -68,7 +68,7 @@ def test_bad_calls(policy, call, field):
 
 
 def test_attribution_errors():
-    attr = Attribution(state=InProcessState(), policies={"static": StaticRules()})
+    attr = Attribution(state=InProcessState(), policies={"static": FixedPreference()})
     choice = Choice(ARM, 1.0, "static")
     with pytest.raises(InvalidInput) as exc:
         attr.record_reminder("", "INV-1", 0.0, CTX, choice)
@@ -83,7 +83,7 @@ def test_attribution_errors():
         attr.payment_received("E", "INV-1", None)
     assert _field(exc) == "paid_at"
     with pytest.raises(InvalidInput) as exc:
-        Experiment(name="x", policy=UniformRandom(), control_policy=StaticRules()).group("")
+        Experiment(name="x", policy=UniformRandom(), control_policy=FixedPreference()).group("")
     assert _field(exc) == "invoice_id"
 
 

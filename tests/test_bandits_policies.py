@@ -1,4 +1,4 @@
-"""One suite for every Policy, on both stores: choices, propensities, learning, idempotence."""
+"""One suite for every LearningPolicy, on both stores: choices, propensities, learning, idempotence."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from engine.bandits import (Arm, Context, LinearThompsonSampling, StaticRules, ThompsonSampling,
+from engine.bandits import (Arm, Context, LinearThompsonSampling, FixedPreference, ThompsonSampling,
                             UniformRandom, all_arms, arms_for_channels)
 from tests.test_bandits_state import bandit_state  # noqa: F401  (fixture: in-process and Redis)
 
@@ -16,7 +16,7 @@ KINDS = ["uniform", "static", "thompson", "linear_ts"]
 
 
 def make(kind: str, state):
-    return {"uniform": lambda: UniformRandom(), "static": lambda: StaticRules(),
+    return {"uniform": lambda: UniformRandom(), "static": lambda: FixedPreference(),
             "thompson": lambda: ThompsonSampling(state=state),
             "linear_ts": lambda: LinearThompsonSampling(state=state)}[kind]()
 
@@ -134,7 +134,7 @@ def test_settings_are_immutable(bandit_state):
 
 
 def test_static_takes_first_allowed_in_order():
-    policy = StaticRules.from_keys(["letter|midday|weekday", "email|morning|weekday"])
+    policy = FixedPreference.from_keys(["letter|midday|weekday", "email|morning|weekday"])
     rng = np.random.default_rng(0)
     assert policy.choose(CTX, ALLOWED, rng).arm == Arm("email", "morning", "weekday")
     assert policy.choose(CTX, all_arms(), rng).arm == Arm("letter", "midday", "weekday")

@@ -14,7 +14,7 @@ from tests.test_serving_api import CHECKOUT, champion, make_app  # noqa: F401 - 
 @pytest.fixture(scope="module")
 def second_version(champion, small_ledger) -> str:  # noqa: F811
     """A second registered version (challenger) of payment-delay in the same store."""
-    from training.cli import train_and_log
+    from training.runs import train_and_log
     from training.pipeline import TrainConfig
 
     _, logged = train_and_log(small_ledger, TrainConfig(n_estimators=20, max_depth=3, seed=3),

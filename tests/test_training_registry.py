@@ -13,7 +13,8 @@ from serving.cli import main
 from tests.support.data import AR_SAMPLE
 from training import registry
 from training.baselines import BASELINES
-from training.cli import train_and_log
+from engine.ports import ModelInfo
+from training.runs import train_and_log
 from training.pipeline import TrainConfig, build_dataset, train
 from training.simulation import SimulationConfig, simulate
 
@@ -50,7 +51,7 @@ def test_champion_beats_every_baseline_on_the_test_months(first, store) -> None:
             assert m["xgboost"][f"{head}.brier"] < m[baseline][f"{head}.brier"], (head, baseline)
     assert registry.promote(store).reason == "no champion yet"
     model, info = registry.load_model(tracking_uri=store)
-    assert info == registry.ModelInfo("payment-delay", "1", "champion", logged.run_id)
+    assert info == ModelInfo("payment-delay", "1", "champion", logged.run_id)
     assert model.feature_names_ == FEATURE_NAMES
     run = mlflow.MlflowClient(store).get_run(logged.run_id)
     assert run.data.tags["kredo.data_hash"] == result.dataset.data_hash()

@@ -1,4 +1,4 @@
-"""Policy backtest: replay a ledger's checkout decisions through two policies and compare.
+"""CreditPolicy backtest: replay a ledger's checkout decisions through two policies and compare.
 
 Why: an analyst must see what a policy change does to acceptance, prepayment,
 credit exposed and losses *before* it goes live. Each invoice of the ledger is
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from domain.errors import InvalidInput
-from engine.rules import Policy, RuleEngine
+from engine.rules import CreditPolicy, RuleEngine
 from features.ledger import Ledger
 from features.offline import build_feature_table
 
@@ -101,7 +101,7 @@ def _decide(engine: RuleEngine, rows: list[dict]) -> pd.DataFrame:
                          "rule": [o.rules_fired[-1] for o in out]})
 
 
-def backtest(ledger: Ledger, new: Policy, baseline: Policy, scorer: Scorer | None = None,
+def backtest(ledger: Ledger, new: CreditPolicy, baseline: CreditPolicy, scorer: Scorer | None = None,
              sample: int | None = None, seed: int = 0) -> BacktestResult:
     """Replay every invoice (or a seeded ``sample`` of them) through both policies."""
     facts = checkout_facts(ledger, scorer)

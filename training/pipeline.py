@@ -28,7 +28,7 @@ from training.metrics import classification_metrics, regression_metrics
 from training.model import OUTPUTS, PaymentDelayModel
 from training.split import Splits, time_split
 
-MODEL_NAME = "xgboost"
+CANDIDATE = "xgboost"  # the trained model's label in the table against the baselines
 #: What a binary head's period offset is the rate of (see :mod:`training.model`): nothing, the month of
 #: issue, or the month of issue within the customer's sector. A downturn hits some sectors, not the
 #: book: with one rate per month the hit sectors' rise lifts every customer's offset, so the trees learn
@@ -182,7 +182,7 @@ def train(ledger: Ledger | Dataset, config: TrainConfig = TrainConfig(), client:
     steps.update(1)
     steps.set_postfix_str("evaluate")
     rows = dataset.rows("test")
-    predictions = {MODEL_NAME: model_predictions(model, X[rows])}
+    predictions = {CANDIDATE: model_predictions(model, X[rows])}
     for name in BASELINES:
         predictions[name] = {head: values[rows] for head, values in baselines[name].items()}
         predictions[name]["days_late_p80"] = predictions[name]["days_late"]

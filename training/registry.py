@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from engine.ports import ModelInfo
 from domain.errors import Conflict, InvalidInput, ModelError, NotFound
 from training.model import PaymentDelayModel
 from training.pyfunc import ARTIFACT_KEY
@@ -40,16 +41,6 @@ HISTORY_TAG = "kredo.champion_history"
 COMPARED_TAG = "kredo.compared_champion_version"
 AUC_TOLERANCE = 0.005
 ECE_TOLERANCE = 0.01
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """Which registered model was loaded (goes into every audit record)."""
-
-    name: str
-    version: str
-    alias: str | None
-    run_id: str
 
 
 def default_tracking_uri() -> str:

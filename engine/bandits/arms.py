@@ -23,7 +23,7 @@ from domain.vocabulary import CHANNELS, DAY_TYPES, SLOT_HOURS, SLOTS
 
 @dataclass(frozen=True, slots=True)
 class Arm:
-    """One channel at one send-time slot on one day type (all names from ``features.ledger``)."""
+    """One channel at one send-time slot on one day type (all names from ``domain.vocabulary``)."""
 
     channel: str
     slot: str
@@ -42,7 +42,7 @@ class Arm:
 
     @property
     def hour(self) -> int:
-        """Local send hour of the slot (``features.ledger.SLOT_HOURS``)."""
+        """Local send hour of the slot (``domain.vocabulary.SLOT_HOURS``)."""
         return SLOT_HOURS[self.slot]
 
     @property

@@ -17,7 +17,7 @@ so every worker sees the same pending reminders and:
 
 Example::
 
-    attr = Attribution(state=state, policies={"thompson": ts, "static": StaticRules()})
+    attr = Attribution(state=state, policies={"thompson": ts, "static": FixedPreference()})
     attr.record_reminder("REM-1", "INV-1", sent_at=t0, context=ctx, choice=choice)
     attr.payment_received("EV-9", "INV-1", paid_at=t0 + 3 * 86_400)   # -> Settled(reward=1.0)
     attr.expire(now)                                                  # unpaid windows -> reward 0
@@ -30,7 +30,7 @@ from datetime import datetime
 
 from engine.bandits.arms import Arm
 from engine.bandits.context import Context
-from engine.bandits.policies import Choice, Policy
+from engine.bandits.policies import Choice, LearningPolicy
 from engine.bandits.state import BanditState
 from domain.errors import InvalidInput, NotFound
 
@@ -69,7 +69,7 @@ class Attribution:
     """Pending-reminder bookkeeping over ``state`` for the named ``policies``."""
 
     state: BanditState
-    policies: Mapping[str, Policy]
+    policies: Mapping[str, LearningPolicy]
     window_s: float = WINDOW_S
 
     def record_reminder(self, reminder_id: str, invoice_id: str, sent_at: float | datetime,

@@ -10,7 +10,7 @@ What the fields are:
 
 * ``profile``: one of ``domain.vocabulary.PROFILES``;
 * ``customer_type``: 'business' or 'consumer';
-* ``segment``: the risk segment ('low', 'medium', 'high'; any label the rules use);
+* ``segment``: the risk segment the credit policy's ``risk_segments`` table decided;
 * ``p_late``: the payment model's probability that the invoice is paid late (0..1);
 * ``step``: the reminder's number on the dunning ladder (1, 2, 3, ...).
 
@@ -31,14 +31,7 @@ import numpy as np
 from domain.errors import InvalidInput
 from domain.vocabulary import CUSTOMER_TYPES, PROFILES
 
-SEGMENTS = ("low", "medium", "high")
-SEGMENT_EDGES = (0.3, 0.6)  # p_late below 0.3 is 'low', below 0.6 'medium', else 'high'
 KEY_FIELDS = ("segment", "profile", "customer_type")
-
-
-def segment_for(p_late: float) -> str:
-    """Risk segment of a lateness probability (the default bucketing, ``SEGMENT_EDGES``)."""
-    return SEGMENTS[sum(p_late >= edge for edge in SEGMENT_EDGES)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ and every reminder of one invoice stays in one group.
 Example::
 
     exp = Experiment(name="dunning-2026", policy=ThompsonSampling(state=state),
-                     control_policy=StaticRules())
+                     control_policy=FixedPreference())
     choice = exp.decide("INV-00000042", ctx, allowed, rng)
     choice.group     # 'bandit' or 'control'
 """
@@ -24,7 +24,7 @@ import numpy as np
 
 from engine.bandits.arms import Arm
 from engine.bandits.context import Context
-from engine.bandits.policies import Choice, Policy
+from engine.bandits.policies import Choice, LearningPolicy
 from domain.errors import InvalidInput
 
 GROUPS = ("bandit", "control")
@@ -35,8 +35,8 @@ class Experiment:
     """``control_share`` of invoices get ``control_policy``, the rest ``policy``."""
 
     name: str
-    policy: Policy
-    control_policy: Policy
+    policy: LearningPolicy
+    control_policy: LearningPolicy
     control_share: float = 0.1
 
     def __post_init__(self) -> None:
@@ -46,8 +46,8 @@ class Experiment:
                 or not 0.0 <= self.control_share <= 1.0):
             raise InvalidInput("control_share must be a number in [0, 1]", field="control_share")
         for field in ("policy", "control_policy"):
-            if not isinstance(getattr(self, field), Policy):
-                raise InvalidInput(f"{field} must be a Policy", field=field)
+            if not isinstance(getattr(self, field), LearningPolicy):
+                raise InvalidInput(f"{field} must be a LearningPolicy", field=field)
 
     def group(self, invoice_id: str) -> str:
         """'control' or 'bandit' for this invoice; the same answer every time, on every host."""
@@ -56,7 +56,7 @@ class Experiment:
         digest = hashlib.sha256(f"{self.name}\x00{invoice_id}".encode()).digest()
         return "control" if int.from_bytes(digest[:8], "big") / 2**64 < self.control_share else "bandit"
 
-    def policy_for(self, group: str) -> Policy:
+    def policy_for(self, group: str) -> LearningPolicy:
         return self.control_policy if group == "control" else self.policy
 
     def decide(self, invoice_id: str, context: Context, allowed: Sequence[Arm],

@@ -8,7 +8,8 @@ never from later outcomes:
 * ``profile`` and ``customer_type`` from the customers table;
 * ``p_late``: the customer's share of earlier invoices not paid by their due
   date, over invoices due before the reminder was sent, smoothed towards 1/2
-  as (late + 1) / (due + 2); the risk segment is bucketed from it;
+  as (late + 1) / (due + 2); the risk segment is the credit policy's ``risk_segments`` on it
+  (the packaged default policy unless one is given);
 * the allowed arms: every slot and day type of the channels the customer
   consented to (plus the logged arm's channel: the log proves it was allowed).
 
@@ -24,10 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from engine.bandits.arms import Arm, arms_for_channels
-from engine.bandits.context import Context, segment_for
 from domain.errors import LedgerError
 from domain.vocabulary import CHANNELS
+from engine.bandits.arms import Arm, arms_for_channels
+from engine.bandits.context import Context
+from engine.rules import RuleEngine, default_rules
 from features.ledger import Ledger
 
 
@@ -77,8 +79,12 @@ def history_p_late(ledger: Ledger, reminders: pd.DataFrame) -> np.ndarray:
     return (late + 1.0) / (due + 2.0)
 
 
-def from_ledger(ledger: Ledger) -> Logged:
-    """The ledger's logged reminders, sorted by send time; ``LedgerError`` when there are none."""
+def from_ledger(ledger: Ledger, rules: RuleEngine | None = None) -> Logged:
+    """The ledger's logged reminders, sorted by send time; ``LedgerError`` when there are none.
+
+    ``rules`` decides each context's risk segment (default: the packaged default policy).
+    """
+    segment = (rules or default_rules()).segment
     rem = ledger.reminders.sort_values(["sent_at", "reminder_id"], kind="stable").reset_index(drop=True)
     if rem.empty:
         raise LedgerError("the ledger has no logged reminders to evaluate on", field="reminders")
@@ -97,7 +103,8 @@ def from_ledger(ledger: Ledger) -> Logged:
         chans = tuple(c for c, ok in zip(CHANNELS, row) if ok or c == arm.channel)
         allowed.append(allowed_cache.setdefault(chans, arms_for_channels(chans)))
     contexts = tuple(
-        Context(profile=p, customer_type=t, segment=segment_for(q), p_late=float(q), step=int(s))
+        Context(profile=p, customer_type=t, p_late=float(q), step=int(s),
+                segment=segment({"p_late": float(q), "customer_type": t, "profile": p}))
         for p, t, q, s in zip(cust["profile"], cust["type"], p_late, rem["step"])
     )
     return Logged(contexts, tuple(allowed), arms, rem["propensity"].to_numpy(dtype=float),

@@ -20,28 +20,28 @@ import numpy as np
 from engine.bandits.linear import LinearThompsonSampling
 from engine.bandits.logs import Logged, from_ledger
 from engine.bandits.ope import evaluate
-from engine.bandits.policies import Policy, StaticRules, UniformRandom
+from engine.bandits.policies import LearningPolicy, FixedPreference, UniformRandom
 from engine.bandits.state import BanditState, InProcessState
 from engine.bandits.thompson import ThompsonSampling
 from domain.errors import InvalidInput, NotFound
 from features.ledger import Ledger
 
-POLICIES: dict[str, Callable[[BanditState], Policy]] = {
+POLICIES: dict[str, Callable[[BanditState], LearningPolicy]] = {
     "uniform": lambda state: UniformRandom(),
-    "static": lambda state: StaticRules(),
+    "static": lambda state: FixedPreference(),
     "thompson": lambda state: ThompsonSampling(state=state),
     "linear_ts": lambda state: LinearThompsonSampling(state=state),
 }
 
 
-def make_policy(name: str, state: BanditState) -> Policy:
+def make_policy(name: str, state: BanditState) -> LearningPolicy:
     """The policy called ``name`` (see ``POLICIES``) on ``state``; ``NotFound`` otherwise."""
     if name not in POLICIES:
         raise NotFound(f"unknown policy {name!r}; expected one of {sorted(POLICIES)}", field="policy")
     return POLICIES[name](state)
 
 
-def train(policy: Policy, logged: Logged) -> Policy:
+def train(policy: LearningPolicy, logged: Logged) -> LearningPolicy:
     """Replay logged arms and rewards into ``policy`` (a no-op for fixed policies)."""
     for c, a, r, rid in zip(logged.contexts, logged.arms, logged.rewards, logged.reminder_ids):
         policy.update(c, a, float(r), event_id=rid)

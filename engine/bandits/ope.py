@@ -15,7 +15,7 @@ approximation over per-reminder terms, CLT; ``z`` to change the level):
 Example::
 
     logged = from_ledger(ledger)
-    est = evaluate(StaticRules(), logged, np.random.default_rng(7))
+    est = evaluate(FixedPreference(), logged, np.random.default_rng(7))
     est["dr"].value, est["dr"].lo, est["dr"].hi
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from engine.bandits.arms import all_arms
 from engine.bandits.context import Context
 from engine.bandits.linear import ARM_DIM, arm_factors
 from engine.bandits.logs import Logged
-from engine.bandits.policies import Policy
+from engine.bandits.policies import LearningPolicy
 from domain.vocabulary import PROFILES
 
 _ARM_PARTS = np.array([arm_factors(a) for a in all_arms()])
@@ -57,7 +57,7 @@ def _clt(name: str, value: float, terms: np.ndarray, z: float) -> Estimate:
     return Estimate(name, float(value), float(value - half), float(value + half), len(terms))
 
 
-def target_probabilities(policy: Policy, logged: Logged, rng: np.random.Generator) -> np.ndarray:
+def target_probabilities(policy: LearningPolicy, logged: Logged, rng: np.random.Generator) -> np.ndarray:
     """pi(a | x) for every logged context, shape (n, 30) in ``all_arms`` order (0 if not allowed)."""
     out = np.zeros((len(logged), len(all_arms())))
     for t, (c, allowed) in enumerate(zip(logged.contexts, logged.allowed)):
@@ -120,7 +120,7 @@ def doubly_robust(pi: np.ndarray, logged: Logged, q: np.ndarray, z: float = 1.96
     return _clt("dr", terms.mean(), terms, z)
 
 
-def evaluate(policy: Policy, logged: Logged, rng: np.random.Generator, z: float = 1.96,
+def evaluate(policy: LearningPolicy, logged: Logged, rng: np.random.Generator, z: float = 1.96,
              seed: int = 7) -> dict[str, Estimate]:
     """IPS, SNIPS and DR estimates of ``policy``'s paid rate on ``logged``, plus the logging
     policy's own (on-policy) rate for comparison."""

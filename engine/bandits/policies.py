@@ -1,4 +1,4 @@
-"""The ``Policy`` interface, its ``Choice``, and the two policies that learn nothing.
+"""The ``LearningPolicy`` interface, its ``Choice``, and the two policies that learn nothing.
 
 Why: serving, the experiment, the reward bookkeeping, the benchmark and the
 off-policy evaluation all talk to one interface, so any policy can be swapped
@@ -7,7 +7,7 @@ in, A/B-tested against the static control or evaluated on old logs.
 A policy's settings are immutable (frozen dataclass fields); what it learns
 lives in the injected ``BanditState``. Every choice carries its propensity:
 the probability that the policy, at that moment, picks that arm among the
-allowed ones (exact for :class:`UniformRandom` and :class:`StaticRules`,
+allowed ones (exact for :class:`UniformRandom` and :class:`FixedPreference`,
 a Monte Carlo estimate for the sampling policies, see :class:`SampledPolicy`).
 
 Errors (raised at this surface, documented in ``tests/test_bandits_invalid.py``):
@@ -76,7 +76,7 @@ def check_reward(reward: float) -> float:
     return float(reward)
 
 
-class Policy(ABC):
+class LearningPolicy(ABC):
     """Chooses one allowed arm per decision and learns from delayed rewards."""
 
     name: str
@@ -118,7 +118,7 @@ class Policy(ABC):
         return False
 
 
-class SampledPolicy(Policy):
+class SampledPolicy(LearningPolicy):
     """Thompson-style policies: pick the arm with the best posterior draw.
 
     Propensity method (Monte Carlo, seeded by the caller's ``rng``): draw
@@ -149,7 +149,7 @@ class SampledPolicy(Policy):
 
 
 @dataclass(frozen=True)
-class UniformRandom(Policy):
+class UniformRandom(LearningPolicy):
     """Every allowed arm equally likely: the logging policy of the simulator, and a baseline."""
 
     name: str = "uniform"
@@ -170,7 +170,7 @@ def default_order() -> tuple[Arm, ...]:
 
 
 @dataclass(frozen=True)
-class StaticRules(Policy):
+class FixedPreference(LearningPolicy):
     """The control group: the first allowed arm in a fixed preference ``order`` (propensity 1).
 
     Arms missing from ``order`` rank after it, in :func:`all_arms` order, so
@@ -185,7 +185,7 @@ class StaticRules(Policy):
             raise InvalidInput("order must be a non-empty tuple of arms", field="order")
 
     @classmethod
-    def from_keys(cls, keys: Sequence[str], name: str = "static") -> "StaticRules":
+    def from_keys(cls, keys: Sequence[str], name: str = "static") -> "FixedPreference":
         """Build from arm keys as written in a rules file ('email|morning|weekday', ...)."""
         return cls(name=name, order=tuple(Arm.parse(k) for k in keys))
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from engine.bandits.arms import Arm
 from engine.bandits.context import Context
-from engine.bandits.policies import Policy
+from engine.bandits.policies import LearningPolicy
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,9 @@ class Learner(Protocol):
 
 @dataclass(frozen=True)
 class PolicyLearner:
-    """A Kredo :class:`Policy` as a :class:`Learner`: one ``choose`` / ``update`` per reminder."""
+    """A Kredo :class:`LearningPolicy` as a :class:`Learner`: one ``choose`` / ``update`` per reminder."""
 
-    policy: Policy
+    policy: LearningPolicy
 
     @property
     def name(self) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 from domain.errors import KredoError, PolicyError
 from engine.rules import facts as vocab
 from engine.rules.expr import comparison_constants
-from engine.rules.model import Finding, Policy, Row, Table
+from engine.rules.model import Finding, CreditPolicy, Row, Table
 from engine.rules.policy import parse_policy
 
 MUST_DECIDE = ("risk_segments", "profile_segments", "credit_limits", "checkout")
@@ -38,7 +38,7 @@ SEED = 20240601
 class Report:
     """The outcome of a check: the compiled policy (if loadable) and every finding."""
 
-    policy: Policy | None
+    policy: CreditPolicy | None
     findings: list[Finding]
 
     @property
@@ -62,7 +62,7 @@ def check_policy(path: str | Path) -> Report:
     return Report(policy if not any(f.severity == "error" for f in findings) else None, findings)
 
 
-def load_policy(path: str | Path) -> Policy:
+def load_policy(path: str | Path) -> CreditPolicy:
     """A validated policy, or ``PolicyError`` naming the file, line and a fix hint.
 
     ``extra["findings"]`` lists every error, not only the first.
@@ -79,7 +79,7 @@ def load_policy(path: str | Path) -> Policy:
 
 # ---- sampling analysis ----
 
-def _candidates(policy: Policy, table: Table, rows: tuple[Row, ...]) -> dict[str, list[Any]]:
+def _candidates(policy: CreditPolicy, table: Table, rows: tuple[Row, ...]) -> dict[str, list[Any]]:
     kinds = vocab.ALL_KINDS
     choices = {f.name: f.choices for f in (*vocab.CHECKOUT_FIELDS, *vocab.DUNNING_FIELDS) if f.choices}
     choices["segment"] = tuple(sorted({r.sets["segment"] for r in policy.tables["risk_segments"].rows}))
@@ -113,7 +113,7 @@ def _samples(cands: Mapping[str, list[Any]], rng: random.Random, n: int) -> Iter
         yield {k: rng.choice(cands[k]) for k in names}
 
 
-def _analyse(policy: Policy, table: Table) -> list[Finding]:
+def _analyse(policy: CreditPolicy, table: Table) -> list[Finding]:
     if not table.rows:
         return []
     rng = random.Random(SEED)
@@ -154,7 +154,7 @@ def _earlier_hit(table: Table, m: list[bool], k: int, row: Row) -> bool:
     return any(m[j] and _same_group(table.rows[j], row) for j in range(k))
 
 
-def _overlaps(policy: Policy, table: Table, samples: list[dict[str, Any]],
+def _overlaps(policy: CreditPolicy, table: Table, samples: list[dict[str, Any]],
               matched: list[list[bool]]) -> list[Finding]:
     out, rows = [], table.rows
     fallback = len(rows) - 1 if rows[-1].when.node == ("const", True) else None
@@ -172,13 +172,13 @@ def _overlaps(policy: Policy, table: Table, samples: list[dict[str, Any]],
     return out
 
 
-def _finding(policy: Policy, row: Row, code: str, message: str, hint: str) -> Finding:
+def _finding(policy: CreditPolicy, row: Row, code: str, message: str, hint: str) -> Finding:
     return Finding("error", code, message, policy.path, row.when_line or row.line, hint)
 
 
 # ---- embedded test cases ----
 
-def _run_cases(policy: Policy) -> list[Finding]:
+def _run_cases(policy: CreditPolicy) -> list[Finding]:
     from engine.rules.engine import RuleEngine  # noqa: PLC0415 - the engine needs a checked policy first
 
     if not policy.cases:

@@ -8,8 +8,9 @@ ruleset, run in order because later tables read what earlier ones decided:
 * checkout: ``risk_segments`` -> ``segment``; ``profile_segments`` ->
   ``profile_segment``; ``credit_limits`` -> ``credit_limit`` (a formula) and
   ``available_credit``; ``checkout`` -> ``outcome``;
-* dunning: guards (``dunning.rules``, constraints first), the ``ladder`` step,
-  and ``dunning.notes``; a guard overrides the step's action.
+* dunning: ``risk_segments`` -> ``segment`` (the same table as at checkout), guards
+  (``dunning.rules``, constraints first), the ``ladder`` step of that segment, and
+  ``dunning.notes``; a guard overrides the step's action.
 
 durable-rules applies each table's hit policy itself (see ``durable.py``), so
 the trace holds exactly the deciding row of each table.
@@ -32,7 +33,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -44,7 +45,7 @@ from engine.legal import collection_costs
 from engine.rules import facts as vocab
 from engine.rules.durable import DurableRunner, RulesFault, project
 from engine.rules.expr import to_durable
-from engine.rules.model import Policy, QuietHours, Row
+from engine.rules.model import CreditPolicy, QuietHours, Row
 
 TABLES = ("risk_segments", "profile_segments", "credit_limits", "checkout", "dunning.rules", "ladder",
           "dunning.notes")
@@ -124,11 +125,11 @@ class DunningOutcome:
     send_window: SendWindow
     earliest_send_at: datetime | None
     collection_costs: Decimal | None
+    segment: str
     reasons: list[Reason]
     rules_fired: list[str]
     policy_version: str
     policy_hash: str
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 class RuleEngine:
@@ -138,7 +139,7 @@ class RuleEngine:
     ruleset name); ``PolicyHolder`` does that on reload.
     """
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: CreditPolicy) -> None:
         self.policy = policy
         t = policy.tables
         self._fields = {name: sorted({f for r in t[name].rows for f in r.when.fields}) for name in TABLES}
@@ -176,12 +177,21 @@ class RuleEngine:
             rules_fired=[r.id for r in rows], policy_version=p.version, policy_hash=p.content_hash,
         )
 
+    def segment(self, facts: Mapping[str, Any]) -> str:
+        """The risk segment ``risk_segments`` gives these facts (history and scores; missing ones count 0).
+
+        The same table decides the segment of a checkout, of a next-action and of
+        a logged reminder in off-policy evaluation: analysts change it in one place.
+        """
+        return self._decide("risk_segments", vocab.normalize(facts, vocab.RISK_FIELDS)).sets["segment"]
+
     # -- dunning --
     def evaluate_dunning(self, facts: Mapping[str, Any], now: datetime | None = None) -> DunningOutcome:
         """Next best action for an open invoice; ``now`` (tz-aware) also yields ``earliest_send_at``."""
         p, t, d = self.policy, self.policy.tables, self.policy.dunning
-        f = vocab.normalize(facts, vocab.DUNNING_FIELDS)
-        f["segment"] = f["segment"] or d.default_segment
+        f = vocab.normalize(facts, vocab.DUNNING_INPUT)
+        risk = self._decide("risk_segments", f)
+        f["segment"] = risk.sets["segment"]
         guard = self._decide("dunning.rules", f, required=False)
         step = self._decide("ladder", f, required=False)
         noted = self._run("dunning.notes", f)
@@ -192,7 +202,7 @@ class RuleEngine:
         sets.update(guard.sets if guard else {})
         decisive = [r for r in (guard, step) if r is not None]
         values = {**f, **sets}
-        reasons = [_reason(r, values) for r in (*decisive, *notes)]
+        reasons = [_reason(r, values) for r in (risk, *decisive, *notes)]
         if not decisive:
             reasons.append(Reason("ladder.not_started", "No dunning step has been reached yet"))
         channels, consent_reasons = self._consented(sets["action"], sets["channels"], f)
@@ -210,8 +220,9 @@ class RuleEngine:
             action=sets["action"], step=sets["step"], allowed_channels=channels, tone=sets["tone"],
             assignee=assignee, task=sets.get("task") or next((n.sets["task"] for n in notes), None),
             send_window=window, earliest_send_at=window.earliest(now) if now is not None else None,
-            collection_costs=costs, reasons=reasons, rules_fired=[r.id for r in (*decisive, *notes)],
-            policy_version=p.version, policy_hash=p.content_hash, details={"segment": f["segment"]},
+            collection_costs=costs, segment=f["segment"], reasons=reasons,
+            rules_fired=[r.id for r in (risk, *decisive, *notes)], policy_version=p.version,
+            policy_hash=p.content_hash,
         )
 
     def send_window(self, country: str) -> SendWindow:

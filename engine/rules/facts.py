@@ -37,31 +37,33 @@ class FactField:
 
 
 F = FactField
-_CUSTOMER = (
+#: Who the customer is, what its history says and what the model expects: what ``risk_segments`` may read,
+#: so the one risk segment table decides the segment at checkout and in dunning alike.
+RISK_FIELDS: tuple[FactField, ...] = (
     F("customer_type", "str", "business or consumer", "consumer", CUSTOMER_TYPES),
     F("country", "str", "ISO 3166 alpha-2 country, upper case"),
     F("profile", "str", "profile (student, young_family, adult, 60_plus, sme, enterprise); empty if unknown",
       choices=PROFILES),
-    F("key_account", "bool", "important customer: the account manager decides"),
-    F("p_late", "number", "model: probability the invoice is paid late"),
-    F("expected_days_late", "number", "model: expected days late"),
-)
-CHECKOUT_FIELDS: tuple[FactField, ...] = (
-    *_CUSTOMER,
-    F("customer_id", "str", "customer id (checked against the policy's block list)"),
     F("customer_size", "str", "small / medium / large company; consumer; empty if unknown", choices=SIZES),
+    F("key_account", "bool", "important customer: the account manager decides"),
     F("is_new_customer", "bool", "no history yet (unknown customers are new)", True),
-    F("blocked", "bool", "customer is blocked (or listed in the policy's block_list)"),
-    F("order_amount", "number", "amount of the order asked on credit (EUR)"),
-    F("payment_terms_days", "number", "payment terms asked (days)", 30),
-    F("open_exposure", "number", "open (unpaid) invoice amount before this order (EUR)"),
+    F("open_exposure", "number", "open (unpaid) invoice amount before this decision (EUR)"),
     F("overdue_amount", "number", "open amount past its due date (EUR)"),
     F("avg_monthly_purchases", "number", "average invoiced amount per month (EUR)"),
     F("invoices_paid", "number", "number of invoices paid so far"),
     F("share_paid_late", "number", "share of paid invoices that were paid late (0..1)"),
     F("mean_days_late", "number", "mean days late of paid invoices"),
     F("open_disputes", "number", "number of open disputes"),
+    F("p_late", "number", "model: probability the invoice is paid late"),
     F("p_late_30", "number", "model: probability of paying more than 30 days late"),
+    F("expected_days_late", "number", "model: expected days late"),
+)
+CHECKOUT_FIELDS: tuple[FactField, ...] = (
+    *RISK_FIELDS,
+    F("customer_id", "str", "customer id (checked against the policy's block list)"),
+    F("blocked", "bool", "customer is blocked (or listed in the policy's block_list)"),
+    F("order_amount", "number", "amount of the order asked on credit (EUR)"),
+    F("payment_terms_days", "number", "payment terms asked (days)", 30),
 )
 CHECKOUT_DERIVED: tuple[FactField, ...] = (
     F("segment", "str", "risk segment decided by risk_segments"),
@@ -70,7 +72,7 @@ CHECKOUT_DERIVED: tuple[FactField, ...] = (
     F("available_credit", "number", "credit_limit - open_exposure, at least 0"),
 )
 DUNNING_FIELDS: tuple[FactField, ...] = (
-    *_CUSTOMER,
+    *RISK_FIELDS,
     F("account_manager", "str", "owner of the relationship, if any"),
     *(F(f"consent_{ch}", "bool", f"recorded consent for {ch}") for ch in CHANNELS),
     F("days_past_due", "number", "days since the due date (negative before it)"),
@@ -81,7 +83,7 @@ DUNNING_FIELDS: tuple[FactField, ...] = (
     F("final_notice_days_ago", "number", "days since the final notice"),
     F("disputed", "bool", "the invoice has an open dispute"),
     F("dispute_days_open", "number", "days the dispute has been open"),
-    F("segment", "str", "risk segment (the policy's dunning.default_segment if empty)"),
+    F("segment", "str", "risk segment decided by risk_segments"),
 )
 del F
 
@@ -91,6 +93,8 @@ def kinds(fields: Iterable[FactField]) -> dict[str, str]:
 
 
 ALL_KINDS: dict[str, str] = {**kinds(CHECKOUT_FIELDS), **kinds(CHECKOUT_DERIVED), **kinds(DUNNING_FIELDS)}
+#: The dunning facts a caller gives; ``segment`` is decided by ``risk_segments`` on them.
+DUNNING_INPUT: tuple[FactField, ...] = tuple(f for f in DUNNING_FIELDS if f.name != "segment")
 
 
 def normalize(facts: Mapping[str, Any], fields: Iterable[FactField]) -> dict[str, Any]:

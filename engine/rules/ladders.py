@@ -44,7 +44,6 @@ def compile_dunning(b: Builder, raw: Mapping[str, Any], constants: Mapping[str, 
     """Settings plus the tables ``dunning.rules``, ``dunning.notes`` and ``ladder``."""
     dispute = raw.get("dispute") or {}
     settings = DunningSettings(
-        default_segment=raw.get("default_segment", "medium"),
         consent_required=tuple(raw.get("consent_required", ("sms", "whatsapp", "phone"))),
         fallback_channel=raw.get("fallback_channel", "letter"),
         min_days_between_reminders=raw.get("min_days_between_reminders", 7),
@@ -55,9 +54,6 @@ def compile_dunning(b: Builder, raw: Mapping[str, Any], constants: Mapping[str, 
         key_account_assignee=raw.get("key_account_assignee"),
         quiet_hours=_quiet_hours(b, raw["quiet_hours"]),
     )
-    if settings.default_segment not in segments:
-        b.error("unknown_value", f"dunning.default_segment {settings.default_segment!r} is not a risk segment",
-                ("dunning", "default_segment"), f"use one of: {', '.join(sorted(segments))}")
     if settings.fallback_channel in settings.consent_required:
         b.error("consent", f"fallback channel {settings.fallback_channel!r} itself needs consent",
                 ("dunning", "fallback_channel"), "use a channel that needs no consent, e.g. letter")

@@ -1,7 +1,7 @@
 """The compiled policy as values: rows, tables, settings, findings.
 
 Why: the parser, the checker, the engine and the backtest all read the same
-immutable objects; nothing here does I/O, so a ``Policy`` can be shared by
+immutable objects; nothing here does I/O, so a ``CreditPolicy`` can be shared by
 threads and compared by its ``content_hash``.
 """
 from __future__ import annotations
@@ -66,7 +66,6 @@ class QuietHours:
 
 @dataclass(frozen=True)
 class DunningSettings:
-    default_segment: str
     consent_required: tuple[str, ...]
     fallback_channel: str
     min_days_between_reminders: int
@@ -79,7 +78,7 @@ class DunningSettings:
 
 
 @dataclass(frozen=True)
-class Policy:
+class CreditPolicy:
     """A compiled policy. ``version`` comes from the file, ``content_hash`` is sha256 of its bytes."""
 
     version: str

@@ -1,4 +1,4 @@
-"""Read a policy file into a checked, compiled ``Policy`` — or into findings with lines.
+"""Read a policy file into a checked, compiled ``CreditPolicy`` — or into findings with lines.
 
 Why: analysts edit the policy, so every mistake must come back as "file, line,
 what is wrong, how to fix it", never as a stack trace or a silently different
@@ -28,7 +28,7 @@ from domain.resources import POLICY_SCHEMA, read_text
 from engine.rules import facts as vocab
 from engine.rules.expr import Expr, ExprError, comparison_constants, parse_condition, parse_formula
 from engine.rules.ladders import compile_dunning
-from engine.rules.model import Finding, Path_, Policy, Row, Table, dotted, line_of
+from engine.rules.model import Finding, Path_, CreditPolicy, Row, Table, dotted, line_of
 
 # decided later in the same decision, so a reason text may show them
 REASON_EXTRA = {f.name for f in vocab.CHECKOUT_DERIVED}
@@ -61,7 +61,7 @@ def schema() -> dict[str, Any]:
 
 
 class _Builder:
-    """Collects findings while turning the raw document into a ``Policy``."""
+    """Collects findings while turning the raw document into a ``CreditPolicy``."""
 
     def __init__(self, file: str, lines: dict[Path_, int]) -> None:
         self.file, self.lines = file, lines
@@ -191,7 +191,7 @@ def read_document(path: str | Path) -> tuple[Any, dict[Path_, int], bytes, list[
     return data, lines, raw, found
 
 
-def parse_policy(path: str | Path) -> tuple[Policy | None, list[Finding]]:
+def parse_policy(path: str | Path) -> tuple[CreditPolicy | None, list[Finding]]:
     """Compile a policy file; returns ``(None, findings)`` when it has errors."""
     data, lines, raw, found = read_document(path)
     if found and data is None:
@@ -213,7 +213,8 @@ def parse_policy(path: str | Path) -> tuple[Policy | None, list[Finding]]:
 
     ck = vocab.kinds(vocab.CHECKOUT_FIELDS)
     tables: dict[str, Table] = {
-        "risk_segments": b.table("risk_segments", data["risk_segments"], ("risk_segments",), ck, constants),
+        "risk_segments": b.table("risk_segments", data["risk_segments"], ("risk_segments",),
+                                 vocab.kinds(vocab.RISK_FIELDS), constants),
         "profile_segments": b.table("profile_segments", data["profile_segments"], ("profile_segments",), ck,
                                     constants),
     }
@@ -229,7 +230,7 @@ def parse_policy(path: str | Path) -> tuple[Policy | None, list[Finding]]:
     _check_segment_values(b, tables)
     if any(f.severity == "error" for f in b.findings):
         return None, b.findings
-    policy = Policy(
+    policy = CreditPolicy(
         version=data["version"], content_hash=hashlib.sha256(raw).hexdigest(), path=str(path),
         tables=tables, constants=constants, block_list=frozenset(data.get("block_list") or ()),
         dunning=settings, cases=tuple(data.get("tests") or ()), lines=lines,

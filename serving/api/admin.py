@@ -34,8 +34,9 @@ def _authorise() -> None:
 @bp.post("/reload")
 def reload():  # noqa: ANN201
     report = get_runtime().reload()
-    refused = {part: str(v) for part, v in report.items() if str(v).startswith("refused")}
-    if refused:
-        raise ReloadRefused("; ".join(f"{p} {v}" for p, v in refused.items()),
-                            field=next(iter(refused)), extra={"report": report})
-    return jsonify(report)
+    if report.refused:
+        raise ReloadRefused("; ".join(f"{part} refused: {exc}" for part, exc in report.refused.items()),
+                            field=next(iter(report.refused)),
+                            extra={"report": report.to_dict(),
+                                   "errors": {part: exc.to_dict() for part, exc in report.refused.items()}})
+    return jsonify(report.to_dict())

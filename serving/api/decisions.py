@@ -14,38 +14,40 @@ import re
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify
 from pydantic_core import to_json
 
-from engine.decisions import Decision, decide_checkout, decide_next_action
+from domain.contract import CheckoutDecision, CheckoutRequest, NextActionDecision, NextActionRequest
 from domain.errors import NotFound
+from engine.decisions import Decision, decide_checkout, decide_next_action
 from serving.api._body import parse, request_digest
 from serving.audit import AuditEntry
 from serving.metrics import get_metrics
 from serving.runtime import get_runtime
-from serving.schemas import CheckoutRequest, NextActionRequest
 
 bp = Blueprint("decisions", __name__, url_prefix="/v1/decisions")
 _ID_PATTERN = re.compile(r"dec_[0-9a-f]{32}")
+
+
+_RESPONSES = {"checkout": CheckoutDecision, "next_action": NextActionDecision}
 
 
 def _answer(body: CheckoutRequest | NextActionRequest, now: datetime, decision: Decision) -> Response:
     runtime = get_runtime()
     decision_id = f"dec_{uuid.uuid4().hex}"
     latency_ms = round((time.perf_counter() - g.t0) * 1e3, 3)
-    answer: dict[str, Any] = {"decision_id": decision_id, "request_id": body.request_id, **decision.answer,
-                              "latency_ms": latency_ms}
-    request = body.model_dump(mode="json")
-    payload = {"request": request, **decision.record, "outcome": decision.outcome, "response": answer}
+    answer = _RESPONSES[decision.kind].model_construct(**decision.answer.__dict__, decision_id=decision_id,
+                                                       request_id=body.request_id, latency_ms=latency_ms)
+    request, response = body.model_dump(mode="json"), answer.model_dump(mode="json")
+    payload = {"request": request, **decision.record.to_dict(), "outcome": decision.outcome, "response": response}
     record, created = runtime.audit.append(AuditEntry(decision_id, body.request_id, decision.kind,
                                                       now.isoformat(), payload, request_digest(request)))
     if not created:
         return Response(to_json(record.payload["response"]), mimetype="application/json",
                         headers={"Kredo-Replayed": "true"})
     get_metrics(current_app).decisions.labels(decision.kind, decision.outcome).inc()
-    return Response(to_json(answer), mimetype="application/json")
+    return Response(to_json(response), mimetype="application/json")
 
 
 @bp.post("/checkout")
@@ -53,7 +55,7 @@ def checkout() -> Response:
     body = parse(CheckoutRequest)
     runtime = get_runtime()
     now = body.now or datetime.now(UTC)
-    decision = decide_checkout(body.model_dump(), now, store=runtime.store, served=runtime.snapshot())
+    decision = decide_checkout(body, now, store=runtime.store, served=runtime.snapshot())
     return _answer(body, now, decision)
 
 
@@ -61,7 +63,7 @@ def checkout() -> Response:
 def next_action() -> Response:
     body = parse(NextActionRequest)
     runtime = get_runtime()
-    decision = decide_next_action(body.model_dump(), body.now, store=runtime.store, served=runtime.snapshot())
+    decision = decide_next_action(body, store=runtime.store, served=runtime.snapshot())
     return _answer(body, body.now, decision)
 
 

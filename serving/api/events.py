@@ -6,7 +6,8 @@ with a reason), then:
 
 * an applied ``reminder_sent`` that names the ``decision_id`` it carried out
   becomes the invoice's pending reminder, with the arm, propensity and context
-  read back from that decision's audit record (the one source of truth);
+  read back from that decision's audit record as a typed ``BanditFeedback``
+  (the one source of truth);
 * an applied ``payment_received`` pays the invoice's pending reminder its reward;
 * reminders whose 7-day window ended before the batch's latest event time
   are settled with reward 0.
@@ -19,8 +20,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from engine.bandits import Arm, Choice, Context
 from domain.errors import KredoError
+from engine.bandits import Choice
+from engine.decisions import BanditFeedback
 from features.events import to_us
 from serving.api._body import parse
 from serving.runtime import Runtime, get_runtime
@@ -61,14 +63,11 @@ def _pay_bandit(runtime: Runtime, event: dict[str, Any]) -> int:
     attribution = runtime.bandit.attribution
     at = to_us(event["at"]) / 1e6
     if event["type"] == "reminder_sent" and event.get("decision_id"):
-        record = runtime.audit.get(str(event["decision_id"])).payload
-        bandit = record.get("bandit") or {}
-        if bandit.get("arm") is None:
+        feedback = BanditFeedback.from_record(runtime.audit.get(str(event["decision_id"])).payload)
+        if feedback is None:
             return 0
-        choice = Choice(Arm(**bandit["arm"]), bandit["propensity"], bandit["policy"], bandit["experiment"],
-                        bandit["group"])
-        settled = attribution.record_reminder(event["event_id"], record["request"]["invoice"]["id"], at,
-                                              Context.from_dict(bandit["context"]), choice)
+        choice = Choice(feedback.arm, feedback.propensity, feedback.policy, feedback.experiment, feedback.group)
+        settled = attribution.record_reminder(event["event_id"], feedback.invoice_id, at, feedback.context, choice)
         return len(settled)
     if event["type"] == "payment_received":
         still_open = event["invoice_id"] in runtime.store.aggregates(event["customer_id"]).open_invoices

@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from training.cli import train_command
+    from training.runs import train_command
 
     settings = {k: getattr(args, k) for k in ("n_estimators", "max_depth", "min_child_weight", "learning_rate",
                                                "valid_months", "test_months", "period_effects", "seed")

@@ -1,4 +1,4 @@
-"""The work behind ``kredo train``: load, train, print the table, log, register.
+"""The work behind ``kredo train``: load, train, print the table, log, register (one training run).
 
 Why here and not in ``serving/cli``: the notebook and the bench call the same
 function, so the command line adds nothing but argument parsing.

@@ -1,0 +1,82 @@
+"""What a decision runs on, declared once: feature store, scorer, rule engine, experiment.
+
+Why: ``engine`` is pure logic; the online store (``features.online``), the
+payment-delay model (``training.model``), the compiled credit policy
+(``engine.rules.RuleEngine``) and the bandit experiment
+(``engine.bandits.Experiment``) are handed in. These protocols are the whole
+of what the decision path may call on them, so a test double, a batch adapter
+(the backtest's precomputed features) or a new backend needs nothing more.
+
+Example::
+
+    served = Served(model=model, model_info=info, rules=RuleEngine(policy), experiment=None)
+    decide_checkout(request, now, store=store, served=served)
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+
+from engine.bandits import Arm, Choice, Context
+from engine.rules import CheckoutOutcome, DunningOutcome
+from features.transform import InvoiceRequest
+
+
+class FeatureStore(Protocol):
+    """The customer's history as features at a moment (``features.online.OnlineStore`` is one)."""
+
+    def customer_features(self, customer_id: str, request: InvoiceRequest,
+                          now: datetime | str | None = None) -> dict[str, float]: ...
+
+
+class Scorer(Protocol):
+    """The payment-delay model on one feature vector (``FEATURE_NAMES`` order)."""
+
+    def predict_one(self, x: np.ndarray) -> dict[str, float]:
+        """Scores by name: ``p_late``, ``p_late_30``, ``expected_days_late`` (and the other heads)."""
+
+    def explain_one(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        """Exact SHAP contributions of ``p_late`` per feature and the base value, in the record's space."""
+
+
+class Rules(Protocol):
+    """The compiled credit policy (``engine.rules.RuleEngine``)."""
+
+    def evaluate_checkout(self, facts: Mapping[str, object]) -> CheckoutOutcome: ...
+
+    def evaluate_dunning(self, facts: Mapping[str, object], now: datetime | None = None) -> DunningOutcome: ...
+
+
+class Experimenting(Protocol):
+    """The bandit experiment (``engine.bandits.Experiment``): one arm among the allowed ones."""
+
+    def decide(self, invoice_id: str, context: Context, allowed: Sequence[Arm],
+               rng: np.random.Generator) -> Choice: ...
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which registered model is serving (goes into every answer and audit record)."""
+
+    name: str
+    version: str
+    alias: str | None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Served:
+    """One consistent view for one request: model and its identity, the policy's engine, the experiment.
+
+    A reload builds a new ``Served`` off to the side and swaps one reference, so a
+    request never sees half a swap.
+    """
+
+    model: Scorer
+    model_info: ModelInfo
+    rules: Rules
+    experiment: Experimenting | None
