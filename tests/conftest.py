@@ -1,4 +1,4 @@
-"""Shared fixtures: real Redis and PostgreSQL servers, small simulated ledgers."""
+"""Shared fixtures: real Redis and PostgreSQL servers, small simulated ledgers, a small champion model."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -39,3 +39,18 @@ def postgres_url() -> Iterator[str]:
 def small_ledger() -> Ledger:
     """A 1,500-customer, 12-month simulated ledger (seed 11), shared read-only."""
     return simulate(SimulationConfig(customers=1_500, months=12, seed=11))
+
+
+@pytest.fixture(scope="session")
+def champion(tmp_path_factory: pytest.TempPathFactory, small_ledger) -> dict[str, str]:
+    """A small model trained on ``small_ledger``, registered and promoted to champion.
+
+    Session-scoped: every test module of the suite shares one trained store.
+    """
+    from serving.bootstrap import ensure_champion
+    from training.pipeline import TrainConfig
+
+    work = tmp_path_factory.mktemp("mlflow")
+    tracking = f"sqlite:///{work}/mlflow.db"
+    info = ensure_champion(small_ledger, tracking, TrainConfig(n_estimators=40, max_depth=4))
+    return {"tracking": tracking, "uri": info["uri"], "version": info["version"], "dir": str(work)}

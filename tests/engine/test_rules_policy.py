@@ -15,7 +15,7 @@ from engine.rules.durable import DurableRunner
 from engine.rules.expr import ExprError, parse_condition, to_durable
 from serving.cli import main as kredo
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "rules" / "default.yaml"
 POLICY = load_policy(DEFAULT)
 ENGINE = RuleEngine(POLICY)

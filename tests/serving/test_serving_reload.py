@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_serving_api import CHECKOUT, champion, make_app  # noqa: F401 - shared fixture
+from tests.support.api import CHECKOUT, make_app
 
 
 @pytest.fixture(scope="module")

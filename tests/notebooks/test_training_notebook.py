@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "retrain_and_compare.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "retrain_and_compare.ipynb"
 
 
 def test_retrain_and_compare_notebook_runs(tmp_path, monkeypatch) -> None:

@@ -1,83 +1,14 @@
 """The decision API end to end on real parts: a trained model in a real MLflow store,
 the default policy, the in-process feature store replayed from a simulated ledger,
-and a SQLite audit file. Shared fixtures for the other ``test_serving_*`` modules live here.
+and a SQLite audit file (fixtures in ``conftest.py``).
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import jsonschema
-import pytest
 
-from serving import create_app
-
-CHECKOUT = {"request_id": "ord-1", "customer": {"id": "C-1", "type": "business", "country": "NL"},
-            "order": {"amount": 1250.0, "currency": "EUR", "payment_terms_days": 30}}
-NEXT_ACTION = {"request_id": "na-1", "now": "2026-11-23T10:00:00+01:00",
-               "customer": {"id": "C-1", "type": "consumer", "country": "NL",
-                            "consent": {"email": True, "sms": True, "whatsapp": False, "letter": True,
-                                        "phone": True}},
-               "invoice": {"id": "INV-1", "amount": 300.0, "currency": "EUR", "issue_date": "2026-10-01",
-                           "due_date": "2026-10-31", "disputed": False, "reminders": []}}
-
-
-_TRAINED: dict[str, dict[str, str]] = {}
-
-
-@pytest.fixture(scope="session")
-def champion(tmp_path_factory: pytest.TempPathFactory, small_ledger) -> dict[str, str]:
-    """A small model trained on ``small_ledger``, registered and promoted to champion.
-
-    Other ``test_serving_*`` modules import this fixture, and pytest keeps one
-    instance per importing module; ``_TRAINED`` makes them share one store.
-    """
-    from serving.bootstrap import ensure_champion
-    from training.pipeline import TrainConfig
-
-    if "champion" not in _TRAINED:
-        work = tmp_path_factory.mktemp("mlflow")
-        tracking = f"sqlite:///{work}/mlflow.db"
-        info = ensure_champion(small_ledger, tracking, TrainConfig(n_estimators=40, max_depth=4))
-        _TRAINED["champion"] = {"tracking": tracking, "uri": info["uri"], "version": info["version"],
-                                "dir": str(work)}
-    return _TRAINED["champion"]
-
-
-def make_app(champion: dict[str, str], tmp_path: Path, **overrides):  # noqa: ANN201
-    config = {"AUDIT_URL": f"sqlite:///{tmp_path}/audit.db", "REDIS_URL": None,
-              "MLFLOW_TRACKING_URI": champion["tracking"], "MODEL_URI": champion["uri"],
-              "POLICY_PATH": "rules/default.yaml", "RELOAD_INTERVAL_S": 0, **overrides}
-    return create_app(config)
-
-
-@pytest.fixture(scope="module")
-def app(champion: dict[str, str], tmp_path_factory: pytest.TempPathFactory, small_ledger) -> Iterator:
-    """One app per module (a policy compiles onto its own durable-rules host: build few)."""
-    from features.events import ledger_to_events
-
-    application = make_app(champion, tmp_path_factory.mktemp("app"))
-    application.extensions["kredo.runtime"].store.apply(ledger_to_events(small_ledger))
-    yield application
-    application.extensions["kredo.runtime"].stop()
-
-
-@pytest.fixture()
-def client(app):  # noqa: ANN201
-    return app.test_client()
-
-
-def known_customer(small_ledger) -> dict[str, str]:
-    row = small_ledger.customers.iloc[3]
-    return {"id": row.customer_id, "type": row.type, "country": row.country}
-
-
-def schema_of(name: str) -> dict:
-    from serving.openapi import document
-
-    doc = document()
-    return {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+from tests.support.api import CHECKOUT, NEXT_ACTION, known_customer, schema_of
 
 
 def test_minimal_checkout_body_from_the_issue(client) -> None:

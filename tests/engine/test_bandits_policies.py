@@ -8,7 +8,6 @@ import pytest
 
 from engine.bandits import (Arm, Context, LinearThompsonSampling, FixedPreference, ThompsonSampling,
                             UniformRandom, all_arms, arms_for_channels)
-from tests.test_bandits_state import bandit_state  # noqa: F401  (fixture: in-process and Redis)
 
 CTX = Context(profile="student", customer_type="consumer", segment="high", p_late=0.7, step=1)
 ALLOWED = arms_for_channels(["email", "sms", "whatsapp"])

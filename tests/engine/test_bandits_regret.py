@@ -13,7 +13,7 @@ from bench.bandits import build_stream, learners
 from engine.bandits import InProcessState, ThompsonSampling
 from engine.bandits.regret import PolicyLearner, run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Online-store fixtures (import them into a test module): every store test runs against each backend."""
+"""Online-store fixtures: every store test runs against each backend (in-process and Redis)."""
 from __future__ import annotations
 
 from collections.abc import Iterator

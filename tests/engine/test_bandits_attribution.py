@@ -8,7 +8,6 @@ import pytest
 
 from engine.bandits import (Attribution, Context, Experiment, FixedPreference, ThompsonSampling,
                             arms_for_channels)
-from tests.test_bandits_state import bandit_state  # noqa: F401  (fixture: in-process and Redis)
 
 DAY = 86_400.0
 CTX = Context("sme", customer_type="business", segment="low", p_late=0.2, step=1)

@@ -14,7 +14,6 @@ from features.events import ledger_to_events, parse_event
 from features.online import MemoryStore, OnlineStore, from_url
 from features.online.redis import RedisStore
 from features.transform import InvoiceRequest
-from tests.features.stores import make_store, store  # noqa: F401  (fixtures)
 
 REQ = InvoiceRequest(amount=200.0, payment_terms_days=30, issued_at="2024-06-03T09:00:00",
                      paperless=True, customer_type="business")

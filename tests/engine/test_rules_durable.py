@@ -16,7 +16,7 @@ from engine.rules import RuleEngine, RulesFault, load_policy
 from engine.rules.durable import DurableRunner, _QuietHost
 from engine.rules.expr import parse_condition, to_durable
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "rules" / "default.yaml"
 KINDS = {"a": "number", "b": "number", "limit": "number", "flag": "bool", "kind": "str"}
 

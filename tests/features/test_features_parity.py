@@ -16,7 +16,6 @@ from features.events import to_us
 from features.offline import build_feature_table
 from features.online.replay import online_feature_table
 from tests.features.ledgers import cut_at, shuffle_after
-from tests.features.stores import store  # noqa: F401  (fixture)
 from training.simulation import SimulationConfig, simulate
 
 TOL = 1e-9

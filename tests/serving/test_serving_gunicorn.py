@@ -20,9 +20,9 @@ import pytest
 import requests
 
 from tests.support.services import free_port
-from tests.test_serving_api import CHECKOUT, NEXT_ACTION, champion  # noqa: F401 - shared fixture
+from tests.support.api import CHECKOUT, NEXT_ACTION
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

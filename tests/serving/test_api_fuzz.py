@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.test_serving_api import CHECKOUT, NEXT_ACTION, champion, make_app  # noqa: F401 - shared fixture
+from tests.support.api import CHECKOUT, NEXT_ACTION, make_app
 
 EVENT = {"event_id": "f-1", "type": "payment_received", "customer_id": "C-1", "invoice_id": "I-1",
          "at": "2026-02-10T10:00:00", "amount": 10.0}

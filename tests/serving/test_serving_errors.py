@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.test_serving_api import CHECKOUT, app, champion, client  # noqa: F401 - shared fixtures
+from tests.support.api import CHECKOUT, make_app
 
 PROBLEM = "application/problem+json"
 
@@ -78,7 +78,6 @@ def test_missing_field_is_422(client) -> None:  # noqa: F811
 
 
 def test_admin_token_is_enforced_when_set(champion, tmp_path) -> None:  # noqa: F811
-    from tests.test_serving_api import make_app
 
     secured = make_app(champion, tmp_path, ADMIN_TOKEN="s3cret").test_client()  # one more policy host
     problem(secured.post("/v1/admin/reload"), 401, "unauthorized", "Authorization")

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "bandits.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "bandits.ipynb"
 
 
 def test_notebook_executes():

@@ -5,7 +5,7 @@ import numpy as np
 import shap
 
 from features.definitions import FEATURE_NAMES
-from tests.test_serving_api import CHECKOUT, app, champion, client, known_customer  # noqa: F401
+from tests.support.api import CHECKOUT, known_customer
 
 
 def test_audit_shap_sums_to_margin_and_matches_tree_explainer(client, app, small_ledger) -> None:  # noqa: F811
