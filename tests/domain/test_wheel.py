@@ -1,0 +1,73 @@
+"""Kredo works as installed, not only from a checkout: the wheel carries its data files, checks its
+packaged default policy and answers a checkout decision with no source tree on the path; the image
+that installs it passes hadolint."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's wheel, installed (without dependencies, which the venv has) into a folder of its own."""
+    work = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(work / "dist"), str(ROOT)],
+                   check=True, timeout=300)
+    (wheel,) = (work / "dist").glob("kredo-*.whl")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(work / "site"),
+                    str(wheel)], check=True, timeout=300)
+    return work / "site"
+
+
+def _run(site: Path, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``args`` run by the venv's Python with the installed wheel first on the path, outside the source tree."""
+    environment = {"PATH": f"{BIN}:/usr/bin:/bin", "PYTHONPATH": str(site), "HOME": str(cwd), **env}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=environment, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_the_installed_package_checks_its_packaged_default_policy(installed: Path, tmp_path: Path) -> None:
+    result = _run(installed, tmp_path, "-c", "import engine, domain.resources as r; "
+                  "print(engine.__file__); print(r.locate(r.DEFAULT_POLICY))")
+    assert result.returncode == 0, result.stderr
+    module, policy = result.stdout.split()
+    assert module.startswith(str(installed)) and policy.startswith(str(installed)), result.stdout
+    check = _run(installed, tmp_path, "-m", "serving.cli", "rules", "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "OK:" in check.stdout and str(installed) in check.stdout and "risk.high" in check.stdout
+
+
+def test_the_installed_package_answers_a_checkout(installed: Path, tmp_path: Path, champion: dict[str, str]) -> None:
+    script = textwrap.dedent(f"""
+        import json, serving
+        from serving import create_app
+        assert serving.__file__.startswith({str(installed)!r}), serving.__file__
+        app = create_app({{"AUDIT_URL": "sqlite:///{tmp_path}/audit.db", "MLFLOW_TRACKING_URI": {champion['tracking']!r},
+                          "MODEL_URI": {champion['uri']!r}, "RELOAD_INTERVAL_S": 0}})
+        body = {{"request_id": "wheel-1", "customer": {{"id": "C-1", "type": "business", "country": "NL"}},
+                "order": {{"amount": 800.0, "currency": "EUR"}}}}
+        answer = app.test_client().post("/v1/decisions/checkout", json=body)
+        print(json.dumps({{"status": answer.status_code, **answer.get_json()}}))
+    """)
+    result = _run(installed, tmp_path, "-c", script)
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["status"] == 200 and answer["outcome"] in ("accept", "prepay", "review", "reject")
+    assert answer["rules_fired"][0].startswith("risk.") and answer["risk"]["version"] == champion["version"]
+
+
+def test_the_image_definition_passes_hadolint() -> None:
+    result = subprocess.run([str(BIN / "hadolint"), str(ROOT / "Dockerfile")], capture_output=True, text=True,
+                            timeout=60, env={"PATH": os.environ.get("PATH", "")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (ROOT / "Dockerfile").read_text()
+    assert "pip wheel" in text and "/wheels/*.whl" in text and "HEALTHCHECK" in text and "USER 10001" in text
