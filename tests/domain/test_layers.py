@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("domain", "features", "engine", "training", "serving", "rules")
+PACKAGES = ("domain", "ledger", "features", "engine", "training", "serving", "rules")
 
 
 def _lint(tree: Path) -> subprocess.CompletedProcess[str]:
