@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import parser, report  # noqa: E402
-from features.events import ledger_to_events  # noqa: E402
+from ledger.events import ledger_to_events  # noqa: E402
 from features.offline import build_feature_table  # noqa: E402
 from features.online import MemoryStore, OnlineStore  # noqa: E402
 from features.online.redis import RedisStore  # noqa: E402

@@ -90,7 +90,7 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=4)
     args = p.parse_args()
 
-    from features.events import ledger_to_events
+    from ledger.events import ledger_to_events
     from features.online import from_url
     from serving.bootstrap import ensure_champion, feature_row
     from training.simulation import SimulationConfig, simulate

@@ -12,7 +12,7 @@ import tempfile
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import parser, report  # noqa: E402
-from features.ledger import save_ledger  # noqa: E402
+from ledger.tables import save_ledger  # noqa: E402
 from training.simulation import SimulationConfig, simulate  # noqa: E402
 
 INVOICES_PER_CUSTOMER_24M = 21.6  # measured mean of the default mix over 24 months

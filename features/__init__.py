@@ -1,7 +1,7 @@
 """Features shared by training and serving: one definition, one code path.
 
 * ``features.definitions``: every feature once (``FEATURE_NAMES`` = model input order)
-* ``features.events``: the event contract and ``ledger_to_events``
+* ``ledger.events``: the event contract and ``ledger_to_events``
 * ``features.aggregates``: the per-customer state and its event fold
 * ``features.transform``: aggregates + request -> features (serving and parity)
 * ``features.offline``: the point-in-time feature table of a ledger (training)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from domain.errors import Conflict, KredoError, NotFound
 from features.definitions import EWM_HALFLIFE_DAYS, EWM_ORIGIN, PAID_TOLERANCE, RECENT_K
-from features.events import US_PER_DAY, Event, iso, to_us
+from ledger.events import US_PER_DAY, Event, iso, to_us
 
 EWM_ORIGIN_US = to_us(EWM_ORIGIN)
 EWM_HALFLIFE_US = int(EWM_HALFLIFE_DAYS * US_PER_DAY)

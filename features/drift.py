@@ -24,8 +24,8 @@ import pandas as pd
 
 from domain.errors import InvalidInput
 from features.definitions import FEATURE_NAMES, FEATURES
-from features.events import frame_to_events, ledger_event_frame
-from features.ledger import Ledger
+from ledger.events import frame_to_events, ledger_event_frame
+from ledger.tables import Ledger
 from features.offline import build_feature_table
 from features.online.memory import MemoryStore
 from features.transform import InvoiceRequest

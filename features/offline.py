@@ -28,9 +28,9 @@ import pandas as pd
 from features.aggregates import EWM_HALFLIFE_US, EWM_ORIGIN_US
 from features.definitions import (AGEING_BUCKETS, BUSINESS_SIZES, FEATURE_NAMES, KNOWN_LATE_PRIOR,
                                   KNOWN_LATE_PRIOR_WEIGHT, MONTH_DAYS, NEVER_PAID, PAID_TOLERANCE, RECENT_K)
-from features.events import US_PER_DAY
+from ledger.events import US_PER_DAY
 from domain.vocabulary import PROFILES
-from features.ledger import Ledger
+from ledger.tables import Ledger
 
 NEVER = np.iinfo(np.int64).max
 

@@ -27,7 +27,7 @@ from domain.errors import InvalidInput
 from features.aggregates import CustomerAggregates, days_between
 from features.definitions import (AGEING_BUCKETS, BUSINESS_SIZES, FEATURE_NAMES, KNOWN_LATE_PRIOR,
                                   KNOWN_LATE_PRIOR_WEIGHT, MONTH_DAYS, NEVER_PAID)
-from features.events import to_us
+from ledger.events import to_us
 from domain.vocabulary import CUSTOMER_TYPES, PROFILES, SIZES
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from features.ledger import Ledger
+from ledger.tables import Ledger
 
 if TYPE_CHECKING:
     from training.pipeline import TrainConfig

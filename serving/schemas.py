@@ -16,7 +16,7 @@ MAX_EVENTS = 1000
 
 
 class Event(BaseModel):
-    """One ledger or reminder event; its fields per ``type`` are checked by ``features.events``."""
+    """One ledger or reminder event; its fields per ``type`` are checked by ``ledger.events``."""
 
     model_config = ConfigDict(extra="allow", strict=True, frozen=True)
 

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from features.ledger import Ledger
+from ledger.tables import Ledger
 from tests.support.services import postgres_database, redis_server
 from training.simulation import SimulationConfig, simulate
 

@@ -41,8 +41,8 @@ from domain.vocabulary import CHANNELS
 from engine.decisions import checkout_facts, invoice_request, next_action_outcome
 from engine.rules import CreditPolicy, RuleEngine
 from features.definitions import FEATURE_NAMES
-from features.events import ledger_to_events
-from features.ledger import Ledger
+from ledger.events import ledger_to_events
+from ledger.tables import Ledger
 from features.offline import build_feature_table
 from features.online import MemoryStore
 

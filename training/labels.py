@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.ledger import Ledger
+from ledger.tables import Ledger
 
 HEADS = ("late", "late_30", "write_off", "days_late")
 BINARY_HEADS = ("late", "late_30", "write_off")

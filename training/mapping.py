@@ -1,4 +1,4 @@
-"""Read any invoice CSV into a :class:`features.ledger.Ledger` through a column mapping.
+"""Read any invoice CSV into a :class:`ledger.tables.Ledger` through a column mapping.
 
 Why: analysts bring their own exports (ERP, the public IBM accounts-receivable
 sample). A small JSON mapping says which column holds which ledger field, so
@@ -39,7 +39,7 @@ import pandas as pd
 
 from domain.errors import InvalidInput, LedgerError
 from domain.vocabulary import CHANNELS
-from features.ledger import Ledger, TABLES
+from ledger.tables import Ledger, TABLES
 
 REQUIRED = ("invoice_id", "customer_id", "issued_at", "due_at", "amount")
 OPTIONAL = ("paid_at", "written_off_at", "paperless", "disputed", "country")

@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from domain.errors import InvalidInput
-from features.ledger import Ledger
+from ledger.tables import Ledger
 from training.baselines import BASELINES, fit_predict_baselines
 from training.labels import BINARY_HEADS, HEADS, LabelConfig, make_labels
 from training.metrics import classification_metrics, regression_metrics

@@ -17,7 +17,7 @@ from training.tracking import LoggedRun, log_run, write_report_json
 def load_source(ledger: str | None = None, csv: str | None = None, mapping: str = "ar") -> tuple[Any, str]:
     """A validated ledger from a ledger directory or an invoice CSV (through ``mapping``)."""
     if ledger:
-        from features.ledger import load_ledger
+        from ledger.tables import load_ledger
 
         return load_ledger(ledger), f"ledger {ledger}"
     if csv:

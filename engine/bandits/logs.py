@@ -1,7 +1,7 @@
 """Logged reminders as bandit data: context, allowed arms, logged arm, propensity, reward.
 
 Why: off-policy evaluation and offline training read the reminders a ledger
-logged (``features.ledger.REMINDERS``: arm, propensity, ``paid_within_7d``).
+logged (``ledger.tables.REMINDERS``: arm, propensity, ``paid_within_7d``).
 The context is rebuilt from what was known when each reminder was sent,
 never from later outcomes:
 
@@ -30,7 +30,7 @@ from domain.vocabulary import CHANNELS
 from engine.bandits.arms import Arm, arms_for_channels
 from engine.bandits.context import Context
 from engine.rules import RuleEngine, default_rules
-from features.ledger import Ledger
+from ledger.tables import Ledger
 
 
 @dataclass(frozen=True)

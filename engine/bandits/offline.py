@@ -24,7 +24,7 @@ from engine.bandits.policies import LearningPolicy, FixedPreference, UniformRand
 from engine.bandits.state import BanditState, InProcessState
 from engine.bandits.thompson import ThompsonSampling
 from domain.errors import InvalidInput, NotFound
-from features.ledger import Ledger
+from ledger.tables import Ledger
 
 POLICIES: dict[str, Callable[[BanditState], LearningPolicy]] = {
     "uniform": lambda state: UniformRandom(),

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from domain.errors import InvalidInput
 from features.aggregates import CustomerAggregates, Refusal
-from features.events import Event, parse_event
+from ledger.events import Event, parse_event
 from features.transform import InvoiceRequest, invoice_features
 
 Status = Literal["applied", "duplicate", "refused"]

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 
 from features.aggregates import CustomerAggregates, CustomerState, fold
-from features.events import Event
+from ledger.events import Event
 from features.online.base import EventResult, FeatureQuery, OnlineStore
 from features.transform import invoice_features
 

@@ -30,7 +30,7 @@ from domain.resources import REDIS_FOLD_SCRIPT, read_text
 
 from features.aggregates import EWM_HALFLIFE_US, EWM_ORIGIN_US, CustomerAggregates, OpenInvoice, refusal
 from features.definitions import PAID_TOLERANCE, RECENT_K
-from features.events import US_PER_DAY, Event
+from ledger.events import US_PER_DAY, Event
 from features.online.base import EventResult, OnlineStore
 
 _SCRIPT = read_text(REDIS_FOLD_SCRIPT)

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from features.definitions import FEATURE_NAMES
-from features.events import frame_to_events, ledger_event_frame
-from features.ledger import Ledger
+from ledger.events import frame_to_events, ledger_event_frame
+from ledger.tables import Ledger
 from features.online.base import EventResult, OnlineStore
 from features.transform import InvoiceRequest
 

@@ -23,7 +23,7 @@ from flask import Blueprint, Response, jsonify
 from domain.errors import KredoError
 from engine.bandits import Choice
 from engine.decisions import BanditFeedback
-from features.events import to_us
+from ledger.events import to_us
 from serving.api._body import parse
 from serving.runtime import Runtime, get_runtime
 from serving.schemas import EventsRequest

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.rules import load_policy
-    from features.ledger import load_ledger
+    from ledger.tables import load_ledger
     from training.backtest import backtest, dunning_backtest, dunning_summary, model_scorer
     from training.registry import load_model
 

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def evaluate(args: argparse.Namespace) -> int:
     from engine.bandits.offline import evaluate_on_ledger
-    from features.ledger import load_ledger
+    from ledger.tables import load_ledger
 
     report = evaluate_on_ledger(load_ledger(args.ledger), args.policy, args.train_share, args.seed)
     print(f"policy {report['policy']}: trained on {report['trained_on']:,} reminders, "

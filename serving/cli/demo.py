@@ -41,7 +41,7 @@ def _start(months: int) -> str:
 
 def prepare_ledger(args: argparse.Namespace) -> Path:
     """Simulate the demo ledger unless it is already there."""
-    from features.ledger import save_ledger
+    from ledger.tables import save_ledger
     from serving.cli.simulate import print_stats
     from training.simulation import SimulationConfig, simulate, summarize
 
@@ -63,7 +63,7 @@ def prepare_champion(ledger_dir: Path, tracking_uri: str, seed: int) -> str:
     A champion that no longer loads (e.g. registered before the feature set changed) is replaced.
     """
     from domain.errors import ModelError, NotFound
-    from features.ledger import load_ledger
+    from ledger.tables import load_ledger
     from serving.bootstrap import ensure_champion
     from training.pipeline import TrainConfig
     from training.registry import load_model
@@ -105,8 +105,8 @@ def curl_examples(base: str, customer: dict[str, str]) -> str:
 
 def _warm(app: Any, ledger_dir: Path) -> dict[str, str]:
     """Replay the ledger's history into the in-process store; returns the record of a customer with history."""
-    from features.events import ledger_to_events
-    from features.ledger import load_ledger
+    from ledger.events import ledger_to_events
+    from ledger.tables import load_ledger
 
     ledger = load_ledger(ledger_dir)
     store = app.extensions["kredo.runtime"].store

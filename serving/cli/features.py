@@ -36,7 +36,7 @@ def _limits(path: str | None) -> dict[str, float] | None:
 
 def run_drift(args: argparse.Namespace) -> int:
     from features.drift import Window, drift_report
-    from features.ledger import load_ledger
+    from ledger.tables import load_ledger
 
     train = Window.parse(args.train_window, "train_window")
     recent = Window.parse(args.recent_window, "recent_window")

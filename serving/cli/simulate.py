@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from features.ledger import save_ledger
+    from ledger.tables import save_ledger
     from training.simulation import SimulationConfig, simulate, summarize
 
     t0 = time.perf_counter()

@@ -43,6 +43,6 @@ def test_a_back_import_breaks_the_layers(tmp_path: Path) -> None:
 def test_the_ground_layer_imports_nothing_of_the_project(tmp_path: Path) -> None:
     tree = _copy(tmp_path)
     with (tree / "domain" / "vocabulary.py").open("a") as f:
-        f.write("\nimport features.ledger\n")
+        f.write("\nimport ledger.tables\n")
     result = _lint(tree)
-    assert result.returncode != 0 and "domain.vocabulary -> features.ledger" in result.stdout
+    assert result.returncode != 0 and "domain.vocabulary -> ledger.tables" in result.stdout

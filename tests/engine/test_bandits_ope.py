@@ -11,7 +11,7 @@ from engine.bandits import InProcessState
 from engine.bandits.logs import from_ledger
 from engine.bandits.offline import make_policy, train
 from engine.bandits.ope import evaluate, target_probabilities
-from features.ledger import save_ledger
+from ledger.tables import save_ledger
 from serving.cli import main
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.ledger import CUSTOMERS, DISPUTES, INVOICES, PAYMENTS, REMINDERS, Ledger
+from ledger.tables import CUSTOMERS, DISPUTES, INVOICES, PAYMENTS, REMINDERS, Ledger
 
 
 def _frame(table, rows: list[dict]) -> pd.DataFrame:

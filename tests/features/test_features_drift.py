@@ -10,7 +10,7 @@ import pytest
 from domain.errors import InvalidInput
 from features.definitions import FEATURE_NAMES
 from features.drift import Window, deteriorated_customers, drift_report, psi, snapshots
-from features.ledger import save_ledger
+from ledger.tables import save_ledger
 from serving.cli import main
 from tests.features.ledgers import tiny_ledger
 

@@ -10,7 +10,7 @@ import pytest
 from domain.errors import InvalidInput
 from features.aggregates import CustomerAggregates
 from features.definitions import FEATURES
-from features.events import ledger_to_events, parse_event
+from ledger.events import ledger_to_events, parse_event
 from features.online import MemoryStore, OnlineStore, from_url
 from features.online.redis import RedisStore
 from features.transform import InvoiceRequest

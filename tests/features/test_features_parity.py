@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from features.definitions import FEATURE_NAMES
-from features.events import to_us
+from ledger.events import to_us
 from features.offline import build_feature_table
 from features.online.replay import online_feature_table
 from tests.features.ledgers import cut_at, shuffle_after

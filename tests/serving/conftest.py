@@ -11,7 +11,7 @@ from tests.support.api import make_app
 @pytest.fixture(scope="module")
 def app(champion: dict[str, str], tmp_path_factory: pytest.TempPathFactory, small_ledger) -> Iterator:
     """One app per module (a policy compiles onto its own durable-rules host: build few)."""
-    from features.events import ledger_to_events
+    from ledger.events import ledger_to_events
 
     application = make_app(champion, tmp_path_factory.mktemp("app"))
     application.extensions["kredo.runtime"].store.apply(ledger_to_events(small_ledger))

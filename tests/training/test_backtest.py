@@ -8,7 +8,7 @@ import pytest
 
 from domain.errors import InvalidInput
 from engine.rules import load_policy
-from features.ledger import save_ledger
+from ledger.tables import save_ledger
 from serving.cli import main as kredo
 from training.backtest import SCORES, backtest, dunning_backtest, dunning_summary
 from training.simulation import SimulationConfig, simulate

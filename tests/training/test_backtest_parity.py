@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine.rules import default_rules
-from features.events import ledger_to_events
-from features.ledger import Ledger
+from ledger.events import ledger_to_events
+from ledger.tables import Ledger
 from training.backtest import backtest, dunning_backtest, dunning_requests, model_scorer
 from training.registry import load_model
 from training.simulation import SimulationConfig, simulate

@@ -10,7 +10,7 @@ import pytest
 
 from domain.vocabulary import CHANNELS
 
-from features.ledger import load_ledger, save_ledger
+from ledger.tables import load_ledger, save_ledger
 from serving.cli import main
 from training.simulation import SimulationConfig, response_probability, simulate, summarize
 

@@ -53,7 +53,7 @@ def test_mapping_errors_name_the_field(tmp_path) -> None:
 
 def _ledger(invoices: list[dict], as_of: str):
     """A one-customer ledger from a few invoices (times in days after 2024-01-01)."""
-    from features.ledger import Ledger, TABLES
+    from ledger.tables import Ledger, TABLES
 
     t0 = pd.Timestamp("2024-01-01")
     inv = pd.DataFrame([{

@@ -21,7 +21,7 @@ import pandas as pd
 
 from domain.vocabulary import CHANNELS, DAY_TYPES, SLOT_HOURS, SLOTS, TONES
 
-from features.ledger import Ledger
+from ledger.tables import Ledger
 from training.simulation.response import WINDOW_DAYS, response_probability
 
 DAY = np.timedelta64(86_400, "s")

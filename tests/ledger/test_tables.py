@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from domain.errors import LedgerError
-from features.ledger import INVOICES, load_ledger, save_ledger, validate
+from ledger.tables import INVOICES, load_ledger, save_ledger, validate
 
 
 @pytest.fixture()

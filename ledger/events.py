@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from domain.errors import InvalidInput
-from features.ledger import Ledger
+from ledger.tables import Ledger
 
 EVENT_TYPES = ("invoice_issued", "dispute_opened", "dispute_resolved", "payment_received",
                "invoice_written_off", "reminder_sent")
