@@ -8,6 +8,8 @@ wins over both.
 | key | environment | default |
 |---|---|---|
 | ``AUDIT_URL`` | ``DATABASE_URL`` | ``sqlite:///var/audit.db`` |
+| ``LEDGER_URL`` | ``KREDO_LEDGER_URL`` | ``sqlite:///var/ledger.db`` (PostgreSQL: the same URL as ``DATABASE_URL``) |
+| ``FUTURE_HORIZON_DAYS`` | ``KREDO_FUTURE_HORIZON_DAYS`` | 400 (events dated further ahead of the server clock are refused) |
 | ``REDIS_URL`` | ``REDIS_URL`` | none: in-process store |
 | ``MLFLOW_TRACKING_URI`` | ``MLFLOW_TRACKING_URI`` | ``sqlite:///mlruns/mlflow.db`` |
 | ``MODEL_URI`` | ``KREDO_MODEL_URI`` | ``models:/payment-delay@champion`` |
@@ -28,6 +30,8 @@ from domain.resources import DEFAULT_POLICY, locate
 
 DEFAULTS: dict[str, Any] = {
     "AUDIT_URL": "sqlite:///var/audit.db",
+    "LEDGER_URL": "sqlite:///var/ledger.db",
+    "FUTURE_HORIZON_DAYS": 400,
     "REDIS_URL": None,
     "MLFLOW_TRACKING_URI": "sqlite:///mlruns/mlflow.db",
     "MODEL_URI": "models:/payment-delay@champion",
@@ -41,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
 
 ENVIRONMENT = {
     "AUDIT_URL": "DATABASE_URL",
+    "LEDGER_URL": "KREDO_LEDGER_URL",
+    "FUTURE_HORIZON_DAYS": "KREDO_FUTURE_HORIZON_DAYS",
     "REDIS_URL": "REDIS_URL",
     "MLFLOW_TRACKING_URI": "MLFLOW_TRACKING_URI",
     "MODEL_URI": "KREDO_MODEL_URI",
@@ -52,7 +58,7 @@ ENVIRONMENT = {
     "CONTROL_SHARE": "KREDO_CONTROL_SHARE",
 }
 
-_NUMERIC = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float}
+_NUMERIC = {"FUTURE_HORIZON_DAYS": int, "RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float}
 
 
 def load(overrides: Mapping[str, Any] | None = None,

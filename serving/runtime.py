@@ -22,6 +22,8 @@ from flask import Flask, current_app
 
 from domain.errors import KredoError, ModelError, PolicyError
 from engine.ports import ModelInfo, Served
+from features.online import OnlineStore
+from ledger.book import Book
 from serving import bandit
 from serving.audit import AuditLog
 from serving.bandit import Bandit
@@ -59,7 +61,8 @@ class Runtime:
 
     config: dict[str, Any]
     audit: AuditLog
-    store: Any
+    book: Book
+    store: OnlineStore
     bandit: Bandit
     policy: Any = None
     served: Served | None = None
@@ -181,10 +184,15 @@ def _ok(probe: Any) -> bool:  # noqa: ANN401
 def init_app(app: Flask) -> Runtime:
     """Open the stores, load model and policy, start the reload thread."""
     from features.online import from_url
+    from ledger.database import open_ledger
+    from serving.bootstrap import warm_store
 
     config = dict(app.config, _metrics=get_metrics(app))
-    runtime = Runtime(config, AuditLog.from_url(config["AUDIT_URL"]), from_url(config["REDIS_URL"]),
-                      bandit.build(config))
+    book = Book(open_ledger(config["LEDGER_URL"]))
+    store = from_url(config["REDIS_URL"])
+    runtime = Runtime(config, AuditLog.from_url(config["AUDIT_URL"]), book, store, bandit.build(config))
+    if config["REDIS_URL"] is None:
+        warm_store(store, book)  # the in-process store starts empty: fold the ledger into it
     runtime.reload(force=True)
     if config["RELOAD_INTERVAL_S"] > 0:
         threading.Thread(target=runtime.watch, args=(config["RELOAD_INTERVAL_S"],),

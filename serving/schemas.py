@@ -10,18 +10,31 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.contract import Id, Strict
+from domain.contract import Strict
 
 MAX_EVENTS = 1000
 
 
 class Event(BaseModel):
-    """One ledger or reminder event; its fields per ``type`` are checked by ``ledger.events``."""
+    """One ledger event. Every field is judged per event by the ledger (``ledger.book``), so one bad
+    event is refused with a code and its field while the rest of its batch is booked.
 
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+    Common fields: ``event_id`` (unique; the same id twice is a duplicate), ``type``, ``customer_id``,
+    ``invoice_id``, ``at`` (ISO-8601). Per type: ``invoice_issued``: ``amount``, ``due_at``,
+    ``payment_terms_days``, ``paperless``, optional ``payment_reference``, ``legal_entity_id``;
+    ``payment_received``: ``amount``, optional ``reference``, ``iban``; ``dispute_opened``: optional
+    ``reason`` (price, quantity, quality, not_received, duplicate, other), ``owner``;
+    ``dispute_resolved``, ``invoice_written_off``: nothing more; ``reminder_sent``: optional
+    ``decision_id`` (the next-action it carried out), ``channel``, ``step``, ``tone``, ``final_notice``;
+    ``customer_updated`` (no ``invoice_id``): master data ``customer_type``, ``country``, ``profile``,
+    ``size``, ``sector``, ``name``, ``account_manager``, ``key_account``, ``paperless``, ``blocked``,
+    ``credit_limit``, ``legal_entity_id``, ``parent_id``, ``ibans``, ``consent_<channel>``.
+    """
 
-    event_id: Id
-    type: Annotated[str, Field(min_length=1, max_length=64)]
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    event_id: str | None = Field(None, description="unique per event; required (refused per event when missing)")
+    type: str | None = Field(None, description="event type; required")
 
 
 class EventsRequest(Strict):
@@ -29,9 +42,12 @@ class EventsRequest(Strict):
 
 
 class EventResult(BaseModel):
-    event_id: str
+    """The verdict on one event: ``code`` and ``field`` say why it was refused (or what was noted)."""
+
+    event_id: str | None
     status: Literal["applied", "duplicate", "refused"]
     code: str | None = None
+    field: str | None = None
     reason: str | None = None
 
 

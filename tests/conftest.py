@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +55,17 @@ def champion(tmp_path_factory: pytest.TempPathFactory, small_ledger) -> dict[str
     tracking = f"sqlite:///{work}/mlflow.db"
     info = ensure_champion(small_ledger, tracking, TrainConfig(n_estimators=40, max_depth=4))
     return {"tracking": tracking, "uri": info["uri"], "version": info["version"], "dir": str(work)}
+
+
+@pytest.fixture(scope="session")
+def small_ledger_db(tmp_path_factory: pytest.TempPathFactory, small_ledger: Ledger) -> Path:
+    """``small_ledger`` imported into a ledger database once (SQLite file); apps get a copy of it."""
+    from ledger.book import Book
+    from ledger.database import open_ledger
+    from ledger.imports import import_ledger
+
+    path = tmp_path_factory.mktemp("ledger") / "ledger.db"
+    book = Book(open_ledger(f"sqlite:///{path}"))
+    import_ledger(book, small_ledger)
+    book.engine.dispose()
+    return path

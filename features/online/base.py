@@ -81,6 +81,22 @@ class OnlineStore(ABC):
     def _apply_valid(self, events: Sequence[Event]) -> list[EventResult]:
         """Fold validated events in order (atomically per event); one result each."""
 
+    def refold(self, customer_id: str, events: Iterable[Mapping[str, Any]]) -> list[EventResult]:
+        """Replace one customer's state by the fold of ``events`` (the ledger's, in time order).
+
+        A late event cannot be folded in after later ones (the fold is order-dependent),
+        so the ledger books it and the customer is folded again from its full history,
+        in one atomic swap: a reader sees the old state or the new one.
+        """
+        valid = [parse_event(raw) for raw in events]
+        if any(e.customer_id != customer_id for e in valid):
+            raise InvalidInput(f"refold of {customer_id} got another customer's event", field="customer_id")
+        return self._replace(customer_id, valid)
+
+    @abstractmethod
+    def _replace(self, customer_id: str, events: Sequence[Event]) -> list[EventResult]:
+        """Atomically swap the customer's state for the fold of ``events``."""
+
     @abstractmethod
     def aggregates_many(self, customer_ids: Sequence[str]) -> list[CustomerAggregates]:
         """Aggregates of several customers in one round trip (new customers: defaults)."""

@@ -43,6 +43,19 @@ class MemoryStore(OnlineStore):
                 results.append(EventResult(event.event_id, "applied"))
         return results
 
+    def _replace(self, customer_id: str, events: Sequence[Event]) -> list[EventResult]:
+        state, seen, results = CustomerState(), set(), []
+        for event in events:
+            refusal = fold(state, event)
+            if refusal is None:
+                seen.add(event.event_id)
+                results.append(EventResult(event.event_id, "applied"))
+            else:
+                results.append(EventResult.refused(event.event_id, refusal))
+        with self._lock:
+            self._states[customer_id], self._seen[customer_id] = state, seen
+        return results
+
     def aggregates_many(self, customer_ids: Sequence[str]) -> list[CustomerAggregates]:
         with self._lock:
             return [copy.deepcopy(self._states[c].aggregates) if c in self._states else CustomerAggregates()

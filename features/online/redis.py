@@ -53,23 +53,42 @@ class RedisStore(OnlineStore):
     def _key(self, customer_id: str, suffix: str = "") -> str:
         return f"{self._ns}:cust:{{{customer_id}}}{suffix}"
 
+    def _keys(self, customer_id: str) -> list[str]:
+        return [self._key(customer_id, s) for s in ("", ":open", ":disputes", ":invoices", ":seen")]
+
+    def _fold_in(self, pipe: redis.client.Pipeline, e: Event) -> None:
+        self._apply_script(keys=self._keys(e.customer_id), client=pipe, args=[
+            e.event_id, e.type, e.invoice_id, str(e.at_us), repr(e.amount), str(e.due_us), *_CONSTANTS])
+
+    @staticmethod
+    def _results(events: Sequence[Event], replies: Sequence[list[bytes]]) -> list[EventResult]:
+        results: list[EventResult] = []
+        for e, reply in zip(events, replies):
+            status = reply[0].decode()
+            if status == "refused":
+                watermark = int(float(reply[2])) if len(reply) > 2 else None
+                results.append(EventResult.refused(e.event_id, refusal(reply[1].decode(), e, watermark)))
+            else:
+                results.append(EventResult(e.event_id, status))
+        return results
+
     def _apply_valid(self, events: Sequence[Event]) -> list[EventResult]:
         results: list[EventResult] = []
         for start in range(0, len(events), BATCH):
             chunk = events[start:start + BATCH]
             pipe = self._client.pipeline(transaction=False)
             for e in chunk:
-                keys = [self._key(e.customer_id, s) for s in ("", ":open", ":disputes", ":invoices", ":seen")]
-                self._apply_script(keys=keys, client=pipe, args=[
-                    e.event_id, e.type, e.invoice_id, str(e.at_us), repr(e.amount), str(e.due_us), *_CONSTANTS])
-            for e, reply in zip(chunk, pipe.execute()):
-                status = reply[0].decode()
-                if status == "refused":
-                    watermark = int(float(reply[2])) if len(reply) > 2 else None
-                    results.append(EventResult.refused(e.event_id, refusal(reply[1].decode(), e, watermark)))
-                else:
-                    results.append(EventResult(e.event_id, status))
+                self._fold_in(pipe, e)
+            results += self._results(chunk, pipe.execute())
         return results
+
+    def _replace(self, customer_id: str, events: Sequence[Event]) -> list[EventResult]:
+        """DEL and the whole fold in one MULTI/EXEC: other clients see the old state or the new one."""
+        pipe = self._client.pipeline(transaction=True)
+        pipe.delete(*self._keys(customer_id))
+        for e in events:
+            self._fold_in(pipe, e)
+        return self._results(events, pipe.execute()[1:])
 
     def aggregates_many(self, customer_ids: Sequence[str]) -> list[CustomerAggregates]:
         pipe = self._client.pipeline(transaction=True)

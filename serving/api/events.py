@@ -1,77 +1,148 @@
-"""``POST /v1/events``: a batch of ledger and reminder events, idempotent by ``event_id``.
+"""``POST /v1/events``: a batch of ledger events, booked first, idempotent by ``event_id``.
 
-Why: the online features and the bandit learn from the same stream. Each event
-is applied to the feature store (which answers applied / duplicate / refused
-with a reason), then:
+Why this order: the ledger is the system of record. The batch is judged and
+booked in one transaction (``ledger.book.Book``), with a verdict per event:
+``applied``, ``duplicate``, or ``refused`` with a code and the field to blame.
+Only then do the online features follow: a customer's events in time order are
+folded in; a customer that received a late event (dated before events already
+booked) is refolded from the ledger, so point-in-time features stay exact.
+Then the bandit learns from what the ledger now says:
 
 * an applied ``reminder_sent`` that names the ``decision_id`` it carried out
   becomes the invoice's pending reminder, with the arm, propensity and context
   read back from that decision's audit record as a typed ``BanditFeedback``
-  (the one source of truth);
-* an applied ``payment_received`` pays the invoice's pending reminder its reward;
-* reminders whose 7-day window ended before the batch's latest event time
-  are settled with reward 0.
+  (a decision of another invoice is refused before booking);
+* an applied ``payment_received`` pays the invoice's pending reminder its reward
+  once the ledger says the invoice is settled;
+* reminders whose 7-day window ended before the batch's latest event time (but
+  never later than the server's clock) are settled with reward 0.
 
-A refused event never stops the batch: the answer lists a result per event.
+A refused event never stops the batch.
 """
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from domain.errors import KredoError
+from domain.errors import KredoError, NotFound
 from engine.bandits import Choice
 from engine.decisions import BanditFeedback
-from ledger.events import to_us
+from ledger.book import Verdict, sort_events
+from ledger.events import US_PER_DAY, to_us
 from serving.api._body import parse
 from serving.runtime import Runtime, get_runtime
 from serving.schemas import EventsRequest
 
 bp = Blueprint("events", __name__, url_prefix="/v1")
+log = logging.getLogger(__name__)
+EARLIEST_US = to_us("2000-01-01T00:00:00")
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
 
 
 @bp.post("/events")
 def post_events() -> Response:
     body = parse(EventsRequest)
     runtime = get_runtime()
+    received = now_us()
     events = [e.model_dump() for e in body.events]
-    results = runtime.store.apply(events)
+    pre = [_precheck(runtime, event, received) for event in events]
+    booked = iter(runtime.book.apply([e for e, p in zip(events, pre) if p is None], received).verdicts)
+    verdicts = [p if p is not None else next(booked) for p in pre]
+    _follow(runtime, verdicts)
     out, rewards, latest = [], 0, None
-    for event, result in zip(events, results):
-        row = {"event_id": event["event_id"], "status": result.status, "code": result.code,
-               "reason": result.reason}
-        if result.status == "applied":
+    for verdict in verdicts:
+        row = {"event_id": verdict.event_id, "status": verdict.status, "code": verdict.code,
+               "field": verdict.field, "reason": verdict.reason}
+        if verdict.status == "applied" and verdict.event is not None:
             try:
-                rewards += _pay_bandit(runtime, event)
-                latest = max(latest or 0.0, to_us(event["at"]) / 1e6)
+                rewards += _pay_bandit(runtime, verdict)
+                latest = max(latest or 0, verdict.event.at_us)
             except KredoError as exc:
-                row.update(code=exc.code, reason=f"applied to features; bandit skipped: {exc.detail}")
+                row.update(code=exc.code, reason=f"booked; bandit skipped: {exc.detail}")
         out.append(row)
-    if latest is not None:  # event time, not the wall clock: a replayed history settles as it did live
-        rewards += len(runtime.bandit.attribution.expire(latest))
+    if latest is not None:  # event time settles as it did live, but a future date settles nothing early
+        rewards += len(runtime.bandit.attribution.expire(min(latest, received) / 1e6))
     counts = {s: sum(r["status"] == s for r in out) for s in ("applied", "duplicate", "refused")}
     return jsonify({"results": out, **counts, "rewards": rewards})
 
 
-def _pay_bandit(runtime: Runtime, event: dict[str, Any]) -> int:
-    """Feed one applied event to the reward bookkeeping; returns the number of rewards settled.
+def _precheck(runtime: Runtime, event: dict[str, Any], received_us: int) -> Verdict | None:
+    """What the book cannot judge alone: dates against the server's clock, decisions against the audit log."""
+    event_id = event.get("event_id")
+    horizon = received_us + int(runtime.config["FUTURE_HORIZON_DAYS"]) * US_PER_DAY
+    for name in ("at", "due_at"):
+        if name not in event:
+            continue
+        try:
+            at = to_us(event[name], name)
+        except KredoError:
+            return None  # the book names the malformed field
+        if not EARLIEST_US <= at <= horizon:
+            return Verdict(event_id, "refused", "date_out_of_range", name,
+                           f"{name} {event[name]!r} is before 2000-01-01 or more than "
+                           f"{runtime.config['FUTURE_HORIZON_DAYS']} days ahead of the server's clock")
+    if event.get("type") == "reminder_sent" and event.get("decision_id"):
+        try:
+            payload = runtime.audit.get(str(event["decision_id"])).payload
+        except NotFound:
+            return Verdict(event_id, "refused", "unknown_decision", "decision_id",
+                           f"no decision {str(event['decision_id'])[:80]!r}")
+        decided_for = ((payload.get("request") or {}).get("invoice") or {}).get("id")
+        if decided_for != event.get("invoice_id"):
+            return Verdict(event_id, "refused", "decision_of_other_invoice", "decision_id",
+                           f"decision {event['decision_id']} was taken for invoice {decided_for}, "
+                           f"not {event.get('invoice_id')}")
+    return None
+
+
+def _follow(runtime: Runtime, verdicts: list[Verdict]) -> None:
+    """The online features follow the ledger: in-order customers fold in, late ones refold from the ledger."""
+    applied = [v for v in verdicts if v.status == "applied" and v.event is not None]
+    late = _late(runtime, applied)
+    for customer_id in sorted(late):
+        runtime.store.refold(customer_id, runtime.book.customer_events(customer_id))
+    in_order = sort_events([dict(v.raw) for v in applied if v.raw is not None and v.event is not None
+                            and v.event.customer_id not in late])
+    for result in runtime.store.apply(in_order):
+        if result.status == "refused":  # the ledger accepted it: the store's fold must agree, else refold
+            log.warning("online store refused a booked event %s (%s); refolding", result.event_id, result.reason)
+            owner = next(e["customer_id"] for e in in_order if e["event_id"] == result.event_id)
+            runtime.store.refold(owner, runtime.book.customer_events(owner))
+
+
+def _late(runtime: Runtime, applied: list[Verdict]) -> set[str]:
+    """Customers with an event dated before the online store's last applied event of theirs."""
+    customers = sorted({v.event.customer_id for v in applied if v.event is not None})
+    marks = dict(zip(customers, (a.watermark_us for a in runtime.store.aggregates_many(customers))))
+    return {v.event.customer_id for v in applied if v.event is not None
+            and marks.get(v.event.customer_id) is not None and v.event.at_us < marks[v.event.customer_id]}
+
+
+def _pay_bandit(runtime: Runtime, verdict: Verdict) -> int:
+    """Feed one booked event to the reward bookkeeping; returns the number of rewards settled.
 
     Times are the event's own (business time, as epoch seconds), so a replayed
     history settles rewards exactly as it did live.
     """
+    event, raw = verdict.event, verdict.raw or {}
+    assert event is not None
     attribution = runtime.bandit.attribution
-    at = to_us(event["at"]) / 1e6
-    if event["type"] == "reminder_sent" and event.get("decision_id"):
-        feedback = BanditFeedback.from_record(runtime.audit.get(str(event["decision_id"])).payload)
+    at = event.at_us / 1e6
+    if event.type == "reminder_sent" and raw.get("decision_id"):
+        feedback = BanditFeedback.from_record(runtime.audit.get(str(raw["decision_id"])).payload)
         if feedback is None:
             return 0
         choice = Choice(feedback.arm, feedback.propensity, feedback.policy, feedback.experiment, feedback.group)
-        settled = attribution.record_reminder(event["event_id"], feedback.invoice_id, at, feedback.context, choice)
+        settled = attribution.record_reminder(event.event_id, feedback.invoice_id, at, feedback.context, choice)
         return len(settled)
-    if event["type"] == "payment_received":
-        still_open = event["invoice_id"] in runtime.store.aggregates(event["customer_id"]).open_invoices
-        settled = attribution.payment_received(event["event_id"], event["invoice_id"], at,
-                                               invoice_settled=not still_open)
+    if event.type == "payment_received":
+        settled = attribution.payment_received(event.event_id, event.invoice_id, at,
+                                               invoice_settled=runtime.book.invoice_status(event.invoice_id) == "paid")
         return int(settled is not None)
     return 0

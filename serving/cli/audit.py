@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,10 +16,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def verify(args: argparse.Namespace) -> int:
+    """Exit 0 intact, 1 altered, 2 when there is no audit log at that URL (never "intact: 0 records")."""
+    import sqlalchemy as sa
+
+    from domain.errors import NotFound
     from serving.audit import AuditLog
     from serving.config import load
 
-    log = AuditLog.from_url(args.url or load()["AUDIT_URL"])
+    url = args.url or load()["AUDIT_URL"]
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).is_file()):
+        raise NotFound(f"no audit log at {parsed.database or url!r}: nothing to verify", field="url")
+    log = AuditLog.from_url(url)
     try:
         report = log.verify()
     finally:

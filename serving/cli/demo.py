@@ -131,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     from serving.app import create_app
 
     app = create_app({"MLFLOW_TRACKING_URI": tracking_uri, "REDIS_URL": None,
-                      "AUDIT_URL": f"sqlite:///{(args.dir / 'audit.db').resolve()}"})
+                      "AUDIT_URL": f"sqlite:///{(args.dir / 'audit.db').resolve()}",
+                      "LEDGER_URL": f"sqlite:///{(args.dir / 'ledger.db').resolve()}"})
     customer = _warm(app, ledger_dir)
     base = f"http://{args.host}:{args.port}"
     print(f"[demo] serving on {base} (Ctrl-C to stop). Try:\n{curl_examples(base, customer)}")

@@ -51,7 +51,8 @@ def test_the_installed_package_answers_a_checkout(installed: Path, tmp_path: Pat
         import json, serving
         from serving import create_app
         assert serving.__file__.startswith({str(installed)!r}), serving.__file__
-        app = create_app({{"AUDIT_URL": "sqlite:///{tmp_path}/audit.db", "MLFLOW_TRACKING_URI": {champion['tracking']!r},
+        app = create_app({{"AUDIT_URL": "sqlite:///{tmp_path}/audit.db", "LEDGER_URL": "sqlite:///{tmp_path}/ledger.db",
+                          "MLFLOW_TRACKING_URI": {champion['tracking']!r},
                           "MODEL_URI": {champion['uri']!r}, "RELOAD_INTERVAL_S": 0}})
         body = {{"request_id": "wheel-1", "customer": {{"id": "C-1", "type": "business", "country": "NL"}},
                 "order": {{"amount": 800.0, "currency": "EUR"}}}}

@@ -1,4 +1,4 @@
-"""API fixtures: an app on the session's champion (``tests/conftest.py``) with a replayed ledger."""
+"""API fixtures: an app on the session's champion (``tests/conftest.py``) with the small ledger's book."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -9,12 +9,10 @@ from tests.support.api import make_app
 
 
 @pytest.fixture(scope="module")
-def app(champion: dict[str, str], tmp_path_factory: pytest.TempPathFactory, small_ledger) -> Iterator:
-    """One app per module (a policy compiles onto its own durable-rules host: build few)."""
-    from ledger.events import ledger_to_events
-
-    application = make_app(champion, tmp_path_factory.mktemp("app"))
-    application.extensions["kredo.runtime"].store.apply(ledger_to_events(small_ledger))
+def app(champion: dict[str, str], tmp_path_factory: pytest.TempPathFactory, small_ledger_db) -> Iterator:
+    """One app per module (a policy compiles onto its own durable-rules host: build few), on a copy of
+    the small ledger's book: the in-process store warms itself from it."""
+    application = make_app(champion, tmp_path_factory.mktemp("app"), history=small_ledger_db)
     yield application
     application.extensions["kredo.runtime"].stop()
 

@@ -1,6 +1,7 @@
 """Request bodies and helpers the API tests share (fixtures are in ``tests/serving/conftest.py``)."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from serving import create_app
@@ -15,8 +16,12 @@ NEXT_ACTION = {"request_id": "na-1", "now": "2026-11-23T10:00:00+01:00",
                            "due_date": "2026-10-31", "disputed": False, "reminders": []}}
 
 
-def make_app(champion: dict[str, str], tmp_path: Path, **overrides):  # noqa: ANN201
-    config = {"AUDIT_URL": f"sqlite:///{tmp_path}/audit.db", "REDIS_URL": None,
+def make_app(champion: dict[str, str], tmp_path: Path, history: Path | None = None, **overrides):  # noqa: ANN201
+    """An app on the champion, with its own audit log and ledger (a copy of ``history``'s, when given)."""
+    if history is not None:
+        shutil.copy(history, tmp_path / "ledger.db")
+    config = {"AUDIT_URL": f"sqlite:///{tmp_path}/audit.db", "LEDGER_URL": f"sqlite:///{tmp_path}/ledger.db",
+              "REDIS_URL": None,
               "MLFLOW_TRACKING_URI": champion["tracking"], "MODEL_URI": champion["uri"],
               "POLICY_PATH": "rules/default.yaml", "RELOAD_INTERVAL_S": 0, **overrides}
     return create_app(config)

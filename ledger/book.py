@@ -1,0 +1,448 @@
+"""The book: events written to the ledger first, one transaction per batch, with a precise verdict each.
+
+Why: the ledger is the system of record, so an event is judged against what the
+ledger knows, once, here: a duplicate ``event_id`` changes nothing, a payment of
+an invoice never issued or a dispute on an invoice already paid is refused with
+a code and the field to blame, and one bad event never costs its batch the good
+ones. An event that arrives late (dated before events already booked) is booked
+at its own time: each touched invoice is refolded from its events in time order,
+and the online features of its customer can be refolded from the ledger too
+(``Book.customer_events``).
+
+The projections (invoices, payments and allocations, disputes, contacts) are
+rewritten for the touched invoices in the same transaction as the events, so a
+read never sees an event without its effect.
+
+Example::
+
+    book = Book(open_ledger("sqlite:///var/ledger.db"))
+    outcome = book.apply(events, received_us=now_us)
+    [(v.status, v.code, v.field) for v in outcome.verdicts]
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from domain.errors import InvalidInput
+from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, PROFILES, SIZES
+from ledger import schema as t
+from ledger.events import EVENT_TYPES, Event, parse_event, to_us
+
+Status = Literal["applied", "duplicate", "refused"]
+#: Event types the book keeps beside the ones the features fold (master data only).
+BOOK_ONLY_TYPES = ("customer_updated",)
+ALL_TYPES = (*BOOK_ONLY_TYPES, *EVENT_TYPES)
+RANK = {kind: i for i, kind in enumerate(ALL_TYPES)}
+DISPUTE_REASONS = ("price", "quantity", "quality", "not_received", "duplicate", "other")
+_MASTER_FIELDS = {"name": str, "customer_type": str, "country": str, "sector": str, "size": str, "profile": str,
+                  "account_manager": str, "legal_entity_id": str, "parent_id": str, "key_account": bool,
+                  "paperless": bool, "blocked": bool, "credit_limit": float, "ibans": list,
+                  **{f"consent_{ch}": bool for ch in CHANNELS}}
+_CHOICES = {"customer_type": CUSTOMER_TYPES, "profile": PROFILES, "size": SIZES}
+_COLUMN = {"customer_type": "type"}  # master-data field -> customers column, where the names differ
+
+
+def cents(amount: float | int | str | Decimal, field_name: str = "amount") -> int:
+    """An amount in EUR as exact integer cents (half-even on the third decimal)."""
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        raise InvalidInput(f"{field_name} is not a number: {amount!r}", field=field_name) from None
+    if not value.is_finite():
+        raise InvalidInput(f"{field_name} must be finite", field=field_name)
+    return int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def euros(amount_cents: int) -> float:
+    """Cents back to EUR for JSON answers (exact to the cent: cents / 100 is the nearest double)."""
+    return amount_cents / 100
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the book did with one event."""
+
+    event_id: str | None
+    status: Status
+    code: str | None = None
+    field: str | None = None
+    reason: str | None = None
+    event: Event | None = None
+    raw: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A batch's verdicts, and the customers it touched."""
+
+    verdicts: list[Verdict]
+    touched_customers: frozenset[str]
+
+
+class Refused(Exception):
+    """Inside the book: one event's refusal (never leaves ``apply``)."""
+
+    def __init__(self, code: str, reason: str, field_name: str | None = None) -> None:
+        super().__init__(reason)
+        self.code, self.reason, self.field = code, reason, field_name
+
+
+def _canonical(raw: Mapping[str, Any]) -> str:
+    return json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _refusal_of(exc: InvalidInput, raw: Any) -> Refused:
+    """A parse error as the verdict code an integrator can act on (the field is named either way)."""
+    name = exc.field
+    if name == "type":
+        return Refused("unknown_type", exc.detail, name)
+    if not isinstance(raw, Mapping) or name is not None and raw.get(name) is None:
+        return Refused("missing_field", f"{name or 'event'} is missing: {exc.detail}", name)
+    return Refused("invalid_field", exc.detail, name)
+
+
+@dataclass
+class _Invoice:
+    """One invoice folded from its events in time order: the book's own view, in cents."""
+
+    customer_id: str
+    issued: Event | None = None
+    amount_cents: int = 0
+    paid_cents: int = 0
+    status: str = "open"
+    paid_us: int | None = None
+    written_off_us: int | None = None
+    dispute: tuple[str, int] | None = None          # (dispute event id, opened at) while one is open
+    payments: list[tuple[str, int, int, int]] = field(default_factory=list)  # id, at, amount, allocated
+    disputes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Booked:
+    """A touched invoice: its events in time order (booked and accepted so far) and their bodies."""
+
+    customer_id: str
+    events: list[Event] = field(default_factory=list)
+    raws: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def add(self, event: Event, raw: Mapping[str, Any]) -> None:
+        self.events.append(event)
+        self.events.sort(key=_key)
+        self.raws[event.event_id] = raw
+
+    def state(self, before: Event | None = None) -> _Invoice:
+        """The invoice after its events (only those before ``before``, when given)."""
+        events = self.events if before is None else [e for e in self.events if _key(e) < _key(before)]
+        return _fold(events, self.customer_id)
+
+
+def _key(event: Event) -> tuple[int, int, str]:
+    return event.at_us, RANK[event.type], event.event_id
+
+
+class Book:
+    """The ledger on one database (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- writing ------------------------------------------------------------------------------
+    def apply(self, raws: Sequence[Mapping[str, Any]], received_us: int,
+              conn: sa.Connection | None = None) -> Applied:
+        """Judge and book a batch of events in one transaction (``conn``'s, when given: an import
+        books many batches in one); one verdict per event, in order."""
+        parsed = [self._parse(raw) for raw in raws]
+        if conn is not None:
+            return self._book(conn, parsed, received_us)
+        with self.engine.begin() as own:
+            return self._book(own, parsed, received_us)
+
+    def _parse(self, raw: Any) -> Verdict | tuple[Event | None, Mapping[str, Any], str]:
+        event_id = raw.get("event_id") if isinstance(raw, Mapping) else None
+        event_id = event_id if isinstance(event_id, str) else None
+        try:
+            if isinstance(raw, Mapping) and raw.get("type") in BOOK_ONLY_TYPES:
+                _master_data(raw)
+                if event_id is None or not 0 < len(event_id) <= 200:
+                    raise InvalidInput("event_id is required (1-200 characters)", field="event_id")
+                return None, raw, _canonical(raw)
+            return parse_event(raw), raw, _canonical(raw)
+        except InvalidInput as exc:
+            refused = _refusal_of(exc, raw)
+            return Verdict(event_id, "refused", refused.code, refused.field, refused.reason, raw=raw)
+        except Refused as exc:
+            return Verdict(event_id, "refused", exc.code, exc.field, exc.reason, raw=raw)
+
+    def _book(self, conn: sa.Connection, parsed: list, received_us: int) -> Applied:
+        candidates = [p for p in parsed if not isinstance(p, Verdict)]
+        ids = [raw["event_id"] for _, raw, _ in candidates]
+        known = dict(conn.execute(sa.select(t.ledger_events.c.event_id, t.ledger_events.c.digest)
+                                  .where(t.ledger_events.c.event_id.in_(ids))).all()) if ids else {}
+        invoice_ids = sorted({e.invoice_id for e, _, _ in candidates if e is not None})
+        customer_ids = sorted({(e.customer_id if e is not None else raw["customer_id"]) for e, raw, _ in candidates})
+        invoices = self._load_invoices(conn, invoice_ids)
+        existing_customers = set(conn.execute(sa.select(t.customers.c.id)
+                                              .where(t.customers.c.id.in_(customer_ids))).scalars()) \
+            if customer_ids else set()
+        verdicts: list[Verdict] = []
+        accepted: list[tuple[Event | None, Mapping[str, Any], str]] = []
+        seen: dict[str, str] = {}
+        masters: dict[str, Mapping[str, Any]] = {}
+        stubs: dict[str, int] = {}
+        for item in parsed:
+            if isinstance(item, Verdict):
+                verdicts.append(item)
+                continue
+            event, raw, text = item
+            event_id = raw["event_id"]
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            earlier = seen.get(event_id, known.get(event_id))
+            if earlier is not None:
+                verdicts.append(Verdict(event_id, "duplicate", event=event, raw=raw) if earlier == digest else
+                                Verdict(event_id, "refused", "event_id_reused", "event_id",
+                                        "this event_id was already booked with other content", event, raw))
+                continue
+            try:
+                note = self._judge(event, raw, invoices)
+            except Refused as exc:
+                verdicts.append(Verdict(event_id, "refused", exc.code, exc.field, exc.reason, event, raw))
+                continue
+            seen[event_id] = digest
+            customer = event.customer_id if event is not None else raw["customer_id"]
+            if event is None:
+                masters[customer] = raw
+            elif customer not in existing_customers:
+                stubs.setdefault(customer, event.at_us)
+            accepted.append((event, raw, digest))
+            verdicts.append(Verdict(event_id, "applied", *(note or (None, None, None)), event=event, raw=raw))
+        self._write(conn, accepted, invoices, masters, stubs, existing_customers, received_us)
+        touched = frozenset((e.customer_id if e is not None else r["customer_id"]) for e, r, _ in accepted)
+        return Applied(verdicts, touched)
+
+    def _judge(self, event: Event | None, raw: Mapping[str, Any],
+               invoices: dict[str, _Booked]) -> tuple[str, str, str] | None:
+        """Refuse what contradicts the book; returns a (code, field, reason) note for an applied event."""
+        if event is None:
+            return None
+        booked = invoices.get(event.invoice_id)
+        issued = booked.state().issued if booked is not None else None
+        if event.type == "invoice_issued":
+            if issued is not None:
+                raise Refused("invoice_exists", f"invoice {event.invoice_id} was already issued", "invoice_id")
+            invoices[event.invoice_id] = booked = _Booked(event.customer_id)
+            booked.add(event, raw)
+            return None
+        if booked is None or issued is None:
+            raise Refused("unknown_invoice", f"invoice {event.invoice_id} was never issued", "invoice_id")
+        if booked.customer_id != event.customer_id:
+            raise Refused("customer_mismatch", f"invoice {event.invoice_id} belongs to customer "
+                          f"{booked.customer_id}, not {event.customer_id}", "customer_id")
+        if event.at_us < issued.at_us:
+            raise Refused("before_issue", f"{event.type} dated before the invoice was issued", "at")
+        before = booked.state(before=event)
+        note = None
+        if event.type == "payment_received":
+            if before.status == "written_off":
+                raise Refused("invoice_closed", f"invoice {event.invoice_id} was written off before this payment",
+                              "invoice_id")
+            open_cents = before.amount_cents - before.paid_cents
+            paid = cents(event.amount)
+            if paid > open_cents:
+                note = ("overpayment", "amount", f"EUR {euros(paid - open_cents):,.2f} more than the open "
+                        f"EUR {euros(open_cents):,.2f}: kept as unallocated credit of the customer")
+        elif event.type == "dispute_opened":
+            if before.status != "open":
+                raise Refused("dispute_on_paid_invoice" if before.status == "paid" else "invoice_closed",
+                              f"invoice {event.invoice_id} was already {before.status.replace('_', ' ')}", "invoice_id")
+            if before.dispute is not None:
+                raise Refused("dispute_already_open", f"invoice {event.invoice_id} already has an open dispute",
+                              "invoice_id")
+            reason = raw.get("reason", "other")
+            if reason not in DISPUTE_REASONS:
+                raise Refused("invalid_field", f"reason must be one of {list(DISPUTE_REASONS)}", "reason")
+        elif event.type == "dispute_resolved":
+            if before.dispute is None:
+                raise Refused("no_open_dispute", f"invoice {event.invoice_id} has no open dispute", "invoice_id")
+        elif event.type == "invoice_written_off":
+            if before.status != "open":
+                raise Refused("invoice_closed", f"invoice {event.invoice_id} is already {before.status}", "invoice_id")
+        booked.add(event, raw)
+        return note
+
+    def _load_invoices(self, conn: sa.Connection, invoice_ids: list[str]) -> dict[str, _Booked]:
+        """The touched invoices with their booked events (the book's state to judge against)."""
+        out: dict[str, _Booked] = {}
+        for part in range(0, len(invoice_ids), 500):
+            rows = conn.execute(sa.select(t.ledger_events.c.body)
+                                .where(t.ledger_events.c.invoice_id.in_(invoice_ids[part:part + 500]))).scalars()
+            for body in rows:
+                raw = json.loads(body)
+                event = parse_event(raw)
+                out.setdefault(event.invoice_id, _Booked(event.customer_id)).add(event, raw)
+        return out
+
+    def _write(self, conn: sa.Connection, accepted: list, invoices: dict[str, _Booked],
+               masters: dict[str, Mapping[str, Any]], stubs: dict[str, int], existing: set[str],
+               received_us: int) -> None:
+        if not accepted:
+            return
+        conn.execute(sa.insert(t.ledger_events), [
+            {"event_id": raw["event_id"], "type": raw["type"],
+             "customer_id": event.customer_id if event is not None else raw["customer_id"],
+             "invoice_id": event.invoice_id if event is not None else None,
+             "at_us": event.at_us if event is not None else received_us, "received_us": received_us,
+             "digest": digest, "body": _canonical(raw)} for event, raw, digest in accepted])
+        new_customers = [{"id": c, "created_us": at, "updated_us": received_us}
+                         for c, at in stubs.items() if c not in masters]
+        if new_customers:
+            conn.execute(sa.insert(t.customers), new_customers)
+        for customer_id, raw in masters.items():
+            values = {**_master_data(raw), "updated_us": received_us}
+            if customer_id in existing:
+                conn.execute(sa.update(t.customers).where(t.customers.c.id == customer_id).values(**values))
+            else:
+                conn.execute(sa.insert(t.customers).values(id=customer_id, created_us=stubs.get(customer_id,
+                                                                                                 received_us), **values))
+        touched = sorted({e.invoice_id for e, _, _ in accepted if e is not None})
+        self._rewrite_projections(conn, [(i, invoices[i]) for i in touched])
+        raws = {raw["event_id"]: raw for event, raw, _ in accepted if event is not None}
+        contacts = [{"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,
+                     "kind": "final_notice" if raws[e.event_id].get("final_notice") else "reminder",
+                     "channel": raws[e.event_id].get("channel"), "at_us": e.at_us,
+                     "step": raws[e.event_id].get("step"), "tone": raws[e.event_id].get("tone"),
+                     "decision_id": raws[e.event_id].get("decision_id")}
+                    for e, _, _ in accepted if e is not None and e.type == "reminder_sent"]
+        if contacts:
+            conn.execute(sa.insert(t.contacts), contacts)
+
+    def _rewrite_projections(self, conn: sa.Connection, touched: list[tuple[str, _Booked]]) -> None:
+        ids = [i for i, _ in touched]
+        for table, column in ((t.invoices, t.invoices.c.id), (t.allocations, t.allocations.c.invoice_id),
+                              (t.payments, t.payments.c.invoice_id), (t.disputes, t.disputes.c.invoice_id)):
+            conn.execute(sa.delete(table).where(column.in_(ids)))
+        inv_rows, pay_rows, alloc_rows, dispute_rows = [], [], [], []
+        for inv_id, inv in touched:
+            folded, raws = inv.state(), inv.raws
+            issued = folded.issued
+            assert issued is not None
+            raw = raws.get(issued.event_id, {})
+            inv_rows.append({"id": inv_id, "customer_id": inv.customer_id, "issued_us": issued.at_us,
+                             "due_us": issued.due_us, "amount_cents": folded.amount_cents,
+                             "paid_cents": folded.paid_cents, "payment_terms_days": _terms(issued, raw),
+                             "paperless": bool(raw.get("paperless", False)),
+                             "payment_reference": raw.get("payment_reference"),
+                             "legal_entity_id": raw.get("legal_entity_id"), "status": folded.status,
+                             "paid_us": folded.paid_us, "written_off_us": folded.written_off_us,
+                             "disputed": folded.dispute is not None})
+            for pay_id, at, amount, allocated in folded.payments:
+                pay_raw = raws.get(pay_id, {})
+                pay_rows.append({"id": pay_id, "customer_id": inv.customer_id, "invoice_id": inv_id,
+                                 "received_us": at, "amount_cents": amount, "allocated_cents": allocated,
+                                 "reference": pay_raw.get("reference"), "iban": pay_raw.get("iban"),
+                                 "source": pay_raw.get("source", "api")})
+                if allocated:
+                    alloc_rows.append({"payment_id": pay_id, "invoice_id": inv_id, "amount_cents": allocated})
+            dispute_rows += [{**d, "invoice_id": inv_id, "customer_id": inv.customer_id,
+                              "reason": raws.get(d["id"], {}).get("reason", d.get("reason", "other")),
+                              "owner": raws.get(d["id"], {}).get("owner")} for d in folded.disputes]
+        for table, rows in ((t.invoices, inv_rows), (t.payments, pay_rows), (t.allocations, alloc_rows),
+                            (t.disputes, dispute_rows)):
+            if rows:
+                conn.execute(sa.insert(table), rows)
+
+    # -- reading ------------------------------------------------------------------------------
+    def invoice_status(self, invoice_id: str) -> str | None:
+        """``open``, ``paid`` or ``written_off``; None for an invoice the ledger does not have."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(t.invoices.c.status).where(t.invoices.c.id == invoice_id)).scalar()
+
+    def customer_events(self, customer_id: str) -> list[dict[str, Any]]:
+        """The customer's events the features fold, in the order they happened (for a refold)."""
+        with self.engine.connect() as conn:
+            bodies = conn.execute(sa.select(t.ledger_events.c.body)
+                                  .where(t.ledger_events.c.customer_id == customer_id,
+                                         t.ledger_events.c.type.in_(EVENT_TYPES))).scalars().all()
+        return sort_events([json.loads(b) for b in bodies])
+
+    def all_events(self, batch: int = 20_000) -> Iterable[list[dict[str, Any]]]:
+        """Every event the features fold, in the order they happened, in batches (warming an online store)."""
+        e = t.ledger_events.c
+        rank = sa.case({kind: RANK[kind] for kind in EVENT_TYPES}, value=e.type)
+        query = (sa.select(e.body).where(e.type.in_(EVENT_TYPES))
+                 .order_by(e.at_us, rank, e.invoice_id, e.event_id))
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+            for part in result.scalars().partitions(batch):
+                yield [json.loads(b) for b in part]
+
+
+def sort_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Events in the order they happened (time, then type rank, invoice, id): the features' fold order."""
+    return sorted(events, key=lambda e: (to_us(e["at"]), RANK[e["type"]], e.get("invoice_id", ""), e["event_id"]))
+
+
+def _terms(issued: Event, raw: Mapping[str, Any]) -> int:
+    terms = raw.get("payment_terms_days")
+    return int(terms) if isinstance(terms, int) else max(0, (issued.due_us - issued.at_us) // 86_400_000_000)
+
+
+def _fold(events: Iterable[Event], customer_id: str) -> _Invoice:
+    """An invoice's state after ``events`` (sorted by time): amounts in cents, disputes, allocations."""
+    inv = _Invoice(customer_id)
+    for e in events:
+        if e.type == "invoice_issued":
+            inv.issued, inv.amount_cents = e, cents(e.amount)
+        elif e.type == "payment_received":
+            amount = cents(e.amount)
+            allocated = min(amount, max(0, inv.amount_cents - inv.paid_cents)) if inv.status == "open" else 0
+            inv.paid_cents += allocated
+            inv.payments.append((e.event_id, e.at_us, amount, allocated))
+            if inv.status == "open" and inv.paid_cents >= inv.amount_cents:
+                inv.status, inv.paid_us = "paid", e.at_us
+        elif e.type == "invoice_written_off" and inv.status == "open":
+            inv.status, inv.written_off_us = "written_off", e.at_us
+        elif e.type == "dispute_opened" and inv.dispute is None:
+            inv.dispute = (e.event_id, e.at_us)
+            inv.disputes.append({"id": e.event_id, "status": "open", "opened_us": e.at_us, "resolved_us": None})
+        elif e.type == "dispute_resolved" and inv.dispute is not None:
+            inv.disputes[-1].update(status="resolved", resolved_us=e.at_us)
+            inv.dispute = None
+    return inv
+
+
+def _master_data(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns a ``customer_updated`` event sets (only those it names), checked."""
+    if not isinstance(raw.get("customer_id"), str) or not raw["customer_id"]:
+        raise InvalidInput("customer_id is required", field="customer_id")
+    out: dict[str, Any] = {}
+    for name, kind in _MASTER_FIELDS.items():
+        if name not in raw or raw[name] is None:
+            continue
+        value = raw[name]
+        if kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise InvalidInput(f"{name} must be a finite amount >= 0", field=name)
+            out["credit_limit_cents"] = cents(value, name)
+        elif kind is list:
+            if not isinstance(value, list) or not all(isinstance(v, str) and 15 <= len(v) <= 34 for v in value):
+                raise InvalidInput(f"{name} must be a list of IBANs", field=name)
+            out["ibans"] = " ".join(v.replace(" ", "").upper() for v in value)
+        elif not isinstance(value, kind):
+            raise InvalidInput(f"{name} must be {'true or false' if kind is bool else 'a string'}", field=name)
+        elif name in _CHOICES and value not in _CHOICES[name]:
+            raise InvalidInput(f"{name} must be one of {list(_CHOICES[name])}", field=name)
+        else:
+            out[_COLUMN.get(name, name)] = value
+    unknown = set(raw) - set(_MASTER_FIELDS) - {"event_id", "type", "customer_id", "at"}
+    if unknown:
+        raise Refused("unknown_field", f"customer_updated does not know {sorted(unknown)}", sorted(unknown)[0])
+    return out

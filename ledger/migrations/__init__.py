@@ -1,0 +1,1 @@
+"""The ledger's schema history (Alembic): one file per revision under ``versions/``."""

@@ -1,0 +1,210 @@
+"""The ledger's tables (SQLAlchemy Core): what credit management keeps, and the event log it is built from.
+
+Why these shapes:
+
+* Money is integer **cents** (``BigInteger``), never a float: sums and
+  allocations are exact, and a payment either settles an invoice or it does not.
+* Times are integer **microseconds** since 1970-01-01 in the ledger's business
+  time (the same clock as the online features, ``ledger.events.to_us``): they
+  order and compare exactly on SQLite and PostgreSQL alike, and the refold of a
+  customer replays them in the same order as the feature fold.
+* ``ledger_events`` is the append-only log every projection is derived from;
+  ``event_id`` is unique (idempotency), ``seq`` records arrival order. The other
+  tables are projections kept in the same transaction, so a read never sees an
+  event without its effect.
+
+The schema is created and upgraded only by Alembic (``ledger/migrations``), never
+by ``create_all``; these definitions are what the migrations build and what the
+code reads and writes.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+Id = sa.String(128)
+Cents = sa.BigInteger()
+Micros = sa.BigInteger()
+
+legal_entities = sa.Table(
+    "legal_entities", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("parent_id", Id, sa.ForeignKey("legal_entities.id"), nullable=True),
+    sa.Column("country", sa.String(2), nullable=False, server_default="NL"),
+)
+
+customers = sa.Table(
+    "customers", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("legal_entity_id", Id, nullable=True, index=True),
+    sa.Column("parent_id", Id, nullable=True, index=True),  # a group's parent company pays for its subsidiaries
+    sa.Column("name", sa.String(200), nullable=True),
+    sa.Column("type", sa.String(16), nullable=True),          # business / consumer; null while only a stub
+    sa.Column("country", sa.String(2), nullable=True),
+    sa.Column("sector", sa.String(64), nullable=True),
+    sa.Column("size", sa.String(16), nullable=True),
+    sa.Column("profile", sa.String(32), nullable=True),
+    sa.Column("account_manager", sa.String(64), nullable=True),
+    sa.Column("key_account", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("paperless", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("consent_email", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("consent_sms", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("consent_whatsapp", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("consent_letter", sa.Boolean(), nullable=False, server_default=sa.true()),
+    sa.Column("consent_phone", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("credit_limit_cents", Cents, nullable=True),     # an analyst's override of the policy's limit
+    sa.Column("blocked", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("ibans", sa.Text(), nullable=False, server_default=""),  # known IBANs, space separated
+    sa.Column("created_us", Micros, nullable=False),
+    sa.Column("updated_us", Micros, nullable=False),
+)
+
+invoices = sa.Table(
+    "invoices", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("customer_id", Id, nullable=False, index=True),
+    sa.Column("legal_entity_id", Id, nullable=True, index=True),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="invoice"),  # invoice / credit_note
+    sa.Column("issued_us", Micros, nullable=False, index=True),
+    sa.Column("due_us", Micros, nullable=False, index=True),
+    sa.Column("amount_cents", Cents, nullable=False),
+    sa.Column("paid_cents", Cents, nullable=False, server_default="0"),
+    sa.Column("currency", sa.String(3), nullable=False, server_default="EUR"),
+    sa.Column("payment_terms_days", sa.Integer(), nullable=False),
+    sa.Column("paperless", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("payment_reference", sa.String(64), nullable=True, index=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open", index=True),  # open/paid/written_off
+    sa.Column("paid_us", Micros, nullable=True),
+    sa.Column("written_off_us", Micros, nullable=True),
+    sa.Column("disputed", sa.Boolean(), nullable=False, server_default=sa.false()),
+)
+
+payments = sa.Table(
+    "payments", metadata,
+    sa.Column("id", Id, primary_key=True),                     # the event id that brought it
+    sa.Column("customer_id", Id, nullable=False, index=True),
+    sa.Column("invoice_id", Id, nullable=True, index=True),    # the invoice it was sent for, if named
+    sa.Column("received_us", Micros, nullable=False),
+    sa.Column("amount_cents", Cents, nullable=False),
+    sa.Column("allocated_cents", Cents, nullable=False, server_default="0"),
+    sa.Column("currency", sa.String(3), nullable=False, server_default="EUR"),
+    sa.Column("source", sa.String(16), nullable=False, server_default="api"),  # api / camt053 / mt940 / import
+    sa.Column("reference", sa.String(140), nullable=True),
+    sa.Column("iban", sa.String(34), nullable=True),
+)
+
+allocations = sa.Table(
+    "allocations", metadata,
+    sa.Column("payment_id", Id, primary_key=True),
+    sa.Column("invoice_id", Id, primary_key=True, index=True),
+    sa.Column("amount_cents", Cents, nullable=False),
+)
+
+disputes = sa.Table(
+    "disputes", metadata,
+    sa.Column("id", Id, primary_key=True),                     # the dispute_opened event id
+    sa.Column("invoice_id", Id, nullable=False, index=True),
+    sa.Column("customer_id", Id, nullable=False, index=True),
+    sa.Column("reason", sa.String(32), nullable=False, server_default="other"),
+    sa.Column("owner", sa.String(64), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),
+    sa.Column("opened_us", Micros, nullable=False),
+    sa.Column("resolved_us", Micros, nullable=True),
+)
+
+contacts = sa.Table(
+    "contacts", metadata,
+    sa.Column("id", Id, primary_key=True),                     # the event id that reported it
+    sa.Column("customer_id", Id, nullable=False, index=True),
+    sa.Column("invoice_id", Id, nullable=True, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),          # reminder / call / letter / final_notice
+    sa.Column("channel", sa.String(16), nullable=True),
+    sa.Column("at_us", Micros, nullable=False),
+    sa.Column("step", sa.String(32), nullable=True),
+    sa.Column("tone", sa.String(16), nullable=True),
+    sa.Column("outcome", sa.String(32), nullable=True),
+    sa.Column("decision_id", sa.String(64), nullable=True),
+)
+
+ledger_events = sa.Table(
+    "ledger_events", metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(200), nullable=False, unique=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("customer_id", Id, nullable=False, index=True),
+    sa.Column("invoice_id", Id, nullable=True, index=True),
+    sa.Column("at_us", Micros, nullable=False),
+    sa.Column("received_us", Micros, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),        # of the canonical event: same id, other content
+    sa.Column("body", sa.Text(), nullable=False),              # the event as received (canonical JSON)
+)
+
+decisions = sa.Table(
+    "decisions", metadata,
+    sa.Column("decision_id", sa.String(64), primary_key=True),  # the audit record's id (the record itself is there)
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("customer_id", Id, nullable=False, index=True),
+    sa.Column("invoice_id", Id, nullable=True, index=True),
+    sa.Column("outcome", sa.String(16), nullable=False, index=True),
+    sa.Column("at_us", Micros, nullable=False, index=True),          # the business moment decided for
+    sa.Column("received_us", Micros, nullable=False),                # the server's clock when it was asked
+    sa.Column("summary", sa.Text(), nullable=False),                 # the answer's reasons, for timelines
+)
+
+# -- collections objects (revision 0002): data model here, behaviour in the collections workflow --
+promises = sa.Table(
+    "promises", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("customer_id", Id, nullable=False, index=True),
+    sa.Column("invoice_id", Id, nullable=True, index=True),
+    sa.Column("promised_for_us", Micros, nullable=False),
+    sa.Column("amount_cents", Cents, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),  # open / kept / broken
+    sa.Column("created_us", Micros, nullable=False),
+)
+
+payment_plans = sa.Table(
+    "payment_plans", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("customer_id", Id, nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),  # active / completed / cancelled
+    sa.Column("created_us", Micros, nullable=False),
+)
+
+plan_instalments = sa.Table(
+    "plan_instalments", metadata,
+    sa.Column("plan_id", Id, primary_key=True),
+    sa.Column("number", sa.Integer(), primary_key=True),
+    sa.Column("due_us", Micros, nullable=False),
+    sa.Column("amount_cents", Cents, nullable=False),
+    sa.Column("paid_cents", Cents, nullable=False, server_default="0"),
+)
+
+tasks = sa.Table(
+    "tasks", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("type", sa.String(32), nullable=False),          # call / dispute / review / unmatched_payment / ...
+    sa.Column("owner", sa.String(64), nullable=False, index=True),
+    sa.Column("customer_id", Id, nullable=True, index=True),
+    sa.Column("invoice_id", Id, nullable=True),
+    sa.Column("due_us", Micros, nullable=False),
+    sa.Column("priority", sa.Float(), nullable=False, server_default="0"),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open", index=True),
+    sa.Column("reason", sa.Text(), nullable=False, server_default=""),
+    sa.Column("created_us", Micros, nullable=False),
+)
+
+notes = sa.Table(
+    "notes", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("customer_id", Id, nullable=False, index=True),
+    sa.Column("invoice_id", Id, nullable=True),
+    sa.Column("author", sa.String(64), nullable=False),
+    sa.Column("at_us", Micros, nullable=False),
+    sa.Column("text", sa.Text(), nullable=False),
+)
+
+FIRST_REVISION_TABLES = (customers, invoices, payments, allocations, disputes, contacts, ledger_events, decisions)
+SECOND_REVISION_TABLES = (legal_entities, promises, payment_plans, plan_instalments, tasks, notes)
