@@ -117,6 +117,7 @@ def main() -> None:
         store.apply(ledger_to_events(ledger))
         replay_s = time.perf_counter() - t0
         env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=f"sqlite:///{work}/audit.db",
+                   KREDO_LEDGER_URL=f"sqlite:///{work}/ledger.db",
                    MLFLOW_TRACKING_URI=tracking, KREDO_RELOAD_INTERVAL_S="0",
                    PATH=f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
         port = free_port()

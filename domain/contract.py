@@ -114,7 +114,11 @@ class Invoice(Strict):
 
 
 class NextActionRequest(Strict):
-    """``POST /v1/decisions/next-action``: what do we do next about this invoice?"""
+    """``POST /v1/decisions/next-action`` with the caller's own state of the invoice.
+
+    When the ledger knows the invoice, the ledger's truth wins where the body
+    contradicts it (dispute, reminders sent, open amount, paid), with a reason.
+    """
 
     request_id: Id
     now: AwareDatetime
@@ -122,11 +126,20 @@ class NextActionRequest(Strict):
     invoice: Invoice
 
 
+class NextActionByInvoice(Strict):
+    """``POST /v1/decisions/next-action`` for an invoice the ledger keeps: reminders, disputes and
+    payments are read from the ledger, the customer from its master data."""
+
+    request_id: Id
+    invoice_id: Id
+    now: AwareDatetime | None = Field(None, description="decision time; default: the server clock")
+
+
 # -- answers (the engine builds them; the API tests validate real answers against them) ------
 class Reason(BaseModel):
     code: str
     text: str
-    source: Literal["rule", "model"]
+    source: Literal["rule", "model", "ledger"]
     contribution: float | None = None
 
 
@@ -140,7 +153,7 @@ class Risk(BaseModel):
 
 
 Outcome = Literal["accept", "prepay", "review", "reject"]
-Action = Literal["wait", "remind", "call", "pause", "payment_plan", "final_notice", "escalate"]
+Action = Literal["none", "wait", "remind", "call", "pause", "payment_plan", "final_notice", "escalate"]
 
 
 class CheckoutAnswer(BaseModel):

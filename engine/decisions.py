@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time as dtime, timedelta
 from typing import Any
@@ -301,11 +301,19 @@ def next_action_outcome(rules: Rules, request: NextActionRequest, feats: Mapping
     return rules.evaluate_dunning(facts, request.now)
 
 
-def decide_next_action(request: NextActionRequest, *, store: FeatureStore, served: Served) -> Decision:
-    """What do we do next about this open invoice, through which channel, when, in which tone?"""
+def decide_next_action(request: NextActionRequest, *, store: FeatureStore, served: Served,
+                       known: Sequence[Reason] = (), closed: str | None = None) -> Decision:
+    """What do we do next about this open invoice, through which channel, when, in which tone?
+
+    ``known``: what the ledger corrected in the request (reasons shown first); ``closed``: the
+    ledger's status of an invoice that is no longer open (``paid``, ``written_off``): the answer
+    is ``none``, with the model's scores still recorded for the auditor.
+    """
     clock = _Clock()
     customer, invoice, now = request.customer, request.invoice, request.now
     scored = _score(served, store, customer.id, invoice_request(customer, invoice, now.tzinfo), now, clock)
+    if closed is not None:
+        return _nothing_to_do(request, scored, served, closed, list(known), clock)
     out = next_action_outcome(served.rules, request, scored.features, scored.scores)
     clock.lap("rules_ms")
     choice: Choice | None = None
@@ -330,6 +338,24 @@ def decide_next_action(request: NextActionRequest, *, store: FeatureStore, serve
         kind="next_action", action=out.action, channel=channel, send_at=send_at, tone=out.tone,
         assignee=out.assignee, task=out.task, segment=out.segment, step=out.step,
         collection_costs=None if out.collection_costs is None else float(out.collection_costs),
-        risk=_risk(scored.scores, served.model_info), bandit=bandit, reasons=_reasons(out.reasons, scored),
-        rules_fired=list(out.rules_fired), policy_version=str(out.policy_version))
+        risk=_risk(scored.scores, served.model_info), bandit=bandit,
+        reasons=[*known, *_reasons(out.reasons, scored)], rules_fired=list(out.rules_fired),
+        policy_version=str(out.policy_version))
     return Decision("next_action", out.action, answer, _record(scored, served, out, clock, feedback, True))
+
+
+def _nothing_to_do(request: NextActionRequest, scored: _Scored, served: Served, status: str, known: list[Reason],
+                   clock: _Clock) -> Decision:
+    policy = served.rules.policy
+    reason = Reason.model_construct(code=f"ledger.invoice_{status}", source="ledger", contribution=None,
+                                    text=f"Invoice {request.invoice.id} is {status.replace('_', ' ')} in the "
+                                         "ledger: nothing to do")
+    answer = NextActionAnswer.model_construct(
+        kind="next_action", action="none", channel=None, send_at=None, tone=None, assignee=None, task=None,
+        segment="", step="none", collection_costs=None, risk=_risk(scored.scores, served.model_info),
+        bandit=Bandit.model_construct(), reasons=[reason, *known], rules_fired=[], policy_version=str(policy.version))
+    record = DecisionRecord(
+        features=scored.x, scores={k: float(v) for k, v in scored.scores.items()}, model=served.model_info,
+        policy_version=str(policy.version), policy_hash=policy.content_hash, rules_fired=[], shap_base=scored.base,
+        shap_contributions=scored.contributions, timings=clock.ms, next_action=True)
+    return Decision("next_action", "none", answer, record)

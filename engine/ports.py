@@ -22,7 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from engine.bandits import Arm, Choice, Context
-from engine.rules import CheckoutOutcome, DunningOutcome
+from engine.rules import CheckoutOutcome, CreditPolicy, DunningOutcome
 from features.transform import InvoiceRequest
 
 
@@ -45,6 +45,8 @@ class Scorer(Protocol):
 
 class Rules(Protocol):
     """The compiled credit policy (``engine.rules.RuleEngine``)."""
+
+    policy: CreditPolicy
 
     def evaluate_checkout(self, facts: Mapping[str, object]) -> CheckoutOutcome: ...
 

@@ -217,15 +217,16 @@ class Book:
                 verdicts.append(Verdict(event_id, "refused", exc.code, exc.field, exc.reason, event, raw))
                 continue
             seen[event_id] = digest
+            item = (event, raw, digest, text)
             customer = event.customer_id if event is not None else raw["customer_id"]
             if event is None:
                 masters[customer] = raw
             elif customer not in existing_customers:
                 stubs.setdefault(customer, event.at_us)
-            accepted.append((event, raw, digest))
+            accepted.append(item)
             verdicts.append(Verdict(event_id, "applied", *(note or (None, None, None)), event=event, raw=raw))
         self._write(conn, accepted, invoices, masters, stubs, existing_customers, received_us)
-        touched = frozenset((e.customer_id if e is not None else r["customer_id"]) for e, r, _ in accepted)
+        touched = frozenset((e.customer_id if e is not None else r["customer_id"]) for e, r, _, _ in accepted)
         return Applied(verdicts, touched)
 
     def _judge(self, event: Event | None, raw: Mapping[str, Any],
@@ -300,29 +301,35 @@ class Book:
              "customer_id": event.customer_id if event is not None else raw["customer_id"],
              "invoice_id": event.invoice_id if event is not None else None,
              "at_us": event.at_us if event is not None else received_us, "received_us": received_us,
-             "digest": digest, "body": _canonical(raw)} for event, raw, digest in accepted])
-        new_customers = [{"id": c, "created_us": at, "updated_us": received_us}
-                         for c, at in stubs.items() if c not in masters]
-        if new_customers:
-            conn.execute(sa.insert(t.customers), new_customers)
+             "digest": digest, "body": text} for event, raw, digest, text in accepted])
+        self._write_customers(conn, masters, stubs, existing, received_us)
+        touched = sorted({e.invoice_id for e, _, _, _ in accepted if e is not None})
+        self._rewrite_projections(conn, [(i, invoices[i]) for i in touched])
+        contacts = [{"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,
+                     "kind": "final_notice" if raw.get("final_notice") else "reminder", "channel": raw.get("channel"),
+                     "at_us": e.at_us, "step": raw.get("step"), "tone": raw.get("tone"),
+                     "decision_id": raw.get("decision_id")}
+                    for e, raw, _, _ in accepted if e is not None and e.type == "reminder_sent"]
+        if contacts:
+            conn.execute(sa.insert(t.contacts), contacts)
+
+    @staticmethod
+    def _write_customers(conn: sa.Connection, masters: dict[str, Mapping[str, Any]], stubs: dict[str, int],
+                         existing: set[str], received_us: int) -> None:
+        """New customers (stubs or with master data) in one insert; master-data updates grouped by shape."""
+        inserts = [{"id": c, "created_us": at, "updated_us": received_us} for c, at in stubs.items() if c not in masters]
+        updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for customer_id, raw in masters.items():
             values = {**_master_data(raw), "updated_us": received_us}
             if customer_id in existing:
-                conn.execute(sa.update(t.customers).where(t.customers.c.id == customer_id).values(**values))
+                updates.setdefault(tuple(sorted(values)), []).append({"key": customer_id, **values})
             else:
-                conn.execute(sa.insert(t.customers).values(id=customer_id, created_us=stubs.get(customer_id,
-                                                                                                 received_us), **values))
-        touched = sorted({e.invoice_id for e, _, _ in accepted if e is not None})
-        self._rewrite_projections(conn, [(i, invoices[i]) for i in touched])
-        raws = {raw["event_id"]: raw for event, raw, _ in accepted if event is not None}
-        contacts = [{"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,
-                     "kind": "final_notice" if raws[e.event_id].get("final_notice") else "reminder",
-                     "channel": raws[e.event_id].get("channel"), "at_us": e.at_us,
-                     "step": raws[e.event_id].get("step"), "tone": raws[e.event_id].get("tone"),
-                     "decision_id": raws[e.event_id].get("decision_id")}
-                    for e, _, _ in accepted if e is not None and e.type == "reminder_sent"]
-        if contacts:
-            conn.execute(sa.insert(t.contacts), contacts)
+                inserts.append({"id": customer_id, "created_us": stubs.get(customer_id, received_us), **values})
+        for shape in {tuple(sorted(row)) for row in inserts}:
+            conn.execute(sa.insert(t.customers), [row for row in inserts if tuple(sorted(row)) == shape])
+        for shape, rows in updates.items():
+            conn.execute(sa.update(t.customers).where(t.customers.c.id == sa.bindparam("key"))
+                         .values({name: sa.bindparam(name) for name in shape}), rows)
 
     def _rewrite_projections(self, conn: sa.Connection, touched: list[tuple[str, _Booked]]) -> None:
         ids = [i for i, _ in touched]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 
 from flask import Flask, Response, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
@@ -64,6 +65,7 @@ def init_app(app: Flask) -> Metrics:
     @app.before_request
     def _start() -> None:
         g.t0 = time.perf_counter()
+        g.received = datetime.now(UTC)  # the server's receipt time: the audit keeps it beside the business time
 
     @app.after_request
     def _observe(response: Response) -> Response:

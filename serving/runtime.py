@@ -66,6 +66,7 @@ class Runtime:
     bandit: Bandit
     policy: Any = None
     served: Served | None = None
+    warmed: dict[str, float] = field(default_factory=dict)
     _model: tuple[Any, ModelInfo] | None = None
     errors: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -192,7 +193,7 @@ def init_app(app: Flask) -> Runtime:
     store = from_url(config["REDIS_URL"])
     runtime = Runtime(config, AuditLog.from_url(config["AUDIT_URL"]), book, store, bandit.build(config))
     if config["REDIS_URL"] is None:
-        warm_store(store, book)  # the in-process store starts empty: fold the ledger into it
+        runtime.warmed = warm_store(store, book)  # the in-process store starts empty: fold the ledger into it
     runtime.reload(force=True)
     if config["RELOAD_INTERVAL_S"] > 0:
         threading.Thread(target=runtime.watch, args=(config["RELOAD_INTERVAL_S"],),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any, TypeVar
 
 from flask import request
@@ -13,17 +14,33 @@ from serving.problems import UnsupportedMediaType
 M = TypeVar("M", bound=BaseModel)
 
 
-def parse(model: type[M]) -> M:
+def parse(model: type[M], *alternatives: type[BaseModel]) -> M:
     """The validated body; 415 for a non-JSON content type, 413 past ``MAX_CONTENT_LENGTH``.
 
     pydantic parses the raw bytes itself (no intermediate ``json.loads``), so a
     malformed body, a wrong type and an out-of-range value are all caught here.
+    With ``alternatives``, the body is validated by the first model whose
+    required fields it names (e.g. next-action by invoice id or with a full body).
     """
     mimetype = request.mimetype
     if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
         raise UnsupportedMediaType(f"send 'Content-Type: application/json', not {mimetype or 'nothing'!r}",
                                    field="Content-Type")
-    return model.model_validate_json(request.get_data(cache=False))
+    data = request.get_data(cache=False)
+    for other in alternatives:
+        keys = _top_level_keys(data)
+        required = {name for name, f in other.model_fields.items() if f.is_required()}
+        if keys is not None and required <= keys and not keys & (set(model.model_fields) - set(other.model_fields)):
+            return other.model_validate_json(data)  # type: ignore[return-value]
+    return model.model_validate_json(data)
+
+
+def _top_level_keys(data: bytes) -> set[str] | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None  # the model's own parse reports the malformed JSON
+    return set(value) if isinstance(value, dict) else None
 
 
 def request_digest(request: dict[str, Any]) -> str:

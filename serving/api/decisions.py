@@ -18,11 +18,14 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, current_app, g, jsonify
 from pydantic_core import to_json
 
-from domain.contract import CheckoutDecision, CheckoutRequest, NextActionDecision, NextActionRequest
+from domain.contract import (CheckoutDecision, CheckoutRequest, NextActionByInvoice, NextActionDecision,
+                             NextActionRequest, Reason)
 from domain.errors import NotFound
 from engine.decisions import Decision, decide_checkout, decide_next_action
 from serving.api._body import parse, request_digest
+from ledger.views import customer_row, invoice_view, record_decision
 from serving.audit import AuditEntry
+from serving.dunning_view import corrected, from_ledger, micros
 from serving.metrics import get_metrics
 from serving.runtime import get_runtime
 
@@ -33,19 +36,33 @@ _ID_PATTERN = re.compile(r"dec_[0-9a-f]{32}")
 _RESPONSES = {"checkout": CheckoutDecision, "next_action": NextActionDecision}
 
 
-def _answer(body: CheckoutRequest | NextActionRequest, now: datetime, decision: Decision) -> Response:
+def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now: datetime, decision: Decision,
+            decided_on: NextActionRequest | None = None) -> Response:
+    """Audit, index and send one decision. ``decided_on``: the request as the ledger completed or corrected it.
+
+    The record keeps the server's receipt time beside the business ``now`` the
+    caller sent, so a decision cannot be backdated unnoticed.
+    """
     runtime = get_runtime()
     decision_id = f"dec_{uuid.uuid4().hex}"
     latency_ms = round((time.perf_counter() - g.t0) * 1e3, 3)
     answer = _RESPONSES[decision.kind].model_construct(**decision.answer.__dict__, decision_id=decision_id,
                                                        request_id=body.request_id, latency_ms=latency_ms)
     request, response = body.model_dump(mode="json"), answer.model_dump(mode="json")
-    payload = {"request": request, **decision.record.to_dict(), "outcome": decision.outcome, "response": response}
+    payload = {"request": request, **decision.record.to_dict(), "outcome": decision.outcome, "response": response,
+               "received_at": g.received.isoformat()}
+    if decided_on is not None and decided_on is not body:
+        payload["decided_on"] = decided_on.model_dump(mode="json")
     record, created = runtime.audit.append(AuditEntry(decision_id, body.request_id, decision.kind,
                                                       now.isoformat(), payload, request_digest(request)))
     if not created:
         return Response(to_json(record.payload["response"]), mimetype="application/json",
                         headers={"Kredo-Replayed": "true"})
+    subject = decided_on or body
+    invoice = getattr(subject, "invoice", None)
+    record_decision(runtime.book.engine, decision_id, body.request_id, decision.kind, subject.customer.id,
+                    None if invoice is None else invoice.id, decision.outcome, micros(now), micros(g.received),
+                    {"reasons": [r["text"] for r in response["reasons"]][:6]})
     get_metrics(current_app).decisions.labels(decision.kind, decision.outcome).inc()
     return Response(to_json(response), mimetype="application/json")
 
@@ -54,17 +71,33 @@ def _answer(body: CheckoutRequest | NextActionRequest, now: datetime, decision: 
 def checkout() -> Response:
     body = parse(CheckoutRequest)
     runtime = get_runtime()
-    now = body.now or datetime.now(UTC)
+    now = body.now or g.received
     decision = decide_checkout(body, now, store=runtime.store, served=runtime.snapshot())
     return _answer(body, now, decision)
 
 
 @bp.post("/next-action")
 def next_action() -> Response:
-    body = parse(NextActionRequest)
+    body = parse(NextActionRequest, NextActionByInvoice)
     runtime = get_runtime()
-    decision = decide_next_action(body, store=runtime.store, served=runtime.snapshot())
-    return _answer(body, body.now, decision)
+    invoice_id = body.invoice_id if isinstance(body, NextActionByInvoice) else body.invoice.id
+    view = invoice_view(runtime.book.engine, invoice_id)
+    known: list[Reason] = []
+    if isinstance(body, NextActionByInvoice):
+        if view is None:
+            raise NotFound(f"the ledger has no invoice {invoice_id!r}", field="invoice_id")
+        request = from_ledger(view, body.request_id, body.now or g.received)
+    elif view is None:
+        if customer_row(runtime.book.engine, body.customer.id) is not None:
+            raise NotFound(f"the ledger keeps customer {body.customer.id}'s book and has no invoice "
+                           f"{invoice_id!r}", field="invoice.id")
+        request = body  # a caller that keeps its own state for a customer the ledger does not know
+    else:
+        request, known = corrected(body, view)
+    closed = None if view is None or view.invoice["status"] == "open" else view.invoice["status"]
+    decision = decide_next_action(request, store=runtime.store, served=runtime.snapshot(), known=known,
+                                  closed=closed)
+    return _answer(body, request.now, decision, decided_on=request)
 
 
 @bp.get("/<decision_id>")

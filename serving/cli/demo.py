@@ -103,16 +103,34 @@ def curl_examples(base: str, customer: dict[str, str]) -> str:
     ])
 
 
-def _warm(app: Any, ledger_dir: Path) -> dict[str, str]:
-    """Replay the ledger's history into the in-process store; returns the record of a customer with history."""
-    from ledger.events import ledger_to_events
+def prepare_book(ledger_dir: Path, url: str) -> None:
+    """Import the simulated history into the SQL ledger once (the service then starts from it)."""
+    import time
+
+    from tqdm import tqdm
+
+    from ledger.book import Book
+    from ledger.database import open_ledger
+    from ledger.imports import import_ledger
+    from ledger.tables import load_ledger
+    from ledger.views import customer_row
+
+    book = Book(open_ledger(url))
+    ledger = load_ledger(ledger_dir)
+    if customer_row(book.engine, str(ledger.customers["customer_id"].iloc[-1])) is not None:
+        print(f"[demo] ledger database already holds the history ({url})")
+        return
+    t0 = time.perf_counter()
+    with tqdm(unit="event", desc="[demo] import") as bar:
+        report = import_ledger(book, ledger, received_us=time.time_ns() // 1000, progress=bar.update)
+    print(f"[demo] imported {report.applied:,} events into {url} in {time.perf_counter() - t0:.1f} s")
+
+
+def _example_customer(ledger_dir: Path) -> dict[str, str]:
+    """The record of a customer with history, for the curl examples."""
     from ledger.tables import load_ledger
 
     ledger = load_ledger(ledger_dir)
-    store = app.extensions["kredo.runtime"].store
-    results = store.apply(ledger_to_events(ledger, include_reminders=False))
-    applied = sum(r.status == "applied" for r in results)
-    print(f"[demo] feature store warmed: {applied:,} of {len(results):,} ledger events applied")
     busiest = ledger.invoices["customer_id"].value_counts()
     record = ledger.customers.set_index("customer_id").loc[busiest.index[len(busiest) // 3]]
     return {"id": str(record.name), **{k: str(record[k]) for k in ("type", "country", "profile", "size")}}
@@ -124,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     tracking_uri = resolve_tracking_uri(args.tracking_uri)
     ledger_dir = prepare_ledger(args)
     prepare_champion(ledger_dir, tracking_uri, args.seed)
+    ledger_url = f"sqlite:///{(args.dir / 'ledger.db').resolve()}"
+    prepare_book(ledger_dir, ledger_url)
     if args.no_serve:
         print("[demo] prepared; not serving (--no-serve)")
         return 0
@@ -131,9 +151,10 @@ def run(args: argparse.Namespace) -> int:
     from serving.app import create_app
 
     app = create_app({"MLFLOW_TRACKING_URI": tracking_uri, "REDIS_URL": None,
-                      "AUDIT_URL": f"sqlite:///{(args.dir / 'audit.db').resolve()}",
-                      "LEDGER_URL": f"sqlite:///{(args.dir / 'ledger.db').resolve()}"})
-    customer = _warm(app, ledger_dir)
+                      "AUDIT_URL": f"sqlite:///{(args.dir / 'audit.db').resolve()}", "LEDGER_URL": ledger_url})
+    warmed = app.extensions["kredo.runtime"].warmed
+    print(f"[demo] feature store warmed from the ledger: {warmed['applied']:,} events in {warmed['seconds']} s")
+    customer = _example_customer(ledger_dir)
     base = f"http://{args.host}:{args.port}"
     print(f"[demo] serving on {base} (Ctrl-C to stop). Try:\n{curl_examples(base, customer)}")
     app.run(host=args.host, port=args.port, threaded=True)

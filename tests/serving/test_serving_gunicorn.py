@@ -33,6 +33,7 @@ def server(champion, redis_url, tmp_path_factory) -> Iterator[dict[str, str]]:  
     work = tmp_path_factory.mktemp("gunicorn")
     port = free_port()
     env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=f"sqlite:///{work}/audit.db",
+               KREDO_LEDGER_URL=f"sqlite:///{work}/ledger.db",
                MLFLOW_TRACKING_URI=champion["tracking"], KREDO_MODEL_URI=champion["uri"],
                KREDO_RELOAD_INTERVAL_S="0", KREDO_CONTROL_SHARE="0")
     proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(port), "--workers", "2"],

@@ -1,0 +1,189 @@
+"""Kredo keeps the book: every finding of the integrator's month (webshop, bank, dunning system against the
+API only) as a test. Each app here starts on an empty ledger of its own."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from features.online import MemoryStore
+from features.transform import InvoiceRequest
+from tests.support.api import NEXT_ACTION, make_app
+
+CUSTOMER = {"event_id": "cu-1", "type": "customer_updated", "customer_id": "C-1", "customer_type": "consumer",
+            "country": "NL", "profile": "adult", "size": "consumer", "consent_email": True, "consent_sms": True}
+
+
+def issued(eid: str, inv: str, at: str, amount: float = 100.0, due: str = "2026-10-31T00:00:00",
+           cust: str = "C-1") -> dict:
+    return {"event_id": eid, "type": "invoice_issued", "customer_id": cust, "invoice_id": inv, "at": at,
+            "amount": amount, "due_at": due, "payment_terms_days": 30, "paperless": True}
+
+
+def event(eid: str, kind: str, inv: str, at: str, cust: str = "C-1", **extra) -> dict:
+    return {"event_id": eid, "type": kind, "customer_id": cust, "invoice_id": inv, "at": at, **extra}
+
+
+@pytest.fixture()
+def app(champion: dict[str, str], tmp_path: Path) -> Iterator:
+    application = make_app(champion, tmp_path)
+    yield application
+    application.extensions["kredo.runtime"].stop()
+
+
+@pytest.fixture()
+def client(app):  # noqa: ANN201
+    return app.test_client()
+
+
+def post(client, *events: dict) -> dict:  # noqa: ANN001
+    answer = client.post("/v1/events", json={"events": list(events)})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return answer.get_json()
+
+
+def verdicts(answer: dict) -> list[tuple]:
+    return [(r["event_id"], r["status"], r["code"], r["field"]) for r in answer["results"]]
+
+
+def full_body(invoice_id: str = "INV-1", **invoice) -> dict:
+    body = {**NEXT_ACTION, "request_id": f"na-{invoice_id}-{len(invoice)}"}
+    body["invoice"] = {**NEXT_ACTION["invoice"], "id": invoice_id, "amount": 100.0, **invoice}
+    return body
+
+
+def test_next_action_reads_the_dispute_the_ledger_knows(client) -> None:
+    post(client, CUSTOMER, issued("e1", "INV-1", "2026-10-01T09:00:00"),
+         event("e2", "dispute_opened", "INV-1", "2026-11-10T09:00:00", reason="quality"))
+    answer = client.post("/v1/decisions/next-action", json=full_body(disputed=False)).get_json()
+    assert answer["action"] == "pause"
+    corrections = [r["text"] for r in answer["reasons"] if r["code"] == "ledger.correction"]
+    assert corrections and "disputed is true in the ledger" in corrections[0]
+    by_id = client.post("/v1/decisions/next-action", json={"request_id": "by-id-1", "invoice_id": "INV-1",
+                                                           "now": "2026-11-23T10:00:00+01:00"}).get_json()
+    assert by_id["action"] == "pause" and not any(r["code"] == "ledger.correction" for r in by_id["reasons"])
+
+
+def test_a_paid_invoice_gets_none_never_remind(client) -> None:
+    post(client, CUSTOMER, issued("e1", "INV-1", "2026-10-01T09:00:00"),
+         event("e2", "payment_received", "INV-1", "2026-11-02T09:00:00", amount=100.0))
+    for body in (full_body(), {"request_id": "paid-by-id", "invoice_id": "INV-1", "now": "2026-11-23T10:00:00Z"}):
+        answer = client.post("/v1/decisions/next-action", json=body).get_json()
+        assert answer["action"] == "none" and answer["channel"] is None, answer
+        assert answer["reasons"][0]["code"] == "ledger.invoice_paid"
+
+
+def test_an_invoice_never_issued_is_404(client) -> None:
+    post(client, CUSTOMER, issued("e1", "INV-1", "2026-10-01T09:00:00"))
+    by_id = client.post("/v1/decisions/next-action", json={"request_id": "ghost", "invoice_id": "INV-404"})
+    assert by_id.status_code == 404 and by_id.get_json()["field"] == "invoice_id"
+    assert by_id.mimetype == "application/problem+json"
+    body = client.post("/v1/decisions/next-action", json=full_body("INV-404"))
+    assert body.status_code == 404 and body.get_json()["field"] == "invoice.id"
+
+
+def test_a_late_bank_payment_is_booked_and_the_features_refolded(client, app) -> None:
+    first = post(client, CUSTOMER, issued("e1", "INV-1", "2026-09-01T09:00:00", due="2026-09-15T00:00:00"),
+                 issued("e2", "INV-2", "2026-09-20T09:00:00", due="2026-10-04T00:00:00"),
+                 event("e3", "payment_received", "INV-2", "2026-10-01T09:00:00", amount=100.0))
+    assert first["applied"] == 4
+    late = post(client, event("bank-1", "payment_received", "INV-1", "2026-09-28T09:00:00", amount=100.0))
+    assert verdicts(late) == [("bank-1", "applied", None, None)]
+    assert verdicts(post(client, event("bank-1", "payment_received", "INV-1", "2026-09-28T09:00:00",
+                                       amount=100.0))) == [("bank-1", "duplicate", None, None)]
+    in_order = MemoryStore()
+    history = [issued("e1", "INV-1", "2026-09-01T09:00:00", due="2026-09-15T00:00:00"),
+               issued("e2", "INV-2", "2026-09-20T09:00:00", due="2026-10-04T00:00:00"),
+               event("bank-1", "payment_received", "INV-1", "2026-09-28T09:00:00", amount=100.0),
+               event("e3", "payment_received", "INV-2", "2026-10-01T09:00:00", amount=100.0)]
+    assert all(r.status == "applied" for r in in_order.apply(history))
+    request = InvoiceRequest(amount=50.0, payment_terms_days=14, issued_at="2026-11-01T09:00:00")
+    served = app.extensions["kredo.runtime"].store
+    assert served.customer_features("C-1", request) == in_order.customer_features("C-1", request)
+    assert served.customer_features("C-1", request)["mean_days_late"] > 0  # the late payment counts as late
+
+
+def test_poison_dates_are_refused_and_the_customer_still_decides(client) -> None:
+    typo = post(client, CUSTOMER, issued("p1", "INV-P", "0026-12-03T10:00:00+01:00"),
+                event("p2", "payment_received", "INV-P", "0026-12-03T10:00:00+01:00", amount=10.0))
+    assert verdicts(typo)[1:] == [("p1", "refused", "date_out_of_range", "at"),
+                                  ("p2", "refused", "date_out_of_range", "at")]
+    checkout = client.post("/v1/decisions/checkout", json={
+        "request_id": "after-poison", "customer": {"id": "C-1", "type": "consumer", "country": "NL"},
+        "order": {"amount": 80.0, "currency": "EUR"}})
+    assert checkout.status_code == 200
+    next_action = client.post("/v1/decisions/next-action", json={**full_body("INV-X"), "customer": {
+        **NEXT_ACTION["customer"], "id": "C-NEW"}})
+    assert next_action.status_code == 200
+
+
+def test_an_invoice_dated_a_year_ahead_does_not_wipe_waiting_rewards(client) -> None:
+    """Rewards settle by event time, but never past the server's clock: a future date expires nothing."""
+    today = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
+    iso = lambda when: when.isoformat(timespec="seconds")  # noqa: E731
+    issue, due, sent = today - timedelta(days=35), today - timedelta(days=5), today - timedelta(days=1)
+    post(client, issued("r0", "INV-R", iso(issue), cust="C-R", due=iso(due)))
+    body = full_body("INV-R", issue_date=issue.date().isoformat(), due_date=due.date().isoformat())
+    body.update(now=f"{iso(sent)}+00:00", customer={**NEXT_ACTION["customer"], "id": "C-R"})
+    decision = client.post("/v1/decisions/next-action", json=body).get_json()
+    assert decision["action"] == "remind" and decision["bandit"]["arm"] is not None, decision
+    post(client, event("r1", "reminder_sent", "INV-R", iso(sent), cust="C-R", decision_id=decision["decision_id"]))
+    ahead = iso(today + timedelta(days=365))
+    future = post(client, issued("r2", "INV-FUT", ahead, cust="C-R", due=ahead))
+    assert future["applied"] == 1 and future["rewards"] == 0
+    paid = post(client, event("r3", "payment_received", "INV-R", iso(today), cust="C-R", amount=100.0))
+    assert paid["rewards"] == 1  # still pending, and paid within its window
+
+
+def test_events_that_contradict_the_ledger_are_refused_precisely(client) -> None:
+    post(client, CUSTOMER, issued("e1", "INV-1", "2026-10-01T09:00:00"), issued("e2", "INV-2", "2026-10-01T09:00:00"))
+    decision = client.post("/v1/decisions/next-action", json={"request_id": "d-2", "invoice_id": "INV-2",
+                                                               "now": "2026-11-23T10:00:00+01:00"}).get_json()
+    answer = post(client,
+                  event("o1", "payment_received", "INV-1", "2026-11-01T09:00:00", amount=1000.0),
+                  event("o2", "dispute_opened", "INV-1", "2026-11-05T09:00:00"),
+                  event("o3", "reminder_sent", "INV-1", "2026-11-23T10:00:00", decision_id=decision["decision_id"]))
+    assert verdicts(answer) == [("o1", "applied", "overpayment", "amount"),
+                                ("o2", "refused", "dispute_on_paid_invoice", "invoice_id"),
+                                ("o3", "refused", "decision_of_other_invoice", "decision_id")]
+    assert "unallocated credit" in answer["results"][0]["reason"]
+
+
+def test_each_refusal_names_its_own_cause_and_one_bad_event_spares_the_batch(client) -> None:
+    answer = post(client, CUSTOMER,
+                  {**issued("t1", "INV-T", "2026-10-01T09:00:00"), "type": "invoice_isued"},
+                  {k: v for k, v in event("t2", "payment_received", "INV-1", "2026-10-02T09:00:00").items()},
+                  {**issued("t3", "INV-D", "2026-10-01T09:00:00"), "due_at": "2026-10-31"},
+                  {**issued("t4", "INV-E", "2026-10-01T09:00:00"), "event_id": ""},
+                  issued("t5", "INV-1", "2026-10-01T09:00:00"))
+    got = verdicts(answer)
+    assert got[1] == ("t1", "refused", "unknown_type", "type")
+    assert got[2][1:] == ("refused", "missing_field", "amount")
+    assert got[3] == ("t3", "applied", None, None)  # a date-only due date is a due date at midnight
+    assert got[4][1] == "refused" and got[4][3] == "event_id"
+    assert got[5] == ("t5", "applied", None, None)
+    assert answer["applied"] == 3 and answer["refused"] == 3
+
+
+def test_the_service_starts_from_the_ledgers_history(champion, small_ledger, small_ledger_db, tmp_path) -> None:
+    app = make_app(champion, tmp_path, history=small_ledger_db)
+    try:
+        busiest = small_ledger.invoices["customer_id"].value_counts()
+        customer = small_ledger.customers.set_index("customer_id").loc[busiest.index[0]]
+        answer = app.test_client().post("/v1/decisions/checkout", json={
+            "request_id": "history-1", "order": {"amount": 100.0, "currency": "EUR"},
+            "customer": {"id": busiest.index[0], "type": customer.type, "country": customer.country}}).get_json()
+        assert not any(rule.startswith("limit.new_") for rule in answer["rules_fired"]), answer["rules_fired"]
+        assert app.extensions["kredo.runtime"].warmed["applied"] > busiest.iloc[0]
+    finally:
+        app.extensions["kredo.runtime"].stop()
+
+
+def test_serve_refuses_to_split_the_in_process_store_over_workers(monkeypatch, capsys) -> None:
+    from serving.cli import main
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert main(["serve", "--workers", "2"]) == 2
+    assert "would split the online features" in capsys.readouterr().err
