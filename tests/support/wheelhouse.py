@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import zipfile
 from importlib import metadata
@@ -55,7 +56,13 @@ def closure(requirements: list[str]) -> list[metadata.Distribution]:
 
 
 def repack(dist: metadata.Distribution, directory: Path) -> Path:
-    """Zip an installed distribution back into ``directory/<name>-<version>-<tags>.whl``."""
+    """Zip an installed distribution back into ``directory/<name>-<version>-<tags>.whl``.
+
+    An editable install (``pip install -e``, e.g. Kredo itself) is refused with ``ValueError``: it is a
+    pointer to a source tree, and packing the pointer would make the "clean" venv import that tree.
+    """
+    if json.loads(dist.read_text("direct_url.json") or "{}").get("dir_info", {}).get("editable"):
+        raise ValueError(f"{dist.metadata['Name']} is an editable install, not a wheel: it cannot be packed")
     info = Path(dist._path)  # noqa: SLF001 - the .dist-info folder; PathDistribution has no public name for it
     tags = [line.split(":", 1)[1].strip().split("-") for line in (info / "WHEEL").read_text().splitlines()
             if line.startswith("Tag:")]
