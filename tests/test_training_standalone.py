@@ -10,6 +10,7 @@ import ast
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ import pandas as pd
 import pytest
 from mlflow.models import Model
 
+from engine.errors import ModelError
 from tests.support.wheelhouse import build_wheelhouse
 from training import kredo_payment_delay, registry
 from training.cli import train_and_log
@@ -158,6 +160,18 @@ def test_the_store_still_serves_after_its_folder_moved(ledger, tmp_path) -> None
     assert not old.exists()
 
 
+def test_a_moved_store_that_cannot_be_rewritten_is_refused_with_why(ledger, tmp_path, monkeypatch) -> None:
+    """On a read-only volume the rewrite fails: a ``ModelError`` (which serving reports), not a crash."""
+    old, new = tmp_path / "old" / "mlruns", tmp_path / "new" / "mlruns"
+    registry.experiment_id(db_uri(old))
+    shutil.copytree(old, new)
+    (new / "artifacts").mkdir(exist_ok=True)
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda db, **kw: connect(f"{Path(db).as_uri()}?mode=ro", uri=True, **kw))
+    with pytest.raises(ModelError, match="could not be rewritten .*readonly"):
+        registry.client(db_uri(new))
+
+
 def test_a_copied_database_without_its_artifacts_is_left_alone(store, tmp_path) -> None:
     folder, _ = store
     (tmp_path / "db").mkdir()
@@ -204,8 +218,6 @@ def test_a_pyfunc_without_a_saved_model_is_refused(store, tmp_path) -> None:
         info = mlflow.pyfunc.log_model(
             name="model", python_model=str(tmp_path / "entry.py"), pip_requirements=[],
             signature=mlflow.models.infer_signature(X.head(3), model.predict(X.head(3))))
-    from engine.errors import ModelError
-
     with pytest.raises(ModelError, match="not a payment-delay model"):
         registry.check_artifact(info.model_uri)
 
