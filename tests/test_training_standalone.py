@@ -168,7 +168,7 @@ def test_a_moved_store_that_cannot_be_rewritten_is_refused_with_why(ledger, tmp_
     (new / "artifacts").mkdir(exist_ok=True)
     connect = sqlite3.connect
     monkeypatch.setattr(sqlite3, "connect", lambda db, **kw: connect(f"{Path(db).as_uri()}?mode=ro", uri=True, **kw))
-    with pytest.raises(ModelError, match="could not be rewritten .*readonly"):
+    with pytest.raises(ModelError, match="could not be checked or rewritten .*readonly"):
         registry.client(db_uri(new))
 
 

@@ -118,16 +118,14 @@ def relocate(db: Path) -> bool:
         return False
     try:
         with closing(sqlite3.connect(db, isolation_level=None, timeout=30)) as con:
-            old = _recorded_root(con)
-            if old is None or old == root.as_uri():
+            if _moved_from(con, root) is None:
                 return False
-            con.execute("BEGIN IMMEDIATE")  # re-read under the write lock: another process may have done it
-            old = _recorded_root(con)
-            if old is None or old == root.as_uri():
+            con.execute("BEGIN IMMEDIATE")
+            old = _moved_from(con, root)  # again under the write lock: another process may have done it
+            if old is None:
                 con.execute("ROLLBACK")
                 return False
-            prefixes = ((old + "/", root.as_uri() + "/"),
-                        (unquote(urlparse(old).path) + "/", str(root) + "/"))
+            prefixes = ((old + "/", root.as_uri() + "/"), (unquote(urlparse(old).path) + "/", str(root) + "/"))
             for table, column, condition in _LOCATIONS:
                 for before, after in prefixes:
                     con.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) "  # noqa: S608 - constants
@@ -135,19 +133,22 @@ def relocate(db: Path) -> bool:
                                 (after, len(before) + 1, len(before), before))
             con.execute("COMMIT")
     except sqlite3.Error as exc:
-        raise ModelError(f"{db}: the store was moved here, and its artifact locations could not be rewritten "
-                         f"({type(exc).__name__}: {exc}); open it once with write access", field="model") from None
+        raise ModelError(f"{db}: the store's artifact locations could not be checked or rewritten "
+                         f"({type(exc).__name__}: {exc}); a store moved here is rewritten once, with write access",
+                         field="model") from None
     return True
 
 
-def _recorded_root(con: sqlite3.Connection) -> str | None:
-    """The folder (file URI) the store was created in, from the experiment's ``<folder>/artifacts``."""
+def _moved_from(con: sqlite3.Connection, root: Path) -> str | None:
+    """The folder (file URI) the store was created in, from the experiment's ``<folder>/artifacts``,
+    when it is not ``root``; None when the store is where it was created (or not Kredo's layout)."""
     if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'experiments'").fetchone() is None:
         return None
     row = con.execute("SELECT artifact_location FROM experiments WHERE name = ?", (EXPERIMENT,)).fetchone()
     if row is None or not row[0].startswith("file:///") or not row[0].endswith("/artifacts"):
         return None
-    return row[0].removesuffix("/artifacts")
+    old = row[0].removesuffix("/artifacts")
+    return None if old == root.as_uri() else old
 
 
 def _saved_model_dir(model_uri: str, local: Path, meta: Any) -> Path:
