@@ -3,7 +3,7 @@
 Why: the online store is a fold over events, so an event must be exactly
 what it claims before it touches state. Events are plain dicts (JSON on the
 wire); :func:`parse_event` checks one and returns a typed :class:`Event` or
-raises :class:`engine.errors.InvalidInput` naming the offending field.
+raises :class:`domain.errors.InvalidInput` naming the offending field.
 :func:`ledger_to_events` turns a ledger into the time-ordered stream used for
 replay, parity tests and the serving tests.
 

@@ -2,7 +2,7 @@
 
 Why: clients (webshops, ERPs, dunning systems) must be able to tell *what* went
 wrong from a stable ``code`` and the offending ``field``, whatever layer
-noticed: our own ``engine.errors.KredoError`` values, pydantic validation
+noticed: our own ``domain.errors.KredoError`` values, pydantic validation
 errors, or Werkzeug's HTTP errors (malformed JSON, unknown route, wrong method,
 oversized body, wrong content type). Nothing the client sends may end in a 500:
 an unexpected exception is still a problem document (500, code ``internal``)

@@ -55,9 +55,7 @@ Example::
 """
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 from pathlib import Path
 from typing import Any
 
@@ -68,17 +66,11 @@ from scipy.optimize import minimize
 
 from domain.errors import ModelError
 from training.forest import Forest
+from training.kredo_payment_delay import (OUTPUTS, PROBABILITIES, Artifact, ArtifactError, Link, head_margins,
+                                          read_artifact, sigmoid, write_artifact)
 
-OUTPUTS = ("p_late", "p_late_30", "p_write_off", "expected_days_late", "days_late_p80")
 HEAD_OF = {"p_late": "late", "p_late_30": "late_30", "p_write_off": "write_off",
            "expected_days_late": "days_late", "days_late_p80": "days_late"}
-PROBABILITIES = OUTPUTS[:3]
-FORMAT_VERSION = 1
-META_FILE = "model.json"
-
-
-def _sigmoid(z: np.ndarray | float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
 
 
 def _logit(p: float) -> float:
@@ -91,7 +83,7 @@ def fit_platt(margin: np.ndarray, y: np.ndarray, offset: np.ndarray | float = 0.
     ``offset`` (fixed, per row) is the period effect of each row, see the module doc.
     """
     def loss(ab: np.ndarray) -> tuple[float, np.ndarray]:
-        p = np.clip(_sigmoid(ab[0] * margin + ab[1] + offset), 1e-12, 1 - 1e-12)
+        p = np.clip(sigmoid(ab[0] * margin + ab[1] + offset), 1e-12, 1 - 1e-12)
         g = p - y
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))), np.array([np.mean(g * margin), np.mean(g)])
     res = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B", bounds=[(1e-3, None), (None, None)])
@@ -219,29 +211,16 @@ class PaymentDelayModel:
         self.forest_ = Forest.from_boosters([self.boosters_[o] for o in OUTPUTS],
                                             [self.constants_.get(o, 0.0) for o in OUTPUTS],
                                             len(self.feature_names_))
-        # The link per output as two vectors: probabilities get sigmoid(a*m+b), days get clip(m).
-        self._scale = np.array([self.calibration_.get(o, (1.0, 0.0))[0] for o in OUTPUTS])
-        self._shift = np.array([self.calibration_.get(o, (1.0, 0.0))[1] for o in OUTPUTS])
-        self._is_prob = np.array([o in PROBABILITIES for o in OUTPUTS])
+        self._link = Link.of(self.calibration_, self.days_cap)
 
     @property
     def constant_heads_(self) -> list[str]:
         return [o for o in OUTPUTS if self.boosters_[o] is None]
 
     # --------------------------------------------------------------- predicting
-    def _link(self, margins: np.ndarray) -> np.ndarray:
-        z = margins * self._scale + self._shift
-        return np.where(self._is_prob, _sigmoid(z), np.clip(margins, 0.0, self.days_cap))
-
     def margins(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Raw margins, shape ``(n, len(OUTPUTS))`` (batch path: one XGBoost call per head)."""
-        X_arr, _ = _matrix(X, self.feature_names_)
-        out = np.empty((len(X_arr), len(OUTPUTS)))
-        for j, output in enumerate(OUTPUTS):
-            booster = self.boosters_[output]
-            out[:, j] = (self.constants_[output] if booster is None
-                         else booster.inplace_predict(X_arr, predict_type="margin"))
-        return out
+        return head_margins(self.boosters_, self.constants_, _matrix(X, self.feature_names_)[0])
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
         """Every output for a batch, as a DataFrame with columns :data:`OUTPUTS`."""
@@ -274,59 +253,30 @@ class PaymentDelayModel:
 
     # ------------------------------------------------------------- persistence
     def save(self, directory: str | Path) -> Path:
-        """Write the boosters (UBJSON) and ``model.json`` (parameters, calibration, file hashes)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        files = {}
-        for output, booster in self.boosters_.items():
-            if booster is not None:
-                path = directory / f"{output}.ubj"
-                booster.save_model(path)
-                files[output] = {"file": path.name, "sha256": _sha256(path)}
-        meta = {"format_version": FORMAT_VERSION, "params": self.get_params(),
-                "feature_names": list(self.feature_names_), "boosters": files, "constants": self.constants_,
-                "calibration": {k: list(v) for k, v in self.calibration_.items()},
-                "best_iteration": self.best_iteration_}
-        (directory / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
-        return directory
+        """Write the boosters (UBJSON) and ``model.json``: the format of :mod:`training.kredo_payment_delay`."""
+        return write_artifact(directory, Artifact(
+            params=self.get_params(), feature_names=tuple(self.feature_names_), boosters=self.boosters_,
+            constants=self.constants_, calibration=self.calibration_, best_iteration=self.best_iteration_))
 
     @classmethod
     def load(cls, directory: str | Path) -> "PaymentDelayModel":
         """Read a saved model; a missing, altered or unreadable file raises ``ModelError``."""
-        directory = Path(directory)
         try:
-            meta = json.loads((directory / META_FILE).read_text())
-            model = cls(**meta["params"])
-            model.feature_names_ = tuple(meta["feature_names"])
-            model.constants_ = {k: float(v) for k, v in meta["constants"].items()}
-            model.calibration_ = {k: (float(v[0]), float(v[1])) for k, v in meta["calibration"].items()}
-            model.best_iteration_ = {k: int(v) for k, v in meta["best_iteration"].items()}
-            model.boosters_ = {}
-            for output in OUTPUTS:
-                entry = meta["boosters"].get(output)
-                if entry is None:
-                    if output not in model.constants_:
-                        raise ModelError(f"{directory}: output {output} has neither trees nor a constant")
-                    model.boosters_[output] = None
-                    continue
-                path = directory / entry["file"]
-                if _sha256(path) != entry["sha256"]:
-                    raise ModelError(f"{path}: checksum mismatch, the artifact was altered or truncated",
-                                     field=output)
-                booster = xgb.Booster()
-                booster.load_model(path)
-                model.boosters_[output] = booster
-        except ModelError:
-            raise
-        except (OSError, KeyError, TypeError, ValueError, xgb.core.XGBoostError) as exc:
-            raise ModelError(f"{directory}: corrupt or incomplete model artifact ({type(exc).__name__}: {exc})",
+            artifact = read_artifact(directory)
+        except ArtifactError as exc:
+            raise ModelError(str(exc), field=exc.field) from None
+        try:
+            model = cls(**artifact.params)
+        except TypeError as exc:
+            raise ModelError(f"{directory}: corrupt or incomplete model artifact (TypeError: {exc})",
                              field="model") from None
+        model.feature_names_ = artifact.feature_names
+        model.boosters_ = artifact.boosters
+        model.constants_ = artifact.constants
+        model.calibration_ = artifact.calibration
+        model.best_iteration_ = artifact.best_iteration
         model._build_forest()
         return model
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _matrix(X: pd.DataFrame | np.ndarray, names: tuple[str, ...] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -11,7 +11,9 @@ checksums — at registration and again at load.
 
 Default store: SQLite under ``mlruns/`` in the repository (artifacts in
 ``mlruns/artifacts``), so the registry works with no server;
-``MLFLOW_TRACKING_URI`` (or ``tracking_uri=``) switches to a server.
+``MLFLOW_TRACKING_URI`` (or ``tracking_uri=``) switches to a server. A SQLite
+store folder can be moved or copied: :func:`relocate` points it at its new
+place the first time Kredo opens it (see ``docs/models.md``).
 
 Example::
 
@@ -24,21 +26,25 @@ import json
 import math
 import os
 import re
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from engine.ports import ModelInfo
 from domain.errors import Conflict, InvalidInput, ModelError, NotFound
 from training.model import PaymentDelayModel
-from training.pyfunc import ARTIFACT_KEY
 
 MODEL_NAME = "payment-delay"
 EXPERIMENT = "payment-delay"
 CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "kredo.champion_history"
 COMPARED_TAG = "kredo.compared_champion_version"
+#: The saved model's folder name inside a logged model (``data/payment_delay``).
+ARTIFACT_KEY = "payment_delay"
 AUC_TOLERANCE = 0.005
 ECE_TOLERANCE = 0.01
 
@@ -54,12 +60,14 @@ def tracking_uri(uri: str | None = None) -> str:
 
 
 def client(uri: str | None = None) -> Any:
-    """An ``MlflowClient`` on the resolved store (creating the SQLite folder if needed)."""
+    """An ``MlflowClient`` on the resolved store (creating the SQLite folder if needed, relocating a moved one)."""
     import mlflow
 
     resolved = tracking_uri(uri)
     if resolved.startswith("sqlite:///"):
-        Path(resolved.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        db = Path(resolved.removeprefix("sqlite:///"))
+        db.parent.mkdir(parents=True, exist_ok=True)
+        relocate(db)
     mlflow.set_tracking_uri(resolved)
     return mlflow.MlflowClient(tracking_uri=resolved)
 
@@ -75,6 +83,76 @@ def experiment_id(uri: str | None = None) -> str:
     if uri.startswith("sqlite:///"):
         location = (Path(uri.removeprefix("sqlite:///")).resolve().parent / "artifacts").as_uri()
     return c.create_experiment(EXPERIMENT, artifact_location=location)
+
+
+#: Where MLflow's SQL schema keeps artifact locations: (table, column, extra condition).
+_LOCATIONS = (("experiments", "artifact_location", ""), ("runs", "artifact_uri", ""),
+              ("logged_models", "artifact_location", ""), ("model_versions", "storage_location", ""),
+              ("model_versions", "source", ""), ("trace_tags", "value", " AND key = 'mlflow.artifactLocation'"))
+
+
+def relocate(db: Path) -> bool:
+    """Point a moved SQLite store at the ``artifacts`` folder beside its database; True if it rewrote anything.
+
+    Why: MLflow stores every local artifact location as an absolute path (it resolves a relative one
+    against the working directory when the experiment is created), so a moved or copied ``mlruns/``
+    would still read, and write, the old folder. Kredo's SQLite store keeps its artifacts in
+    ``artifacts/`` next to ``mlflow.db`` (:func:`experiment_id`), so the ``payment-delay``
+    experiment's location names the folder the store was created in. When that is not the database's
+    folder and an ``artifacts`` folder came along, every location under the old folder (file URI or
+    plain path) is rewritten to the same place under the new one, in one transaction; a store whose
+    artifacts stayed behind (only ``mlflow.db`` copied) is left alone. The database then is an
+    ordinary MLflow store again: any MLflow client, Kredo or not, reads it at its new place.
+    """
+    root = db.resolve().parent
+    if not db.is_file() or not (root / "artifacts").is_dir():
+        return False
+    try:
+        with closing(sqlite3.connect(db, isolation_level=None, timeout=30)) as con:
+            if _moved_from(con, root) is None:
+                return False
+            con.execute("BEGIN IMMEDIATE")
+            old = _moved_from(con, root)  # again under the write lock: another process may have done it
+            if old is None:
+                con.execute("ROLLBACK")
+                return False
+            prefixes = ((old + "/", root.as_uri() + "/"), (unquote(urlparse(old).path) + "/", str(root) + "/"))
+            for table, column, condition in _LOCATIONS:
+                for before, after in prefixes:
+                    con.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) "  # noqa: S608 - constants
+                                f"WHERE substr({column}, 1, ?) = ?{condition}",
+                                (after, len(before) + 1, len(before), before))
+            con.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise ModelError(f"{db}: the store's artifact locations could not be checked or rewritten "
+                         f"({type(exc).__name__}: {exc}); a store moved here is rewritten once, with write access",
+                         field="model") from None
+    return True
+
+
+def _moved_from(con: sqlite3.Connection, root: Path) -> str | None:
+    """The folder (file URI) the store was created in, from the experiment's ``<folder>/artifacts``,
+    when it is not ``root``; None when the store is where it was created (or not Kredo's layout)."""
+    if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'experiments'").fetchone() is None:
+        return None
+    row = con.execute("SELECT artifact_location FROM experiments WHERE name = ?", (EXPERIMENT,)).fetchone()
+    if row is None or not row[0].startswith("file:///") or not row[0].endswith("/artifacts"):
+        return None
+    old = row[0].removesuffix("/artifacts")
+    return None if old == root.as_uri() else old
+
+
+def _saved_model_dir(model_uri: str, local: Path, meta: Any) -> Path:
+    """The saved model inside a downloaded MLflow model: the pyfunc's ``data`` folder, or for models
+    logged before the pyfunc was self-contained (it imported Kredo), the ``payment_delay`` artifact."""
+    conf = meta.flavors.get("python_function", {})
+    if conf.get("data"):
+        return local / conf["data"]
+    legacy = (conf.get("artifacts") or {}).get(ARTIFACT_KEY)
+    if legacy:
+        return local / legacy["path"]
+    raise ModelError(f"{model_uri}: not a payment-delay model (its pyfunc flavour holds no saved model)",
+                     field="model")
 
 
 def check_artifact(model_uri: str) -> tuple[PaymentDelayModel, Path]:
@@ -99,7 +177,7 @@ def check_artifact(model_uri: str) -> tuple[PaymentDelayModel, Path]:
         raise ModelError(f"{model_uri}: input signature does not match FEATURE_NAMES (missing {missing}, "
                          f"unexpected {extra}{', order differs' if not missing and not extra else ''})",
                          field="signature", extra={"missing": missing, "unexpected": extra})
-    model = PaymentDelayModel.load(local / "artifacts" / ARTIFACT_KEY)
+    model = PaymentDelayModel.load(_saved_model_dir(model_uri, local, meta))
     if tuple(model.feature_names_) != FEATURE_NAMES:
         raise ModelError(f"{model_uri}: the model's feature_names_ differ from FEATURE_NAMES", field="signature")
     return model, local

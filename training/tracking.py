@@ -2,8 +2,9 @@
 
 Why: the audit trail of which model served when starts here. Every run logs
 its parameters, every test metric of the model and the baselines, the data
-window and a hash of the training data, the feature list, the model (custom
-pyfunc, input signature = ``FEATURE_NAMES``, input example), a SHAP summary,
+window and a hash of the training data, the feature list, the model (a
+self-contained pyfunc, see :func:`log_pyfunc`; input signature =
+``FEATURE_NAMES``, input example), a SHAP summary,
 calibration, ROC and PR plots, and a short HTML report. When a champion
 exists it is scored on this run's test rows (``champion.*`` metrics), so the
 promotion gate compares both models on the same months.
@@ -17,14 +18,14 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from domain.errors import KredoError
-from training import registry
-from training.pyfunc import ARTIFACT_KEY
+from training import kredo_payment_delay, registry
 from training.pipeline import TrainResult, model_predictions, score
 from training.report import curve_plots, html_report, jsonable, shap_summary_plot
 
@@ -95,14 +96,34 @@ def log_run(result: TrainResult, uri: str | None = None, config_params: dict[str
         (tmpdir / "model_report.html").write_text(html_report("Payment-delay model", metrics, facts, images, notes))
         mlflow.log_artifact(str(tmpdir / "model_report.html"))
 
-        saved = model.save(tmpdir / ARTIFACT_KEY)
+        saved = model.save(tmpdir / registry.ARTIFACT_KEY)
         example = dataset.X[rows].head(5)
         signature = infer_signature(example.astype("float64"), model.predict(example))
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
-            artifacts={ARTIFACT_KEY: str(saved)}, signature=signature, input_example=example.astype("float64"))
+        info = log_pyfunc(saved, signature, example.astype("float64"))
     version = registry.register(info.model_uri, run.info.run_id, uri) if register else None
     return LoggedRun(run_id=run.info.run_id, version=version, metrics=metrics, notes=notes)
+
+
+def pip_requirements() -> list[str]:
+    """``requirements.txt`` of a logged model: what its loader imports, at this environment's versions.
+
+    Kredo itself is not listed: the model loads without it (see :mod:`training.kredo_payment_delay`).
+    """
+    return [f"{name}=={metadata.version(name)}" for name in kredo_payment_delay.REQUIREMENTS]
+
+
+def log_pyfunc(saved: Path, signature: Any, input_example: Any) -> Any:
+    """Log the saved model directory ``saved`` in the active run as the self-contained pyfunc ``model``.
+
+    The loader module ships as the model's code (``code_paths``), the saved directory as its data, so
+    the MLflow model holds no pickle and imports nothing of Kredo; returns MLflow's ``ModelInfo``.
+    """
+    import mlflow
+
+    return mlflow.pyfunc.log_model(
+        name="model", loader_module=kredo_payment_delay.__name__.rpartition(".")[2], data_path=str(saved),
+        code_paths=[kredo_payment_delay.__file__], pip_requirements=pip_requirements(), signature=signature,
+        input_example=input_example)
 
 
 def write_report_json(path: str | Path, logged: LoggedRun, window: dict[str, Any]) -> None:

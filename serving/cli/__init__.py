@@ -3,7 +3,7 @@
 Why: one entry point for analysts and operators. Each module in this package
 that defines ``register(subparsers)`` adds its subcommands, so an area (rules,
 features, training, serving) owns its commands without touching the others.
-Errors with codes (``engine.errors.KredoError``) end the command with exit
+Errors with codes (``domain.errors.KredoError``) end the command with exit
 status 2 and a one-line message, never a traceback.
 """
 from __future__ import annotations

@@ -17,6 +17,7 @@ from engine.ports import ModelInfo
 from training.runs import train_and_log
 from training.pipeline import TrainConfig, build_dataset, train
 from training.simulation import SimulationConfig, simulate
+from training.tracking import log_pyfunc
 
 # The simulator's default horizon (24 months), recession included: the recession hits three sectors
 # from 2025-02 to 2025-08 and is over in the test months (2025-09/10), so a model that reads the
@@ -90,17 +91,14 @@ def test_bad_signature_and_corrupt_artifact_are_refused(first, store, tmp_path) 
     X = result.dataset.X.head(3).astype("float64")
     wrong = X.drop(columns=[FEATURE_NAMES[0]])
     with mlflow.start_run(experiment_id=registry.experiment_id(store)) as run:
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(Path(registry.__file__).with_name("pyfunc_entry.py")),
-            artifacts={"payment_delay": str(saved)},
-            signature=mlflow.models.infer_signature(wrong, result.model.predict(X)))
+        info = log_pyfunc(saved, mlflow.models.infer_signature(wrong, result.model.predict(X)), None)
     with pytest.raises(ModelError, match="signature does not match") as err:
         registry.register(info.model_uri, run.info.run_id, store)
     assert err.value.extra["missing"] == [FEATURE_NAMES[0]]
 
     # Corrupt the champion's stored booster: refused at load and at (re-)registration.
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri="models:/payment-delay/1"))
-    booster = local / "artifacts" / "payment_delay" / "p_late.ubj"
+    booster = local / "data" / "payment_delay" / "p_late.ubj"
     original = booster.read_bytes()
     try:
         booster.write_bytes(original[: len(original) // 2])
@@ -117,7 +115,7 @@ def test_a_champion_that_no_longer_loads_does_not_block_promotion(first, store, 
     must still be promotable, and the reason says why no comparison was made."""
     champion = registry.load_model(tracking_uri=store)[1].version
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/payment-delay/{champion}"))
-    booster = local / "artifacts" / "payment_delay" / "p_late.ubj"
+    booster = local / "data" / "payment_delay" / "p_late.ubj"
     original = booster.read_bytes()
     try:
         booster.write_bytes(original[: len(original) // 2])
