@@ -39,3 +39,9 @@ def postgres_url() -> Iterator[str]:
 def small_ledger() -> Ledger:
     """A 1,500-customer, 12-month simulated ledger (seed 11), shared read-only."""
     return simulate(SimulationConfig(customers=1_500, months=12, seed=11))
+
+
+@pytest.fixture(scope="session")
+def demo_ledger() -> Ledger:
+    """A ledger of ``kredo demo``'s default size (5,000 customers, 24 months, seed 7), shared read-only."""
+    return simulate(SimulationConfig(customers=5_000, months=24, seed=7))
