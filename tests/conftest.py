@@ -69,3 +69,9 @@ def small_ledger_db(tmp_path_factory: pytest.TempPathFactory, small_ledger: Ledg
     import_ledger(book, small_ledger)
     book.engine.dispose()
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_ledger() -> Ledger:
+    """A ledger of ``kredo demo``'s default size (5,000 customers, 24 months, seed 7), shared read-only."""
+    return simulate(SimulationConfig(customers=5_000, months=24, seed=7))

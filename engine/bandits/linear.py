@@ -16,7 +16,7 @@ batches of 500) LinUCB on the same model had regret 3,485 at its best alpha
 (1.0; 4,093 at 0.3, 3,751 at 2.0) against 3,134 for this policy, because a
 deterministic score sends a whole batch of look-alike customers to one arm
 while rewards are still a week away. ``bench/bandits.py`` compares it with
-Beta TS and MABWiser's per-arm LinUCB.
+Beta TS, MABWiser's per-arm LinUCB and Vowpal Wabbit's SquareCB.
 
 Posterior: Bayesian ridge regression, A = ridge * I + sum phi phi^T,
 b = sum reward * phi; a decision draws theta ~ N(A^-1 b, exploration^2 A^-1)

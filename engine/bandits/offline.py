@@ -19,8 +19,8 @@ import numpy as np
 
 from engine.bandits.linear import LinearThompsonSampling
 from engine.bandits.logs import Logged, from_ledger
-from engine.bandits.ope import evaluate
-from engine.bandits.policies import LearningPolicy, FixedPreference, UniformRandom
+from engine.bandits.ope import estimates, mean_weight, target_probabilities
+from engine.bandits.policies import FixedPreference, LearningPolicy, UniformRandom
 from engine.bandits.state import BanditState, InProcessState
 from engine.bandits.thompson import ThompsonSampling
 from domain.errors import InvalidInput, NotFound
@@ -50,7 +50,8 @@ def train(policy: LearningPolicy, logged: Logged) -> LearningPolicy:
 
 def evaluate_on_ledger(ledger: Ledger, policy_name: str, train_share: float = 0.5, seed: int = 7,
                        z: float = 1.96) -> dict:
-    """Estimates (IPS, SNIPS, DR, logging) of ``policy_name`` on the later part of the log."""
+    """Estimates (IPS, SNIPS, DR, logging) of ``policy_name`` on the later part of the log, and
+    the mean importance weight (near 1 when the log's propensities can be trusted)."""
     if isinstance(train_share, bool) or not isinstance(train_share, (int, float)) or not 0.0 <= train_share < 1.0:
         raise InvalidInput("train_share must be in [0, 1)", field="train_share")
     policy = make_policy(policy_name, InProcessState())
@@ -58,6 +59,7 @@ def evaluate_on_ledger(ledger: Ledger, policy_name: str, train_share: float = 0.
     if len(test_part) < 2:
         raise InvalidInput("too few logged reminders after the training share", field="train_share")
     train(policy, train_part)
-    estimates = evaluate(policy, test_part, np.random.default_rng(seed), z=z, seed=seed)
+    pi = target_probabilities(policy, test_part, np.random.default_rng(seed))
     return {"policy": policy_name, "trained_on": len(train_part), "evaluated_on": len(test_part),
-            "estimates": {k: e.to_dict() for k, e in estimates.items()}}
+            "estimates": {k: e.to_dict() for k, e in estimates(pi, test_part, z, seed).items()},
+            "mean_weight": mean_weight(pi, test_part, z).to_dict()}

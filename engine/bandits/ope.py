@@ -12,6 +12,12 @@ approximation over per-reminder terms, CLT; ``z`` to change the level):
   factors per profile, cross-fitted on two halves of the log) plus the IPS
   correction of its error; unbiased if either part is right, lowest variance.
 
+And one diagnostic, the mean importance weight pi(a|x) / mu(a|x): 1 in
+expectation whenever the log's propensities are the true probabilities of its
+arms (and the target stays inside the log's support). IPS / SNIPS is exactly
+this mean, so an interval that excludes 1 says the two disagree because the
+log's propensities are wrong, not because of the target policy.
+
 Example::
 
     logged = from_ledger(ledger)
@@ -70,13 +76,24 @@ def _logged_index(logged: Logged) -> np.ndarray:
     return np.fromiter((a.index for a in logged.arms), dtype=np.int64, count=len(logged))
 
 
+def _weights(pi: np.ndarray, logged: Logged) -> np.ndarray:
+    """pi(a|x) / mu(a|x) of each logged arm."""
+    return pi[np.arange(len(logged)), _logged_index(logged)] / logged.propensities
+
+
+def mean_weight(pi: np.ndarray, logged: Logged, z: float = 1.96) -> Estimate:
+    """The mean importance weight (expected 1 on an honest log), with its interval."""
+    w = _weights(pi, logged)
+    return _clt("mean_weight", w.mean(), w, z)
+
+
 def ips(pi: np.ndarray, logged: Logged, z: float = 1.96) -> Estimate:
-    terms = pi[np.arange(len(logged)), _logged_index(logged)] / logged.propensities * logged.rewards
+    terms = _weights(pi, logged) * logged.rewards
     return _clt("ips", terms.mean(), terms, z)
 
 
 def snips(pi: np.ndarray, logged: Logged, z: float = 1.96) -> Estimate:
-    w = pi[np.arange(len(logged)), _logged_index(logged)] / logged.propensities
+    w = _weights(pi, logged)
     if w.sum() <= 0:
         return Estimate("snips", float("nan"), float("nan"), float("nan"), len(logged))
     value = float((w * logged.rewards).sum() / w.sum())
@@ -115,7 +132,7 @@ def reward_model(logged: Logged, folds: int = 2, seed: int = 7) -> np.ndarray:
 
 def doubly_robust(pi: np.ndarray, logged: Logged, q: np.ndarray, z: float = 1.96) -> Estimate:
     rows, idx = np.arange(len(logged)), _logged_index(logged)
-    w = pi[rows, idx] / logged.propensities
+    w = _weights(pi, logged)
     terms = (pi * q).sum(axis=1) + w * (logged.rewards - q[rows, idx])
     return _clt("dr", terms.mean(), terms, z)
 
@@ -124,7 +141,11 @@ def evaluate(policy: LearningPolicy, logged: Logged, rng: np.random.Generator, z
              seed: int = 7) -> dict[str, Estimate]:
     """IPS, SNIPS and DR estimates of ``policy``'s paid rate on ``logged``, plus the logging
     policy's own (on-policy) rate for comparison."""
-    pi = target_probabilities(policy, logged, rng)
+    return estimates(target_probabilities(policy, logged, rng), logged, z, seed)
+
+
+def estimates(pi: np.ndarray, logged: Logged, z: float = 1.96, seed: int = 7) -> dict[str, Estimate]:
+    """:func:`evaluate` on given target probabilities ``pi`` (so a caller can reuse them)."""
     return {
         "ips": ips(pi, logged, z),
         "snips": snips(pi, logged, z),

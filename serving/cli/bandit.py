@@ -28,6 +28,8 @@ def evaluate(args: argparse.Namespace) -> int:
     print(f"  {'estimator':<10}{'value':>9}{'95% CI':>20}")
     for name, e in report["estimates"].items():
         print(f"  {name:<10}{e['value']:>9.4f}   [{e['lo']:.4f}, {e['hi']:.4f}]")
+    w = report["mean_weight"]
+    print(f"  mean importance weight {w['value']:.4f} [{w['lo']:.4f}, {w['hi']:.4f}] (1 on an honest log)")
     if args.json:
         print(json.dumps(report, sort_keys=True))
     return 0

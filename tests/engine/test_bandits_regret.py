@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.bandits import build_stream, learners
-from engine.bandits import InProcessState, ThompsonSampling
+from bench.bandits import VowpalWabbitSquareCB, build_stream, learners, vw_example
+from engine.bandits import Arm, Context, InProcessState, ThompsonSampling, UniformRandom
 from engine.bandits.regret import PolicyLearner, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def test_thompson_within_ten_percent_of_mabwiser(results):
 
 
 def test_learning_beats_the_fixed_policies(results):
-    for name in ("thompson", "linear_ts", "mabwiser_ts", "mabwiser_linucb"):
+    for name in ("thompson", "linear_ts", "mabwiser_ts", "mabwiser_linucb", "vw_squarecb"):
         assert results[name].regret < results["static"].regret < results["uniform"].regret
     assert np.all(np.diff(results["linear_ts"].curve()) >= 0)  # regret is never negative
 
@@ -45,13 +45,37 @@ def test_runs_are_reproducible():
     assert np.array_equal(a.regrets, b.regrets) and a.paid_rate == b.paid_rate
 
 
+def test_vw_squarecb_is_seeded_and_learns_on_a_short_stream():
+    stream = build_stream(3_000, seed=3)
+    a, b = (run([VowpalWabbitSquareCB(seed=3)], stream, batch=200, seed=3)["vw_squarecb"] for _ in range(2))
+    uniform = run([PolicyLearner(UniformRandom())], stream, batch=200, seed=3)["uniform"]
+    assert np.array_equal(a.regrets, b.regrets)
+    assert a.regret < 0.8 * uniform.regret
+
+
+def test_vw_examples_carry_the_linear_policys_features_and_the_label():
+    allowed = (Arm("email", "morning", "weekday"), Arm("sms", "evening", "weekend"))
+    lines = vw_example(Context("student", p_late=0.25, step=2), allowed, label=(1, 0.0, 0.4))
+    assert lines == ["shared |p student |x p_late:0.250000 step:1", "|a email",
+                     "0:0.0:0.400000 |a sms evening weekend"]
+
+
+def test_vw_learns_only_the_batch_it_chose():
+    stream = build_stream(10, seed=3)
+    vw = VowpalWabbitSquareCB(seed=3)
+    arms = vw.choose_batch(stream.contexts, stream.allowed, np.random.default_rng(3))
+    with pytest.raises(ValueError):
+        vw.learn_batch(stream.contexts[1:], arms[1:], np.zeros(9), [])
+    vw.learn_batch(stream.contexts, arms, np.ones(10), [f"r{t}" for t in range(10)])
+
+
 def test_bench_script_prints_json_table_and_plot(tmp_path):
     plot = tmp_path / "regret.png"
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "bandits.py"), "--reminders", "3000",
                           "--latency-n", "200", "--plot", str(plot), "--json"],
                          capture_output=True, text=True, timeout=300, check=True).stdout
     figures = json.loads(out.strip().splitlines()[-1])
-    for name in ("uniform", "static", "thompson", "linear_ts", "mabwiser_ts", "mabwiser_linucb"):
+    for name in ("uniform", "static", "thompson", "linear_ts", "mabwiser_ts", "mabwiser_linucb", "vw_squarecb"):
         assert set(figures[name]) == {"regret", "paid_rate"} and 0 <= figures[name]["paid_rate"] <= 1
     assert {"thompson_p99_ms", "linear_ts_p99_ms"} <= set(figures["latency_redis"])
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -31,6 +31,7 @@ COUNTRIES = (("NL", 0.6), ("BE", 0.15), ("DE", 0.15), ("FR", 0.05), ("GB", 0.05)
 REMINDER_OFFSETS_DAYS = (7, 21, 35)  # the logging policy's ladder after the due date
 WRITE_OFF_AFTER_DAYS = 180
 DISPUTE_REASONS = ("quality", "delivery", "price", "duplicate", "other")
+_LATEST_HOUR = max(SLOT_HOURS.values())  # the last slot's send hour
 
 # Per profile: liquidity Beta(a, b), response means per channel (email, sms,
 # whatsapp, letter, phone), peak hour, weekend affinity mean.
@@ -247,6 +248,19 @@ def _reminders(rng, customers, tr, cust, due, paid_days, remindable, end) -> dic
 
     Each reminder's outcome is drawn from the ground truth; success moves the
     payment into the 7-day window, failure pushes it past the window.
+
+    Which invoices a step reminds must not depend on the arm drawn, or the
+    logged propensity 1/|allowed| is not the probability of the logged arm
+    given that the row is in the log. The arm fixes the send time (a weekend
+    arm drawn on a Monday waits until Saturday), so a step is logged only for
+    invoices still unpaid, and with their 7-day window still inside the
+    period, at the latest time any arm could have been sent (the evening of
+    the later of the next weekday and the next weekend day, same minute).
+    Keeping a reminder only when the invoice is unpaid at its own arm's send
+    time made weekend arms 7-10 % rarer than logged. Logging cancelled
+    reminders too would be the other honest log, but their outcome (paid
+    before any reminder went out) is not the response ``response_probability``
+    scores, so the logged rewards and the ground truth would part.
     """
     n = len(cust)
     consent = np.column_stack([customers[f"consent_{c}"].to_numpy()[cust] for c in CHANNELS])
@@ -262,10 +276,15 @@ def _reminders(rng, customers, tr, cust, due, paid_days, remindable, end) -> dic
         slot = np.minimum((u[:, 1] * len(SLOTS)).astype(np.int64), len(SLOTS) - 1)
         weekend = u[:, 2] < 0.5
         hour = np.asarray([SLOT_HOURS[s] for s in SLOTS])[slot]
-        day = _next_day_type(due + offset * DAY, weekend)
-        sent = day.astype("datetime64[s]") + (hour * 3600 + (u[:, 3] * 3600).astype(np.int64)).astype("timedelta64[s]")
+        minute = (u[:, 3] * 3600).astype(np.int64)
+        ladder_day = due + offset * DAY
+        day = _next_day_type(ladder_day, weekend)
+        sent = day.astype("datetime64[s]") + (hour * 3600 + minute).astype("timedelta64[s]")
         sent_days = (sent - due) / np.timedelta64(1, "D")
-        active = remaining & (paid_days > sent_days) & (sent + WINDOW_DAYS * DAY <= end)
+        latest_day = np.maximum(*(_next_day_type(ladder_day, np.full(n, w)) for w in (False, True)))
+        latest = latest_day.astype("datetime64[s]") + (_LATEST_HOUR * 3600 + minute).astype("timedelta64[s]")
+        latest_days = (latest - due) / np.timedelta64(1, "D")
+        active = remaining & (paid_days > latest_days) & (latest + WINDOW_DAYS * DAY <= end)
         idx = np.flatnonzero(active)
         weekday = (day[idx].astype(np.int64) + 3) % 7
         p = response_probability(tr.iloc[idx], channel[idx], hour[idx], weekday,
