@@ -264,6 +264,17 @@ def decide_checkout(request: CheckoutRequest, now: datetime, *, store: FeatureSt
     return Decision("checkout", out.outcome, answer, _record(scored, served, out, clock))
 
 
+def standing(customer: Customer, now: datetime, *, store: FeatureStore, served: Served) -> CheckoutOutcome:
+    """The customer's risk segment, credit limit and available credit today, before any order.
+
+    The same facts and tables as a checkout with an order of zero, so the customer view
+    shows exactly what the next checkout would start from.
+    """
+    feats = store.customer_features(customer.id, order_request(customer, 0.0, 30, False, now), now)
+    scores = served.model.predict_one(vector(feats))
+    return served.rules.evaluate_checkout(checkout_facts(customer, 0.0, 30, feats, scores))
+
+
 def bandit_profile(customer: Customer) -> str:
     """The bandit's context needs a profile: the customer's, else the typical one of its type."""
     return customer.profile or ("sme" if customer.type == "business" else "adult")

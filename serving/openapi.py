@@ -5,6 +5,7 @@ document is generated from the validating models with no hand-written copy.
 """
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -19,14 +20,24 @@ bp = Blueprint("openapi", __name__)
 
 REF = "#/components/schemas/{model}"
 
-# (path, method, summary, request model, {status: response model})
-OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, dict[int, type[BaseModel] | None]]] = [
+Body = type[BaseModel] | tuple[type[BaseModel], ...] | None
+# (path, method, summary, request model(s), {status: response model})
+OPERATIONS: list[tuple[str, str, str, Body, dict[int, type[BaseModel] | None]]] = [
     ("/v1/decisions/checkout", "post", "Decide a checkout: accept, prepay, review or reject",
      c.CheckoutRequest, {200: c.CheckoutDecision}),
-    ("/v1/decisions/next-action", "post", "Decide the next dunning action for an open invoice",
-     c.NextActionRequest, {200: c.NextActionDecision}),
+    ("/v1/decisions/next-action", "post", "Decide the next dunning action for an invoice: by invoice id from the "
+     "ledger, or with the caller's own state (the ledger's truth wins where they differ)",
+     (c.NextActionByInvoice, c.NextActionRequest), {200: c.NextActionDecision}),
+    ("/v1/decisions", "get", "Search decisions (customer_id, invoice_id, outcome, from, to; cursor pages)",
+     None, {200: s.DecisionPage}),
     ("/v1/decisions/{decision_id}", "get", "The full audit record of one decision",
      None, {200: s.AuditRecordOut}),
+    ("/v1/customers/{customer_id}", "get", "A customer's standing: segment, credit limit, exposure, ageing, "
+     "open items, last decisions", None, {200: s.CustomerOverview}),
+    ("/v1/customers/{customer_id}/invoices", "get", "A customer's invoices (status: open, overdue, disputed, paid, "
+     "written_off)", None, {200: s.InvoiceList}),
+    ("/v1/invoices/{invoice_id}", "get", "An invoice and its timeline (issued, payments, disputes, contacts, "
+     "decisions)", None, {200: s.InvoiceDetail}),
     ("/v1/events", "post", "Apply a batch of ledger and reminder events (idempotent by event_id)",
      s.EventsRequest, {200: s.EventsResponse}),
     ("/v1/admin/reload", "post", "Reload model and policy now; a broken one is refused", None, {200: None}),
@@ -34,6 +45,21 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, dict[int, type[Bas
     ("/readyz", "get", "Readiness: model, policy and stores loaded", None, {200: None}),
     ("/metrics", "get", "Prometheus metrics (text exposition format)", None, {200: None}),
 ]
+
+_TIME = {"type": "string", "format": "date-time"}
+QUERY: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("/v1/decisions", "get"): {"customer_id": {"type": "string"}, "invoice_id": {"type": "string"},
+                               "outcome": {"type": "string"}, "from": _TIME, "to": _TIME,
+                               "cursor": {"type": "string"}, "limit": {"type": "integer", "minimum": 1,
+                                                                        "maximum": 500}},
+    ("/v1/customers/{customer_id}/invoices", "get"): {
+        "status": {"type": "string", "enum": ["open", "overdue", "disputed", "paid", "written_off"]}},
+}
+
+
+def _models(body: Body) -> tuple[type[BaseModel], ...]:
+    return () if body is None else body if isinstance(body, tuple) else (body,)
+
 
 _ERRORS = {400: "Malformed JSON", 404: "Unknown id or route", 405: "Method not allowed",
            409: "request_id reused for a different request", 413: "Body too large",
@@ -44,20 +70,24 @@ _ERRORS = {400: "Malformed JSON", 404: "Unknown id or route", 405: "Method not a
 @cache
 def document() -> dict[str, Any]:
     """The whole OpenAPI 3.1 document (built once per process)."""
-    models = {m for _, _, _, req, resp in OPERATIONS for m in (req, *resp.values()) if m is not None}
-    models.add(s.Problem)
-    _, defs = models_json_schema([(m, "validation" if m.__name__.endswith("Request") else "serialization")
+    bodies = {m for _, _, _, req, _ in OPERATIONS for m in _models(req)}
+    models = bodies | {m for _, _, _, _, resp in OPERATIONS for m in resp.values() if m is not None} | {s.Problem}
+    _, defs = models_json_schema([(m, "validation" if m in bodies else "serialization")
                                   for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF)
     paths: dict[str, dict[str, Any]] = {}
     for path, method, summary, req, responses in OPERATIONS:
         op: dict[str, Any] = {"summary": summary, "operationId": f"{method}_{path.strip('/').replace('/', '_')}",
                               "responses": {}}
-        if "{decision_id}" in path:
-            op["parameters"] = [{"name": "decision_id", "in": "path", "required": True,
-                                 "schema": {"type": "string", "maxLength": 64}}]
+        params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 128}}
+                  for name in re.findall(r"{(\w+)}", path)]
+        params += [{"name": name, "in": "query", "required": False, "schema": schema}
+                   for name, schema in QUERY.get((path, method), {}).items()]
+        if params:
+            op["parameters"] = params
         if req is not None:
+            refs = [{"$ref": REF.format(model=m.__name__)} for m in _models(req)]
             op["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": {"$ref": REF.format(model=req.__name__)}}}}
+                "schema": refs[0] if len(refs) == 1 else {"oneOf": refs}}}}
         for status, model in responses.items():
             content = ({"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}}
                        if model is not None else {"application/json": {"schema": {"type": "object"}}})

@@ -84,3 +84,103 @@ class AuditRecordOut(BaseModel):
     created_at: str
     prev_hash: str
     hash: str
+
+
+# -- the book (read API) ---------------------------------------------------------------------
+class Ageing(BaseModel):
+    """Open balances (EUR) by days past due on the report date."""
+
+    current: float
+    d1_30: float = Field(alias="1_30")
+    d31_60: float = Field(alias="31_60")
+    d61_90: float = Field(alias="61_90")
+    d90_plus: float = Field(alias="90_plus")
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class Standing(BaseModel):
+    """What the credit policy says about the customer today (no order: the customer's own standing)."""
+
+    segment: str | None
+    profile_segment: str | None
+    credit_limit: float | None
+    available_credit: float | None
+    reasons: list[str]
+
+
+class InvoiceSummary(BaseModel):
+    id: str
+    status: Literal["open", "paid", "written_off"]
+    issued_at: str
+    due_at: str
+    amount: float
+    open_amount: float
+    days_past_due: int
+    disputed: bool
+    payment_reference: str | None = None
+
+
+class DecisionSummary(BaseModel):
+    decision_id: str
+    request_id: str
+    kind: str
+    customer_id: str
+    invoice_id: str | None
+    outcome: str
+    at: str
+    received_at: str
+    reasons: list[str]
+
+
+class CustomerOverview(BaseModel):
+    """``GET /v1/customers/{id}``: the customer's whole standing on one page."""
+
+    id: str
+    name: str | None
+    customer_type: str | None
+    country: str | None
+    profile: str | None
+    size: str | None
+    sector: str | None
+    account_manager: str | None
+    key_account: bool
+    blocked: bool
+    consent: dict[str, bool]
+    credit_limit_override: float | None
+    standing: Standing
+    exposure: float
+    overdue: float
+    ageing: Ageing
+    open_items: int
+    open_disputes: int
+    last_decisions: list[DecisionSummary]
+
+
+class TimelineEntry(BaseModel):
+    at: str
+    kind: Literal["issued", "payment", "dispute_opened", "dispute_resolved", "reminder", "final_notice", "call",
+                  "letter", "decision", "written_off"]
+    text: str
+    amount: float | None = None
+    ref: str | None = None
+
+
+class InvoiceDetail(InvoiceSummary):
+    """``GET /v1/invoices/{id}``: the invoice and everything that happened to it, in time order."""
+
+    customer_id: str
+    timeline: list[TimelineEntry]
+
+
+class InvoiceList(BaseModel):
+    customer_id: str
+    status: str | None
+    invoices: list[InvoiceSummary]
+
+
+class DecisionPage(BaseModel):
+    """``GET /v1/decisions``: newest first; pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    decisions: list[DecisionSummary]
+    next_cursor: str | None

@@ -10,24 +10,27 @@ idempotency is settled: if another worker already recorded this
 """
 from __future__ import annotations
 
+import base64
 import re
 import time
 import uuid
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, current_app, g, jsonify
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic_core import to_json
 
 from domain.contract import (CheckoutDecision, CheckoutRequest, NextActionByInvoice, NextActionDecision,
                              NextActionRequest, Reason)
-from domain.errors import NotFound
+from domain.errors import InvalidInput, NotFound
 from engine.decisions import Decision, decide_checkout, decide_next_action
 from serving.api._body import parse, request_digest
-from ledger.views import customer_row, invoice_view, record_decision
+from ledger.views import customer_row, invoice_view, record_decision, search_decisions
+from serving.api.book import decision_summary
 from serving.audit import AuditEntry
 from serving.dunning_view import corrected, from_ledger, micros
 from serving.metrics import get_metrics
 from serving.runtime import get_runtime
+from serving.schemas import DecisionPage
 
 bp = Blueprint("decisions", __name__, url_prefix="/v1/decisions")
 _ID_PATTERN = re.compile(r"dec_[0-9a-f]{32}")
@@ -98,6 +101,57 @@ def next_action() -> Response:
     decision = decide_next_action(request, store=runtime.store, served=runtime.snapshot(), known=known,
                                   closed=closed)
     return _answer(body, request.now, decision, decided_on=request)
+
+
+@bp.get("")
+def list_decisions() -> Response:
+    """Decisions newest first, filtered by customer, invoice, outcome and business time; cursor pages."""
+    args = request.args
+    unknown = set(args) - {"customer_id", "invoice_id", "outcome", "from", "to", "cursor", "limit"}
+    if unknown:
+        raise InvalidInput(f"unknown query parameter {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+    limit = _int_arg("limit", 50, 1, 500)
+    bounds = {name: _time_arg(name) for name in ("from", "to")}
+    after = _cursor(args.get("cursor"))
+    rows = search_decisions(get_runtime().book.engine, customer_id=args.get("customer_id"),
+                            invoice_id=args.get("invoice_id"), outcome=args.get("outcome"), from_us=bounds["from"],
+                            to_us=bounds["to"], after=after, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = base64.urlsafe_b64encode(f"{rows[-1]['received_us']}|{rows[-1]['decision_id']}".encode()).decode() \
+        if more else None
+    return Response(to_json(DecisionPage(decisions=[decision_summary(r) for r in rows], next_cursor=cursor)),
+                    mimetype="application/json")
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidInput(f"{name} must be an integer from {low} to {high}", field=name)
+    return int(raw)
+
+
+def _time_arg(name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an ISO-8601 date or time", field=name) from None
+    return micros(when if when.tzinfo is not None else when.replace(tzinfo=UTC))
+
+
+def _cursor(raw: str | None) -> tuple[int, str] | None:
+    if raw is None:
+        return None
+    try:
+        received, decision_id = base64.urlsafe_b64decode(raw.encode()).decode().split("|")
+        return int(received), decision_id
+    except (ValueError, UnicodeError):
+        raise InvalidInput("cursor is not one this API gave out", field="cursor") from None
 
 
 @bp.get("/<decision_id>")

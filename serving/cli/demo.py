@@ -83,21 +83,18 @@ def prepare_champion(ledger_dir: Path, tracking_uri: str, seed: int) -> str:
     return info["version"]
 
 
-def curl_examples(base: str, customer: dict[str, str]) -> str:
-    """Requests for ``customer`` (its record: id, type, country, profile, size)."""
+def curl_examples(base: str, customer: dict[str, str], invoice_id: str) -> str:
+    """Requests for ``customer`` (its record: id, type, country, profile, size) and one of its open invoices."""
     checkout = {"request_id": "demo-ord-1", "customer": customer,
                 "order": {"amount": 1250.0, "currency": "EUR", "payment_terms_days": 30}}
-    next_action = {"request_id": "demo-na-1", "now": "2026-11-23T10:00:00+01:00",
-                   "customer": {**customer, "consent": {"email": True, "sms": True, "whatsapp": False,
-                                                        "letter": True, "phone": True}},
-                   "invoice": {"id": "INV-DEMO-1", "amount": 300.0, "currency": "EUR",
-                               "issue_date": "2026-10-01", "due_date": "2026-10-31", "disputed": False,
-                               "reminders": []}}
+    next_action = {"request_id": "demo-na-1", "invoice_id": invoice_id}
     return "\n".join([
         f"curl -s -X POST {base}/v1/decisions/checkout -H 'Content-Type: application/json' "
         f"-d '{json.dumps(checkout)}'",
         f"curl -s -X POST {base}/v1/decisions/next-action -H 'Content-Type: application/json' "
         f"-d '{json.dumps(next_action)}'",
+        f"curl -s {base}/v1/customers/{customer['id']}    # standing, exposure, ageing, last decisions",
+        f"curl -s {base}/v1/invoices/{invoice_id}    # the invoice's timeline",
         f"curl -s {base}/v1/decisions/<decision_id>    # the audit record",
         f"curl -s {base}/openapi.json",
     ])
@@ -126,14 +123,17 @@ def prepare_book(ledger_dir: Path, url: str) -> None:
     print(f"[demo] imported {report.applied:,} events into {url} in {time.perf_counter() - t0:.1f} s")
 
 
-def _example_customer(ledger_dir: Path) -> dict[str, str]:
-    """The record of a customer with history, for the curl examples."""
+def _example_customer(ledger_dir: Path) -> tuple[dict[str, str], str]:
+    """The record of a customer with history and one of its open invoices, for the curl examples."""
     from ledger.tables import load_ledger
 
     ledger = load_ledger(ledger_dir)
-    busiest = ledger.invoices["customer_id"].value_counts()
+    inv = ledger.invoices
+    open_ = inv[inv["paid_at"].isna() & inv["written_off_at"].isna()]
+    busiest = inv.loc[inv["customer_id"].isin(open_["customer_id"]), "customer_id"].value_counts()
     record = ledger.customers.set_index("customer_id").loc[busiest.index[len(busiest) // 3]]
-    return {"id": str(record.name), **{k: str(record[k]) for k in ("type", "country", "profile", "size")}}
+    invoice = open_.loc[open_["customer_id"] == record.name, "invoice_id"].iloc[0]
+    return {"id": str(record.name), **{k: str(record[k]) for k in ("type", "country", "profile", "size")}}, invoice
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,8 +154,8 @@ def run(args: argparse.Namespace) -> int:
                       "AUDIT_URL": f"sqlite:///{(args.dir / 'audit.db').resolve()}", "LEDGER_URL": ledger_url})
     warmed = app.extensions["kredo.runtime"].warmed
     print(f"[demo] feature store warmed from the ledger: {warmed['applied']:,} events in {warmed['seconds']} s")
-    customer = _example_customer(ledger_dir)
+    customer, invoice = _example_customer(ledger_dir)
     base = f"http://{args.host}:{args.port}"
-    print(f"[demo] serving on {base} (Ctrl-C to stop). Try:\n{curl_examples(base, customer)}")
+    print(f"[demo] serving on {base} (Ctrl-C to stop). Try:\n{curl_examples(base, customer, invoice)}")
     app.run(host=args.host, port=args.port, threaded=True)
     return 0

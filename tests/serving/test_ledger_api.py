@@ -187,3 +187,50 @@ def test_serve_refuses_to_split_the_in_process_store_over_workers(monkeypatch, c
     monkeypatch.delenv("REDIS_URL", raising=False)
     assert main(["serve", "--workers", "2"]) == 2
     assert "would split the online features" in capsys.readouterr().err
+
+
+def _valid(answer, name: str) -> dict:  # noqa: ANN001
+    import jsonschema
+
+    from tests.support.api import schema_of
+
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    jsonschema.validate(answer.get_json(), schema_of(name))
+    return answer.get_json()
+
+
+def test_the_read_api_answers_what_the_integrator_kept_on_its_side(client) -> None:
+    today = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
+    iso = lambda when: when.isoformat(timespec="seconds")  # noqa: E731
+    post(client, CUSTOMER,
+         issued("i1", "INV-A", iso(today - timedelta(days=70)), 120.0, due=iso(today - timedelta(days=40))),
+         issued("i2", "INV-B", iso(today - timedelta(days=20)), 80.0, due=iso(today + timedelta(days=10))),
+         issued("i3", "INV-C", iso(today - timedelta(days=50)), 50.0, due=iso(today - timedelta(days=20))),
+         event("p1", "payment_received", "INV-C", iso(today - timedelta(days=5)), amount=50.0),
+         event("p2", "payment_received", "INV-A", iso(today - timedelta(days=3)), amount=20.0),
+         event("d1", "dispute_opened", "INV-A", iso(today - timedelta(days=2)), reason="price", owner="sales"))
+    for i in range(3):
+        client.post("/v1/decisions/next-action", json={"request_id": f"look-{i}", "invoice_id": "INV-A"})
+    overview = _valid(client.get("/v1/customers/C-1"), "CustomerOverview")
+    assert overview["customer_type"] == "consumer" and overview["consent"]["email"] is True
+    assert overview["exposure"] == 180.0 and overview["overdue"] == 100.0 and overview["open_items"] == 2
+    assert overview["ageing"] == {"current": 80.0, "1_30": 0.0, "31_60": 100.0, "61_90": 0.0, "90_plus": 0.0}
+    assert overview["standing"]["segment"] in ("low", "medium", "high") and overview["standing"]["credit_limit"] > 0
+    assert overview["open_disputes"] == 1 and len(overview["last_decisions"]) == 3
+    assert client.get("/v1/customers/C-404").status_code == 404
+    lists = {status: [i["id"] for i in _valid(client.get(f"/v1/customers/C-1/invoices?status={status}"),
+                                              "InvoiceList")["invoices"]]
+             for status in ("open", "overdue", "disputed", "paid")}
+    assert lists == {"open": ["INV-B", "INV-A"], "overdue": ["INV-A"], "disputed": ["INV-A"], "paid": ["INV-C"]}
+    assert client.get("/v1/customers/C-1/invoices?status=late").get_json()["field"] == "status"
+    detail = _valid(client.get("/v1/invoices/INV-A"), "InvoiceDetail")
+    assert [e["kind"] for e in detail["timeline"]][:3] == ["issued", "payment", "dispute_opened"]
+    assert sum(e["kind"] == "decision" for e in detail["timeline"]) == 3 and detail["open_amount"] == 100.0
+    assert "pause" in [e["text"] for e in detail["timeline"] if e["kind"] == "decision"][0]
+    page = _valid(client.get("/v1/decisions?customer_id=C-1&limit=2"), "DecisionPage")
+    assert len(page["decisions"]) == 2 and page["next_cursor"]
+    rest = _valid(client.get(f"/v1/decisions?customer_id=C-1&limit=2&cursor={page['next_cursor']}"), "DecisionPage")
+    ids = [d["decision_id"] for d in page["decisions"] + rest["decisions"]]
+    assert len(ids) == len(set(ids)) == 3 and rest["next_cursor"] is None
+    assert client.get("/v1/decisions?cursor=nonsense").get_json()["field"] == "cursor"
+    assert client.get("/v1/decisions?outcome=remind&invoice_id=INV-A").get_json()["decisions"] == []
