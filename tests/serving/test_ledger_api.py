@@ -234,3 +234,36 @@ def test_the_read_api_answers_what_the_integrator_kept_on_its_side(client) -> No
     assert len(ids) == len(set(ids)) == 3 and rest["next_cursor"] is None
     assert client.get("/v1/decisions?cursor=nonsense").get_json()["field"] == "cursor"
     assert client.get("/v1/decisions?outcome=remind&invoice_id=INV-A").get_json()["decisions"] == []
+
+
+def test_a_late_shuffled_stream_gives_exactly_the_in_order_features(client, app) -> None:
+    """Each invoice's events arrive late by a lag of its own (the bank's batch days), so a customer's events
+    arrive out of order all the time; the ledger books them and the online features equal an in-order fold."""
+    import numpy as np
+
+    from ledger.events import ledger_to_events, to_us
+    from ledger.imports import customer_events
+    from training.simulation import SimulationConfig, simulate
+
+    ledger = simulate(SimulationConfig(customers=80, months=6, seed=3))
+    history = ledger_to_events(ledger, include_reminders=False)
+    rng = np.random.default_rng(5)
+    lag = {inv: int(d) for inv, d in zip(ledger.invoices["invoice_id"], rng.integers(0, 25, len(ledger.invoices)))}
+    arrival = [to_us(e["at"]) + (0 if e["type"] == "invoice_issued" else lag[e["invoice_id"]] * 86_400_000_000)
+               for e in history]
+    stream = [history[i] for i in np.argsort(arrival, kind="stable")]
+    assert stream != history
+    post(client, *customer_events(ledger))
+    booked = 0
+    for start in range(0, len(stream), 400):
+        answer = post(client, *stream[start:start + 400])
+        assert answer["refused"] == 0, [r for r in answer["results"] if r["status"] == "refused"][:3]
+        booked += answer["applied"]
+    assert booked == len(history)
+    in_order = MemoryStore()
+    in_order.apply(history)
+    served = app.extensions["kredo.runtime"].store
+    request = InvoiceRequest(amount=100.0, payment_terms_days=30, issued_at="2030-01-01T00:00:00")
+    for customer_id in ledger.customers["customer_id"]:
+        got, want = served.customer_features(customer_id, request), in_order.customer_features(customer_id, request)
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-9), customer_id

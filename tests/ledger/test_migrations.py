@@ -1,0 +1,73 @@
+"""The ledger's schema is Alembic's: an empty database and one at the previous revision both upgrade to head,
+on SQLite and on PostgreSQL, keeping their rows; workers starting together migrate once."""
+from __future__ import annotations
+
+import multiprocessing
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from ledger import schema
+from ledger.book import Book
+from ledger.database import current_revision, engine_for, open_ledger, upgrade
+
+HEAD = "0002"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/ledger.db"
+    base = request.getfixturevalue("postgres_url")
+    name = f"ledger_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return str(sa.engine.make_url(base).set(database=name))
+
+
+def tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def test_an_empty_database_upgrades_to_head(url: str) -> None:
+    engine = open_ledger(url)
+    assert current_revision(engine) == HEAD
+    assert {t.name for t in schema.metadata.sorted_tables} <= tables(engine)
+    engine.dispose()
+
+
+def test_the_previous_revision_upgrades_with_its_rows(url: str) -> None:
+    engine = engine_for(url)
+    upgrade(engine, "0001")
+    assert current_revision(engine) == "0001" and "promises" not in tables(engine)
+    with engine.begin() as conn:  # a row written by the previous revision's code
+        conn.execute(sa.insert(schema.customers).values(id="C-1", type="consumer", country="NL", created_us=1,
+                                                        updated_us=1))
+    upgrade(engine)
+    assert current_revision(engine) == HEAD and "promises" in tables(engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(schema.customers.c.type)).scalar() == "consumer"
+    Book(engine).apply([{"event_id": "e1", "type": "invoice_issued", "customer_id": "C-1", "invoice_id": "INV-1",
+                         "at": "2026-10-01T09:00:00", "amount": 10.0, "due_at": "2026-10-31T00:00:00",
+                         "payment_terms_days": 30, "paperless": False}], received_us=0)
+    upgrade(engine)  # at head: nothing to do, nothing lost
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.invoices)).scalar() == 1
+    engine.dispose()
+
+
+def _open(url: str) -> str | None:
+    engine = open_ledger(url)
+    try:
+        return current_revision(engine)
+    finally:
+        engine.dispose()
+
+
+def test_workers_starting_together_migrate_once(url: str) -> None:
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        assert pool.map(_open, [url] * 4) == [HEAD] * 4
