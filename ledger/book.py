@@ -82,10 +82,11 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Applied:
-    """A batch's verdicts, and the customers it touched."""
+    """A batch's verdicts, the customers it touched, and the status of every invoice it touched."""
 
     verdicts: list[Verdict]
     touched_customers: frozenset[str]
+    invoice_status: dict[str, str] = field(default_factory=dict)
 
 
 class Refused(Exception):
@@ -227,7 +228,8 @@ class Book:
             verdicts.append(Verdict(event_id, "applied", *(note or (None, None, None)), event=event, raw=raw))
         self._write(conn, accepted, invoices, masters, stubs, existing_customers, received_us)
         touched = frozenset((e.customer_id if e is not None else r["customer_id"]) for e, r, _, _ in accepted)
-        return Applied(verdicts, touched)
+        statuses = {e.invoice_id: invoices[e.invoice_id].state().status for e, _, _, _ in accepted if e is not None}
+        return Applied(verdicts, touched, statuses)
 
     def _judge(self, event: Event | None, raw: Mapping[str, Any],
                invoices: dict[str, _Booked]) -> tuple[str, str, str] | None:
@@ -367,10 +369,6 @@ class Book:
                 conn.execute(sa.insert(table), rows)
 
     # -- reading ------------------------------------------------------------------------------
-    def invoice_status(self, invoice_id: str) -> str | None:
-        """``open``, ``paid`` or ``written_off``; None for an invoice the ledger does not have."""
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(t.invoices.c.status).where(t.invoices.c.id == invoice_id)).scalar()
 
     def customer_events(self, customer_id: str) -> list[dict[str, Any]]:
         """The customer's events the features fold, in the order they happened (for a refold)."""

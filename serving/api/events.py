@@ -52,7 +52,8 @@ def post_events() -> Response:
     received = now_us()
     events = [e.model_dump() for e in body.events]
     pre = [_precheck(runtime, event, received) for event in events]
-    booked = iter(runtime.book.apply([e for e, p in zip(events, pre) if p is None], received).verdicts)
+    applied = runtime.book.apply([e for e, p in zip(events, pre) if p is None], received)
+    booked = iter(applied.verdicts)
     verdicts = [p if p is not None else next(booked) for p in pre]
     _follow(runtime, verdicts)
     out, rewards, latest = [], 0, None
@@ -61,7 +62,7 @@ def post_events() -> Response:
                "field": verdict.field, "reason": verdict.reason}
         if verdict.status == "applied" and verdict.event is not None:
             try:
-                rewards += _pay_bandit(runtime, verdict)
+                rewards += _pay_bandit(runtime, verdict, applied.invoice_status)
                 latest = max(latest or 0, verdict.event.at_us)
             except KredoError as exc:
                 row.update(code=exc.code, reason=f"booked; bandit skipped: {exc.detail}")
@@ -124,7 +125,7 @@ def _late(runtime: Runtime, applied: list[Verdict]) -> set[str]:
             and marks.get(v.event.customer_id) is not None and v.event.at_us < marks[v.event.customer_id]}
 
 
-def _pay_bandit(runtime: Runtime, verdict: Verdict) -> int:
+def _pay_bandit(runtime: Runtime, verdict: Verdict, invoice_status: dict[str, str]) -> int:
     """Feed one booked event to the reward bookkeeping; returns the number of rewards settled.
 
     Times are the event's own (business time, as epoch seconds), so a replayed
@@ -143,6 +144,6 @@ def _pay_bandit(runtime: Runtime, verdict: Verdict) -> int:
         return len(settled)
     if event.type == "payment_received":
         settled = attribution.payment_received(event.event_id, event.invoice_id, at,
-                                               invoice_settled=runtime.book.invoice_status(event.invoice_id) == "paid")
+                                               invoice_settled=invoice_status.get(event.invoice_id) == "paid")
         return int(settled is not None)
     return 0

@@ -1,0 +1,142 @@
+"""The ledger: event ingest into PostgreSQL + Redis, warm-up from the ledger, and the customer overview.
+
+Targets (issue 12): events booked through ``POST /v1/events`` at batch 500 into
+PostgreSQL (the ledger) and Redis (the online features): >= 5,000 events/s on
+this machine; ``GET /v1/customers/{id}`` p99 < 20 ms with 20,000 customers and
+about 500,000 invoices; and the time to warm an online store from the ledger.
+
+Set-up, all throwaway: a seeded ledger (default 20,000 customers x 28 months,
+about 500,000 invoices), a PostgreSQL cluster and a redis-server on loopback
+(started by the bench, as the tests do). The history before the last
+``--stream-months`` is imported (``kredo import``'s code path); the last months
+are then posted as the live stream, 500 events a request, through the app's
+own request handling (Flask test client: server time, no network).
+
+Figures: ``ingest_events_s`` and, as the named baseline in the same run,
+``store_only_events_s`` (the same batches folded into Redis alone, the
+pre-ledger events path), with their ratio; ``overview_p50_ms`` /
+``overview_p99_ms`` and ``invoice_p99_ms`` (server time per request, 1 request
+at a time); ``import_events_s``; ``warm_s`` for 20,000 customers (the
+in-process store folded from PostgreSQL).
+
+Usage: python bench/ledger.py [--customers 20000] [--months 28] [--stream-months 1] [--overviews 2000] [--json]
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._report import parser, report  # noqa: E402
+from features.online import MemoryStore  # noqa: E402
+from features.online.redis import RedisStore  # noqa: E402
+from ledger.book import Book  # noqa: E402
+from ledger.database import open_ledger  # noqa: E402
+from ledger.events import ledger_to_events, to_us  # noqa: E402
+from ledger.imports import import_ledger  # noqa: E402
+from ledger.tables import Ledger  # noqa: E402
+from serving.bootstrap import ensure_champion, warm_store  # noqa: E402
+from tests.support.services import postgres_database, redis_server  # noqa: E402
+from training.pipeline import TrainConfig  # noqa: E402
+from training.simulation import SimulationConfig, simulate  # noqa: E402
+
+BATCH = 500
+
+
+def _split(ledger: Ledger, stream_months: int) -> tuple[Ledger, list[dict]]:
+    """The history before the cut (to import) and the events after it (the live stream, in time order)."""
+    cut = ledger.invoices["issued_at"].max() - np.timedelta64(30 * stream_months, "D")
+    cut_us = to_us(cut)
+    events = ledger_to_events(ledger, include_reminders=False)
+    live = [e for e in events if to_us(e["at"]) >= cut_us]
+    keep = {e["event_id"] for e in events if to_us(e["at"]) < cut_us}
+    inv = ledger.invoices
+    early = inv[inv["issued_at"] < cut].copy()
+    early.loc[early["paid_at"] >= cut, "paid_at"] = None
+    early.loc[early["written_off_at"] >= cut, "written_off_at"] = None
+    pay = ledger.payments[ledger.payments["paid_at"] < cut]
+    dis = ledger.disputes[ledger.disputes["opened_at"] < cut].copy()
+    dis.loc[dis["resolved_at"] >= cut, "resolved_at"] = None
+    rem = ledger.reminders[ledger.reminders["sent_at"] < cut]
+    history = Ledger(customers=ledger.customers, invoices=early, payments=pay, disputes=dis, reminders=rem)
+    assert len(keep) + len(live) == len(events)
+    return history, live
+
+
+def _percentiles(ms: list[float]) -> tuple[float, float]:
+    return round(float(np.percentile(ms, 50)), 3), round(float(np.percentile(ms, 99)), 3)
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--customers", type=int, default=20_000)
+    p.add_argument("--months", type=int, default=28)
+    p.add_argument("--stream-months", type=int, default=1)
+    p.add_argument("--overviews", type=int, default=2_000)
+    p.add_argument("--seed", type=int, default=7)
+    args = p.parse_args()
+    from serving import create_app
+
+    ledger = simulate(SimulationConfig(customers=args.customers, months=args.months, seed=args.seed))
+    history, live = _split(ledger, args.stream_months)
+    work = Path(tempfile.mkdtemp(prefix="kredo-bench-ledger-"))
+    with postgres_database() as pg_url, redis_server() as redis_url:
+        book = Book(open_ledger(pg_url))
+        t0 = time.perf_counter()
+        imported = import_ledger(book, history)
+        import_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        warmed = warm_store(MemoryStore(), book)
+        warm_s = time.perf_counter() - t0
+        tracking = f"sqlite:///{work}/mlflow.db"
+        champion = ensure_champion(ledger, tracking, TrainConfig(n_estimators=40, max_depth=3))
+        redis_store = RedisStore.from_url(redis_url)
+        warm_store(redis_store, book)
+        app = create_app({"AUDIT_URL": f"sqlite:///{work}/audit.db", "LEDGER_URL": pg_url, "REDIS_URL": redis_url,
+                          "MLFLOW_TRACKING_URI": tracking, "MODEL_URI": champion["uri"], "RELOAD_INTERVAL_S": 0})
+        client = app.test_client()
+        batches = [live[i:i + BATCH] for i in range(0, len(live), BATCH)]
+        t0 = time.perf_counter()
+        applied = 0
+        for batch in batches:
+            answer = client.post("/v1/events", json={"events": batch}).get_json()
+            applied += answer["applied"]
+        ingest_s = time.perf_counter() - t0
+        baseline = RedisStore.from_url(redis_url, namespace="baseline")
+        t0 = time.perf_counter()
+        for batch in batches:
+            baseline.apply(batch)
+        store_only_s = time.perf_counter() - t0
+        rng = np.random.default_rng(args.seed)
+        ids = ledger.customers["customer_id"].to_numpy()
+        overview, detail = [], []
+        invoices = ledger.invoices["invoice_id"].to_numpy()
+        for _ in range(args.overviews):
+            t0 = time.perf_counter()
+            assert client.get(f"/v1/customers/{ids[rng.integers(len(ids))]}").status_code == 200
+            overview.append((time.perf_counter() - t0) * 1e3)
+            t0 = time.perf_counter()
+            client.get(f"/v1/invoices/{invoices[rng.integers(len(invoices))]}")
+            detail.append((time.perf_counter() - t0) * 1e3)
+        app.extensions["kredo.runtime"].stop()
+    o50, o99 = _percentiles(overview)
+    i50, i99 = _percentiles(detail)
+    figures = {
+        "customers": args.customers, "invoices": len(ledger.invoices), "imported_events": imported.applied,
+        "import_events_s": round(imported.applied / import_s, 1), "warm_events": warmed["applied"],
+        "warm_s": round(warm_s, 2), "stream_events": len(live), "stream_applied": applied, "batch": BATCH,
+        "ingest_events_s": round(len(live) / ingest_s, 1), "store_only_events_s": round(len(live) / store_only_s, 1),
+        "ingest_vs_store_only": round(store_only_s / ingest_s, 3), "target_ingest_events_s": 5000,
+        "overview_p50_ms": o50, "overview_p99_ms": o99, "target_overview_p99_ms": 20,
+        "invoice_p50_ms": i50, "invoice_p99_ms": i99,
+    }
+    report("ledger: ingest, warm-up, customer overview", figures, args.json)
+
+
+if __name__ == "__main__":
+    main()
