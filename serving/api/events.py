@@ -94,7 +94,8 @@ def _precheck(runtime: Runtime, event: dict[str, Any], received_us: int) -> Verd
         except NotFound:
             return Verdict(event_id, "refused", "unknown_decision", "decision_id",
                            f"no decision {str(event['decision_id'])[:80]!r}")
-        decided_for = ((payload.get("request") or {}).get("invoice") or {}).get("id")
+        decided_on = payload.get("decided_on") or payload.get("request") or {}
+        decided_for = (decided_on.get("invoice") or {}).get("id") or decided_on.get("invoice_id")
         if decided_for != event.get("invoice_id"):
             return Verdict(event_id, "refused", "decision_of_other_invoice", "decision_id",
                            f"decision {event['decision_id']} was taken for invoice {decided_for}, "

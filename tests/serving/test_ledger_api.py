@@ -267,3 +267,58 @@ def test_a_late_shuffled_stream_gives_exactly_the_in_order_features(client, app)
     for customer_id in ledger.customers["customer_id"]:
         got, want = served.customer_features(customer_id, request), in_order.customer_features(customer_id, request)
         assert got == pytest.approx(want, rel=1e-12, abs=1e-9), customer_id
+
+
+def test_the_integrators_month_keeps_no_state_but_its_own_ids(client) -> None:
+    """A webshop, a bank and a dunning system play one simulated month against the API only: the webshop
+    sends its customers and invoices, the bank its payments a few days late in daily batches, and the dunning
+    system asks Kredo which invoices are overdue and what to do next, reporting the reminders it sends."""
+    import numpy as np
+
+    from ledger.events import ledger_to_events, to_us
+    from ledger.imports import customer_events
+    from training.simulation import SimulationConfig, simulate
+
+    world = simulate(SimulationConfig(customers=40, months=3, seed=9, start="2026-08-01"))
+    rng = np.random.default_rng(9)
+    history = ledger_to_events(world, include_reminders=False)
+    bank_lag = {e["event_id"]: int(rng.integers(1, 4)) for e in history if e["type"] == "payment_received"}
+    day_us = 86_400_000_000
+    arrive = lambda e: to_us(e["at"]) + bank_lag.get(e["event_id"], 0) * day_us  # noqa: E731
+    assert all(r["status"] == "applied" for r in post(client, *customer_events(world))["results"])
+    customer_ids = list(world.customers["customer_id"])  # the integrator's own ids: all it keeps
+    start, end = to_us("2026-09-01T00:00:00"), to_us("2026-10-01T00:00:00")
+    backlog = sorted((e for e in history if arrive(e) < start), key=arrive)
+    assert post(client, *backlog)["refused"] == 0
+    month = sorted((e for e in history if start <= arrive(e) < end), key=arrive)
+    reminders, asked = 0, 0
+    for day in range(30):
+        today = start + day * day_us
+        due_today = [e for e in month if today <= arrive(e) < today + day_us]
+        if due_today:
+            answer = post(client, *due_today)
+            assert answer["refused"] == 0, [r for r in answer["results"] if r["status"] == "refused"][:3]
+        if day % 7 != 3:
+            continue
+        now = datetime(2026, 9, 1, 10, tzinfo=UTC) + timedelta(days=day)
+        for customer_id in customer_ids:
+            overdue = client.get(f"/v1/customers/{customer_id}/invoices?status=overdue").get_json()["invoices"]
+            for invoice in overdue:
+                asked += 1
+                decision = client.post("/v1/decisions/next-action", json={
+                    "request_id": f"dun-{invoice['id']}-{day}", "invoice_id": invoice["id"],
+                    "now": now.isoformat()}).get_json()
+                assert decision["action"] != "none", decision  # overdue means open
+                if decision["action"] == "remind":
+                    reminders += 1
+                    sent = post(client, event(f"rem-{invoice['id']}-{day}", "reminder_sent", invoice["id"],
+                                              now.replace(tzinfo=None).isoformat(), cust=customer_id,
+                                              decision_id=decision["decision_id"], channel=decision["channel"]))
+                    assert sent["applied"] == 1, sent
+    assert asked > 20 and reminders > 5
+    paid = world.invoices[world.invoices["paid_at"].notna()]
+    for invoice_id in paid["invoice_id"].head(30):
+        if client.get(f"/v1/invoices/{invoice_id}").get_json()["status"] == "paid":
+            answer = client.post("/v1/decisions/next-action", json={"request_id": f"after-{invoice_id}",
+                                                                    "invoice_id": invoice_id}).get_json()
+            assert answer["action"] == "none"
