@@ -265,14 +265,13 @@ def _number_variants(key: str) -> set[str]:
 class _Written:
     """What a payer writes that names an invoice: a reference or an invoice number, and its typos."""
 
-    key: Callable[[Invoice], str]
+    name: Literal["reference", "number"]
     near: Callable[[str, str], bool]
     variants: Callable[[str], Iterable[str]]
 
 
-_REFERENCE = _Written(key=lambda inv: normalize_reference(inv.reference) if inv.reference else "",
-                      near=within_one_edit, variants=lambda text: set(one_edit_variants(text, _ALNUM)))
-_NUMBER = _Written(key=lambda inv: _number_key(inv.number), near=_near_number, variants=_number_variants)
+_REFERENCE = _Written("reference", near=within_one_edit, variants=lambda text: set(one_edit_variants(text, _ALNUM)))
+_NUMBER = _Written("number", near=_near_number, variants=_number_variants)
 
 
 def _cents(amount: Decimal) -> int:
@@ -288,10 +287,14 @@ class _Matcher:
         self.by_reference: dict[str, list[Invoice]] = defaultdict(list)
         self.by_number: dict[str, list[Invoice]] = defaultdict(list)
         self.by_customer: dict[str, list[Invoice]] = defaultdict(list)
+        self.keys: dict[str, dict[str, str]] = {"reference": {}, "number": {}}
         for inv in receivables.invoices:
-            if inv.reference:
-                self.by_reference[normalize_reference(inv.reference)].append(inv)
-            self.by_number[_number_key(inv.number)].append(inv)
+            ref = normalize_reference(inv.reference) if inv.reference else ""
+            number = _number_key(inv.number)
+            self.keys["reference"][inv.invoice_id], self.keys["number"][inv.invoice_id] = ref, number
+            if ref:
+                self.by_reference[ref].append(inv)
+            self.by_number[number].append(inv)
             self.by_customer[inv.customer_id].append(inv)
         self.customers_of_iban: dict[str, set[str]] = defaultdict(set)
         for customer, ibans in receivables.ibans.items():
@@ -464,18 +467,20 @@ class _Matcher:
         rivals: list[str] = []
         for slot, text in enumerate(written):
             target = targets[slot] if slot < len(targets) else targets[-1]
-            key = written_as.key
+            keys = self.keys[written_as.name]
+
+            def fits(inv: Invoice) -> bool:
+                left = self.open[inv.invoice_id]
+                return (inv.invoice_id not in chosen and left > 0 and inv.currency == line.currency
+                        and (not confirmed_by_amount or left == self.open[target.invoice_id]))
+
             if allowed is not None:
-                pool = [inv for c in allowed for inv in self.by_customer.get(c, [])]
-                near = [inv for inv in pool if key(inv) and key(inv) != text and written_as.near(key(inv), text)]
+                pool = [inv for c in allowed for inv in self.by_customer.get(c, []) if fits(inv)]
+                near = [inv for inv in pool if keys[inv.invoice_id] and keys[inv.invoice_id] != text
+                        and written_as.near(keys[inv.invoice_id], text)]
             else:
-                near = [inv for v in written_as.variants(text) if v != text for inv in index.get(v, [])]
-            for inv in near:
-                if inv.invoice_id in chosen or self.open[inv.invoice_id] <= 0 or inv.currency != line.currency:
-                    continue
-                if confirmed_by_amount and self.open[inv.invoice_id] != self.open[target.invoice_id]:
-                    continue
-                rivals.append(inv.invoice_id)
+                near = [inv for v in written_as.variants(text) if v != text for inv in index.get(v, []) if fits(inv)]
+            rivals.extend(inv.invoice_id for inv in near)
         return sorted(set(rivals))
 
     def _repair(self, line: StatementLine, payer: set[str], written: Sequence[str],
@@ -487,7 +492,8 @@ class _Matcher:
                 if self.open[inv.invoice_id] > 0 and inv.currency == line.currency]
         picked: list[Invoice] = []
         for text in written:
-            near = [inv for inv in pool if written_as.key(inv) and written_as.near(written_as.key(inv), text)]
+            keys = self.keys[written_as.name]
+            near = [inv for inv in pool if keys[inv.invoice_id] and written_as.near(keys[inv.invoice_id], text)]
             if len(near) != 1 or near[0] in picked:
                 return None
             picked.append(near[0])

@@ -75,15 +75,11 @@ class _Reader:
 
     @staticmethod
     def children(elem: Element, name: str) -> list[Element]:
-        return [c for c in elem if _local(c.tag) == name]
+        return elem.findall(name)
 
-    def child(self, elem: Element, *names: str) -> Element | None:
-        for name in names:
-            found = self.children(elem, name)
-            if not found:
-                return None
-            elem = found[0]
-        return elem
+    @staticmethod
+    def child(elem: Element, *names: str) -> Element | None:
+        return elem.find("/".join(names))
 
     def text(self, elem: Element, *names: str) -> str | None:
         found = self.child(elem, *names)
@@ -145,9 +141,11 @@ def parse_camt053(data: bytes | str, source: str = "<memory>") -> list[Statement
     except DefusedXmlException as exc:
         raise StatementError(f"{source}: forbidden XML construct: {exc}", field="xml",
                              extra={"file": source, "line": None, "element": None}) from None
+    for elem in root.iter():  # namespace-agnostic from here on: every version reads alike
+        elem.tag = _local(elem.tag)
     reader = _Reader(source, parser.lines)
-    if _local(root.tag) != "Document":
-        raise reader.refuse(root, _local(root.tag), "the root element is not an ISO 20022 Document")
+    if root.tag != "Document":
+        raise reader.refuse(root, root.tag, "the root element is not an ISO 20022 Document")
     body = reader.child(root, "BkToCstmrStmt")
     if body is None:
         raise reader.refuse(root, "Document", "no BkToCstmrStmt: not a camt.053 statement")

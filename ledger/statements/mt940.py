@@ -8,8 +8,8 @@ details go through its processor pipeline: its own processor for the German
 ``?20`` layout (``Options.applicant_iban`` files ``?31`` as the IBAN) and
 :func:`dutch_sepa_details`, registered beside it, for the Dutch slash-tagged
 layouts (ING's ``/CNTP/IBAN/BIC/NAME/CITY/``, ABN AMRO's ``/IBAN/ /NAME/`` and
-``/CDTRREF/``, Rabobank's ``/ORDP//NAME/``). Details with neither layout are
-kept whole as free text.
+``/CDTRREF/``, Rabobank's ``/ORDP//NAME/`` with the account on the ``:61:``
+line's second line). Details with neither layout are kept whole as free text.
 
 A malformed file is refused whole (``StatementError`` naming the file, the
 line and the tag): a tag the library cannot read, a statement without
@@ -33,6 +33,7 @@ from mt940.processors import transaction_details_post_processor
 
 from domain.errors import StatementError
 from ledger.statements.lines import Statement, StatementLine, check_balances, normalize_reference
+from ledger.statements.references import is_valid_iban
 
 #: Every ``/TAG/`` the Dutch banks put in ``:86:`` (ING, ABN AMRO, Rabobank, Triodos, ASN).
 SEPA_TAGS = ("EREF", "PREF", "MARF", "CSID", "CNTP", "REMI", "PURP", "ULTC", "ULTD", "ULTB", "RTRN",
@@ -217,6 +218,9 @@ def _line(t: Transaction, number: int, statement_id: str, account: str, currency
     else:
         name = iban = e2e = None
         refs, text = (), " ".join(raw_details.split())
+    if not iban:  # Rabobank writes the counterparty's account on the :61: line's second line
+        extra = normalize_reference(str(d.get("extra_details") or ""))
+        iban = extra if is_valid_iban(extra) else None
     value_date = d["date"]
     booking = d.get("entry_date") or value_date
     return StatementLine(

@@ -5,7 +5,9 @@ from a different invoice before anything is matched. Two references are in use:
 
 - the ISO 11649 creditor reference ``RFkk<up to 21 alphanumerics>``: ``kk``
   makes the whole string (rotated, letters as numbers) 1 modulo 97, which
-  catches every single substitution and every swap of neighbours;
+  catches every digit mistyped as another and every swap of neighbouring
+  digits (not every typo: a letter counts as two digits, and a zero added or
+  dropped in front of the body keeps the number and so the check);
 - the Dutch payment reference (*betalingskenmerk*, Currence), 16 digits: the
   first is a check digit over the other 15, weights 2, 4, 8, 5, 10, 9, 7, 3,
   6, 1 (powers of 2 modulo 11) from the right, check = 11 - sum mod 11 with

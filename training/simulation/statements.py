@@ -118,6 +118,14 @@ class _Line:
     batchable: bool = False
 
 
+@dataclass(frozen=True)
+class _Invoices:
+    """The ledger's invoices as exact amounts, by id."""
+
+    customer: dict[str, str]
+    amount: dict[str, Decimal]
+
+
 def _money(x: float) -> Decimal:
     return Decimal(f"{x:.2f}")
 
@@ -182,23 +190,26 @@ def generate_statements(ledger: Ledger, cfg: StatementConfig = StatementConfig()
     payments = ledger.payments.sort_values(["paid_at", "payment_id"], kind="stable")
     end = payments["paid_at"].max().normalize() + pd.Timedelta(days=1)
     start = end - pd.Timedelta(days=cfg.window_days)
-    invoices = ledger.invoices.set_index("invoice_id")
-    before = payments[payments["paid_at"] < start].groupby("invoice_id")["amount"].apply(
-        lambda s: sum((_money(x) for x in s), Decimal(0)))
+    inv = ledger.invoices
+    invoices = _Invoices(dict(zip(inv["invoice_id"], inv["customer_id"])),
+                         {i: _money(a) for i, a in zip(inv["invoice_id"], inv["amount"])})
+    paid_before: dict[str, Decimal] = defaultdict(Decimal)
+    early = payments[payments["paid_at"] < start]
+    for inv_id, amount in zip(early["invoice_id"], early["amount"]):
+        paid_before[inv_id] += _money(amount)
     open_at_start: dict[str, Decimal] = {}
     recently_closed: list[str] = []
-    for inv_id, row in invoices.iterrows():
-        if row["issued_at"] >= end or (pd.notna(row["written_off_at"]) and row["written_off_at"] < start):
-            continue
-        left = _money(row["amount"]) - before.get(inv_id, Decimal(0))
+    live = inv[(inv["issued_at"] < end) & ~(inv["written_off_at"] < start)]
+    closed_lately = set(live.loc[live["paid_at"] >= start - pd.Timedelta(days=60), "invoice_id"])
+    for inv_id in live["invoice_id"]:
+        left = invoices.amount[inv_id] - paid_before.get(inv_id, Decimal(0))
         if left > 0:
             open_at_start[inv_id] = left
-        elif pd.notna(row["paid_at"]) and row["paid_at"] >= start - pd.Timedelta(days=60):
+        elif inv_id in closed_lately:
             recently_closed.append(inv_id)
     receivables = Receivables(
-        invoices=tuple(Invoice(inv_id, invoices.at[inv_id, "customer_id"], inv_id,
-                               book.reference(inv_id, invoices.at[inv_id, "customer_id"]),
-                               open_at_start.get(inv_id, Decimal(0)))
+        invoices=tuple(Invoice(inv_id, invoices.customer[inv_id], inv_id,
+                               book.reference(inv_id, invoices.customer[inv_id]), open_at_start.get(inv_id, Decimal(0)))
                        for inv_id in sorted([*open_at_start, *recently_closed])),
         ibans={c: tuple(v) for c, v in book.ibans.items()}, groups=dict(book.groups))
     window = payments[payments["paid_at"] >= start]
@@ -213,7 +224,7 @@ def generate_statements(ledger: Ledger, cfg: StatementConfig = StatementConfig()
     return GeneratedStatements(camt, mt940, receivables, truth_camt, truth_mt940)
 
 
-def _payment_lines(window: pd.DataFrame, invoices: pd.DataFrame, open_at_start: dict[str, Decimal],
+def _payment_lines(window: pd.DataFrame, invoices: _Invoices, open_at_start: dict[str, Decimal],
                    recently_closed: list[str], book: _Book, cfg: StatementConfig,
                    rng: random.Random) -> list[_Line]:
     """One logical line per payment of the window (several for a combined payment), noise drawn per line."""
@@ -328,11 +339,11 @@ def _typo(text: str, rng: random.Random) -> str:
             return out
 
 
-def _duplicate(line: _Line, closed_id: str, invoices: pd.DataFrame, book: _Book, rng: random.Random) -> _Line:
+def _duplicate(line: _Line, closed_id: str, invoices: _Invoices, book: _Book, rng: random.Random) -> _Line:
     """A second payment of an invoice that is paid already: nothing is open to allocate it to."""
-    cid = invoices.at[closed_id, "customer_id"]
+    cid = invoices.customer[closed_id]
     iban = rng.choice(book.ibans[cid])
-    return _Line(day=line.day, amount=_money(invoices.at[closed_id, "amount"]), credit=True, kind="duplicate",
+    return _Line(day=line.day, amount=invoices.amount[closed_id], credit=True, kind="duplicate",
                  name=book.name[cid], iban=iban, bic=book.bic[iban], refs=(book.reference(closed_id, cid),))
 
 
