@@ -80,7 +80,7 @@ _LISTED = re.compile(r"(\d{1,12})")
 # An RF reference typed in text, maybe in groups of four; a space never joins the next "RF.." to it.
 _TEXT_RF = re.compile(r"(?<![A-Za-z0-9])RF\d{2}(?:[0-9A-Z]| (?!RF\d{2})(?=[0-9A-Z]))+", re.IGNORECASE)
 _RF_MAX = 25
-_TEXT_NL16 = re.compile(r"(?<!\d)\d{4}[ .]?\d{4}[ .]?\d{4}[ .]?\d{4}(?!\d)")
+_TEXT_NL16 = re.compile(r"(?<![\d.])\d(?:[ .]?\d){14,16}(?![\d]|[.,]\d)")  # 16 digits, or one typo off
 _DIGITS = "0123456789"
 _ALNUM = _DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -184,7 +184,10 @@ def evidence(line: StatementLine) -> _Evidence:
     texts = [line.remittance, line.end_to_end_id or ""]
     for ref in line.structured_refs:
         if reference_kind(ref) is None:
-            texts.append(ref)  # a creditor reference that is an invoice number
+            if _MENTION.search(ref) or _TEXT_RF.search(ref):
+                texts.append(ref)  # a creditor reference that is an invoice number
+            else:
+                broken.append(ref)  # unreadable: it still names something, so no amount search
         elif is_valid_reference(ref):
             refs[ref] = True
         else:
@@ -200,6 +203,8 @@ def evidence(line: StatementLine) -> _Evidence:
         ref = normalize_reference(found.group(0))
         if is_valid_reference(ref):
             refs.setdefault(ref, False)
+        else:
+            broken.append(ref)
     mentions: list[str] = []
     for found in _MENTION.finditer(text):
         for number in [found.group(1), *_LISTED.findall(found.group(2) or "")]:
@@ -459,8 +464,11 @@ class _Matcher:
                 confirmed_by_amount: bool, written_as: _Written, index: Mapping[str, list[Invoice]]) -> list[str]:
         """Other invoices one typo from what was written that explain the line at least as well.
 
-        With the amount confirming, a rival must fit the amount too; without it
-        (partial payment, overpayment) any open invoice the payer may pay is a rival.
+        A rival is an open invoice one typo away that the payer may pay (its
+        own or its group's; anyone's for an unknown account) and, when the
+        amount confirms the written one, with the same open amount. Another
+        customer's invoice is no rival of a known payer's own: an account
+        holder that writes its own invoice is taken to pay it.
         """
         allowed = self._authorised(payer) if payer else None
         chosen = {t.invoice_id for t in targets}
@@ -485,17 +493,25 @@ class _Matcher:
 
     def _repair(self, line: StatementLine, payer: set[str], written: Sequence[str],
                 written_as: _Written) -> list[Invoice] | None:
-        """The payer's own open invoices, one per written item, one typo away and adding up to the amount."""
+        """The payer's own open invoices, one per written item, one typo away and adding up to the amount.
+
+        Refused when what was written, read literally, is another open invoice
+        with the same open amount: then the payer may be paying that one.
+        """
         if not payer:
             return None
         pool = [inv for c in payer for inv in self.by_customer.get(c, [])
                 if self.open[inv.invoice_id] > 0 and inv.currency == line.currency]
         picked: list[Invoice] = []
+        keys = self.keys[written_as.name]
+        index = self.by_reference if written_as is _REFERENCE else self.by_number
         for text in written:
-            keys = self.keys[written_as.name]
             near = [inv for inv in pool if keys[inv.invoice_id] and written_as.near(keys[inv.invoice_id], text)]
             if len(near) != 1 or near[0] in picked:
                 return None
+            literal = [inv for inv in index.get(text, []) if inv is not near[0]]
+            if any(self.open[inv.invoice_id] == self.open[near[0].invoice_id] for inv in literal):
+                return None  # read as written, it is another invoice that fits as well
             picked.append(near[0])
         total = sum((self.open[p.invoice_id] for p in picked), Decimal(0))
         return picked if picked and total == line.amount else None
