@@ -19,17 +19,21 @@ weaker one once the line named something):
    combined payment). Numbers have no check digit: one is accepted only when
    the payer's IBAN is the customer's (or its group's), or, from an unknown
    account, when the amount equals the open amount.
-   A reference with a broken check digit or a number that the payer's own
-   invoices do not have is **repaired** only when exactly one of the payer's
-   own open invoices is one typo away and its open amount equals the payment.
+   A reference with a broken check digit, a valid one on no invoice, or a
+   number the payer's own invoices do not have is **repaired** only when
+   exactly one of the payer's own open invoices is one typo away, its open
+   amount equals the payment, and the text read literally is no other open
+   invoice with that amount. An unreadable reference still names something:
+   such a line is never searched by amount.
 3. **known IBAN and amount**: no reference at all, the IBAN is known for the
    customer, and exactly one of its open invoices, or exactly one combination
    of them (bounded subset-sum), equals the amount. Group IBANs are not
    searched: a parent's payment needs a reference.
 
-Whenever the amount does not confirm a reference (a partial payment or an
-overpayment), the match is refused if another invoice the payer may pay is
-one typo away from what was written: the typo would explain the line as well.
+A match is refused when another invoice the payer may pay is one typo away
+from what was written and explains the line as well: with the same open
+amount, or at all when the amount confirms neither (a partial payment, an
+overpayment).
 
 Partial payments are allocated partially; an overpayment allocates the open
 amount and leaves the rest as unallocated credit; a combined payment that
@@ -175,13 +179,16 @@ def _number_key(text: str) -> str:
     return (digits.lstrip("0") or "0") if digits else ""
 
 
-
-
 def evidence(line: StatementLine) -> _Evidence:
-    """The references and invoice numbers of a line: structured field, free text and end-to-end id."""
+    """The references and invoice numbers of a line: structured field, free text and end-to-end id.
+
+    The end-to-end id is the payer's own id: a valid reference or an invoice
+    number in it counts, a long number that fails a check digit does not
+    (banks fill it with 17-digit ids).
+    """
     refs: dict[str, bool] = {}  # reference -> given in the structured field
     broken: list[str] = []
-    texts = [line.remittance, line.end_to_end_id or ""]
+    texts = [line.remittance]
     for ref in line.structured_refs:
         if reference_kind(ref) is None:
             if _MENTION.search(ref) or _TEXT_RF.search(ref):
@@ -193,18 +200,20 @@ def evidence(line: StatementLine) -> _Evidence:
         else:
             broken.append(ref)
     text = " ".join(texts)
-    for found in _TEXT_RF.finditer(text):
-        ref = _valid_prefix(found.group(0))
-        if ref is not None:
-            refs.setdefault(ref, False)
-        elif len(normalize_reference(found.group(0))) <= _RF_MAX:
-            broken.append(normalize_reference(found.group(0)))
-    for found in _TEXT_NL16.finditer(text):
-        ref = normalize_reference(found.group(0))
-        if is_valid_reference(ref):
-            refs.setdefault(ref, False)
-        else:
-            broken.append(ref)
+    for source, own_text in ((text, True), (line.end_to_end_id or "", False)):
+        for found in _TEXT_RF.finditer(source):
+            ref = _valid_prefix(found.group(0))
+            if ref is not None:
+                refs.setdefault(ref, False)
+            elif own_text and len(normalize_reference(found.group(0))) <= _RF_MAX:
+                broken.append(normalize_reference(found.group(0)))
+        for found in _TEXT_NL16.finditer(source):
+            ref = normalize_reference(found.group(0))
+            if is_valid_reference(ref):
+                refs.setdefault(ref, False)
+            elif own_text:
+                broken.append(ref)
+    text = f"{text} {line.end_to_end_id or ''}"
     mentions: list[str] = []
     for found in _MENTION.finditer(text):
         for number in [found.group(1), *_LISTED.findall(found.group(2) or "")]:

@@ -178,6 +178,12 @@ def test_several_invoice_numbers_in_one_text(receivables, text):
         "INV-00001234": Decimal("100.00"), "INV-00001235": Decimal("250.00")}
 
 
+def test_a_long_end_to_end_id_does_not_block_the_amount_search(receivables):
+    """ING fills the end-to-end id with 17 digits; it is no broken payment reference."""
+    paying = StatementLine(**{**line("250.00", IBAN_C1B).__dict__, "end_to_end_id": "15814016000676480"})
+    assert allocated(one(receivables, paying)) == {"INV-00001235": Decimal("250.00")}
+
+
 def test_an_amount_in_the_text_is_not_read_as_an_invoice_number(receivables):
     result = one(receivables, line("100.00", IBAN_C1, text="inv 1234 EUR 1.235,00"))
     assert allocated(result) == {"INV-00001234": Decimal("100.00")}
