@@ -96,3 +96,15 @@ class ModelError(KredoError):
     code = "model_invalid"
     title = "Model refused"
     status = 422
+
+
+class StatementError(KredoError):
+    """A bank statement file is malformed; ``extra`` names the file, line and element.
+
+    Why: a statement half-read closes some invoices and silently drops the
+    rest; the whole file is refused instead, with the place to look.
+    """
+
+    code = "statement_invalid"
+    title = "Bank statement refused"
+    status = 422
