@@ -33,7 +33,7 @@ from xml.etree import ElementTree as ET
 import pandas as pd
 
 from engine.matching import Invoice, Receivables
-from features.ledger import Ledger
+from ledger.tables import Ledger
 from ledger.statements.references import make_iban, make_nl16, make_rf
 
 #: Noise kinds of the payments and their shares (a payment that leaves its invoice open is always "partial").
