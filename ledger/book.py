@@ -451,3 +451,15 @@ def _master_data(raw: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise Refused("unknown_field", f"customer_updated does not know {sorted(unknown)}", sorted(unknown)[0])
     return out
+
+
+def add_tasks(engine: Engine, tasks: Sequence[Mapping[str, Any]]) -> int:
+    """Open tasks for people (e.g. an unmatched bank payment), once per id; returns how many are new."""
+    if not tasks:
+        return 0
+    with engine.begin() as conn:
+        known = set(conn.execute(sa.select(t.tasks.c.id).where(t.tasks.c.id.in_([x["id"] for x in tasks]))).scalars())
+        new = [dict(x) for x in tasks if x["id"] not in known]
+        if new:
+            conn.execute(sa.insert(t.tasks), new)
+    return len(new)

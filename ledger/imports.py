@@ -14,7 +14,7 @@ Example::
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,23 +70,31 @@ def _reminder_details(ledger: Ledger) -> dict[str, dict[str, Any]]:
             for r, c, s, t in zip(rem["reminder_id"], rem["channel"], rem["step"].astype(np.int64), rem["tone"])}
 
 
-def ledger_as_events(ledger: Ledger) -> Iterator[dict[str, Any]]:
-    """The whole ledger as events: customers first, then its history in time order."""
+def ledger_as_events(ledger: Ledger, references: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    """The whole ledger as events: customers first, then its history in time order.
+
+    ``references``: the structured payment reference printed on each invoice (by invoice id), which the
+    ledger's tables do not carry; bank statements are matched by it.
+    """
     yield from customer_events(ledger)
     details = _reminder_details(ledger)
     for event in ledger_to_events(ledger, include_reminders=True):
-        yield {**event, **details.get(event["event_id"], {})}
+        extra = details.get(event["event_id"], {})
+        if references and event["type"] == "invoice_issued" and event["invoice_id"] in references:
+            extra = {"payment_reference": references[event["invoice_id"]]}
+        yield {**event, **extra}
 
 
 def import_ledger(book: Book, ledger: Ledger, received_us: int = 0, allow_refused: bool = False,
-                  progress: Callable[[int], None] | None = None) -> ImportReport:
+                  progress: Callable[[int], None] | None = None,
+                  references: Mapping[str, str] | None = None) -> ImportReport:
     """Book ``ledger`` in one transaction; refused rows roll it all back unless ``allow_refused``."""
     report = ImportReport()
     with book.engine.connect() as conn:
         transaction = conn.begin()
         try:
             batch: list[dict[str, Any]] = []
-            for event in ledger_as_events(ledger):
+            for event in ledger_as_events(ledger, references):
                 batch.append(event)
                 if len(batch) == BATCH:
                     _book(book, conn, batch, received_us, report, progress)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from domain.errors import StatementError
 from ledger.statements.camt053 import parse_camt053
 from ledger.statements.lines import Statement, StatementLine, normalize_reference
 from ledger.statements.mt940 import parse_mt940
@@ -21,7 +22,11 @@ from ledger.statements.mt940 import parse_mt940
 def read_statements(path: str | Path) -> list[Statement]:
     """The statements of one file: CAMT.053 when it is XML, MT940 otherwise."""
     path = Path(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StatementError(f"{path}: cannot read the statement ({exc.strerror})", field="file",
+                             extra={"file": str(path), "line": None}) from None
     if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
         return parse_camt053(data, source=str(path))
     return parse_mt940(data, source=str(path))
