@@ -17,6 +17,7 @@ wins over both.
 | ``MAX_CONTENT_LENGTH`` | ``KREDO_MAX_BODY_BYTES`` | 262144 |
 | ``EXPERIMENT_NAME`` | ``KREDO_EXPERIMENT`` | ``dunning`` (the bandit experiment; its state key) |
 | ``CONTROL_SHARE`` | ``KREDO_CONTROL_SHARE`` | 0.1 (invoices kept on the static policy) |
+| ``DATE_HORIZON_DAYS`` | ``KREDO_DATE_HORIZON_DAYS`` | 1826: a date or time later than this many days after the server clock is refused |
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from domain.contract import DEFAULT_HORIZON_DAYS
 from domain.resources import DEFAULT_POLICY, locate
 
 DEFAULTS: dict[str, Any] = {
@@ -37,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 256 * 1024,
     "EXPERIMENT_NAME": "dunning",
     "CONTROL_SHARE": 0.1,
+    "DATE_HORIZON_DAYS": DEFAULT_HORIZON_DAYS,
 }
 
 ENVIRONMENT = {
@@ -50,9 +53,10 @@ ENVIRONMENT = {
     "MAX_CONTENT_LENGTH": "KREDO_MAX_BODY_BYTES",
     "EXPERIMENT_NAME": "KREDO_EXPERIMENT",
     "CONTROL_SHARE": "KREDO_CONTROL_SHARE",
+    "DATE_HORIZON_DAYS": "KREDO_DATE_HORIZON_DAYS",
 }
 
-_NUMERIC = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float}
+_NUMERIC = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float, "DATE_HORIZON_DAYS": int}
 
 
 def load(overrides: Mapping[str, Any] | None = None,

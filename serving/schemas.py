@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.contract import Id, Strict
 
 MAX_EVENTS = 1000
+#: the body limit of ``POST /v1/events`` (or ``MAX_CONTENT_LENGTH`` if larger): 1,000 events of 2 KB
+MAX_EVENTS_BODY_BYTES = MAX_EVENTS * 2048
 
 
 class Event(BaseModel):

@@ -4,26 +4,35 @@ from __future__ import annotations
 import hashlib
 from typing import Any, TypeVar
 
-from flask import request
+from flask import current_app, request
 from pydantic import BaseModel
 
+from domain.contract import DateWindow
 from serving.audit import canonical
 from serving.problems import UnsupportedMediaType
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def parse(model: type[M]) -> M:
-    """The validated body; 415 for a non-JSON content type, 413 past ``MAX_CONTENT_LENGTH``.
+def date_window() -> DateWindow:
+    """The dates this service accepts: 2000-01-01 to ``DATE_HORIZON_DAYS`` after the server clock."""
+    return DateWindow(horizon_days=int(current_app.config["DATE_HORIZON_DAYS"]))
+
+
+def parse(model: type[M], max_bytes: int | None = None) -> M:
+    """The validated body; 415 for a non-JSON content type, 413 past ``MAX_CONTENT_LENGTH`` (or ``max_bytes``).
 
     pydantic parses the raw bytes itself (no intermediate ``json.loads``), so a
-    malformed body, a wrong type and an out-of-range value are all caught here.
+    malformed body, a wrong type and an out-of-range value (dates outside the
+    configured window included) are all caught here.
     """
     mimetype = request.mimetype
     if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
         raise UnsupportedMediaType(f"send 'Content-Type: application/json', not {mimetype or 'nothing'!r}",
                                    field="Content-Type")
-    return model.model_validate_json(request.get_data(cache=False))
+    if max_bytes is not None:
+        request.max_content_length = max(max_bytes, current_app.config["MAX_CONTENT_LENGTH"] or 0)
+    return model.model_validate_json(request.get_data(cache=False), context={"window": date_window()})
 
 
 def request_digest(request: dict[str, Any]) -> str:

@@ -12,7 +12,11 @@ with a reason), then:
 * reminders whose 7-day window ended before the batch's latest event time
   are settled with reward 0.
 
-A refused event never stops the batch: the answer lists a result per event.
+A refused event never stops the batch: the answer lists a result per event
+(a time outside the date window or an amount past ``MAX_AMOUNT`` is refused
+alone). A batch of more than ``MAX_EVENTS`` is a 422 naming ``events``: the
+body limit of this endpoint is ``MAX_EVENTS_BODY_BYTES``, so a long batch is
+read and counted rather than cut off as a 413.
 """
 from __future__ import annotations
 
@@ -24,19 +28,19 @@ from domain.errors import KredoError
 from engine.bandits import Choice
 from engine.decisions import BanditFeedback
 from features.events import to_us
-from serving.api._body import parse
+from serving.api._body import date_window, parse
 from serving.runtime import Runtime, get_runtime
-from serving.schemas import EventsRequest
+from serving.schemas import MAX_EVENTS_BODY_BYTES, EventsRequest
 
 bp = Blueprint("events", __name__, url_prefix="/v1")
 
 
 @bp.post("/events")
 def post_events() -> Response:
-    body = parse(EventsRequest)
+    body = parse(EventsRequest, max_bytes=MAX_EVENTS_BODY_BYTES)
     runtime = get_runtime()
     events = [e.model_dump() for e in body.events]
-    results = runtime.store.apply(events)
+    results = runtime.store.apply(events, date_window())
     out, rewards, latest = [], 0, None
     for event, result in zip(events, results):
         row = {"event_id": event["event_id"], "status": result.status, "code": result.code,

@@ -8,7 +8,7 @@ import json
 
 import jsonschema
 
-from tests.support.api import CHECKOUT, NEXT_ACTION, known_customer, schema_of
+from tests.support.api import CHECKOUT, NEXT_ACTION, known_customer, make_app, schema_of
 
 
 def test_minimal_checkout_body_from_the_issue(client) -> None:
