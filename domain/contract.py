@@ -92,7 +92,12 @@ def _integral(value: Any) -> Any:
 _WINDOW_TEXT = "from 2000-01-01 to the server's date horizon (default: 5 years after the server clock)"
 Time = Annotated[AwareDatetime, AfterValidator(_in_window), Field(description=f"time-zone-aware; {_WINDOW_TEXT}")]
 Day = Annotated[date, AfterValidator(_in_window), Field(description=_WINDOW_TEXT)]
-Integer = Annotated[int, BeforeValidator(_integral)]
+
+
+def integer(**bounds: int) -> Any:
+    """An integer field with ``bounds`` (``ge``, ``le``) that takes ``30.0`` as 30 (bounds first: they are
+    then published as JSON Schema ``minimum``/``maximum``)."""
+    return Annotated[int, Field(**bounds), BeforeValidator(_integral)]
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$",
                           description="identifier: letters, digits and . _ : @ / -; at most 64 characters")]
@@ -144,7 +149,7 @@ class Order(Strict):
     id: Id | None = None
     amount: Amount
     currency: Literal["EUR"]
-    payment_terms_days: Annotated[Integer, Field(ge=0, le=365)] = 30
+    payment_terms_days: integer(ge=0, le=365) = 30  # type: ignore[valid-type]
     paperless: bool = False
 
 

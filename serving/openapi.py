@@ -34,6 +34,11 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, dict[int, type[Bas
     ("/readyz", "get", "Readiness: model, policy and stores loaded", None, {200: None}),
     ("/metrics", "get", "Prometheus metrics (text exposition format)", None, {200: None}),
 ]
+#: answers that are not JSON objects: (path, status) -> media type
+MEDIA = {("/metrics", 200): "text/plain"}
+#: statuses an operation has besides 200 and the common ``_ERRORS`` of /v1/
+EXTRA = {"/readyz": {503: "Not ready: the body says which part is missing"},
+         "/v1/admin/reload": {401: "Missing or wrong admin token (when KREDO_ADMIN_TOKEN is set)"}}
 
 _ERRORS = {400: "Malformed JSON", 404: "Unknown id or route", 405: "Method not allowed",
            409: "request_id reused for a different request", 413: "Body too large",
@@ -59,13 +64,17 @@ def document() -> dict[str, Any]:
             op["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": {"$ref": REF.format(model=req.__name__)}}}}
         for status, model in responses.items():
-            content = ({"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}}
-                       if model is not None else {"application/json": {"schema": {"type": "object"}}})
-            op["responses"][str(status)] = {"description": "OK", "content": content}
-        if path.startswith("/v1/"):
-            for status, text in _ERRORS.items():
-                op["responses"][str(status)] = {"description": text, "content": {"application/problem+json": {
-                    "schema": {"$ref": REF.format(model="Problem")}}}}
+            schema = {"$ref": REF.format(model=model.__name__)} if model is not None else {"type": "object"}
+            if (path, status) in MEDIA:
+                schema = {"type": "string"}
+            op["responses"][str(status)] = {"description": "OK",
+                                            "content": {MEDIA.get((path, status), "application/json"): {
+                                                "schema": schema}}}
+        errors = {**(_ERRORS if path.startswith("/v1/") else {}), **EXTRA.get(path, {})}
+        for status, text in errors.items():
+            media = "application/json" if path == "/readyz" else "application/problem+json"
+            schema = {"type": "object"} if path == "/readyz" else {"$ref": REF.format(model="Problem")}
+            op["responses"][str(status)] = {"description": text, "content": {media: {"schema": schema}}}
         paths.setdefault(path, {})[method] = op
     return {
         "openapi": "3.1.0",

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, g, jsonify
 from pydantic_core import to_json
+from werkzeug.routing import BaseConverter
 
 from domain.contract import CheckoutDecision, CheckoutRequest, NextActionDecision, NextActionRequest
 from domain.errors import NotFound
@@ -28,6 +29,17 @@ from serving.runtime import get_runtime
 
 bp = Blueprint("decisions", __name__, url_prefix="/v1/decisions")
 _ID_PATTERN = re.compile(r"dec_[0-9a-f]{32}")
+
+
+class _DecisionId(BaseConverter):
+    """Any path segment but the two decision routes: so ``/v1/decisions/checkout`` allows only POST (``Allow``)."""
+
+    regex = r"(?!(?:checkout|next-action)$)[^/]+"
+
+
+@bp.record_once
+def _register_converter(state) -> None:  # noqa: ANN001 - Flask's BlueprintSetupState
+    state.app.url_map.converters["decision_id"] = _DecisionId
 
 
 _RESPONSES = {"checkout": CheckoutDecision, "next_action": NextActionDecision}
@@ -67,7 +79,7 @@ def next_action() -> Response:
     return _answer(body, body.now, decision)
 
 
-@bp.get("/<decision_id>")
+@bp.get("/<decision_id:decision_id>")
 def get_decision(decision_id: str) -> Response:
     """The full audit record, with its place in the hash chain (404 for an id that cannot exist, too)."""
     if not _ID_PATTERN.fullmatch(decision_id):

@@ -44,13 +44,13 @@ def post_events() -> Response:
     out, rewards, latest = [], 0, None
     for event, result in zip(events, results):
         row = {"event_id": event["event_id"], "status": result.status, "code": result.code,
-               "reason": result.reason}
+               "reason": result.reason, "detail": result.detail, "field": result.field}
         if result.status == "applied":
             try:
                 rewards += _pay_bandit(runtime, event)
                 latest = max(latest or 0.0, to_us(event["at"]) / 1e6)
             except KredoError as exc:
-                row.update(code=exc.code, reason=f"applied to features; bandit skipped: {exc.detail}")
+                row.update(code=exc.code, reason="bandit_skipped", detail=f"applied to features; bandit skipped: {exc.detail}")
         out.append(row)
     if latest is not None:  # event time, not the wall clock: a replayed history settles as it did live
         rewards += len(runtime.bandit.attribution.expire(latest))
