@@ -10,20 +10,94 @@ and bounded, ids of a bounded length and a safe alphabet, times aware. Unknown
 fields are refused, so a typo in a field name is a clear 422 rather than a
 silently ignored value.
 
+Every date and time is bounded by a :class:`DateWindow`: not before
+2000-01-01, not more than a horizon (default five years, ``DATE_HORIZON_DAYS``)
+after the server clock. Why: date arithmetic near year 9999 overflows (a
+``now`` of 9999-12-31 minus 14 hours was a 500), and no credit decision is
+about the year 1 or 3000. The HTTP layer passes the configured window in the
+validation context (``{"window": DateWindow(...)}``); without one, the default
+window on the server clock applies. An integer field also takes a JSON number
+with no fraction (``30.0``), as JSON Schema's ``integer`` does.
+
 Example::
 
     CheckoutRequest.model_validate_json(b'{"request_id": "ord-1", "customer": {...}, "order": {...}}')
 """
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, \
+    ValidationInfo, model_validator
+from pydantic_core import PydanticCustomError
 
 from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DAY_TYPES, PROFILES, SIZES, SLOTS, TONES
 
 MAX_AMOUNT = 100_000_000.0
+EARLIEST = date(2000, 1, 1)
+DEFAULT_HORIZON_DAYS = 1826  # five years after the server clock
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """The dates Kredo accepts: from ``EARLIEST`` to ``horizon_days`` after the server clock.
+
+    ``clock`` is read at each check (tests pass a fixed one).
+    """
+
+    horizon_days: int = DEFAULT_HORIZON_DAYS
+    clock: Callable[[], datetime] | None = None
+
+    def latest(self) -> datetime:
+        now = self.clock() if self.clock is not None else datetime.now(UTC)
+        return now + timedelta(days=self.horizon_days)
+
+    def problem(self, value: date | datetime) -> str | None:
+        """Why ``value`` is outside the window (a sentence for the 422), or None inside it."""
+        latest = self.latest()
+        if isinstance(value, datetime):
+            moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+            early = moment < datetime(EARLIEST.year, EARLIEST.month, EARLIEST.day, tzinfo=UTC)
+            late = moment > latest
+        else:
+            early, late = value < EARLIEST, value > latest.date()
+        return f"{self.rule(early, latest)}, got {value.isoformat()}" if early or late else None
+
+    def rule(self, early: bool, latest: datetime) -> str:
+        """The bound a value broke: the earliest date, or the horizon after the server clock."""
+        if early:
+            return f"must not be before {EARLIEST.isoformat()}"
+        return (f"must not be more than {self.horizon_days} days after the server clock "
+                f"(latest {latest.isoformat(timespec='seconds')})")
+
+
+def _in_window(value: date | datetime, info: ValidationInfo) -> date | datetime:
+    window = (info.context or {}).get("window") or DateWindow()
+    problem = window.problem(value)
+    if problem is not None:
+        raise PydanticCustomError("date_out_of_window", problem)
+    return value
+
+
+def _integral(value: Any) -> Any:
+    """``30.0`` is the integer 30 (JSON Schema's ``integer``); ``30.5``, ``"30"`` and ``true`` stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_WINDOW_TEXT = "from 2000-01-01 to the server's date horizon (default: 5 years after the server clock)"
+Time = Annotated[AwareDatetime, AfterValidator(_in_window), Field(description=f"time-zone-aware; {_WINDOW_TEXT}")]
+Day = Annotated[date, AfterValidator(_in_window), Field(description=_WINDOW_TEXT)]
+
+
+def integer(**bounds: int) -> Any:
+    """An integer field with ``bounds`` (``ge``, ``le``) that takes ``30.0`` as 30 (bounds first: they are
+    then published as JSON Schema ``minimum``/``maximum``)."""
+    return Annotated[int, Field(**bounds), BeforeValidator(_integral)]
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$",
                           description="identifier: letters, digits and . _ : @ / -; at most 64 characters")]
@@ -75,7 +149,7 @@ class Order(Strict):
     id: Id | None = None
     amount: Amount
     currency: Literal["EUR"]
-    payment_terms_days: Annotated[int, Field(ge=0, le=365)] = 30
+    payment_terms_days: integer(ge=0, le=365) = 30  # type: ignore[valid-type]
     paperless: bool = False
 
 
@@ -83,13 +157,13 @@ class CheckoutRequest(Strict):
     """``POST /v1/decisions/checkout``: may this customer buy this order on credit?"""
 
     request_id: Id = Field(description="idempotency key: the same id returns the same decision")
-    now: AwareDatetime | None = Field(None, description="decision time; default: the server clock")
+    now: Time | None = Field(None, description=f"decision time; default: the server clock; {_WINDOW_TEXT}")
     customer: Customer
     order: Order
 
 
 class Reminder(Strict):
-    sent_at: AwareDatetime
+    sent_at: Time
     channel: Channel
     tone: Literal[TONES] | None = None  # type: ignore[valid-type]
     final_notice: bool = False
@@ -99,11 +173,11 @@ class Invoice(Strict):
     id: Id
     amount: Amount
     currency: Literal["EUR"]
-    issue_date: date
-    due_date: date
+    issue_date: Day
+    due_date: Day = Field(description=f"not before issue_date; {_WINDOW_TEXT}")
     paperless: bool = False
     disputed: bool = False
-    dispute_opened: date | None = None
+    dispute_opened: Day | None = None
     reminders: Annotated[list[Reminder], Field(max_length=100)] = []
 
     @model_validator(mode="after")
@@ -121,7 +195,7 @@ class NextActionRequest(Strict):
     """
 
     request_id: Id
-    now: AwareDatetime
+    now: Time
     customer: DunningCustomer
     invoice: Invoice
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from domain.errors import Conflict, KredoError, NotFound
+from domain.errors import Conflict, InvalidInput, KredoError, NotFound
 from features.definitions import EWM_HALFLIFE_DAYS, EWM_ORIGIN, PAID_TOLERANCE, RECENT_K
 from ledger.events import US_PER_DAY, Event, iso, to_us
 
@@ -89,6 +89,7 @@ REASONS: dict[str, type[KredoError]] = {
     "unknown_invoice": NotFound,
     "dispute_open": Conflict,
     "no_open_dispute": Conflict,
+    "not_finite": InvalidInput,
 }
 
 
@@ -102,6 +103,8 @@ def refusal(reason: str, event: Event, watermark_us: int | None = None) -> Refus
         "unknown_invoice": f"invoice {event.invoice_id} was never issued to customer {event.customer_id}",
         "dispute_open": f"invoice {event.invoice_id} already has an open dispute",
         "no_open_dispute": f"invoice {event.invoice_id} has no open dispute to resolve",
+        "not_finite": f"event {event.event_id} would make an aggregate of customer {event.customer_id} "
+                      "infinite (a sum or a time weight past the double range); nothing was stored",
     }[reason]
     return Refusal(reason, REASONS[reason], detail)
 
@@ -112,31 +115,44 @@ def days_between(later_us: int, earlier_us: int) -> float:
 
 
 def ewm_weight(at_us: int) -> float:
-    """Decay weight of a days-late value observed at ``at_us`` (see ``EWM_ORIGIN``)."""
-    return math.pow(2.0, (at_us - EWM_ORIGIN_US) / EWM_HALFLIFE_US)
+    """Decay weight of a days-late value observed at ``at_us`` (see ``EWM_ORIGIN``); inf past the double range."""
+    try:
+        return math.pow(2.0, (at_us - EWM_ORIGIN_US) / EWM_HALFLIFE_US)
+    except OverflowError:
+        return math.inf
 
 
-def _record_paid(agg: CustomerAggregates, invoice_id: str, inv: OpenInvoice, at_us: int) -> None:
+def _finite(*values: float) -> bool:
+    """Every value a finite double: what may be stored (an infinite sum would poison every later decision)."""
+    return all(math.isfinite(v) for v in values)
+
+
+def _record_paid(agg: CustomerAggregates, invoice_id: str, inv: OpenInvoice, at_us: int) -> bool:
+    """Fold a paid invoice into the paid-invoice sums; False (nothing changed) if a sum would not be finite."""
     days = days_between(at_us, inv.due_us)
+    weight = ewm_weight(at_us)
+    sums = (agg.days_late_sum + days, agg.ewm_num + weight * days, agg.ewm_den + weight)
+    if not _finite(days, weight, *sums):
+        return False
     agg.invoices_paid += 1
     agg.paid_late += days > 0
-    agg.days_late_sum += days
-    weight = ewm_weight(at_us)
-    agg.ewm_num += weight * days
-    agg.ewm_den += weight
+    agg.days_late_sum, agg.ewm_num, agg.ewm_den = sums
     item = (at_us, invoice_id, days)
     pos = len(agg.recent)
     while pos > 0 and agg.recent[pos - 1][:2] > item[:2]:
         pos -= 1
     agg.recent.insert(pos, item)
     del agg.recent[:-RECENT_K]
+    return True
 
 
 def fold(state: CustomerState, event: Event) -> Refusal | None:
     """Apply one validated event to one customer's state; ``None`` when applied.
 
-    Refused events leave the state untouched. Duplicates (by event id) are
-    the store's business: it checks them before calling this.
+    Refused events leave the state untouched, also when a sum would leave
+    the double range (``not_finite``): no infinite aggregate is ever stored.
+    Duplicates (by event id) are the store's business: it checks them before
+    calling this.
     """
     agg = state.aggregates
     if event.type == "reminder_sent":
@@ -147,6 +163,8 @@ def fold(state: CustomerState, event: Event) -> Refusal | None:
     if event.type == "invoice_issued":
         if inv_id in state.invoices:
             return refusal("invoice_exists", event)
+        if not _finite(agg.amount_sum + event.amount):
+            return refusal("not_finite", event)
         state.invoices.add(inv_id)
         agg.open_invoices[inv_id] = OpenInvoice(event.amount, 0.0, event.due_us, event.at_us)
         agg.invoices_issued += 1
@@ -161,11 +179,15 @@ def fold(state: CustomerState, event: Event) -> Refusal | None:
             del agg.open_invoices[inv_id]
             agg.write_offs += 1
         else:
-            inv.paid += event.amount
-            agg.last_payment_us = event.at_us
-            if inv.paid >= inv.amount - PAID_TOLERANCE:
+            paid = inv.paid + event.amount
+            if not _finite(paid):
+                return refusal("not_finite", event)
+            if paid >= inv.amount - PAID_TOLERANCE:
+                if not _record_paid(agg, inv_id, inv, event.at_us):
+                    return refusal("not_finite", event)
                 del agg.open_invoices[inv_id]
-                _record_paid(agg, inv_id, inv, event.at_us)
+            inv.paid = paid
+            agg.last_payment_us = event.at_us
     elif event.type == "dispute_opened":
         if inv_id not in state.invoices:
             return refusal("unknown_invoice", event)

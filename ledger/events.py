@@ -9,7 +9,10 @@ replay, parity tests and the serving tests.
 
 Every event has ``event_id``, ``type``, ``customer_id``, ``invoice_id`` and
 ``at`` (ISO-8601; naive = the ledger's business time, aware = converted to
-UTC like the ledger contract does). Per type:
+UTC like the ledger contract does). Every time is inside the
+:class:`domain.contract.DateWindow` (2000-01-01 to the horizon after the server
+clock) and every amount at most ``MAX_AMOUNT``: an aggregate of such events
+stays finite, and no date arithmetic overflows. Per type:
 
 * ``invoice_issued``: ``amount`` (>= 0), ``due_at`` (>= ``at``),
   ``payment_terms_days`` (int >= 0), ``paperless`` (bool)
@@ -28,12 +31,13 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from domain.contract import EARLIEST, MAX_AMOUNT, DateWindow
 from domain.errors import InvalidInput
 from ledger.tables import Ledger
 
@@ -45,6 +49,7 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,127}$")
 _EPOCH = datetime(1970, 1, 1)
 _US = timedelta(microseconds=1)
 US_PER_DAY = 86_400_000_000
+_EARLIEST_US = (datetime.combine(EARLIEST, time()) - _EPOCH) // _US
 
 
 @dataclass(frozen=True)
@@ -82,9 +87,8 @@ def to_us(value: Any, field: str = "at") -> int:
         return to_us(value, field)
     if not isinstance(value, datetime):
         raise InvalidInput(f"{field} must be an ISO-8601 timestamp, got {type(value).__name__}", field=field)
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    return (value - _EPOCH) // _US
+    offset = value.utcoffset() or timedelta(0)  # subtracted as microseconds: 9999-12-31 -14:00 does not overflow
+    return (value.replace(tzinfo=None) - _EPOCH) // _US - offset // _US
 
 
 def iso(us: int) -> str:
@@ -102,15 +106,35 @@ def _ident(raw: Mapping[str, Any], field: str) -> str:
 
 def _amount(raw: Mapping[str, Any], positive: bool) -> float:
     value = raw.get("amount")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
         raise InvalidInput(f"amount must be a finite number (got {value!r})", field="amount")
-    if value < 0 or (positive and value == 0):
-        raise InvalidInput(f"amount must be {'> 0' if positive else '>= 0'} (got {value!r})", field="amount")
+    if value < 0 or (positive and value == 0) or value > MAX_AMOUNT:
+        raise InvalidInput(f"amount must be {'> 0' if positive else '>= 0'} and at most {MAX_AMOUNT:,.0f} "
+                           f"(got {value!r})", field="amount")
     return float(value)
 
 
-def parse_event(raw: Any) -> Event:
-    """Validate one event dict; raises ``InvalidInput`` with the offending field."""
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int past the double range
+        return False
+
+
+def _time(raw: Mapping[str, Any], field: str, window: DateWindow) -> int:
+    """``raw[field]`` as microseconds, refused outside ``window`` (naive times count as UTC)."""
+    us, latest = to_us(raw[field], field), window.latest()
+    if not _EARLIEST_US <= us <= to_us(latest):
+        raise InvalidInput(f"{field} {window.rule(us < _EARLIEST_US, latest)} (got {raw[field]!r})", field=field)
+    return us
+
+
+def parse_event(raw: Any, window: DateWindow | None = None) -> Event:
+    """Validate one event dict; raises ``InvalidInput`` with the offending field.
+
+    ``window`` bounds ``at`` and ``due_at`` (default: five years after the server clock).
+    """
+    window = window or DateWindow()
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"an event must be an object, got {type(raw).__name__}", field="event")
     event_id = raw.get("event_id")
@@ -123,12 +147,12 @@ def parse_event(raw: Any) -> Event:
     customer_id, invoice_id = _ident(raw, "customer_id"), _ident(raw, "invoice_id")
     if "at" not in raw:
         raise InvalidInput("at is required", field="at")
-    at_us = to_us(raw["at"], "at")
+    at_us = _time(raw, "at", window)
     if kind == "invoice_issued":
         amount = _amount(raw, positive=False)
         if "due_at" not in raw:
             raise InvalidInput("due_at is required for invoice_issued", field="due_at")
-        due_us = to_us(raw["due_at"], "due_at")
+        due_us = _time(raw, "due_at", window)
         if due_us < at_us:
             raise InvalidInput("due_at is before at (the issue time)", field="due_at")
         terms = raw.get("payment_terms_days")

@@ -9,7 +9,6 @@ wins over both.
 |---|---|---|
 | ``AUDIT_URL`` | ``DATABASE_URL`` | ``sqlite:///var/audit.db`` |
 | ``LEDGER_URL`` | ``KREDO_LEDGER_URL`` | ``sqlite:///var/ledger.db`` (PostgreSQL: the same URL as ``DATABASE_URL``) |
-| ``FUTURE_HORIZON_DAYS`` | ``KREDO_FUTURE_HORIZON_DAYS`` | 400 (events dated further ahead of the server clock are refused) |
 | ``REDIS_URL`` | ``REDIS_URL`` | none: in-process store |
 | ``MLFLOW_TRACKING_URI`` | ``MLFLOW_TRACKING_URI`` | ``sqlite:///mlruns/mlflow.db`` |
 | ``MODEL_URI`` | ``KREDO_MODEL_URI`` | ``models:/payment-delay@champion`` |
@@ -19,6 +18,7 @@ wins over both.
 | ``MAX_CONTENT_LENGTH`` | ``KREDO_MAX_BODY_BYTES`` | 262144 |
 | ``EXPERIMENT_NAME`` | ``KREDO_EXPERIMENT`` | ``dunning`` (the bandit experiment; its state key) |
 | ``CONTROL_SHARE`` | ``KREDO_CONTROL_SHARE`` | 0.1 (invoices kept on the static policy) |
+| ``DATE_HORIZON_DAYS`` | ``KREDO_DATE_HORIZON_DAYS`` | 1826: a date or time later than this many days after the server clock is refused |
 """
 from __future__ import annotations
 
@@ -26,12 +26,12 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from domain.contract import DEFAULT_HORIZON_DAYS
 from domain.resources import DEFAULT_POLICY, locate
 
 DEFAULTS: dict[str, Any] = {
     "AUDIT_URL": "sqlite:///var/audit.db",
     "LEDGER_URL": "sqlite:///var/ledger.db",
-    "FUTURE_HORIZON_DAYS": 400,
     "REDIS_URL": None,
     "MLFLOW_TRACKING_URI": "sqlite:///mlruns/mlflow.db",
     "MODEL_URI": "models:/payment-delay@champion",
@@ -41,12 +41,12 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 256 * 1024,
     "EXPERIMENT_NAME": "dunning",
     "CONTROL_SHARE": 0.1,
+    "DATE_HORIZON_DAYS": DEFAULT_HORIZON_DAYS,
 }
 
 ENVIRONMENT = {
     "AUDIT_URL": "DATABASE_URL",
     "LEDGER_URL": "KREDO_LEDGER_URL",
-    "FUTURE_HORIZON_DAYS": "KREDO_FUTURE_HORIZON_DAYS",
     "REDIS_URL": "REDIS_URL",
     "MLFLOW_TRACKING_URI": "MLFLOW_TRACKING_URI",
     "MODEL_URI": "KREDO_MODEL_URI",
@@ -56,9 +56,10 @@ ENVIRONMENT = {
     "MAX_CONTENT_LENGTH": "KREDO_MAX_BODY_BYTES",
     "EXPERIMENT_NAME": "KREDO_EXPERIMENT",
     "CONTROL_SHARE": "KREDO_CONTROL_SHARE",
+    "DATE_HORIZON_DAYS": "KREDO_DATE_HORIZON_DAYS",
 }
 
-_NUMERIC = {"FUTURE_HORIZON_DAYS": int, "RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float}
+_NUMERIC = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float, "DATE_HORIZON_DAYS": int}
 
 
 def load(overrides: Mapping[str, Any] | None = None,

@@ -78,7 +78,7 @@ def init_app(app: Flask) -> Metrics:
 
     @app.get("/metrics")
     def _metrics() -> Response:
-        return Response(metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)  # it names its charset
 
     return metrics
 

@@ -45,12 +45,18 @@ OPERATIONS: list[tuple[str, str, str, Body, dict[int, type[BaseModel] | None]]] 
     ("/readyz", "get", "Readiness: model, policy and stores loaded", None, {200: None}),
     ("/metrics", "get", "Prometheus metrics (text exposition format)", None, {200: None}),
 ]
+#: answers that are not JSON objects: (path, status) -> media type
+MEDIA = {("/metrics", 200): "text/plain"}
+#: statuses an operation has besides 200 and the common ``_ERRORS`` of /v1/
+EXTRA = {"/readyz": {503: "Not ready: the body says which part is missing"},
+         "/v1/admin/reload": {401: "Missing or wrong admin token (when KREDO_ADMIN_TOKEN is set)"}}
 
 _TIME = {"type": "string", "format": "date-time"}
 QUERY: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("/v1/decisions", "get"): {"customer_id": {"type": "string"}, "invoice_id": {"type": "string"},
                                "outcome": {"type": "string"}, "from": _TIME, "to": _TIME,
-                               "cursor": {"type": "string"}, "limit": {"type": "integer", "minimum": 1,
+                               "cursor": {"type": "string", "pattern": r"^[0-9]{1,18}\.dec_[0-9a-f]{32}$"},
+                               "limit": {"type": "integer", "minimum": 1,
                                                                         "maximum": 500}},
     ("/v1/customers/{customer_id}/invoices", "get"): {
         "status": {"type": "string", "enum": ["open", "overdue", "disputed", "paid", "written_off"]}},
@@ -89,13 +95,17 @@ def document() -> dict[str, Any]:
             op["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": refs[0] if len(refs) == 1 else {"oneOf": refs}}}}
         for status, model in responses.items():
-            content = ({"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}}
-                       if model is not None else {"application/json": {"schema": {"type": "object"}}})
-            op["responses"][str(status)] = {"description": "OK", "content": content}
-        if path.startswith("/v1/"):
-            for status, text in _ERRORS.items():
-                op["responses"][str(status)] = {"description": text, "content": {"application/problem+json": {
-                    "schema": {"$ref": REF.format(model="Problem")}}}}
+            schema = {"$ref": REF.format(model=model.__name__)} if model is not None else {"type": "object"}
+            if (path, status) in MEDIA:
+                schema = {"type": "string"}
+            op["responses"][str(status)] = {"description": "OK",
+                                            "content": {MEDIA.get((path, status), "application/json"): {
+                                                "schema": schema}}}
+        errors = {**(_ERRORS if path.startswith("/v1/") else {}), **EXTRA.get(path, {})}
+        for status, text in errors.items():
+            media = "application/json" if path == "/readyz" else "application/problem+json"
+            schema = {"type": "object"} if path == "/readyz" else {"$ref": REF.format(model="Problem")}
+            op["responses"][str(status)] = {"description": text, "content": {media: {"schema": schema}}}
         paths.setdefault(path, {})[method] = op
     return {
         "openapi": "3.1.0",

@@ -7,10 +7,17 @@ errors, or Werkzeug's HTTP errors (malformed JSON, unknown route, wrong method,
 oversized body, wrong content type). Nothing the client sends may end in a 500:
 an unexpected exception is still a problem document (500, code ``internal``)
 and is logged with its traceback for us, never shown to the client.
+
+Every 5xx body (an unexpected exception, a ``KredoError`` of status 5xx such as
+an unwritable audit store, a Werkzeug 5xx) is the same generic document with
+its stable ``code`` and an ``error_id`` (``err_`` + 32 hex): the exception is
+logged with that id, so support finds the log line, and the body never carries
+a host, port, path or exception text.
 """
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from flask import Flask, Response, current_app
@@ -47,6 +54,17 @@ def problem(body: dict[str, Any], headers: dict[str, str] | None = None) -> Resp
     return Response(json.dumps(body), status=body["status"], mimetype=PROBLEM_JSON, headers=headers)
 
 
+def server_error(exc: BaseException, status: int = 500, code: str = "internal",
+                 title: str = "Internal error") -> Response:
+    """The generic 5xx document; ``exc`` (with its traceback) goes to the log under the document's ``error_id``."""
+    error_id = f"err_{uuid.uuid4().hex}"
+    current_app.logger.error("error_id=%s status=%s code=%s: %s", error_id, status, code, type(exc).__name__,
+                             exc_info=exc)
+    return problem({"type": f"https://kredo.dev/problems/{code}", "title": title, "status": status,
+                    "detail": f"the service could not answer; quote error_id {error_id} to find its log line",
+                    "code": code, "error_id": error_id})
+
+
 def from_validation(exc: ValidationError) -> KredoError:
     """The first pydantic error names the field; all of them travel in ``errors``."""
     errors = exc.errors(include_url=False, include_context=False, include_input=False)
@@ -71,6 +89,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(KredoError)
     def _kredo(exc: KredoError) -> Response:
+        if exc.status >= 500:
+            return server_error(exc, exc.status, exc.code, exc.title)
         return problem(exc.to_dict())
 
     @app.errorhandler(ValidationError)
@@ -79,12 +99,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
+        if (exc.code or 500) >= 500:
+            return server_error(exc, exc.code or 500, "internal" if exc.code == 500 else f"http_{exc.code}", exc.name)
         headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
         return problem(_from_http(exc), headers)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        current_app.logger.exception("unhandled error")
-        return problem({"type": "https://kredo.dev/problems/internal", "title": "Internal error",
-                        "status": 500, "detail": "an internal error occurred; it has been logged",
-                        "code": "internal"})
+        return server_error(exc)

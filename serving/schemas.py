@@ -6,13 +6,15 @@ same strictness, and the OpenAPI document is generated from both.
 """
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.contract import Strict
 
 MAX_EVENTS = 1000
+#: the body limit of ``POST /v1/events`` (or ``MAX_CONTENT_LENGTH`` if larger): 1,000 events of 2 KB
+MAX_EVENTS_BODY_BYTES = MAX_EVENTS * 2048
 
 
 class Event(BaseModel):
@@ -49,6 +51,7 @@ class EventResult(BaseModel):
     code: str | None = None
     field: str | None = None
     reason: str | None = None
+    detail: str | None = None
 
 
 class EventsResponse(BaseModel):
@@ -70,6 +73,7 @@ class Problem(BaseModel):
     detail: str
     code: str
     field: str | None = None
+    error_id: str | None = Field(None, description="on a 5xx: the id of the log line that holds the error")
 
 
 class AuditRecordOut(BaseModel):

@@ -39,15 +39,27 @@ Each workaround below lives here and nowhere else, and each has a test in
    fields the rules read (``project``); memory is measured flat in the tests
    and in ``bench/rules.py``.
 8. **``$m`` vs ``m`` in arithmetic** is handled by the compiler (``expr.py``).
+9. **Numbers.** The C parser refuses an exponent without a fraction: ``1e-05``
+   and ``1e+20`` (how Python's ``json`` writes 0.00001 and 10**20, so a model
+   score of 3e-05 or a constant 0.00001) fail with error 204 in the post, or in
+   the ruleset itself. Integers are read as 64-bit and silently saturate past
+   2**63, and integer arithmetic wraps. Every number the rules read (fact,
+   condition constant) is therefore posted as a double, and written by
+   ``to_json`` in a form the parser reads exactly (``1.0e-05``, the shortest
+   repr otherwise): the rules compute in IEEE doubles, like the Python twin of
+   each condition (``Expr.py``), so both always decide alike.
 """
 from __future__ import annotations
 
 import itertools
+import json
+import math
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from durable.engine import Host, MessageNotHandledException
+import durable_rules_engine
+from durable.engine import Host, MessageNotHandledException, Promise, Ruleset
 
 from domain.errors import KredoError
 from engine.rules.expr import ALWAYS
@@ -67,11 +79,73 @@ _RUNNERS = itertools.count()
 _SIDS = itertools.count()
 
 
+def as_doubles(value: Any) -> Any:
+    """``value`` with every number a float (bools stay bools): what the rules compute in (trap 9).
+
+    Raises ``OverflowError`` for an integer beyond the double range and
+    ``ValueError`` for NaN or infinity: those have no meaning in a rule.
+    """
+    if isinstance(value, Mapping):
+        return {k: as_doubles(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_doubles(v) for v in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"{value!r} is not a finite number")
+        return number
+    return value
+
+
+def to_json(value: Any) -> str:
+    """JSON text durable-rules' C parser reads as Python means it (trap 9).
+
+    Like ``json.dumps``, except that a float is written so its exponent always
+    follows a fraction (``1.0e-05``, never ``1e-05``); shortest-repr digits
+    otherwise, so the parser's ``strtod`` gives back the same double.
+    """
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{to_json(v)}"
+                              for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(to_json(v) for v in value) + "]"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"durable-rules cannot read {value!r}")
+        text = repr(value)
+        mantissa, e, exponent = text.partition("e")
+        return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
+    return json.dumps(value, ensure_ascii=False)  # str, int, bool, None
+
+
+class _ExactRuleset(Ruleset):
+    """A ``Ruleset`` whose definition and posted events are written by ``to_json`` (trap 9).
+
+    ``Ruleset.__init__`` and ``assert_event`` serialise with ``json.dumps``;
+    these two are the library's own code with that one call replaced.
+    """
+
+    def __init__(self, name: str, host: Host, definition: dict[str, Any]) -> None:
+        self._actions = {rule: Promise(rule_def.pop("run")) for rule, rule_def in definition.items()}
+        self._name, self._host, self._definition = name, host, definition
+        self._handle = durable_rules_engine.create_ruleset(name, to_json(definition))
+
+    def assert_event(self, message: dict[str, Any]) -> Any:
+        return self._handle_result(durable_rules_engine.assert_event(self._handle, to_json(message)), message)
+
+
 class _QuietHost(Host):
-    """A ``Host`` without the background dispatcher and timer threads (trap 2)."""
+    """A ``Host`` without the background dispatcher and timer threads (trap 2), posting exact numbers (trap 9)."""
 
     def _run(self) -> None:
         return None
+
+    def register_rulesets(self, ruleset_definitions: Mapping[str, dict[str, Any]]) -> None:
+        for name, definition in ruleset_definitions.items():
+            if name in self._ruleset_directory:
+                raise RulesFault(f"ruleset {name} is already registered")
+            self._ruleset_directory[name] = ruleset = _ExactRuleset(name, self, definition)
+            self._ruleset_list.append(ruleset)
 
 
 def project(facts: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
@@ -97,20 +171,24 @@ class DurableRunner:
         self._names = {name: f"rs{serial}x{i}" for i, name in enumerate(rulesets)}
         definitions = {
             self._names[name]: {
-                **{f"r{i}": {"pri": i + 1, "all": [{"m": cond}], "run": _recorder(self._fired, rid)}
+                **{f"r{i}": {"pri": i + 1, "all": [{"m": as_doubles(cond)}], "run": _recorder(self._fired, rid)}
                    for i, (rid, cond) in enumerate(rules.items())},
-                "none": {"pri": len(rules) + 1, "all": [{"m": {ALWAYS: 1}}], "run": _recorder(self._fired, None)},
+                "none": {"pri": len(rules) + 1, "all": [{"m": {ALWAYS: 1.0}}], "run": _recorder(self._fired, None)},
             }
             for name, rules in rulesets.items()
         }
         self._host.set_rulesets(definitions)
 
     def match(self, ruleset: str, facts: Mapping[str, Any]) -> str | None:
-        """Post ``facts`` in a fresh session; the id of the rule that fired, if any."""
+        """Post ``facts`` in a fresh session; the id of the rule that fired, if any.
+
+        Numbers are posted as doubles (trap 9); ``ValueError`` for NaN or infinity.
+        """
         ruleset = self._names[ruleset]
+        message = {**as_doubles(facts), ALWAYS: 1.0}
         with self._lock:
             sid = str(next(_SIDS))
-            message = {**facts, ALWAYS: 1, "sid": sid}
+            message["sid"] = sid
             self._fired.clear()
             try:
                 state = self._host.post(ruleset, message)

@@ -32,6 +32,7 @@ Example::
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -166,7 +167,7 @@ class RuleEngine:
         risk, prof = self._decide("risk_segments", f), self._decide("profile_segments", f)
         f["segment"], f["profile_segment"] = risk.sets["segment"], prof.sets["segment"]
         limit_row = self._decide("credit_limits", f)
-        f["credit_limit"] = round(max(0.0, float(limit_row.formula.py(f))), 2)
+        f["credit_limit"] = _limit(limit_row.formula.py(f))
         f["available_credit"] = round(max(0.0, f["credit_limit"] - f["open_exposure"]), 2)
         decided = self._decide("checkout", f)
         rows = (risk, prof, limit_row, decided)
@@ -265,6 +266,11 @@ class RuleEngine:
         if required:
             raise RulesFault(f"no rule of {table} fired; the policy check guarantees a fallback row")
         return None
+
+
+def _limit(value: float) -> float:
+    """A formula's credit limit in cents, at least 0; an overflow (inf) is the largest double, not a crash."""
+    return round(min(max(0.0, float(value)), sys.float_info.max), 2)
 
 
 class _Blank(dict):

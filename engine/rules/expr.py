@@ -10,6 +10,11 @@ type against the fact vocabulary, and emits two equivalent forms:
 * the durable-rules JSON condition (what the engine runs), and
 * a Python function (what the checker samples and the tests cross-check).
 
+Numbers are IEEE doubles in both forms: constants are compiled as floats and
+the Python twin reads every numeric field as a float, because durable-rules
+is posted doubles (see trap 9 in ``durable.py``). So the twin decides exactly
+as the engine, also for integers past 2**53 and sums past 2**63.
+
 durable-rules trap handled here: in arithmetic a field must be written
 ``{"$m": "amount"}``. Written ``{"m": "amount"}`` it loads and silently gives
 wrong answers, so the compiler is the only place that writes field references.
@@ -28,6 +33,8 @@ from __future__ import annotations
 
 import ast
 import difflib
+import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
@@ -77,7 +84,7 @@ def parse_condition(src: Union[str, bool], kinds: Mapping[str, Kind],
         src = "true" if src else "false"
     node = _Parser(kinds, constants, formula=False).condition(_parse(src))
     to_durable(node)  # refuse now what durable-rules could not run later
-    return _expr(src, node)
+    return _expr(src, node, kinds)
 
 
 def parse_formula(src: Union[str, int, float], kinds: Mapping[str, Kind],
@@ -91,7 +98,7 @@ def parse_formula(src: Union[str, int, float], kinds: Mapping[str, Kind],
     node = p.arith(_parse(src))
     if p.kind_of(node) != "number":
         raise ExprError(f"formula {src!r} is not a number", "use numeric fields, numbers and + - * / min max round abs")
-    return _expr(src, node)
+    return _expr(src, node, kinds)
 
 
 def _parse(src: str) -> ast.expr:
@@ -102,9 +109,24 @@ def _parse(src: str) -> ast.expr:
                         "use Python-like syntax: p_late >= 0.3 and customer_type == \"business\"") from exc
 
 
-def _expr(src: str, node: Node) -> Expr:
-    fn = eval(f"lambda f: {_py_source(node)}", {"__builtins__": {}, **FUNCS})  # noqa: S307 - whitelisted tree
+def _expr(src: str, node: Node, kinds: Mapping[str, Kind]) -> Expr:
+    fn = eval(f"lambda f: {_py_source(node, kinds)}",  # noqa: S307 - whitelisted tree
+              {"__builtins__": {}, "float": float, **FUNCS})
     return Expr(src, node, frozenset(_fields(node)), fn)
+
+
+def _constant(value: Any, what: str) -> Node:
+    """A literal or policy constant; a number becomes a finite float (what durable-rules computes in)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise ExprError(f"{what} {value!r} is not a finite number",
+                            f"use a number between -{sys.float_info.max:.3g} and {sys.float_info.max:.3g}")
+        return ("const", number)
+    return ("const", value)
 
 
 class _Parser:
@@ -152,12 +174,12 @@ class _Parser:
 
     def arith(self, t: ast.expr) -> Node:
         if isinstance(t, ast.Constant) and isinstance(t.value, (bool, int, float, str)):
-            return ("const", t.value)
+            return _constant(t.value, "number")
         if isinstance(t, ast.UnaryOp) and isinstance(t.op, ast.USub):
             inner = self.arith(t.operand)
             if inner[0] == "const" and self.kind_of(inner) == "number":
                 return ("const", -inner[1])
-            return ("bin", "-", ("const", 0), inner)
+            return ("bin", "-", ("const", 0.0), inner)
         if isinstance(t, ast.Name):
             return self.name(t.id)
         if isinstance(t, ast.BinOp) and type(t.op) in BIN_OPS:
@@ -184,7 +206,7 @@ class _Parser:
         if ident in LITERALS:
             return ("const", LITERALS[ident])
         if ident in self.constants:
-            return ("const", self.constants[ident])
+            return _constant(self.constants[ident], f"constant {ident}")
         if ident in self.kinds:
             return ("field", ident)
         close = difflib.get_close_matches(ident, [*self.kinds, *self.constants], n=1)
@@ -222,22 +244,20 @@ def _fields(node: Node) -> set[str]:
     return set().union(*(_fields(c) for c in children))
 
 
-def _py_source(node: Node) -> str:
+def _py_source(node: Node, kinds: Mapping[str, Kind]) -> str:
     tag = node[0]
     if tag == "field":
-        return f"f[{node[1]!r}]"
+        return f"float(f[{node[1]!r}])" if kinds[node[1]] == "number" else f"f[{node[1]!r}]"
     if tag == "const":
         return repr(node[1])
-    if tag == "bin":
-        return f"({_py_source(node[2])} {node[1]} {_py_source(node[3])})"
+    if tag in ("bin", "cmp"):
+        return f"({_py_source(node[2], kinds)} {node[1]} {_py_source(node[3], kinds)})"
     if tag == "call":
-        return f"{node[1]}({', '.join(_py_source(a) for a in node[2])})"
-    if tag == "cmp":
-        return f"({_py_source(node[2])} {node[1]} {_py_source(node[3])})"
+        return f"{node[1]}({', '.join(_py_source(a, kinds) for a in node[2])})"
     if tag in ("and", "or"):
-        return "(" + f" {tag} ".join(_py_source(n) for n in node[1]) + ")"
+        return "(" + f" {tag} ".join(_py_source(n, kinds) for n in node[1]) + ")"
     if tag == "not":
-        return f"(not {_py_source(node[1])})"
+        return f"(not {_py_source(node[1], kinds)})"
     raise AssertionError(tag)
 
 

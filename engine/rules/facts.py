@@ -101,7 +101,9 @@ def normalize(facts: Mapping[str, Any], fields: Iterable[FactField]) -> dict[str
     """Type-checked facts with every field present (defaults for missing or None).
 
     Extra keys are ignored, so callers may pass wide records. Raises
-    ``InvalidInput`` naming the field for a wrong type, NaN or an unknown choice.
+    ``InvalidInput`` naming the field for a wrong type, NaN, a number beyond
+    the double range or an unknown choice. Numbers keep their type (an int
+    reads as an int in a reason text); the rules compute in doubles.
     """
     if not isinstance(facts, Mapping):
         raise InvalidInput(f"facts must be a mapping, got {type(facts).__name__}", field="facts")
@@ -112,7 +114,7 @@ def normalize(facts: Mapping[str, Any], fields: Iterable[FactField]) -> dict[str
             out[f.name] = f.default
             continue
         if f.kind == "number":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
                 raise InvalidInput(f"{f.name} must be a finite number, got {value!r}", field=f.name)
         elif f.kind == "bool":
             if not isinstance(value, bool):
@@ -126,3 +128,11 @@ def normalize(facts: Mapping[str, Any], fields: Iterable[FactField]) -> dict[str
                 raise InvalidInput(f"{f.name} must be one of {list(f.choices)}, got {value!r}", field=f.name)
         out[f.name] = value
     return out
+
+
+def _finite(value: int | float) -> bool:
+    """A number the rules can compute with: finite as a double (an int past 1.8e308 is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False

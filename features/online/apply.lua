@@ -6,6 +6,8 @@
 -- ARGV: event_id, type, invoice_id, at_us, amount, due_us,
 --       RECENT_K, PAID_TOLERANCE, EWM_ORIGIN_US, EWM_HALFLIFE_US, US_PER_DAY
 -- Returns {'applied'} | {'duplicate'} | {'refused', reason[, watermark_us]}
+-- A sum that would leave the double range is refused ('not_finite') before
+-- anything is written: no infinite aggregate is ever stored.
 local main, open, disputed, invoices, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local event_id, kind, inv = ARGV[1], ARGV[2], ARGV[3]
 local at, amount, due = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -19,6 +21,12 @@ local function get(field)
   return nil
 end
 local function add(field, by) redis.call('HSET', main, field, fmt((get(field) or 0) + by)) end
+local function finite(...)
+  for _, x in ipairs({...}) do
+    if x ~= x or x == math.huge or x == -math.huge then return false end
+  end
+  return true
+end
 
 -- byte-wise string order (Lua's < follows the server locale)
 local function str_after(a, b)
@@ -43,7 +51,9 @@ if kind ~= 'reminder_sent' then
   local watermark = get('watermark')
   if watermark and at < watermark then return {'refused', 'out_of_order', fmt(watermark)} end
   if kind == 'invoice_issued' then
-    if redis.call('SADD', invoices, inv) == 0 then return {'refused', 'invoice_exists'} end
+    if redis.call('SISMEMBER', invoices, inv) == 1 then return {'refused', 'invoice_exists'} end
+    if not finite((get('amount_sum') or 0) + amount) then return {'refused', 'not_finite'} end
+    redis.call('SADD', invoices, inv)
     redis.call('HSET', open, inv, fmt(amount) .. '|0|' .. fmt(due) .. '|' .. fmt(at))
     add('n_issued', 1)
     add('amount_sum', amount)
@@ -61,14 +71,23 @@ if kind ~= 'reminder_sent' then
       add('write_offs', 1)
     else
       p = p + amount
+      if not finite(p) then return {'refused', 'not_finite'} end
+      local paid_in_full = p >= a - TOL
+      local days, w
+      if paid_in_full then
+        days = (at - d) / DAY
+        w = math.pow(2, (at - ORIGIN) / HALF)
+        if not finite(days, w, (get('dl_sum') or 0) + days, (get('ewm_num') or 0) + w * days,
+                      (get('ewm_den') or 0) + w) then
+          return {'refused', 'not_finite'}
+        end
+      end
       redis.call('HSET', main, 'last_payment', fmt(at))
-      if p >= a - TOL then
+      if paid_in_full then
         redis.call('HDEL', open, inv)
-        local days = (at - d) / DAY
         add('n_paid', 1)
         if days > 0 then add('n_late', 1) end
         add('dl_sum', days)
-        local w = math.pow(2, (at - ORIGIN) / HALF)
         add('ewm_num', w * days)
         add('ewm_den', w)
         local items = {}

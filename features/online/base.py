@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from domain.contract import DateWindow
 from domain.errors import InvalidInput
 from features.aggregates import CustomerAggregates, Refusal
 from ledger.events import Event, parse_event
@@ -57,10 +58,11 @@ FeatureQuery = tuple[str, InvoiceRequest, "datetime | str | None"]
 class OnlineStore(ABC):
     """Per-customer aggregates, updated by events and read by decisions."""
 
-    def apply(self, events: Iterable[Mapping[str, Any]]) -> list[EventResult]:
+    def apply(self, events: Iterable[Mapping[str, Any]], window: DateWindow | None = None) -> list[EventResult]:
         """Validate and apply events in the given order; one result per event, same order.
 
-        Invalid events are ``refused`` with code ``invalid_input``, reason
+        Invalid events (a time outside ``window``, an amount past ``MAX_AMOUNT``
+        included) are ``refused`` with code ``invalid_input``, reason
         ``invalid_event`` and the offending ``field``; they do not stop the
         others. Applying the same list twice reports every event ``duplicate``.
         """
@@ -68,7 +70,7 @@ class OnlineStore(ABC):
         valid: list[Event] = []
         for raw in events:
             try:
-                valid.append(parse_event(raw))
+                valid.append(parse_event(raw, window))
                 results.append(None)
             except InvalidInput as exc:
                 event_id = raw.get("event_id") if isinstance(raw, Mapping) else None

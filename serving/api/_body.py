@@ -5,34 +5,44 @@ import hashlib
 import json
 from typing import Any, TypeVar
 
-from flask import request
+from flask import current_app, request
 from pydantic import BaseModel
 
+from domain.contract import DateWindow
 from serving.audit import canonical
 from serving.problems import UnsupportedMediaType
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def parse(model: type[M], *alternatives: type[BaseModel]) -> M:
-    """The validated body; 415 for a non-JSON content type, 413 past ``MAX_CONTENT_LENGTH``.
+def date_window() -> DateWindow:
+    """The dates this service accepts: 2000-01-01 to ``DATE_HORIZON_DAYS`` after the server clock."""
+    return DateWindow(horizon_days=int(current_app.config["DATE_HORIZON_DAYS"]))
+
+
+def parse(model: type[M], *alternatives: type[BaseModel], max_bytes: int | None = None) -> M:
+    """The validated body; 415 for a non-JSON content type, 413 past ``MAX_CONTENT_LENGTH`` (or ``max_bytes``).
 
     pydantic parses the raw bytes itself (no intermediate ``json.loads``), so a
-    malformed body, a wrong type and an out-of-range value are all caught here.
-    With ``alternatives``, the body is validated by the first model whose
-    required fields it names (e.g. next-action by invoice id or with a full body).
+    malformed body, a wrong type and an out-of-range value (dates outside the
+    configured window included) are all caught here. With ``alternatives``, the
+    body is validated by the first model whose required fields it names (e.g.
+    next-action by invoice id or with a full body).
     """
     mimetype = request.mimetype
     if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
         raise UnsupportedMediaType(f"send 'Content-Type: application/json', not {mimetype or 'nothing'!r}",
                                    field="Content-Type")
+    if max_bytes is not None:
+        request.max_content_length = max(max_bytes, current_app.config["MAX_CONTENT_LENGTH"] or 0)
     data = request.get_data(cache=False)
+    context = {"window": date_window()}
     for other in alternatives:
         keys = _top_level_keys(data)
         required = {name for name, f in other.model_fields.items() if f.is_required()}
         if keys is not None and required <= keys and not keys & (set(model.model_fields) - set(other.model_fields)):
-            return other.model_validate_json(data)  # type: ignore[return-value]
-    return model.model_validate_json(data)
+            return other.model_validate_json(data, context=context)  # type: ignore[return-value]
+    return model.model_validate_json(data, context=context)
 
 
 def _top_level_keys(data: bytes) -> set[str] | None:

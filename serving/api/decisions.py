@@ -10,7 +10,6 @@ idempotency is settled: if another worker already recorded this
 """
 from __future__ import annotations
 
-import base64
 import re
 import time
 import uuid
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic_core import to_json
+from werkzeug.routing import BaseConverter
 
 from domain.contract import (CheckoutDecision, CheckoutRequest, NextActionByInvoice, NextActionDecision,
                              NextActionRequest, Reason)
@@ -34,6 +34,17 @@ from serving.schemas import DecisionPage
 
 bp = Blueprint("decisions", __name__, url_prefix="/v1/decisions")
 _ID_PATTERN = re.compile(r"dec_[0-9a-f]{32}")
+
+
+class _DecisionId(BaseConverter):
+    """Any path segment but the two decision routes: so ``/v1/decisions/checkout`` allows only POST (``Allow``)."""
+
+    regex = r"(?!(?:checkout|next-action)$)[^/]+"
+
+
+@bp.record_once
+def _register_converter(state) -> None:  # noqa: ANN001 - Flask's BlueprintSetupState
+    state.app.url_map.converters["decision_id"] = _DecisionId
 
 
 _RESPONSES = {"checkout": CheckoutDecision, "next_action": NextActionDecision}
@@ -113,19 +124,19 @@ def list_decisions() -> Response:
     limit = _int_arg("limit", 50, 1, 500)
     bounds = {name: _time_arg(name) for name in ("from", "to")}
     after = _cursor(args.get("cursor"))
-    rows = search_decisions(get_runtime().book.engine, customer_id=args.get("customer_id"),
-                            invoice_id=args.get("invoice_id"), outcome=args.get("outcome"), from_us=bounds["from"],
+    given = lambda name: args.get(name) or None  # noqa: E731 - an empty filter is no filter
+    rows = search_decisions(get_runtime().book.engine, customer_id=given("customer_id"),
+                            invoice_id=given("invoice_id"), outcome=given("outcome"), from_us=bounds["from"],
                             to_us=bounds["to"], after=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    cursor = base64.urlsafe_b64encode(f"{rows[-1]['received_us']}|{rows[-1]['decision_id']}".encode()).decode() \
-        if more else None
+    cursor = f"{rows[-1]['received_us']}.{rows[-1]['decision_id']}" if more else None
     return Response(to_json(DecisionPage(decisions=[decision_summary(r) for r in rows], next_cursor=cursor)),
                     mimetype="application/json")
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
+    raw = request.args.get(name) or None
     if raw is None:
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
@@ -144,17 +155,21 @@ def _time_arg(name: str) -> int | None:
     return micros(when if when.tzinfo is not None else when.replace(tzinfo=UTC))
 
 
+CURSOR = re.compile(r"([0-9]{1,18})\.(dec_[0-9a-f]{32})")
+
+
 def _cursor(raw: str | None) -> tuple[int, str] | None:
+    """The position after which the next page starts: ``<receipt time in us>.<decision id>``."""
     if raw is None:
         return None
-    try:
-        received, decision_id = base64.urlsafe_b64decode(raw.encode()).decode().split("|")
-        return int(received), decision_id
-    except (ValueError, UnicodeError):
-        raise InvalidInput("cursor is not one this API gave out", field="cursor") from None
+    found = CURSOR.fullmatch(raw)
+    if found is None:
+        raise InvalidInput("cursor is not one this API gave out (take next_cursor of the previous page)",
+                           field="cursor")
+    return int(found.group(1)), found.group(2)
 
 
-@bp.get("/<decision_id>")
+@bp.get("/<decision_id:decision_id>")
 def get_decision(decision_id: str) -> Response:
     """The full audit record, with its place in the hash chain (404 for an id that cannot exist, too)."""
     if not _ID_PATTERN.fullmatch(decision_id):

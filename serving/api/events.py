@@ -17,12 +17,15 @@ Then the bandit learns from what the ledger now says:
 * reminders whose 7-day window ended before the batch's latest event time (but
   never later than the server's clock) are settled with reward 0.
 
-A refused event never stops the batch.
+A refused event never stops the batch: the answer lists a result per event. A batch of more
+than ``MAX_EVENTS`` is a 422 naming ``events``: the body limit of this endpoint is
+``MAX_EVENTS_BODY_BYTES``, so a long batch is read and counted rather than cut off as a 413.
 """
 from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -31,14 +34,15 @@ from domain.errors import KredoError, NotFound
 from engine.bandits import Choice
 from engine.decisions import BanditFeedback
 from ledger.book import Verdict, sort_events
-from ledger.events import US_PER_DAY, to_us
-from serving.api._body import parse
+from ledger.events import to_us
+from serving.api._body import date_window, parse
 from serving.runtime import Runtime, get_runtime
-from serving.schemas import EventsRequest
+from serving.schemas import MAX_EVENTS_BODY_BYTES, EventsRequest
 
 bp = Blueprint("events", __name__, url_prefix="/v1")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EARLIEST_US = to_us("2000-01-01T00:00:00")
 log = logging.getLogger(__name__)
-EARLIEST_US = to_us("2000-01-01T00:00:00")
 
 
 def now_us() -> int:
@@ -47,7 +51,7 @@ def now_us() -> int:
 
 @bp.post("/events")
 def post_events() -> Response:
-    body = parse(EventsRequest)
+    body = parse(EventsRequest, max_bytes=MAX_EVENTS_BODY_BYTES)
     runtime = get_runtime()
     received = now_us()
     events = [e.model_dump() for e in body.events]
@@ -59,13 +63,13 @@ def post_events() -> Response:
     out, rewards, latest = [], 0, None
     for verdict in verdicts:
         row = {"event_id": verdict.event_id, "status": verdict.status, "code": verdict.code,
-               "field": verdict.field, "reason": verdict.reason}
+               "field": verdict.field, "reason": verdict.reason, "detail": verdict.reason}
         if verdict.status == "applied" and verdict.event is not None:
             try:
                 rewards += _pay_bandit(runtime, verdict, applied.invoice_status)
                 latest = max(latest or 0, verdict.event.at_us)
             except KredoError as exc:
-                row.update(code=exc.code, reason=f"booked; bandit skipped: {exc.detail}")
+                row.update(code=exc.code, reason="bandit_skipped", detail=f"booked; bandit skipped: {exc.detail}")
         out.append(row)
     if latest is not None:  # event time settles as it did live, but a future date settles nothing early
         rewards += len(runtime.bandit.attribution.expire(min(latest, received) / 1e6))
@@ -76,7 +80,7 @@ def post_events() -> Response:
 def _precheck(runtime: Runtime, event: dict[str, Any], received_us: int) -> Verdict | None:
     """What the book cannot judge alone: dates against the server's clock, decisions against the audit log."""
     event_id = event.get("event_id")
-    horizon = received_us + int(runtime.config["FUTURE_HORIZON_DAYS"]) * US_PER_DAY
+    window = date_window()
     for name in ("at", "due_at"):
         if name not in event:
             continue
@@ -84,10 +88,10 @@ def _precheck(runtime: Runtime, event: dict[str, Any], received_us: int) -> Verd
             at = to_us(event[name], name)
         except KredoError:
             return None  # the book names the malformed field
-        if not EARLIEST_US <= at <= horizon:
+        latest = window.latest()
+        if not _EARLIEST_US <= at <= (latest - _EPOCH) // timedelta(microseconds=1):
             return Verdict(event_id, "refused", "date_out_of_range", name,
-                           f"{name} {event[name]!r} is before 2000-01-01 or more than "
-                           f"{runtime.config['FUTURE_HORIZON_DAYS']} days ahead of the server's clock")
+                           f"{name} {window.rule(at < _EARLIEST_US, latest)}, got {event[name]}")
     if event.get("type") == "reminder_sent" and event.get("decision_id"):
         try:
             payload = runtime.audit.get(str(event["decision_id"])).payload
