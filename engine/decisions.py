@@ -75,16 +75,16 @@ class _Clock:
 
 
 def _score(served: Served, store: Any, customer: Mapping[str, Any], request: InvoiceRequest,
-           now: datetime, clock: _Clock) -> tuple[dict[str, float], np.ndarray, dict[str, float],
-                                                  np.ndarray, float]:
+           now: datetime, clock: _Clock) -> tuple[dict[str, float], np.ndarray, dict[str, float], Any]:
+    """Features, scores and the explanation of P(late) (a ``training.model.Explanation``)."""
     feats = store.customer_features(customer["id"], request, now)
     x = vector(feats)
     clock.lap("features_ms")
     scores = served.model.predict_one(x)
     clock.lap("model_ms")
-    contributions, base = served.model.explain_one(x)
+    explanation = served.model.explain_probability_one(x)
     clock.lap("shap_ms")
-    return feats, x, scores, contributions, float(base)
+    return feats, x, scores, explanation
 
 
 def _risk(scores: Mapping[str, float], info: Any) -> dict[str, Any]:
@@ -93,13 +93,16 @@ def _risk(scores: Mapping[str, float], info: Any) -> dict[str, Any]:
             "model": info.name, "version": str(info.version), "alias": info.alias}
 
 
-def _reasons(rule_reasons: Any, x: np.ndarray, contributions: np.ndarray) -> list[dict[str, Any]]:
-    rules = [{"code": r.code, "text": r.text, "source": "rule", "contribution": None} for r in rule_reasons]
-    return rules + [r.to_dict() for r in top_reasons(FEATURE_NAMES, x, contributions, TOP_MODEL_REASONS)]
+def _reasons(rule_reasons: Any, x: np.ndarray, explanation: Any) -> list[dict[str, Any]]:
+    """Rule reasons, then the largest model contributions in probability points."""
+    rules = [{"code": r.code, "text": r.text, "source": "rule", "contribution": None, "log_odds": None}
+             for r in rule_reasons]
+    return rules + [r.to_dict() for r in top_reasons(FEATURE_NAMES, x, explanation.points, TOP_MODEL_REASONS,
+                                                     log_odds=explanation.log_odds)]
 
 
-def _record(x: np.ndarray, scores: Mapping[str, float], contributions: np.ndarray,
-            base: float, served: Served, outcome: Any, clock: _Clock) -> dict[str, Any]:
+def _record(x: np.ndarray, scores: Mapping[str, float], explanation: Any, served: Served, outcome: Any,
+            clock: _Clock) -> dict[str, Any]:
     info = served.model_info
     return {
         "features": dict(zip(FEATURE_NAMES, x.tolist())),
@@ -108,8 +111,7 @@ def _record(x: np.ndarray, scores: Mapping[str, float], contributions: np.ndarra
                   "run_id": getattr(info, "run_id", None)},
         "policy": {"version": str(outcome.policy_version), "hash": outcome.policy_hash},
         "rules_fired": list(outcome.rules_fired),
-        "shap": {"base_value": base, "contributions": dict(zip(FEATURE_NAMES, contributions.tolist())),
-                 "space": "log-odds of p_late (margin)"},
+        "shap": explanation.to_record(FEATURE_NAMES),
         "timings": clock.ms,
     }
 
@@ -138,7 +140,7 @@ def decide_checkout(request: Mapping[str, Any], now: datetime, *, store: Any, se
     invoice = InvoiceRequest(amount=float(order["amount"]), payment_terms_days=int(order["payment_terms_days"]),
                              issued_at=now, paperless=bool(order["paperless"]), customer_type=customer["type"],
                              profile=customer.get("profile"), size=customer.get("size"))
-    feats, x, scores, contributions, base = _score(served, store, customer, invoice, now, clock)
+    feats, x, scores, explanation = _score(served, store, customer, invoice, now, clock)
     out = served.rules.evaluate_checkout(checkout_facts(customer, order, feats, scores))
     clock.lap("rules_ms")
     answer = {
@@ -146,11 +148,11 @@ def decide_checkout(request: Mapping[str, Any], now: datetime, *, store: Any, se
         "profile_segment": out.profile_segment, "credit_limit": round(float(out.credit_limit), 2),
         "open_exposure": round(float(out.open_exposure), 2),
         "available_credit": round(float(out.available_credit), 2), "risk": _risk(scores, served.model_info),
-        "reasons": _reasons(out.reasons, x, contributions), "rules_fired": list(out.rules_fired),
+        "reasons": _reasons(out.reasons, x, explanation), "rules_fired": list(out.rules_fired),
         "policy_version": str(out.policy_version),
     }
     return Decision("checkout", out.outcome, answer,
-                    _record(x, scores, contributions, base, served, out, clock))
+                    _record(x, scores, explanation, served, out, clock))
 
 
 def dunning_facts(request: Mapping[str, Any], now: datetime, scores: Mapping[str, float],
@@ -212,7 +214,7 @@ def decide_next_action(request: Mapping[str, Any], now: datetime, *, store: Any,
                          payment_terms_days=(invoice["due_date"] - invoice["issue_date"]).days,
                          issued_at=issued, paperless=bool(invoice["paperless"]), customer_type=customer["type"],
                          profile=customer.get("profile"), size=customer.get("size"))
-    feats, x, scores, contributions, base = _score(served, store, customer, req, now, clock)
+    feats, x, scores, explanation = _score(served, store, customer, req, now, clock)
     segment = segment_for(float(scores["p_late"]))
     facts = dunning_facts(request, now, scores, segment)
     out = served.rules.evaluate_dunning(facts, now)
@@ -241,9 +243,9 @@ def decide_next_action(request: Mapping[str, Any], now: datetime, *, store: Any,
         "assignee": out.assignee, "task": out.task, "segment": segment, "step": out.step,
         "collection_costs": None if out.collection_costs is None else float(out.collection_costs),
         "risk": _risk(scores, served.model_info), "bandit": bandit,
-        "reasons": _reasons(out.reasons, x, contributions), "rules_fired": list(out.rules_fired),
+        "reasons": _reasons(out.reasons, x, explanation), "rules_fired": list(out.rules_fired),
         "policy_version": str(out.policy_version),
     }
-    record = _record(x, scores, contributions, base, served, out, clock)
+    record = _record(x, scores, explanation, served, out, clock)
     record["bandit"] = {**bandit, "context": None if context is None else context.to_dict()}
     return Decision("next_action", out.action, answer, record)

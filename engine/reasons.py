@@ -1,16 +1,19 @@
-"""SHAP contributions in plain words: "pays 18 days late on average (+0.42)".
+"""SHAP contributions in plain words: "pays 18 days late on average (+0.05)".
 
 Why: a credit manager, a customer service agent and an auditor must read why
 the model thought what it thought without knowing feature names or log-odds.
 Each feature has one phrase that renders its *value*; the signed SHAP
-contribution (log-odds of paying late) follows in brackets, so "+" pushes
-towards late payment and "-" away from it. The reasons are the ``k`` largest
-contributions by absolute size.
+contribution follows in brackets in *probability points* of paying late
+(``training.model.Explanation.points``: they add up to the answer's P(late)
+minus the base rate), so "+0.05" is five percentage points towards late
+payment and "-" away from it. The reasons are the ``k`` largest contributions
+by absolute size; each also carries its calibrated log-odds, which rank the
+same way.
 
 Example::
 
-    top_reasons(("mean_days_late",), np.array([18.0]), np.array([0.42]), k=1)
-    # [ModelReason(code="model.mean_days_late", text="pays 18 days late on average (+0.42)", ...)]
+    top_reasons(("mean_days_late",), np.array([18.0]), np.array([0.05]), k=1)
+    # [ModelReason(code="model.mean_days_late", text="pays 18 days late on average (+0.05)", ...)]
 """
 from __future__ import annotations
 
@@ -94,17 +97,20 @@ PHRASES: dict[str, Callable[[float], str]] = {
 
 @dataclass(frozen=True)
 class ModelReason:
-    """One model reason: a stable code, the sentence, and the signed contribution (log-odds)."""
+    """One model reason: a stable code, the sentence, the signed contribution in probability
+    points and, when known, in calibrated log-odds."""
 
     code: str
     text: str
     feature: str
     value: float
     contribution: float
+    log_odds: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {"code": self.code, "text": self.text, "source": "model",
-                "contribution": round(self.contribution, 4)}
+                "contribution": round(self.contribution, 4),
+                "log_odds": None if self.log_odds is None else round(self.log_odds, 4)}
 
 
 def phrase(feature: str, value: float) -> str:
@@ -114,9 +120,11 @@ def phrase(feature: str, value: float) -> str:
 
 
 def top_reasons(names: Sequence[str], values: np.ndarray, contributions: np.ndarray,
-                k: int = 3, min_abs: float = 0.01) -> list[ModelReason]:
-    """The ``k`` largest contributions (by absolute value, at least ``min_abs``), largest first."""
+                k: int = 3, min_abs: float = 0.005, log_odds: np.ndarray | None = None) -> list[ModelReason]:
+    """The ``k`` largest ``contributions`` (probability points; by absolute value, at least
+    ``min_abs``, i.e. one point once rounded), largest first; ``log_odds`` ride along."""
     order = np.argsort(-np.abs(contributions), kind="stable")[:k]
     return [ModelReason(f"model.{names[i]}", f"{phrase(names[i], values[i])} ({contributions[i]:+.2f})",
-                        names[i], float(values[i]), float(contributions[i]))
+                        names[i], float(values[i]), float(contributions[i]),
+                        None if log_odds is None else float(log_odds[i]))
             for i in order if abs(contributions[i]) >= min_abs]
