@@ -7,6 +7,12 @@ still be lost is an answer an auditor cannot explain. It is one short
 serialised transaction (see ``serving.audit``), and it is also where
 idempotency is settled: if another worker already recorded this
 ``request_id``, its stored answer is returned and nothing new is written.
+
+Every answer carries a ``Server-Timing`` header (W3C) with this thread's CPU
+milliseconds per stage: ``parse``, the decision's own stages (``features``,
+``model``, ``shap``, ``rules``, ``bandit``; also in the audit record's
+timings), ``audit`` (building and committing the record) and ``serialise``.
+CPU, not wall time: it is what a stage costs, whatever else the machine runs.
 """
 from __future__ import annotations
 
@@ -31,7 +37,19 @@ bp = Blueprint("decisions", __name__, url_prefix="/v1/decisions")
 _ID_PATTERN = re.compile(r"dec_[0-9a-f]{32}")
 
 
-def _answer(body: CheckoutRequest | NextActionRequest, now: datetime, decision: Decision) -> Response:
+_DECISION_STAGES = ("features", "model", "shap", "rules", "bandit")
+
+
+def _server_timing(parse_cpu: float, timings: dict[str, float], audit_cpu: float, serialise_cpu: float) -> str:
+    decision = ", ".join(f"{stage};dur={timings[f'{stage}_cpu_ms']}" for stage in _DECISION_STAGES
+                         if f"{stage}_cpu_ms" in timings)
+    return (f"parse;dur={parse_cpu * 1e3:.4f}, {decision}, audit;dur={audit_cpu * 1e3:.4f}, "
+            f"serialise;dur={serialise_cpu * 1e3:.4f}")
+
+
+def _answer(body: CheckoutRequest | NextActionRequest, now: datetime, decision: Decision,
+            parse_cpu: float) -> Response:
+    cpu0 = time.thread_time()
     runtime = get_runtime()
     decision_id = f"dec_{uuid.uuid4().hex}"
     latency_ms = round((time.perf_counter() - g.t0) * 1e3, 3)
@@ -41,28 +59,38 @@ def _answer(body: CheckoutRequest | NextActionRequest, now: datetime, decision: 
     payload = {"request": request, **decision.record, "outcome": decision.outcome, "response": answer}
     record, created = runtime.audit.append(AuditEntry(decision_id, body.request_id, decision.kind,
                                                       now.isoformat(), payload, request_digest(request)))
+    cpu1 = time.thread_time()
     if not created:
         return Response(to_json(record.payload["response"]), mimetype="application/json",
                         headers={"Kredo-Replayed": "true"})
     get_metrics(current_app).decisions.labels(decision.kind, decision.outcome).inc()
-    return Response(to_json(answer), mimetype="application/json")
+    cpu2 = time.thread_time()
+    data = to_json(answer)
+    timing = _server_timing(parse_cpu, decision.record["timings"], cpu1 - cpu0, time.thread_time() - cpu2)
+    return Response(data, mimetype="application/json", headers={"Server-Timing": timing})
 
 
 @bp.post("/checkout")
 def checkout() -> Response:
+    cpu0 = time.thread_time()
     body = parse(CheckoutRequest)
     runtime = get_runtime()
     now = body.now or datetime.now(UTC)
-    decision = decide_checkout(body.model_dump(), now, store=runtime.store, served=runtime.snapshot())
-    return _answer(body, now, decision)
+    fields = body.model_dump()
+    parse_cpu = time.thread_time() - cpu0
+    decision = decide_checkout(fields, now, store=runtime.store, served=runtime.snapshot())
+    return _answer(body, now, decision, parse_cpu)
 
 
 @bp.post("/next-action")
 def next_action() -> Response:
+    cpu0 = time.thread_time()
     body = parse(NextActionRequest)
     runtime = get_runtime()
-    decision = decide_next_action(body.model_dump(), body.now, store=runtime.store, served=runtime.snapshot())
-    return _answer(body, body.now, decision)
+    fields = body.model_dump()
+    parse_cpu = time.thread_time() - cpu0
+    decision = decide_next_action(fields, body.now, store=runtime.store, served=runtime.snapshot())
+    return _answer(body, body.now, decision, parse_cpu)
 
 
 @bp.get("/<decision_id>")
