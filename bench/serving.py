@@ -17,14 +17,16 @@ Figures: ``p50_ms``/``p99_ms``/``per_s`` at saturation (``--concurrency``
 connections); ``kredo_c1_p50_ms`` and ``mlflow_p50_ms`` one request at a time;
 ``ratio_vs_mlflow`` = mlflow_p50_ms / kredo_c1_p50_ms (> 1: Kredo is faster).
 ``server_cpu_ms`` and ``loadgen_cpu_ms`` are CPU milliseconds per request at
-saturation (gunicorn workers, from ``/proc``; the load generator, its own
-process time): on a shared 2-core machine throughput moves with the
+saturation (gunicorn workers, from ``/proc``, of which ``server_sys_cpu_ms``
+in the kernel; the load generator, its own process time): on a shared 2-core machine throughput moves with the
 neighbours' load, CPU per request does not, so compare changes by it.
 ``cpu.<stage>_ms``: the mean thread CPU per stage at saturation (parse,
 features, model, shap, rules, audit, serialise) from each answer's
 ``Server-Timing`` header, and ``cpu.other_ms`` the rest of ``server_cpu_ms``
-(HTTP, Flask, gunicorn); ``wall.<stage>_ms``: the mean wall time per stage
-from the audit records' timings (older commits have only these).
+(HTTP, Flask, gunicorn); ``healthz_cpu_ms``: server CPU per ``GET /healthz``
+at the same concurrency, the floor any request pays; ``wall.<stage>_ms``: the
+mean wall time per stage from the audit records' timings (older commits have
+only these).
 
 A/B: ``--code DIR`` (repeatable) serves the checkout in ``DIR`` (e.g. a
 ``git worktree add /tmp/base main``) instead of this one, against the same
@@ -74,14 +76,14 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> None
     raise RuntimeError(f"{url} not ready after {timeout} s")
 
 
-def workers_cpu_s(master: int) -> float:
-    """User + system CPU seconds of the gunicorn master's live children (the workers)."""
+def workers_cpu_s(master: int, system_only: bool = False) -> float:
+    """User + system (or system only) CPU seconds of the gunicorn master's live children (the workers)."""
     tick = os.sysconf("SC_CLK_TCK")
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
     total = 0
     for child in children:
         fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        total += int(fields[12]) + (0 if system_only else int(fields[11]))  # stime, utime (stat fields 15, 14)
     return total / tick
 
 
@@ -141,12 +143,17 @@ def run_server(code: Path, work: Path, env: dict[str, str], args: Any,
         assert first.status_code == 200, first.text
         c1 = run_load("127.0.0.1", port, path, lambda i: checkout_body(first_id + 1 + i),
                       seconds=args.seconds / 2, concurrency=1)
-        cpu0, own0 = workers_cpu_s(kredo.pid), time.process_time()
+        cpu0, sys0, own0 = workers_cpu_s(kredo.pid), workers_cpu_s(kredo.pid, True), time.process_time()
         sat = run_load("127.0.0.1", port, path, lambda i: checkout_body(first_id + 500_000 + i),
                        seconds=args.seconds, concurrency=args.concurrency, capture="server-timing")
         server_cpu_ms = (workers_cpu_s(kredo.pid) - cpu0) * 1e3 / sat.completed
+        server_sys_ms = (workers_cpu_s(kredo.pid, True) - sys0) * 1e3 / sat.completed
         loadgen_cpu_ms = (time.process_time() - own0) * 1e3 / sat.completed
         loadavg = float(Path("/proc/loadavg").read_text().split()[0])
+        cpu0 = workers_cpu_s(kredo.pid)
+        floor = run_load("127.0.0.1", port, "/healthz", None, seconds=args.seconds / 2,
+                         concurrency=args.concurrency, method="GET")
+        floor_cpu_ms = (workers_cpu_s(kredo.pid) - cpu0) * 1e3 / floor.completed
         verify = subprocess.run([sys.executable, "-m", "serving.cli", "audit", "verify", "--json"],
                                 cwd=code, env=env, capture_output=True, text=True)
         audit = json.loads(verify.stdout.strip().splitlines()[-1])
@@ -157,6 +164,7 @@ def run_server(code: Path, work: Path, env: dict[str, str], args: Any,
         "p50_ms": sats["p50_ms"], "p99_ms": sats["p99_ms"], "per_s": sats["per_s"],
         "requests": sats["requests"], "non_2xx": sats["non_2xx"] + c1s["non_2xx"],
         "server_cpu_ms": round(server_cpu_ms, 3), "loadgen_cpu_ms": round(loadgen_cpu_ms, 3), "loadavg_1m": loadavg,
+        "server_sys_cpu_ms": round(server_sys_ms, 3), "healthz_cpu_ms": round(floor_cpu_ms, 3),
         "kredo_c1_p50_ms": c1s["p50_ms"], "kredo_c1_p99_ms": c1s["p99_ms"],
         "audit_records": audit["records"], "audit_ok": audit["ok"],
     }

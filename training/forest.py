@@ -7,11 +7,12 @@ trees here are shallow (depth 3-6), which allows a layout where one row costs a
 dozen vector operations whatever the number of trees.
 
 Layout: every leaf keeps its root-to-leaf path (the internal node at each of
-``depth`` steps, padded with an always-true step, and the side the leaf lies
-on). Routing one row compares every internal node's feature with its split
+``depth`` steps and the side the leaf lies on, padded with an always-true
+step). Routing one row compares every internal node's feature with its split
 (``x < split``; NaN takes the node's default side, as XGBoost does), gathers
-those decisions along every leaf's path and packs them into a ``depth``-bit
-*code*. A leaf is reached when its code is all ones: that gives the margins.
+along every leaf's path whether ``x`` went the leaf's way, and weighs those
+bits into a ``depth``-bit *code*: about ten numpy calls for any number of
+trees. A leaf is reached when its code is all ones: that gives the margins.
 
 Exact TreeSHAP from the codes (path-dependent, Lundberg et al. 2020): the
 tree's expected value given the features in ``S`` is ``sum over leaves of
@@ -38,7 +39,7 @@ Example::
     forest = Forest.from_boosters([b_late, b_late30], [0.0, 0.0])
     forest.margins(x)                                    # array([margin_late, margin_late30])
     shap_late = TreeShap.from_booster(b_late, n_features=40)
-    contributions, expected, margin = shap_late.explain(x)
+    shap_late.explain(x).sum() + shap_late.expected_value   # the margin
 """
 from __future__ import annotations
 
@@ -128,8 +129,8 @@ class Forest:
     feature: np.ndarray    # int64 per internal node
     threshold: np.ndarray  # float32 per internal node: go left when x < threshold
     default_left: np.ndarray  # bool per internal node: where a NaN goes
-    path: np.ndarray       # (leaves, depth) index into the decision vector; the last entry is always true
-    path_left: np.ndarray  # (leaves, depth) bool: the side the leaf lies on (True for padding)
+    step: np.ndarray       # (leaves, depth) index into [goes left (n), True, goes right (n)]: the side the
+    #                        leaf lies on at each node of its path; padding points at the True
     value: np.ndarray      # float64 per leaf
     output: np.ndarray     # int64 output index per leaf
     base: np.ndarray       # float64 base margin per output (a constant output: its constant)
@@ -140,46 +141,47 @@ class Forest:
         """Flatten ``boosters``; output ``i`` with ``boosters[i] is None`` is the margin ``constants[i]``."""
         parsed = [None if b is None else _parse(b) for b in boosters]
         depth = max([t.depth for t in parsed if t is not None], default=1)
-        n_internal = sum(len(t.feature) for t in parsed if t is not None)
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("feature", "threshold", "default_left", "path",
-                                                             "path_left", "value", "output")}
+        n = sum(len(t.feature) for t in parsed if t is not None)
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("feature", "threshold", "default_left", "step",
+                                                             "value", "output")}
         offset = 0
         for out, trees in enumerate(parsed):
             if trees is None:
                 continue
-            pad = depth - trees.depth
-            path = np.where(trees.path >= 0, trees.path + offset, n_internal)
-            parts["path"].append(np.pad(path, ((0, 0), (0, pad)), constant_values=n_internal))
-            parts["path_left"].append(np.pad(trees.path_left, ((0, 0), (0, pad)), constant_values=True))
+            node = trees.path + offset
+            step = np.where(trees.path < 0, n, np.where(trees.path_left, node, n + 1 + node))
+            parts["step"].append(np.pad(step, ((0, 0), (0, depth - trees.depth)), constant_values=n))
             for key in ("feature", "threshold", "default_left", "value"):
                 parts[key].append(getattr(trees, key))
             parts["output"].append(np.full(len(trees.value), out, np.int64))
             offset += len(trees.feature)
-        dtypes = {"feature": np.int64, "threshold": np.float32, "default_left": bool, "path": np.int64,
-                  "path_left": bool, "value": np.float64, "output": np.int64}
-        arrays = {k: np.concatenate(v).astype(dtypes[k]) if v else np.zeros((0, depth) if k.startswith("path")
-                                                                             else 0, dtypes[k])
+        dtypes = {"feature": np.int64, "threshold": np.float32, "default_left": bool, "step": np.intp,
+                  "value": np.float64, "output": np.int64}
+        arrays = {k: np.concatenate(v).astype(dtypes[k]) if v else np.zeros((0, depth) if k == "step" else 0,
+                                                                             dtypes[k])
                   for k, v in parts.items()}
         base = np.array([c if t is None else t.base_margin for t, c in zip(parsed, constants)], dtype=np.float64)
         return cls(**arrays, base=base, depth=depth)
 
     def codes(self, x: np.ndarray) -> np.ndarray:
-        """Per leaf, the ``depth``-bit code of the steps of its path that ``x`` follows (uint8)."""
-        x = np.asarray(x, dtype=np.float32)
+        """Per leaf, the ``depth``-bit code of the steps of its path that ``x`` (float32) follows."""
         v = x[self.feature]
         left = v < self.threshold
         if np.isnan(x).any():
             left = np.where(np.isnan(v), self.default_left, left)
-        decisions = np.append(left, True)
-        return np.packbits(decisions[self.path] == self.path_left, axis=1, bitorder="little")[:, 0]
+        return np.concatenate((left, _TRUE, ~left))[self.step] @ _WEIGHTS[:self.depth]
 
     def margins_from_codes(self, codes: np.ndarray) -> np.ndarray:
         reached = codes == (1 << self.depth) - 1
         return np.bincount(self.output[reached], weights=self.value[reached], minlength=len(self.base)) + self.base
 
     def margins(self, x: np.ndarray) -> np.ndarray:
-        """Raw margin of every output for one feature vector ``x`` (NaN = missing)."""
+        """Raw margin of every output for one feature vector ``x`` (float32, NaN = missing)."""
         return self.margins_from_codes(self.codes(x))
+
+
+_TRUE = np.ones(1, dtype=bool)
+_WEIGHTS = 1 << np.arange(MAX_DEPTH, dtype=np.intp)
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ class TreeShap:
     """Exact path-dependent TreeSHAP of one booster, tabulated per leaf and code (module doc)."""
 
     forest: Forest           # the booster alone
-    path_feature: np.ndarray  # (leaves, depth) feature of each step (0 for padding: its table entry is 0)
+    path_feature_flat: np.ndarray  # (leaves * depth,) feature of each step (0 for padding: its table entry is 0)
     row: np.ndarray          # first table row of each leaf
     table: np.ndarray        # (leaves * 2**depth, depth) contribution of each step's feature
     expected_value: float    # the margin expected under the covers (SHAP's base value)
@@ -200,15 +202,13 @@ class TreeShap:
         path_feature = np.where(trees.path >= 0, trees.feature[np.maximum(trees.path, 0)], 0)
         table, reach = _shapley_tables(trees, path_feature)
         n_codes = 1 << trees.depth
-        return cls(forest, path_feature, np.arange(len(trees.value), dtype=np.int64) * n_codes,
+        return cls(forest, path_feature.ravel(), np.arange(len(trees.value), dtype=np.int64) * n_codes,
                    table.reshape(-1, trees.depth), float(trees.base_margin + reach @ trees.value), n_features)
 
-    def explain(self, x: np.ndarray) -> tuple[np.ndarray, float, float]:
-        """``(contributions, expected_value, margin)``: ``contributions.sum() + expected_value == margin``."""
-        codes = self.forest.codes(x)
-        steps = self.table[self.row + codes]
-        contributions = np.bincount(self.path_feature.ravel(), weights=steps.ravel(), minlength=self.n_features)
-        return contributions, self.expected_value, float(self.forest.margins_from_codes(codes)[0])
+    def explain(self, x: np.ndarray) -> np.ndarray:
+        """SHAP values of ``x`` (float32): ``explain(x).sum() + expected_value == forest.margins(x)[0]``."""
+        steps = self.table[self.row + self.forest.codes(x)]
+        return np.bincount(self.path_feature_flat, weights=steps.ravel(), minlength=self.n_features)
 
 
 def _shapley_tables(trees: _Trees, path_feature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
