@@ -23,12 +23,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify
-from pydantic_core import to_json
 
 from engine.decisions import Decision, decide_checkout, decide_next_action
 from engine.errors import NotFound
 from serving.api._body import parse, request_digest
-from serving.audit import AuditEntry
+from serving.audit import AuditEntry, json_bytes
 from serving.metrics import get_metrics
 from serving.runtime import get_runtime
 from serving.schemas import CheckoutRequest, NextActionRequest
@@ -61,11 +60,11 @@ def _answer(body: CheckoutRequest | NextActionRequest, now: datetime, decision: 
                                                       now.isoformat(), payload, request_digest(request)))
     cpu1 = time.thread_time()
     if not created:
-        return Response(to_json(record.payload["response"]), mimetype="application/json",
+        return Response(json_bytes(record.payload["response"]), mimetype="application/json",
                         headers={"Kredo-Replayed": "true"})
     get_metrics(current_app).decisions.labels(decision.kind, decision.outcome).inc()
     cpu2 = time.thread_time()
-    data = to_json(answer)
+    data = json_bytes(answer)
     timing = _server_timing(parse_cpu, decision.record["timings"], cpu1 - cpu0, time.thread_time() - cpu2)
     return Response(data, mimetype="application/json", headers={"Server-Timing": timing})
 
