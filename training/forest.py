@@ -6,13 +6,16 @@ one-row ``DMatrix`` ~0.3 ms, more than everything else a decision does. The
 trees here are shallow (depth 3-6), which allows a layout where one row costs a
 dozen vector operations whatever the number of trees.
 
-Layout: every leaf keeps its root-to-leaf path (the internal node at each of
-``depth`` steps and the side the leaf lies on, padded with an always-true
-step). Routing one row compares every internal node's feature with its split
-(``x < split``; NaN takes the node's default side, as XGBoost does), gathers
-along every leaf's path whether ``x`` went the leaf's way, and weighs those
-bits into a ``depth``-bit *code*: about ten numpy calls for any number of
-trees. A leaf is reached when its code is all ones: that gives the margins.
+Margins (:class:`Forest`): all trees of all heads walk down together, one
+gather per level (``x < split``; NaN takes the node's default side, as
+XGBoost does).
+
+SHAP layout (:class:`TreeShap`): every leaf keeps its root-to-leaf path (the
+internal node at each of ``depth`` steps and the side the leaf lies on,
+padded with an always-true step). One row compares every internal node's
+feature with its split, gathers along every leaf's path whether ``x`` went
+the leaf's way, and weighs those bits into a ``depth``-bit *code*: about ten
+numpy calls for any number of trees.
 
 Exact TreeSHAP from the codes (path-dependent, Lundberg et al. 2020): the
 tree's expected value given the features in ``S`` is ``sum over leaves of
@@ -31,8 +34,8 @@ values equal theirs; the tests check both, and the margins against the
 booster's own leaves (``pred_leaf``).
 
 The table has ``leaves * 2**depth * depth`` floats (100 trees of depth 4:
-0.8 MB; 300 of depth 6: 59 MB), so trees deeper than :data:`MAX_DEPTH` are
-refused.
+0.8 MB, built in 0.2 s; 200 of depth 6: 34 MB, 2.4 s), so trees deeper than
+:data:`MAX_DEPTH` are refused.
 
 Example::
 
@@ -124,44 +127,99 @@ def _parse(booster: xgb.Booster) -> _Trees:
 
 @dataclass(frozen=True)
 class Forest:
-    """All trees of ``n_outputs`` boosters as flat arrays: internal nodes, and leaves with their paths."""
+    """All trees of ``n_outputs`` boosters as flat arrays; a leaf points to itself."""
 
-    feature: np.ndarray    # int64 per internal node
-    threshold: np.ndarray  # float32 per internal node: go left when x < threshold
-    default_left: np.ndarray  # bool per internal node: where a NaN goes
-    step: np.ndarray       # (leaves, depth) index into [goes left (n), True, goes right (n)]: the side the
-    #                        leaf lies on at each node of its path; padding points at the True
-    value: np.ndarray      # float64 per leaf
-    output: np.ndarray     # int64 output index per leaf
-    base: np.ndarray       # float64 base margin per output (a constant output: its constant)
+    feature: np.ndarray       # int64 per node (0 for leaves)
+    threshold: np.ndarray     # float32 per node: go left when x < threshold
+    left: np.ndarray          # int64 global node index
+    right: np.ndarray
+    missing_left: np.ndarray  # bool: where a NaN goes
+    value: np.ndarray         # float64 leaf value (0 for inner nodes)
+    roots: np.ndarray         # int64 global index of each tree's root
+    output: np.ndarray        # int64 output index of each tree
+    base: np.ndarray          # float64 base margin per output (a constant output: its constant)
     depth: int
 
     @classmethod
     def from_boosters(cls, boosters: list[xgb.Booster | None], constants: list[float]) -> "Forest":
         """Flatten ``boosters``; output ``i`` with ``boosters[i] is None`` is the margin ``constants[i]``."""
-        parsed = [None if b is None else _parse(b) for b in boosters]
-        depth = max([t.depth for t in parsed if t is not None], default=1)
-        n = sum(len(t.feature) for t in parsed if t is not None)
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("feature", "threshold", "default_left", "step",
-                                                             "value", "output")}
-        offset = 0
-        for out, trees in enumerate(parsed):
-            if trees is None:
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("feature", "threshold", "left", "right",
+                                                             "missing_left", "value", "roots", "output")}
+        offset, depth, base = 0, 0, []
+        for out, booster in enumerate(boosters):
+            if booster is None:
+                base.append(constants[out])
                 continue
-            node = trees.path + offset
-            step = np.where(trees.path < 0, n, np.where(trees.path_left, node, n + 1 + node))
-            parts["step"].append(np.pad(step, ((0, 0), (0, depth - trees.depth)), constant_values=n))
-            for key in ("feature", "threshold", "default_left", "value"):
-                parts[key].append(getattr(trees, key))
-            parts["output"].append(np.full(len(trees.value), out, np.int64))
-            offset += len(trees.feature)
-        dtypes = {"feature": np.int64, "threshold": np.float32, "default_left": bool, "step": np.intp,
-                  "value": np.float64, "output": np.int64}
-        arrays = {k: np.concatenate(v).astype(dtypes[k]) if v else np.zeros((0, depth) if k == "step" else 0,
-                                                                             dtypes[k])
-                  for k, v in parts.items()}
-        base = np.array([c if t is None else t.base_margin for t, c in zip(parsed, constants)], dtype=np.float64)
-        return cls(**arrays, base=base, depth=depth)
+            learner = json.loads(booster.save_raw("json"))["learner"]
+            base.append(_base_margin(learner))
+            for tree in learner["gradient_booster"]["model"]["trees"]:
+                left = np.asarray(tree["left_children"], dtype=np.int64)
+                right = np.asarray(tree["right_children"], dtype=np.int64)
+                leaf, own = left < 0, np.arange(len(left))
+                cond = np.asarray(tree["split_conditions"], dtype=np.float32)
+                parts["feature"].append(np.where(leaf, 0, np.asarray(tree["split_indices"], dtype=np.int64)))
+                parts["threshold"].append(np.where(leaf, np.float32(0), cond).astype(np.float32))
+                parts["left"].append(np.where(leaf, own, left) + offset)
+                parts["right"].append(np.where(leaf, own, right) + offset)
+                parts["missing_left"].append(np.asarray(tree["default_left"], dtype=bool))
+                parts["value"].append(np.where(leaf, cond.astype(np.float64), 0.0))
+                parts["roots"].append(np.array([offset]))
+                parts["output"].append(np.array([out]))
+                depth = max(depth, _depth(left, right))
+                offset += len(left)
+        dtypes = {"feature": np.int64, "threshold": np.float32, "left": np.int64, "right": np.int64,
+                  "missing_left": bool, "value": np.float64, "roots": np.int64, "output": np.int64}
+        arrays = {k: (np.concatenate(v) if v else np.zeros(0)).astype(dtypes[k]) for k, v in parts.items()}
+        return cls(**arrays, base=np.asarray(base, dtype=np.float64), depth=depth)
+
+    def margins(self, x: np.ndarray) -> np.ndarray:
+        """Raw margin of every output for one feature vector ``x`` (float32, NaN = missing):
+        one gather per tree level over all trees at once."""
+        node = self.roots
+        nan = bool(np.isnan(x).any())
+        for _ in range(self.depth):
+            v = x[self.feature[node]]
+            go_left = v < self.threshold[node]
+            if nan:
+                go_left = np.where(np.isnan(v), self.missing_left[node], go_left)
+            node = np.where(go_left, self.left[node], self.right[node])
+        return np.bincount(self.output, weights=self.value[node], minlength=len(self.base)) + self.base
+
+
+def _depth(left: np.ndarray, right: np.ndarray) -> int:
+    """Number of splits on the longest root-to-leaf path."""
+    level = np.zeros(len(left), dtype=np.int64)
+    for i in range(len(left)):  # children always follow their parent in XGBoost's layout
+        if left[i] >= 0:
+            level[left[i]] = level[right[i]] = level[i] + 1
+    return int(level.max()) if len(level) else 0
+
+
+@dataclass(frozen=True)
+class TreeShap:
+    """Exact path-dependent TreeSHAP of one booster, tabulated per leaf and code (module doc)."""
+
+    feature: np.ndarray       # int64 per internal node
+    threshold: np.ndarray     # float32 per internal node
+    default_left: np.ndarray  # bool per internal node
+    step: np.ndarray          # (leaves, depth) index into [goes left (n), True, goes right (n)]: the side the
+    #                           leaf lies on at each node of its path; padding points at the True
+    path_feature: np.ndarray  # (leaves * depth,) feature of each step (0 for padding: its table entry is 0)
+    row: np.ndarray           # first table row of each leaf
+    table: np.ndarray         # (leaves * 2**depth, depth) contribution of each step's feature
+    expected_value: float     # the margin expected under the covers (SHAP's base value)
+    n_features: int
+
+    @classmethod
+    def from_booster(cls, booster: xgb.Booster, n_features: int) -> "TreeShap":
+        trees = _parse(booster)
+        n = len(trees.feature)
+        step = np.where(trees.path < 0, n, np.where(trees.path_left, trees.path, n + 1 + trees.path))
+        path_feature = np.where(trees.path >= 0, trees.feature[np.maximum(trees.path, 0)], 0)
+        table, reach = _shapley_tables(trees, path_feature)
+        return cls(trees.feature, trees.threshold, trees.default_left, step.astype(np.intp), path_feature.ravel(),
+                   np.arange(len(trees.value), dtype=np.intp) << trees.depth, table.reshape(-1, trees.depth),
+                   float(trees.base_margin + reach @ trees.value), n_features)
 
     def codes(self, x: np.ndarray) -> np.ndarray:
         """Per leaf, the ``depth``-bit code of the steps of its path that ``x`` (float32) follows."""
@@ -169,46 +227,16 @@ class Forest:
         left = v < self.threshold
         if np.isnan(x).any():
             left = np.where(np.isnan(v), self.default_left, left)
-        return np.concatenate((left, _TRUE, ~left))[self.step] @ _WEIGHTS[:self.depth]
+        return np.concatenate((left, _TRUE, ~left))[self.step] @ _WEIGHTS[:self.step.shape[1]]
 
-    def margins_from_codes(self, codes: np.ndarray) -> np.ndarray:
-        reached = codes == (1 << self.depth) - 1
-        return np.bincount(self.output[reached], weights=self.value[reached], minlength=len(self.base)) + self.base
-
-    def margins(self, x: np.ndarray) -> np.ndarray:
-        """Raw margin of every output for one feature vector ``x`` (float32, NaN = missing)."""
-        return self.margins_from_codes(self.codes(x))
+    def explain(self, x: np.ndarray) -> np.ndarray:
+        """SHAP values of ``x`` (float32): ``explain(x).sum() + expected_value`` is the margin."""
+        steps = self.table[self.row + self.codes(x)]
+        return np.bincount(self.path_feature, weights=steps.ravel(), minlength=self.n_features)
 
 
 _TRUE = np.ones(1, dtype=bool)
 _WEIGHTS = 1 << np.arange(MAX_DEPTH, dtype=np.intp)
-
-
-@dataclass(frozen=True)
-class TreeShap:
-    """Exact path-dependent TreeSHAP of one booster, tabulated per leaf and code (module doc)."""
-
-    forest: Forest           # the booster alone
-    path_feature_flat: np.ndarray  # (leaves * depth,) feature of each step (0 for padding: its table entry is 0)
-    row: np.ndarray          # first table row of each leaf
-    table: np.ndarray        # (leaves * 2**depth, depth) contribution of each step's feature
-    expected_value: float    # the margin expected under the covers (SHAP's base value)
-    n_features: int
-
-    @classmethod
-    def from_booster(cls, booster: xgb.Booster, n_features: int) -> "TreeShap":
-        trees = _parse(booster)
-        forest = Forest.from_boosters([booster], [0.0])
-        path_feature = np.where(trees.path >= 0, trees.feature[np.maximum(trees.path, 0)], 0)
-        table, reach = _shapley_tables(trees, path_feature)
-        n_codes = 1 << trees.depth
-        return cls(forest, path_feature.ravel(), np.arange(len(trees.value), dtype=np.int64) * n_codes,
-                   table.reshape(-1, trees.depth), float(trees.base_margin + reach @ trees.value), n_features)
-
-    def explain(self, x: np.ndarray) -> np.ndarray:
-        """SHAP values of ``x`` (float32): ``explain(x).sum() + expected_value == forest.margins(x)[0]``."""
-        steps = self.table[self.row + self.forest.codes(x)]
-        return np.bincount(self.path_feature_flat, weights=steps.ravel(), minlength=self.n_features)
 
 
 def _shapley_tables(trees: _Trees, path_feature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -234,20 +262,22 @@ def _shapley_tables(trees: _Trees, path_feature: np.ndarray) -> tuple[np.ndarray
         z[:, k] = np.where(leader[:, k], np.prod(np.where(member, trees.fraction, 1.0), axis=1), 1.0)
         joint = np.where(member[:, None, :], bits[None, :, :], 1).prod(axis=2)
         o[:, :, k] = np.where(leader[:, k:k + 1], joint, 1.0)
-    weight = [factorial(s) * factorial(depth - s - 1) / factorial(depth) for s in range(depth)]
-    table = np.zeros((n_leaves, n_codes, depth))
-    chunk = max(1, (1 << 22) // (n_codes << depth))  # keep the subset values of one chunk near 32 MB
+    subsets = np.arange(1 << depth)
+    size = np.array([bin(subset).count("1") for subset in subsets])
+    weight = np.array([factorial(k) * factorial(depth - k - 1) / factorial(depth) for k in range(depth)])
+    table = np.empty((n_leaves, n_codes, depth))
+    chunk = max(1, (1 << 18) // (n_codes << depth))  # the subset values of one chunk stay in cache (2 MB)
     for lo in range(0, n_leaves, chunk):
         oc, zc = o[lo:lo + chunk], z[lo:lo + chunk, None, :]
-        value = np.empty(oc.shape[:2] + (1 << depth,))  # the game's value of every subset of players
-        for subset in range(1 << depth):
-            inside = ((subset >> np.arange(depth)) & 1).astype(bool)
-            value[:, :, subset] = np.where(inside, oc, zc).prod(axis=2)
-        for i in range(depth):
-            for subset in range(1 << depth):
-                if not subset >> i & 1:
-                    size = bin(subset).count("1")
-                    table[lo:lo + chunk, :, i] += weight[size] * (value[:, :, subset | 1 << i] - value[:, :, subset])
+        value = np.empty((1 << depth,) + oc.shape[:2])  # the game's value of every subset of players
+        value[0] = zc.prod(axis=2)
+        for subset in range(1, 1 << depth):  # from the subset without its highest player: z -> o
+            top = subset.bit_length() - 1
+            value[subset] = value[subset ^ (1 << top)] / zc[:, :, top] * oc[:, :, top]
+        for i in range(depth):  # sum over S without i of w(|S|) (v(S + i) - v(S))
+            without = subsets[(subsets >> i & 1) == 0]
+            table[lo:lo + chunk, :, i] = np.tensordot(weight[size[without]],
+                                                      value[without | 1 << i] - value[without], axes=1)
     table *= trees.value[:, None, None]
     return table, np.prod(z, axis=1)
 
