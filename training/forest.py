@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from engine.errors import ModelError
+from domain.errors import ModelError
 
 MAX_DEPTH = 6
 _MARGIN_LINKS = {"binary:logistic": lambda s: float(np.log(s / (1.0 - s))),
