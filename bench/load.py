@@ -8,7 +8,8 @@ when the server closes (gunicorn's sync workers close after every answer),
 and records each request's latency from first byte sent to last byte read.
 
 Every request body is made unique by ``make_body(i)`` so that idempotency
-replays never flatter the figures.
+replays never flatter the figures. ``capture="server-timing"`` keeps that
+header's value of every measured response (``LoadResult.captured``).
 
 Usage (library): ``run_load("127.0.0.1", 8000, "/v1/decisions/checkout", make_body, seconds=10)``
 Usage (CLI):     ``python bench/load.py --port 8000 --path /healthz --method GET --seconds 5``
@@ -35,6 +36,7 @@ class LoadResult:
     seconds: float
     errors: int = 0
     completed: int = 0  # every answered request, warm-up included (CPU-per-request figures divide by this)
+    captured: list[bytes] = field(default_factory=list)  # the ``capture`` header of each measured response
 
     @property
     def per_s(self) -> float:
@@ -56,6 +58,7 @@ class _Conn:
     need: int = -1  # total bytes of the current response once the header is parsed
     status: int = 0
     close_after: bool = False
+    header: bytes | None = None
 
 
 def _request_bytes(method: str, host: str, port: int, path: str, body: bytes | None) -> bytes:
@@ -67,8 +70,10 @@ def _request_bytes(method: str, host: str, port: int, path: str, body: bytes | N
 
 def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] | None,
              seconds: float = 10.0, concurrency: int = 4, method: str = "POST",
-             max_requests: int | None = None, warmup_s: float = 1.0) -> LoadResult:
+             max_requests: int | None = None, warmup_s: float = 1.0, capture: str | None = None) -> LoadResult:
     """Keep ``concurrency`` requests in flight for ``warmup_s + seconds``; measure the last ``seconds``."""
+    wanted = None if capture is None else capture.lower().encode() + b":"
+    captured: list[bytes] = []
     sel = selectors.DefaultSelector()
     conns = [_Conn() for _ in range(concurrency)]
     latencies: list[float] = []
@@ -100,7 +105,7 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
         body = make_body(counter) if make_body is not None else None
         counter += 1
         c.buf.clear()
-        c.need, c.status, c.close_after = -1, 0, False
+        c.need, c.status, c.close_after, c.header = -1, 0, False, None
         c.t0 = time.perf_counter()
         c.sock.sendall(_request_bytes(method, host, port, path, body))
 
@@ -136,6 +141,8 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
                         length = int(line[15:])
                     elif line.startswith(b"connection:") and b"close" in line:
                         c.close_after = True
+                    elif wanted is not None and line.startswith(wanted):
+                        c.header = line[len(wanted):].strip()
                 c.need = end + 4 + length
             if len(c.buf) < c.need:
                 continue
@@ -144,6 +151,8 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
             if now >= measure_from:
                 latencies.append((now - c.t0) * 1e3)
                 statuses[c.status] = statuses.get(c.status, 0) + 1
+                if c.header is not None:
+                    captured.append(c.header)
             if c.close_after:
                 drop(c)
             in_flight -= 1
@@ -154,7 +163,7 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
         drop(c)
     sel.close()
     elapsed = min(time.perf_counter(), stop_at) - measure_from
-    return LoadResult(np.asarray(latencies), statuses, max(elapsed, 1e-9), errors, completed)
+    return LoadResult(np.asarray(latencies), statuses, max(elapsed, 1e-9), errors, completed, captured)
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ must finish in under 5 minutes on 2 cores. Then, for the served P(late) model
 sizes considered (trees x depth), the test ROC-AUC and the single-row latency
 (trained on a 150k-row sample of the training months) of ``predict_one`` (numpy forest, all five heads), the same via five
 ``inplace_predict`` calls (the named baseline), and ``explain_one`` (exact
-``pred_contribs``), p50/p99.
+TreeSHAP from per-leaf tables, :class:`training.forest.TreeShap`), p50/p99.
 
 Usage: python bench/training.py [--customers 46300] [--months 24] [--json]
 """

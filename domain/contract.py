@@ -214,7 +214,10 @@ class Reason(BaseModel):
     code: str
     text: str
     source: Literal["rule", "model", "ledger"]
-    contribution: float | None = None
+    contribution: float | None = Field(None, description="model reasons: SHAP contribution in probability "
+                                       "points of P(late) (+0.05 = five percentage points)")
+    log_odds: float | None = Field(None, description="model reasons: the same contribution in calibrated "
+                                   "log-odds of P(late)")
 
 
 class Risk(BaseModel):

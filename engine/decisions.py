@@ -18,7 +18,7 @@ Randomness (the bandit's Thompson draw) comes from a generator seeded by the
 Example::
 
     decision = decide_checkout(request, now, store=store, served=served)
-    decision.outcome, decision.answer.available_credit, decision.record.shap_contributions
+    decision.outcome, decision.answer.available_credit, decision.record.explanation.points
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from domain.contract import (Bandit, BanditArm, CheckoutAnswer, CheckoutRequest,
                              NextActionAnswer, NextActionRequest, Reason, Risk)
 from domain.errors import InvalidInput
 from engine.bandits import Arm, Choice, Context, arms_for_channels
-from engine.ports import FeatureStore, ModelInfo, Rules, Served
+from engine.ports import Explanation, FeatureStore, ModelInfo, Rules, Served
 from engine.reasons import top_reasons
 from engine.rules import CheckoutOutcome, DunningOutcome, SendWindow
 from features.definitions import FEATURE_NAMES
@@ -44,7 +44,6 @@ from features.transform import InvoiceRequest, vector
 
 TOP_MODEL_REASONS = 3
 BANDIT_ACTIONS = ("remind",)  # the actions whose channel and send time the experiment chooses
-SHAP_SPACE = "log-odds of p_late (margin)"
 
 
 @dataclass(frozen=True)
@@ -96,8 +95,7 @@ class DecisionRecord:
     policy_version: str
     policy_hash: str
     rules_fired: list[str]
-    shap_base: float
-    shap_contributions: np.ndarray
+    explanation: Explanation  # exact SHAP of P(late), stated in the answer's terms
     timings: dict[str, float]
     bandit: BanditFeedback | None = None
     next_action: bool = False
@@ -111,9 +109,7 @@ class DecisionRecord:
                       "run_id": self.model.run_id},
             "policy": {"version": self.policy_version, "hash": self.policy_hash},
             "rules_fired": self.rules_fired,
-            "shap": {"base_value": self.shap_base,
-                     "contributions": dict(zip(FEATURE_NAMES, self.shap_contributions.tolist())),
-                     "space": SHAP_SPACE},
+            "shap": self.explanation.to_record(FEATURE_NAMES),
             "timings": self.timings,
         }
         if self.next_action:
@@ -137,16 +133,19 @@ def rng_for(request_id: str) -> np.random.Generator:
 
 
 class _Clock:
-    """Milliseconds per stage, for the audit record's timings."""
+    """Milliseconds per stage, for the audit record's timings: wall time (``features_ms``) and
+    this thread's CPU time (``features_cpu_ms``); on a shared machine the wall time moves with
+    the neighbours' load, the CPU time does not."""
 
     def __init__(self) -> None:
-        self.t = time.perf_counter()
+        self.t, self.cpu = time.perf_counter(), time.thread_time()
         self.ms: dict[str, float] = {}
 
     def lap(self, name: str) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
         self.ms[name] = round((now - self.t) * 1e3, 4)
-        self.t = now
+        self.ms[f"{name[:-3]}_cpu_ms"] = round((cpu - self.cpu) * 1e3, 4)
+        self.t, self.cpu = now, cpu
 
 
 @dataclass(frozen=True)
@@ -154,8 +153,7 @@ class _Scored:
     features: dict[str, float]
     x: np.ndarray
     scores: dict[str, float]
-    contributions: np.ndarray
-    base: float
+    explanation: Explanation
 
 
 def _score(served: Served, store: FeatureStore, customer_id: str, request: InvoiceRequest, now: datetime,
@@ -165,9 +163,9 @@ def _score(served: Served, store: FeatureStore, customer_id: str, request: Invoi
     clock.lap("features_ms")
     scores = served.model.predict_one(x)
     clock.lap("model_ms")
-    contributions, base = served.model.explain_one(x)
+    explanation = served.model.explain_probability_one(x)
     clock.lap("shap_ms")
-    return _Scored(feats, x, scores, contributions, float(base))
+    return _Scored(feats, x, scores, explanation)
 
 
 def _risk(scores: Mapping[str, float], info: ModelInfo) -> Risk:
@@ -180,8 +178,10 @@ def _risk(scores: Mapping[str, float], info: ModelInfo) -> Risk:
 def _reasons(rule_reasons: Any, scored: _Scored) -> list[Reason]:
     rules = [Reason.model_construct(code=r.code, text=r.text, source="rule", contribution=None)
              for r in rule_reasons]
-    model = [Reason.model_construct(code=r.code, text=r.text, source="model", contribution=round(r.contribution, 4))
-             for r in top_reasons(FEATURE_NAMES, scored.features, scored.contributions, TOP_MODEL_REASONS)]
+    model = [Reason.model_construct(code=r.code, text=r.text, source="model", contribution=round(r.contribution, 4),
+                                    log_odds=None if r.log_odds is None else round(r.log_odds, 4))
+             for r in top_reasons(FEATURE_NAMES, scored.features, scored.explanation.points, TOP_MODEL_REASONS,
+                                  log_odds=scored.explanation.log_odds)]
     return rules + model
 
 
@@ -190,8 +190,8 @@ def _record(scored: _Scored, served: Served, outcome: CheckoutOutcome | DunningO
     return DecisionRecord(
         features=scored.x, scores={k: float(v) for k, v in scored.scores.items()}, model=served.model_info,
         policy_version=str(outcome.policy_version), policy_hash=outcome.policy_hash,
-        rules_fired=list(outcome.rules_fired), shap_base=scored.base, shap_contributions=scored.contributions,
-        timings=clock.ms, bandit=bandit, next_action=next_action)
+        rules_fired=list(outcome.rules_fired), explanation=scored.explanation, timings=clock.ms,
+        bandit=bandit, next_action=next_action)
 
 
 def risk_facts(customer: Customer, feats: Mapping[str, float], scores: Mapping[str, float]) -> dict[str, Any]:
@@ -367,6 +367,6 @@ def _nothing_to_do(request: NextActionRequest, scored: _Scored, served: Served, 
         bandit=Bandit.model_construct(), reasons=[reason, *known], rules_fired=[], policy_version=str(policy.version))
     record = DecisionRecord(
         features=scored.x, scores={k: float(v) for k, v in scored.scores.items()}, model=served.model_info,
-        policy_version=str(policy.version), policy_hash=policy.content_hash, rules_fired=[], shap_base=scored.base,
-        shap_contributions=scored.contributions, timings=clock.ms, next_action=True)
+        policy_version=str(policy.version), policy_hash=policy.content_hash, rules_fired=[],
+        explanation=scored.explanation, timings=clock.ms, next_action=True)
     return Decision("next_action", "none", answer, record)

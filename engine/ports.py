@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,14 +33,28 @@ class FeatureStore(Protocol):
                           now: datetime | str | None = None) -> dict[str, float]: ...
 
 
+class Explanation(Protocol):
+    """Exact SHAP of the served P(late) in the answer's terms (``training.model.Explanation`` is one).
+
+    ``points`` (probability points per feature, ``FEATURE_NAMES`` order) add up to P(late)
+    minus the base rate; ``log_odds`` are the same contributions in calibrated log-odds.
+    """
+
+    log_odds: np.ndarray
+    points: np.ndarray
+
+    def to_record(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """The audit record's ``shap`` section: base values, contributions and the link, by name."""
+
+
 class Scorer(Protocol):
     """The payment-delay model on one feature vector (``FEATURE_NAMES`` order)."""
 
     def predict_one(self, x: np.ndarray) -> dict[str, float]:
         """Scores by name: ``p_late``, ``p_late_30``, ``expected_days_late`` (and the other heads)."""
 
-    def explain_one(self, x: np.ndarray) -> tuple[np.ndarray, float]:
-        """Exact SHAP contributions of ``p_late`` per feature and the base value, in the record's space."""
+    def explain_probability_one(self, x: np.ndarray) -> Explanation:
+        """Exact SHAP of ``p_late`` per feature, adding up to the served probability."""
 
 
 class Rules(Protocol):

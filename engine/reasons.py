@@ -1,4 +1,4 @@
-"""SHAP contributions in plain words: "pays 18 days late on average (+0.42)".
+"""SHAP contributions in plain words: "pays 18 days late on average (+0.05)".
 
 Why: a credit manager, a customer service agent and an auditor must read why
 the model thought what it thought without knowing feature names or log-odds.
@@ -6,14 +6,16 @@ Each feature's phrase lives on its definition (``features.definitions``) and
 renders its *value*, or says that the value is only a default for lack of
 history ("no payment history yet", "first invoice"), so a reason never
 describes a history the customer does not have. The signed SHAP contribution
-(log-odds of paying late) follows in brackets, so "+" pushes towards late
-payment and "-" away from it. The reasons are the ``k`` largest contributions
-by absolute size.
+follows in brackets in *probability points* of paying late (the model's
+explanation of P(late): the points add up to the answer's P(late) minus the
+base rate), so "+0.05" is five percentage points towards late payment and "-"
+away from it. The reasons are the ``k`` largest contributions by absolute
+size; each also carries its calibrated log-odds, which rank the same way.
 
 Example::
 
-    top_reasons(FEATURE_NAMES, features, contributions, k=1)
-    # [ModelReason(code="model.mean_days_late", text="pays 18 days late on average (+0.42)", ...)]
+    top_reasons(FEATURE_NAMES, features, points, k=1, log_odds=log_odds)
+    # [ModelReason(code="model.mean_days_late", text="pays 18 days late on average (+0.05)", ...)]
 """
 from __future__ import annotations
 
@@ -27,13 +29,15 @@ from features.definitions import FEATURES
 
 @dataclass(frozen=True)
 class ModelReason:
-    """One model reason: a stable code, the sentence, and the signed contribution (log-odds)."""
+    """One model reason: a stable code, the sentence, the signed contribution in probability
+    points and, when known, in calibrated log-odds."""
 
     code: str
     text: str
     feature: str
     value: float
     contribution: float
+    log_odds: float | None = None
 
 
 def phrase(feature: str, features: Mapping[str, float]) -> str:
@@ -42,9 +46,11 @@ def phrase(feature: str, features: Mapping[str, float]) -> str:
 
 
 def top_reasons(names: Sequence[str], features: Mapping[str, float], contributions: np.ndarray,
-                k: int = 3, min_abs: float = 0.01) -> list[ModelReason]:
-    """The ``k`` largest contributions (by absolute value, at least ``min_abs``), largest first."""
+                k: int = 3, min_abs: float = 0.005, log_odds: np.ndarray | None = None) -> list[ModelReason]:
+    """The ``k`` largest ``contributions`` (probability points; by absolute value, at least
+    ``min_abs``, i.e. one point once rounded), largest first; ``log_odds`` ride along."""
     order = np.argsort(-np.abs(contributions), kind="stable")[:k]
     return [ModelReason(f"model.{names[i]}", f"{phrase(names[i], features)} ({contributions[i]:+.2f})",
-                        names[i], float(features[names[i]]), float(contributions[i]))
+                        names[i], float(features[names[i]]), float(contributions[i]),
+                        None if log_odds is None else float(log_odds[i]))
             for i in order if abs(contributions[i]) >= min_abs]

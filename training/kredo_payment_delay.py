@@ -12,9 +12,13 @@ model's ``data/`` folder. The model's ``requirements.txt`` pins
 scores batches with the same functions, so both paths give the same numbers.
 
 The artifact (a directory): ``model.json`` (format version, parameters,
-feature names, constant heads, Platt calibration, best iterations, SHA-256 of
-each booster file) and one UBJSON booster per output that has trees. Every
-booster is checked against its SHA-256 before it is read.
+feature names, constant heads, Platt calibration, the served period level
+folded into each Platt intercept, each probability head's expected
+calibrated log-odds over its training rows (the SHAP base value), best
+iterations, SHA-256 of each booster file) and one UBJSON booster per output
+that has trees, whose node covers are training-row counts (so TreeSHAP's base
+value is that stated expectation). Every booster is checked against its
+SHA-256 before it is read.
 
 Example::
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +40,7 @@ import xgboost as xgb
 
 OUTPUTS = ("p_late", "p_late_30", "p_write_off", "expected_days_late", "days_late_p80")
 PROBABILITIES = OUTPUTS[:3]
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: covers are training-row counts, expected_log_odds and period_level stored
 META_FILE = "model.json"
 #: What loading and scoring this module needs: pinned (at the logging environment's versions) in the
 #: logged model's ``requirements.txt``. MLflow runs the loader; the others are imported above.
@@ -60,17 +65,28 @@ class Artifact:
     constants: dict[str, float]
     calibration: dict[str, tuple[float, float]]
     best_iteration: dict[str, int]
+    period_level: dict[str, float]       # the served period's log-odds, part of the Platt intercept
+    expected_log_odds: dict[str, float]  # mean calibrated log-odds over the training rows (SHAP base)
 
 
 def sigmoid(z: np.ndarray | float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
 
 
+def sigmoid_one(z: float) -> float:
+    """The logistic function of a Python float, without overflow for large ``|z|``."""
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
 @dataclass(frozen=True)
 class Link:
     """Margins to outputs: probabilities get the Platt map ``sigmoid(a * m + b)``, days ``clip(m, 0, cap)``.
 
-    Held as vectors over :data:`OUTPUTS` so one row costs a few numpy operations (the serving path).
+    Held as vectors over :data:`OUTPUTS` for batches, and as Python floats for one row
+    (:meth:`one`, the serving path: five numpy calls on five numbers cost more than the arithmetic).
     """
 
     scale: np.ndarray
@@ -87,6 +103,12 @@ class Link:
     def __call__(self, margins: np.ndarray) -> np.ndarray:
         z = margins * self.scale + self.shift
         return np.where(self.is_prob, sigmoid(z), np.clip(margins, 0.0, self.days_cap))
+
+    def one(self, margins: np.ndarray) -> dict[str, float]:
+        """The outputs of one row's margins (shape ``(len(OUTPUTS),)``) by name."""
+        return {output: sigmoid_one(a * m + b) if prob else min(max(m, 0.0), self.days_cap)
+                for output, a, b, prob, m in zip(OUTPUTS, self.scale.tolist(), self.shift.tolist(),
+                                                 self.is_prob.tolist(), margins.tolist())}
 
 
 def head_margins(boosters: dict[str, xgb.Booster | None], constants: dict[str, float],
@@ -116,6 +138,7 @@ def write_artifact(directory: str | Path, artifact: Artifact) -> Path:
     meta = {"format_version": FORMAT_VERSION, "params": artifact.params,
             "feature_names": list(artifact.feature_names), "boosters": files, "constants": artifact.constants,
             "calibration": {k: list(v) for k, v in artifact.calibration.items()},
+            "period_level": artifact.period_level, "expected_log_odds": artifact.expected_log_odds,
             "best_iteration": artifact.best_iteration}
     (directory / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
     return directory
@@ -128,7 +151,8 @@ def read_artifact(directory: str | Path) -> Artifact:
         meta = json.loads((directory / META_FILE).read_text())
         if meta["format_version"] != FORMAT_VERSION:
             raise ArtifactError(f"{directory}: model format {meta['format_version']}, this reader knows "
-                                f"{FORMAT_VERSION} only")
+                                f"{FORMAT_VERSION} only (SHAP base values need training-row covers): retrain",
+                                field="format_version")
         constants = {k: float(v) for k, v in meta["constants"].items()}
         boosters: dict[str, xgb.Booster | None] = {}
         for output in OUTPUTS:
@@ -147,7 +171,9 @@ def read_artifact(directory: str | Path) -> Artifact:
         return Artifact(params=dict(meta["params"]), feature_names=tuple(meta["feature_names"]), boosters=boosters,
                         constants=constants,
                         calibration={k: (float(v[0]), float(v[1])) for k, v in meta["calibration"].items()},
-                        best_iteration={k: int(v) for k, v in meta["best_iteration"].items()})
+                        best_iteration={k: int(v) for k, v in meta["best_iteration"].items()},
+                        period_level={k: float(v) for k, v in meta["period_level"].items()},
+                        expected_log_odds={k: float(v) for k, v in meta["expected_log_odds"].items()})
     except ArtifactError:
         raise
     except (OSError, KeyError, TypeError, ValueError, xgb.core.XGBoostError) as exc:

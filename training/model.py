@@ -9,16 +9,28 @@ Outputs (the serving contract, :data:`OUTPUTS`):
 * ``days_late_p80``: quantile regression (pinball loss, ``quantile=0.8``), so a
   dunning policy can plan around the 80th percentile.
 
-Calibration and SHAP: each binary booster is trained with log loss and early
+Calibration: each binary booster is trained with log loss and early
 stopping on the validation months; then a monotone Platt map ``p =
-sigmoid(a * margin + b)`` is fitted on the validation months. The trees are
-untouched, so ``explain_one`` is exact TreeSHAP (XGBoost ``pred_contribs``) of
-the served booster, in *margin* (log-odds) space: ``contributions.sum() +
-base_value`` equals the booster's margin, and ``p_late = sigmoid(a * margin +
-b)`` — a monotone map, so the ranking and the sign of every contribution mean
-the same before and after calibration. ``calibration_["p_late"]`` holds
-``(a, b)`` for anyone who wants calibrated log-odds (multiply contributions by
-``a``).
+sigmoid(a * margin + b)`` is fitted on the validation months
+(``calibration_[output] = (a, b)``). The trees are untouched.
+
+Explanations (``explain_probability_one``) are exact TreeSHAP of the served
+booster (path-dependent, :class:`training.forest.TreeShap`) carried into the
+answer's own terms. The booster's covers are the number of *training rows*
+through each node (``training.forest.with_count_covers``, set at training
+time), so TreeSHAP's base value is the mean margin over the training rows.
+Multiplied by ``a`` the contributions are in *calibrated log-odds*, and the
+base value ``a * mean margin + b`` is the expected calibrated log-odds over
+the training rows (computed from the rows at training time and stored as
+``expected_log_odds_``; the load checks that the trees still give it):
+``base + contributions.sum() = logit(p_late)``, exactly, for every answer.
+For a credit manager they are also given in *probability points*: each
+contribution times ``(p - p_base) / (logit(p) - logit(p_base))`` with
+``p_base = sigmoid(base)``, the slope of the calibrated link between the
+base and the answer, so they sum exactly to ``p - p_base`` and "+0.05" is
+five percentage points; the ranking and the signs are those of the log-odds.
+``explain_one`` gives the booster's own margin-space TreeSHAP (what
+``shap.TreeExplainer`` computes).
 
 Period effects: the share of late invoices moves with the economy (a
 recession lifts every month's rate), and a tree model asked to explain that
@@ -32,30 +44,36 @@ period's log-odds as an offset (``base_margin``, smoothed rate of that head
 in that period), so its trees learn who pays later *than its period's
 rate*; early stopping and the Platt map see the validation months' offsets
 too. The served level is the log-odds of the *median* period of the training
-and validation rows, folded into the Platt intercept: the future month's rate
+and validation rows (``period_level_``), folded into the Platt intercept
+``b`` (the explanation states both): the future month's rate
 is unknown, and a typical month is a
 better guess than the last months (which may be a recession that has ended)
 or the mean (which a few abnormal months move). The price: during a long
 downturn the level lags until the downturn is most of the window.
 The served booster itself has no offset (``base_score`` 0.5, margin 0), so
-``explain_one`` stays exact.
+TreeSHAP stays exact.
 
 A head whose training or validation months hold one class only (e.g. no
 write-offs in a short ledger) is a constant: the smoothed training rate, no
 trees; ``constant_heads_`` names them so reports can say so.
 
-Serving: ``predict_one(x)`` walks all trees of all heads as numpy arrays
-(:class:`training.forest.Forest`), no pandas, no DMatrix.
+Serving: ``predict_one(x)`` and ``explain_probability_one(x)`` evaluate the
+trees as numpy arrays extracted once at load (:class:`training.forest.Forest`,
+:class:`training.forest.TreeShap`), no pandas, no DMatrix.
 
 Example::
 
     model = PaymentDelayModel(n_estimators=200, max_depth=4).fit(X, Y, eval_set=(Xv, Yv))
     model.predict_one(X.iloc[0].to_numpy())["p_late"]
-    contributions, base = model.explain_one(X.iloc[0].to_numpy())
+    why = model.explain_probability_one(X.iloc[0].to_numpy())
+    why.base_log_odds + why.log_odds.sum()       # logit(p_late)
+    why.base_probability + why.points.sum()      # p_late
 """
 from __future__ import annotations
 
 import inspect
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +83,13 @@ import xgboost as xgb
 from scipy.optimize import minimize
 
 from domain.errors import ModelError
-from training.forest import Forest
+from training.forest import Forest, TreeShap, with_count_covers
 from training.kredo_payment_delay import (OUTPUTS, PROBABILITIES, Artifact, ArtifactError, Link, head_margins,
-                                          read_artifact, sigmoid, write_artifact)
+                                          read_artifact, sigmoid, sigmoid_one, write_artifact)
 
 HEAD_OF = {"p_late": "late", "p_late_30": "late_30", "p_write_off": "write_off",
            "expected_days_late": "days_late", "days_late_p80": "days_late"}
+EXPLAINED = "p_late"
 
 
 def _logit(p: float) -> float:
@@ -88,6 +107,68 @@ def fit_platt(margin: np.ndarray, y: np.ndarray, offset: np.ndarray | float = 0.
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))), np.array([np.mean(g * margin), np.mean(g)])
     res = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B", bounds=[(1e-3, None), (None, None)])
     return float(res.x[0]), float(res.x[1])
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Exact TreeSHAP of one served probability, in its own terms (module doc, "Explanations").
+
+    ``base_log_odds + log_odds.sum() == logit(probability)`` and
+    ``base_probability + points.sum() == probability``. ``scale`` and ``shift``
+    are the Platt map (``shift`` includes ``period_level``), ``margin_base`` the
+    booster's TreeSHAP base value: ``margin = (logit(probability) - shift) / scale``,
+    and the booster's own TreeSHAP is ``log_odds / scale``.
+    """
+
+    output: str
+    probability: float
+    base_log_odds: float
+    log_odds: np.ndarray
+    base_probability: float
+    points: np.ndarray
+    scale: float
+    shift: float
+    period_level: float
+    margin_base: float
+
+    @classmethod
+    def of(cls, output: str, contributions: np.ndarray, margin_base: float, scale: float, shift: float,
+           period_level: float) -> "Explanation":
+        """From the booster's margin-space TreeSHAP, through the calibrated link."""
+        log_odds = contributions * scale
+        base = scale * margin_base + shift
+        z = base + float(log_odds.sum())
+        p, p_base = sigmoid_one(z), sigmoid_one(base)
+        return cls(output, p, base, log_odds, p_base, log_odds * _secant_slope(z, base), scale, shift,
+                   period_level, margin_base)
+
+    def to_record(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """The audit record's ``shap`` section: enough to get from the numbers to the answer alone."""
+        return {
+            "output": self.output,
+            "method": "exact path-dependent TreeSHAP of the served booster; covers = training-row counts",
+            "space": f"calibrated log-odds: base_value + sum(contributions) = ln({self.output} / (1 - {self.output}))",
+            "base_value": self.base_log_odds,
+            "contributions": dict(zip(names, self.log_odds.tolist())),
+            "points": {"space": f"probability: base_value + sum(contributions) = {self.output}",
+                       "base_value": self.base_probability,
+                       "contributions": dict(zip(names, self.points.tolist()))},
+            "link": {"formula": "log_odds = scale * margin + shift (shift includes period_level)",
+                     "scale": self.scale, "shift": self.shift, "period_level": self.period_level,
+                     "margin_base_value": self.margin_base},
+        }
+
+
+def _secant_slope(z: float, base: float) -> float:
+    """``(sigmoid(z) - sigmoid(base)) / (z - base)``, stable as ``z -> base`` (then ``p (1 - p)``).
+
+    ``sigmoid(z) - sigmoid(b) = sinh(d / 2) / (2 cosh(z / 2) cosh(b / 2))`` with ``d = z - b``,
+    so the slope is ``(sinh(u) / u) / (4 cosh(z / 2) cosh(b / 2))`` with ``u = d / 2``: no
+    difference of nearly equal numbers.
+    """
+    u = (z - base) / 2.0
+    ratio = math.sinh(u) / u if abs(u) > 1e-4 else 1.0 + u * u / 6.0
+    return ratio / (4.0 * math.cosh(z / 2.0) * math.cosh(base / 2.0))
 
 
 class PaymentDelayModel:
@@ -153,6 +234,8 @@ class PaymentDelayModel:
         self.boosters_: dict[str, xgb.Booster | None] = {}
         self.constants_: dict[str, float] = {}
         self.calibration_: dict[str, tuple[float, float]] = {}
+        self.period_level_: dict[str, float] = {}
+        self.expected_log_odds_: dict[str, float] = {}
         self.best_iteration_: dict[str, int] = {}
         for output in OUTPUTS:
             head = HEAD_OF[output]
@@ -170,10 +253,10 @@ class PaymentDelayModel:
                     offsets = period_offsets(np.asarray(period)[mask], target,
                                              np.asarray(eval_period)[vmask], vtarget)
                     params["base_score"] = 0.5  # margin 0: the offsets carry the level
-                booster = _train(params, X_arr[mask], target,
-                                 Xv_arr[vmask] if Xv_arr is not None else None, vtarget,
-                                 self.n_estimators, self.early_stopping_rounds, client,
-                                 offsets[:2] if offsets is not None else None)
+                booster, mean_margin = with_count_covers(
+                    _train(params, X_arr[mask], target, Xv_arr[vmask] if Xv_arr is not None else None, vtarget,
+                           self.n_estimators, self.early_stopping_rounds, client,
+                           offsets[:2] if offsets is not None else None), X_arr[mask])
                 self.boosters_[output] = booster
                 self.best_iteration_[output] = booster.num_boosted_rounds()
                 if output in PROBABILITIES and len(vtarget):
@@ -183,6 +266,9 @@ class PaymentDelayModel:
                     else:
                         a, b = fit_platt(vmargin, vtarget, offsets[1])
                         self.calibration_[output] = (a, b + offsets[2])
+                        self.period_level_[output] = offsets[2]
+                    a, b = self.calibration_[output]
+                    self.expected_log_odds_[output] = a * mean_margin + b
             if progress is not None:
                 progress.update(1)
         if self.boosters_["p_late"] is None:
@@ -209,8 +295,8 @@ class PaymentDelayModel:
 
     def _build_forest(self) -> None:
         self.forest_ = Forest.from_boosters([self.boosters_[o] for o in OUTPUTS],
-                                            [self.constants_.get(o, 0.0) for o in OUTPUTS],
-                                            len(self.feature_names_))
+                                            [self.constants_.get(o, 0.0) for o in OUTPUTS])
+        self.shap_ = TreeShap.from_booster(self.boosters_[EXPLAINED], len(self.feature_names_))
         self._link = Link.of(self.calibration_, self.days_cap)
 
     @property
@@ -229,22 +315,29 @@ class PaymentDelayModel:
 
     def predict_one(self, x: np.ndarray) -> dict[str, float]:
         """Every output for one feature vector in ``feature_names_`` order (numpy only)."""
+        return self._link.one(self.forest_.margins(self._vector(x)))
+
+    def _vector(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
         if x.shape != (len(self.feature_names_),):
             raise ModelError(f"expected a vector of {len(self.feature_names_)} features, got shape {x.shape}",
                              field="features")
-        values = self._link(self.forest_.margins(x))
-        return dict(zip(OUTPUTS, values.tolist()))
+        return x
 
     def explain_one(self, x: np.ndarray) -> tuple[np.ndarray, float]:
-        """Exact TreeSHAP of P(late) in margin space: ``(contributions, base_value)``.
+        """Exact TreeSHAP of P(late) in the booster's margin space: ``(contributions, base_value)``.
 
-        ``contributions.sum() + base_value`` is the served booster's margin;
-        ``p_late = sigmoid(a * margin + b)`` with ``(a, b) = calibration_["p_late"]``.
+        ``contributions.sum() + base_value`` is the served booster's margin (what
+        ``shap.TreeExplainer`` of the booster gives); ``explain_probability_one`` is the
+        same in the answer's terms.
         """
-        x = np.asarray(x, dtype=np.float32).reshape(1, -1)
-        contribs = self.boosters_["p_late"].predict(xgb.DMatrix(x, nthread=1), pred_contribs=True)[0]
-        return contribs[:-1].astype(np.float64), float(contribs[-1])
+        return self.shap_.explain(self._vector(x)), self.shap_.expected_value
+
+    def explain_probability_one(self, x: np.ndarray) -> Explanation:
+        """Exact TreeSHAP of the served P(late) in calibrated log-odds and probability points."""
+        a, b = self.calibration_.get(EXPLAINED, (1.0, 0.0))
+        return Explanation.of(EXPLAINED, self.shap_.explain(self._vector(x)), self.shap_.expected_value, a, b,
+                              self.period_level_.get(EXPLAINED, 0.0))
 
     def explain(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """TreeSHAP of P(late) for a batch: shape ``(n, n_features + 1)``, last column the base value."""
@@ -256,7 +349,8 @@ class PaymentDelayModel:
         """Write the boosters (UBJSON) and ``model.json``: the format of :mod:`training.kredo_payment_delay`."""
         return write_artifact(directory, Artifact(
             params=self.get_params(), feature_names=tuple(self.feature_names_), boosters=self.boosters_,
-            constants=self.constants_, calibration=self.calibration_, best_iteration=self.best_iteration_))
+            constants=self.constants_, calibration=self.calibration_, best_iteration=self.best_iteration_,
+            period_level=self.period_level_, expected_log_odds=self.expected_log_odds_))
 
     @classmethod
     def load(cls, directory: str | Path) -> "PaymentDelayModel":
@@ -275,8 +369,21 @@ class PaymentDelayModel:
         model.constants_ = artifact.constants
         model.calibration_ = artifact.calibration
         model.best_iteration_ = artifact.best_iteration
+        model.period_level_ = artifact.period_level
+        model.expected_log_odds_ = artifact.expected_log_odds
         model._build_forest()
+        model._check_base_value(directory)
         return model
+
+    def _check_base_value(self, source: object) -> None:
+        """The trees' TreeSHAP base value must still be the stored training expectation (covers intact)."""
+        if EXPLAINED not in self.expected_log_odds_:
+            return
+        a, b = self.calibration_[EXPLAINED]
+        served = a * self.shap_.expected_value + b
+        if abs(served - self.expected_log_odds_[EXPLAINED]) > 1e-9:
+            raise ModelError(f"{source}: the trees' expected log-odds {served:.9f} differ from the training "
+                             f"rows' {self.expected_log_odds_[EXPLAINED]:.9f} (covers altered)", field="covers")
 
 
 def _matrix(X: pd.DataFrame | np.ndarray, names: tuple[str, ...] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -7,6 +7,14 @@ still be lost is an answer an auditor cannot explain. It is one short
 serialised transaction (see ``serving.audit``), and it is also where
 idempotency is settled: if another worker already recorded this
 ``request_id``, its stored answer is returned and nothing new is written.
+
+Every answer carries a ``Server-Timing`` header (W3C) with this thread's CPU
+milliseconds per stage: ``parse``, ``ledger`` (next-action: reading and
+checking the invoice in the ledger), the decision's own stages (``features``,
+``model``, ``shap``, ``rules``, ``bandit``; also in the audit record's
+timings), ``audit`` (building and committing the record, indexing it in the
+ledger) and ``serialise``.
+CPU, not wall time: it is what a stage costs, whatever else the machine runs.
 """
 from __future__ import annotations
 
@@ -26,7 +34,7 @@ from engine.decisions import Decision, decide_checkout, decide_next_action
 from serving.api._body import parse, request_digest
 from ledger.views import customer_row, invoice_view, record_decision, search_decisions
 from serving.api.book import decision_summary
-from serving.audit import AuditEntry
+from serving.audit import AuditEntry, json_bytes
 from serving.dunning_view import corrected, from_ledger, micros
 from serving.metrics import get_metrics
 from serving.runtime import get_runtime
@@ -48,15 +56,26 @@ def _register_converter(state) -> None:  # noqa: ANN001 - Flask's BlueprintSetup
 
 
 _RESPONSES = {"checkout": CheckoutDecision, "next_action": NextActionDecision}
+_DECISION_STAGES = ("features", "model", "shap", "rules", "bandit")
+
+
+def _server_timing(before: dict[str, float], timings: dict[str, float], after: dict[str, float]) -> str:
+    """The ``Server-Timing`` value: the request path's own stages (CPU seconds) around the decision's."""
+    return ", ".join([*(f"{name};dur={cpu * 1e3:.4f}" for name, cpu in before.items()),
+                      *(f"{stage};dur={timings[f'{stage}_cpu_ms']}" for stage in _DECISION_STAGES
+                        if f"{stage}_cpu_ms" in timings),
+                      *(f"{name};dur={cpu * 1e3:.4f}" for name, cpu in after.items())])
 
 
 def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now: datetime, decision: Decision,
-            decided_on: NextActionRequest | None = None) -> Response:
-    """Audit, index and send one decision. ``decided_on``: the request as the ledger completed or corrected it.
+            before: dict[str, float], decided_on: NextActionRequest | None = None) -> Response:
+    """Audit, index and send one decision. ``decided_on``: the request as the ledger completed or corrected it;
+    ``before``: CPU seconds of the request path's stages before the decision (for ``Server-Timing``).
 
     The record keeps the server's receipt time beside the business ``now`` the
     caller sent, so a decision cannot be backdated unnoticed.
     """
+    cpu0 = time.thread_time()
     runtime = get_runtime()
     decision_id = f"dec_{uuid.uuid4().hex}"
     latency_ms = round((time.perf_counter() - g.t0) * 1e3, 3)
@@ -70,7 +89,7 @@ def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now
     record, created = runtime.audit.append(AuditEntry(decision_id, body.request_id, decision.kind,
                                                       now.isoformat(), payload, request_digest(request)))
     if not created:
-        return Response(to_json(record.payload["response"]), mimetype="application/json",
+        return Response(json_bytes(record.payload["response"]), mimetype="application/json",
                         headers={"Kredo-Replayed": "true"})
     subject = decided_on or body
     invoice = getattr(subject, "invoice", None)
@@ -78,21 +97,29 @@ def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now
                     None if invoice is None else invoice.id, decision.outcome, micros(now), micros(g.received),
                     {"reasons": [r["text"] for r in response["reasons"]][:6]})
     get_metrics(current_app).decisions.labels(decision.kind, decision.outcome).inc()
-    return Response(to_json(response), mimetype="application/json")
+    cpu1 = time.thread_time()
+    data = json_bytes(response)
+    timing = _server_timing(before, decision.record.timings,
+                            {"audit": cpu1 - cpu0, "serialise": time.thread_time() - cpu1})
+    return Response(data, mimetype="application/json", headers={"Server-Timing": timing})
 
 
 @bp.post("/checkout")
 def checkout() -> Response:
+    cpu0 = time.thread_time()
     body = parse(CheckoutRequest)
     runtime = get_runtime()
     now = body.now or g.received
+    parse_cpu = time.thread_time() - cpu0
     decision = decide_checkout(body, now, store=runtime.store, served=runtime.snapshot())
-    return _answer(body, now, decision)
+    return _answer(body, now, decision, {"parse": parse_cpu})
 
 
 @bp.post("/next-action")
 def next_action() -> Response:
+    cpu0 = time.thread_time()
     body = parse(NextActionRequest, NextActionByInvoice)
+    cpu1 = time.thread_time()
     runtime = get_runtime()
     invoice_id = body.invoice_id if isinstance(body, NextActionByInvoice) else body.invoice.id
     view = invoice_view(runtime.book.engine, invoice_id)
@@ -109,9 +136,10 @@ def next_action() -> Response:
     else:
         request, known = corrected(body, view)
     closed = None if view is None or view.invoice["status"] == "open" else view.invoice["status"]
+    before = {"parse": cpu1 - cpu0, "ledger": time.thread_time() - cpu1}
     decision = decide_next_action(request, store=runtime.store, served=runtime.snapshot(), known=known,
                                   closed=closed)
-    return _answer(body, request.now, decision, decided_on=request)
+    return _answer(body, request.now, decision, before, decided_on=request)
 
 
 @bp.get("")

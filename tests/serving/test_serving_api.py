@@ -167,3 +167,23 @@ def test_unpaid_reminder_window_settles_with_reward_zero(client, app) -> None:
     group = decision["bandit"]["group"]
     stats = app.extensions["kredo.runtime"].bandit.attribution.group_stats("dunning", group)
     assert stats["n"] >= 1 and stats["s"] == 0
+
+
+def _server_timing(response) -> dict[str, float]:  # noqa: ANN001
+    entries = [entry.split(";dur=") for entry in response.headers["Server-Timing"].split(", ")]
+    return {name: float(ms) for name, ms in entries}
+
+
+def test_every_answer_states_its_cpu_per_stage_in_server_timing(client) -> None:
+    r = client.post("/v1/decisions/checkout", json={**CHECKOUT, "request_id": "timing-co"})
+    stages = _server_timing(r)
+    assert list(stages) == ["parse", "features", "model", "shap", "rules", "audit", "serialise"]
+    assert all(ms >= 0 for ms in stages.values()) and stages["audit"] > 0
+    # the decision's own stages are the audit record's thread-CPU timings
+    timings = client.get(f"/v1/decisions/{r.get_json()['decision_id']}").get_json()["timings"]
+    assert {s: stages[s] for s in ("features", "model", "shap", "rules")} == {
+        s: timings[f"{s}_cpu_ms"] for s in ("features", "model", "shap", "rules")}
+    assert all(timings[f"{s}_ms"] >= 0 for s in ("features", "model", "shap", "rules"))
+    na = client.post("/v1/decisions/next-action", json={**NEXT_ACTION, "request_id": "timing-na"})
+    assert list(_server_timing(na)) == ["parse", "ledger", "features", "model", "shap", "rules", "bandit", "audit",
+                                        "serialise"]

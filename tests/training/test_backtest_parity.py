@@ -28,10 +28,14 @@ def scorer(champion: dict[str, str]):  # noqa: ANN201
 
 
 class Feeder:
-    """Posts the ledger's events to the API in time order, up to (not including) a moment."""
+    """Posts the ledger's events to the API in time order, up to (not including) a moment.
+
+    Reminders too: the API's ledger is the system of record of the reminders sent, and a
+    next-action body that lists reminders the ledger never saw is corrected to the ledger's.
+    """
 
     def __init__(self, client, ledger: Ledger) -> None:  # noqa: ANN001
-        self.client, self.events, self.done = client, ledger_to_events(ledger, include_reminders=False), 0
+        self.client, self.events, self.done = client, ledger_to_events(ledger), 0
 
     def until(self, moment: datetime) -> None:
         end = self.done

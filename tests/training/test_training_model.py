@@ -1,14 +1,19 @@
 """PaymentDelayModel: the serving contract, exact SHAP, the numpy fast path, persistence."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 import shap
+import xgboost as xgb
 
 from domain.errors import ModelError
 from features.definitions import FEATURE_NAMES
-from training.model import OUTPUTS, PaymentDelayModel, fit_platt, period_offsets
+from tests.support.shap import exact_tree_shap
+from training.forest import MAX_DEPTH, TreeShap
+from training.model import OUTPUTS, Explanation, PaymentDelayModel, fit_platt, period_offsets
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +126,92 @@ def test_period_effects_keep_trees_off_a_calendar_proxy_and_keep_the_contract() 
         assert model.predict_one(x)["p_late"] == pytest.approx(1 / (1 + np.exp(-(a * margin + b))), abs=1e-6)
     with pytest.raises(ModelError, match="period"):
         PaymentDelayModel(n_estimators=5).fit(X, y, eval_set=(X, y), period=period)
+
+
+def test_tree_shap_is_shaps_own_float64_treeshap_and_xgboosts_float32_one(model, data) -> None:
+    X, _ = data
+    booster = model.boosters_["p_late"]
+    rows = X.iloc[:200].to_numpy(dtype=np.float32)  # 10 % NaN in one column: default sides
+    ours = np.array([model.explain_one(x)[0] for x in rows])
+    np.testing.assert_allclose(ours, exact_tree_shap(booster, rows), atol=1e-9)
+    explainer = shap.TreeExplainer(booster)
+    np.testing.assert_allclose(ours, explainer.shap_values(rows), atol=1e-5)
+    # (read after shap_values: that call sets it to XGBoost's bias column)
+    assert model.explain_one(rows[0])[1] == pytest.approx(float(np.ravel(explainer.expected_value)[0]), abs=1e-6)
+
+
+def test_margins_are_the_boosters_own_leaves(model, data) -> None:
+    X, _ = data
+    rows = X.iloc[:200].to_numpy(dtype=np.float32)
+    for j, output in enumerate(OUTPUTS):
+        booster = model.boosters_[output]
+        if booster is None:
+            continue
+        leaves = booster.predict(xgb.DMatrix(rows), pred_leaf=True).astype(int)
+        trees = json.loads(booster.save_raw("json"))["learner"]["gradient_booster"]["model"]["trees"]
+        leaf_sums = np.array([sum(float(np.float32(t["split_conditions"][leaf])) for t, leaf in zip(trees, row))
+                              for row in leaves])
+        ours = np.array([model.forest_.margins(x)[j] for x in rows])
+        np.testing.assert_allclose(ours - model.forest_.base[j], leaf_sums, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(ours, booster.inplace_predict(rows, predict_type="margin"), atol=1e-5)
+
+
+def test_covers_are_training_row_counts_and_the_base_is_the_training_expectation(data) -> None:
+    X, y = data
+    fitted = PaymentDelayModel(n_estimators=30, max_depth=3).fit(X[:4500], y[:4500], eval_set=(X[4500:], y[4500:]))
+    train = X[:4500].to_numpy(dtype=np.float32)
+    booster = fitted.boosters_["p_late"]
+    roots = [t["sum_hessian"][0] for t in
+             json.loads(booster.save_raw("json"))["learner"]["gradient_booster"]["model"]["trees"]]
+    assert roots == [4500.0] * len(roots)
+    a, b = fitted.calibration_["p_late"]
+    calibrated = a * booster.inplace_predict(train, predict_type="margin").astype(float) + b
+    assert fitted.expected_log_odds_["p_late"] == pytest.approx(calibrated.mean(), abs=1e-6)
+    why = fitted.explain_probability_one(train[0])
+    assert why.base_log_odds == pytest.approx(fitted.expected_log_odds_["p_late"], abs=1e-9)
+    assert why.base_log_odds == pytest.approx(a * why.margin_base + b, abs=1e-12)
+
+
+def test_explanation_adds_up_in_log_odds_and_in_probability_points(model, data) -> None:
+    X, _ = data
+    for i in range(50):
+        x = X.iloc[i].to_numpy()
+        why = model.explain_probability_one(x)
+        p = model.predict_one(x)["p_late"]
+        assert why.probability == pytest.approx(p, abs=1e-12)
+        assert 1 / (1 + np.exp(-(why.base_log_odds + why.log_odds.sum()))) == pytest.approx(p, abs=1e-12)
+        assert why.base_probability + why.points.sum() == pytest.approx(p, abs=1e-12)
+        contributions, margin_base = model.explain_one(x)
+        np.testing.assert_allclose(why.log_odds, contributions * model.calibration_["p_late"][0], rtol=1e-12)
+        assert np.all(np.sign(why.points) == np.sign(why.log_odds))
+
+
+def test_points_allocation_is_stable_when_the_answer_is_the_base() -> None:
+    """At z == base the slope is sigmoid'(base); just off it, the same to rounding (no 0/0)."""
+    base = 0.3
+    p = 1 / (1 + np.exp(-base))
+    for log_odds in (np.array([0.2, -0.2]), np.array([0.2, -0.2 + 1e-13]), np.array([1e-9, 2e-9])):
+        why = Explanation.of("p_late", log_odds, base, 1.0, 0.0, 0.0)
+        assert why.base_probability + why.points.sum() == pytest.approx(why.probability, abs=1e-15)
+        np.testing.assert_allclose(why.points, log_odds * p * (1 - p), rtol=1e-6)
+
+
+def test_load_refuses_an_older_format_and_altered_covers(model, tmp_path) -> None:
+    path = model.save(tmp_path / "m")
+    meta = json.loads((path / "model.json").read_text())
+    (path / "model.json").write_text(json.dumps({**meta, "format_version": 1}))
+    with pytest.raises(ModelError, match="format 1"):
+        PaymentDelayModel.load(path)
+    shifted = {**meta, "expected_log_odds": {**meta["expected_log_odds"],
+                                             "p_late": meta["expected_log_odds"]["p_late"] + 1e-3}}
+    (path / "model.json").write_text(json.dumps(shifted))
+    with pytest.raises(ModelError, match="covers"):
+        PaymentDelayModel.load(path)
+
+
+def test_trees_deeper_than_the_shap_tables_allow_are_refused(data) -> None:
+    X, y = data
+    booster = xgb.train({"max_depth": MAX_DEPTH + 1, "objective": "binary:logistic"},
+                        xgb.DMatrix(X.to_numpy(dtype=np.float32), y["late"].to_numpy()), 3)
+    with pytest.raises(ModelError, match="depth"):
+        TreeShap.from_booster(booster, X.shape[1])
