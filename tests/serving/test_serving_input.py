@@ -94,8 +94,8 @@ class Confident:
     def predict_one(self, x: np.ndarray) -> dict[str, float]:
         return {**self.model.predict_one(x), **self.scores}
 
-    def explain_one(self, x: np.ndarray):  # noqa: ANN201
-        return self.model.explain_one(x)
+    def explain_probability_one(self, x: np.ndarray):  # noqa: ANN201
+        return self.model.explain_probability_one(x)
 
 
 @pytest.mark.parametrize("scores", [
