@@ -206,5 +206,14 @@ notes = sa.Table(
     sa.Column("text", sa.Text(), nullable=False),
 )
 
-FIRST_REVISION_TABLES = (customers, invoices, payments, allocations, disputes, contacts, ledger_events, decisions)
-SECOND_REVISION_TABLES = (legal_entities, promises, payment_plans, plan_instalments, tasks, notes)
+
+# -- access (revision 0003): API keys with roles; the secret itself is never stored, only its keyed hash --
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),              # the public part of the key, shown in listings
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("secret_hash", sa.String(256), nullable=False),
+    sa.Column("created_us", Micros, nullable=False),
+    sa.Column("revoked_us", Micros, nullable=True),
+)
