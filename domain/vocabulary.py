@@ -21,6 +21,8 @@ TONES = ("friendly", "neutral", "firm")
 CUSTOMER_TYPES = ("business", "consumer")
 PROFILES = ("student", "young_family", "adult", "60_plus", "sme", "enterprise")
 SIZES = ("small", "medium", "large", "consumer")
+#: What a customer disputes an invoice for (the policy's ``disputes.types`` routes each to a department).
+DISPUTE_REASONS = ("price", "quantity", "quality", "not_received", "duplicate", "other")
 #: Weekdays as policies write them (``date.weekday()`` order: 0 = Monday) and as people read them.
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

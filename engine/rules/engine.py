@@ -8,7 +8,8 @@ ruleset, run in order because later tables read what earlier ones decided:
 * checkout: ``risk_segments`` -> ``segment``; ``profile_segments`` ->
   ``profile_segment``; ``credit_limits`` -> ``credit_limit`` (a formula) and
   ``available_credit``; ``checkout`` -> ``outcome``;
-* dunning: ``risk_segments`` -> ``segment`` (the same table as at checkout), guards
+* dunning: ``risk_segments`` -> ``segment`` (the same table as at checkout); the
+  ladder day and the open dispute's SLA (``disputes``) are derived; guards
   (``dunning.rules``, constraints first), the ``ladder`` step of that segment, and
   ``dunning.notes``; a guard overrides the step's action.
 
@@ -192,7 +193,7 @@ class RuleEngine:
         p, t, d = self.policy, self.policy.tables, self.policy.dunning
         f = vocab.normalize(facts, vocab.DUNNING_INPUT)
         risk = self._decide("risk_segments", f)
-        f["segment"] = risk.sets["segment"]
+        derive_dunning(p, f, risk.sets["segment"])
         guard = self._decide("dunning.rules", f, required=False)
         step = self._decide("ladder", f, required=False)
         noted = self._run("dunning.notes", f)
@@ -219,7 +220,7 @@ class RuleEngine:
         costs = collection_costs(f["amount"]) if sets["action"] == "final_notice" else None
         return DunningOutcome(
             action=sets["action"], step=sets["step"], allowed_channels=channels, tone=sets["tone"],
-            assignee=assignee, task=sets.get("task") or next((n.sets["task"] for n in notes), None),
+            assignee=assignee, task=sets.get("task") or next((n.sets["task"] for n in notes if "task" in n.sets), None),
             send_window=window, earliest_send_at=window.earliest(now) if now is not None else None,
             collection_costs=costs, segment=f["segment"], reasons=reasons,
             rules_fired=[r.id for r in (risk, *decisive, *notes)], policy_version=p.version,
@@ -266,6 +267,14 @@ class RuleEngine:
         if required:
             raise RulesFault(f"no rule of {table} fired; the policy check guarantees a fallback row")
         return None
+
+
+def derive_dunning(policy: CreditPolicy, f: dict[str, Any], segment: str) -> None:
+    """Add the ``DUNNING_DERIVED`` facts to normalised dunning facts ``f``: the segment, the ladder day
+    (days past due less the days in dispute) and the open dispute's SLA from the policy's route."""
+    route = policy.disputes.route(f["dispute_reason"])
+    f.update(segment=segment, ladder_day=f["days_past_due"] - f["days_in_dispute"],
+             dispute_sla_days=route.sla_days, dispute_resumes_after_sla=route.resume_dunning_after_sla)
 
 
 def _limit(value: float) -> float:

@@ -65,16 +65,49 @@ class QuietHours:
 
 
 @dataclass(frozen=True)
+class PlanSettings:
+    """``dunning.payment_plans``: a missed instalment is reminded, then the plan is cancelled."""
+
+    grace_days: int
+    cancel_after_days: int
+    reminder_channels: tuple[str, ...]
+    reminder_tone: str
+
+
+@dataclass(frozen=True)
 class DunningSettings:
     consent_required: tuple[str, ...]
     fallback_channel: str
     min_days_between_reminders: int
     final_notice_term_days: int
-    resume_after_days: int
-    dispute_task: str
-    dispute_overdue_task: str
+    promise_grace_days: int
+    plans: PlanSettings
     key_account_assignee: str | None
     quiet_hours: Mapping[str, QuietHours]
+
+
+@dataclass(frozen=True)
+class DisputeRoute:
+    """Where one type of dispute goes: the department that solves it, in how many days, and whether
+    dunning resumes when that SLA has passed unsolved."""
+
+    department: str
+    sla_days: int
+    resume_dunning_after_sla: bool
+
+
+@dataclass(frozen=True)
+class DisputeSettings:
+    """The ``disputes`` section: a route per dispute type (``other`` for the types not listed), the task
+    names of the answer, and who hears of a dispute past its SLA."""
+
+    task: str
+    overdue_task: str
+    escalate_to: str
+    types: Mapping[str, DisputeRoute]
+
+    def route(self, reason: str | None) -> DisputeRoute:
+        return self.types.get(reason or "other") or self.types["other"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +121,7 @@ class CreditPolicy:
     constants: Mapping[str, Any]
     block_list: frozenset[str]
     dunning: DunningSettings
+    disputes: DisputeSettings
     cases: tuple[Mapping[str, Any], ...]
     lines: Mapping[Path_, int] = field(repr=False)
 
