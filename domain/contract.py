@@ -34,7 +34,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, 
     ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
-from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DAY_TYPES, PROFILES, SIZES, SLOTS, TONES
+from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DAY_TYPES, DISPUTE_REASONS, PROFILES, SIZES, SLOTS, TONES
 
 MAX_AMOUNT = 100_000_000.0
 EARLIEST = date(2000, 1, 1)
@@ -143,6 +143,8 @@ class Customer(Strict):
 
 class DunningCustomer(Customer):
     consent: Consent = Consent()
+    broken_promises: integer(ge=0, le=10_000) = Field(  # type: ignore[valid-type]
+        0, description="promises to pay this customer broke (the ledger counts them for the customers it keeps)")
 
 
 class Order(Strict):
@@ -169,6 +171,25 @@ class Reminder(Strict):
     final_notice: bool = False
 
 
+class PromiseToPay(Strict):
+    """The invoice's last promise to pay: ``pending`` until its date plus the policy's grace, then ``kept``
+    (paid in full by then) or ``broken`` (from ``broken_since``, the day after the grace)."""
+
+    promised_for: Day
+    amount: Amount
+    status: Literal["pending", "kept", "broken"] = "pending"
+    broken_since: Day | None = None
+
+
+class PaymentPlan(Strict):
+    """The active payment plan covering the invoice: ``on_track`` while its instalments are paid, ``missed``
+    from ``missed_since`` (the day after an unpaid instalment's due date plus the policy's grace)."""
+
+    plan_id: Id
+    status: Literal["on_track", "missed"] = "on_track"
+    missed_since: Day | None = None
+
+
 class Invoice(Strict):
     id: Id
     amount: Amount
@@ -178,6 +199,12 @@ class Invoice(Strict):
     paperless: bool = False
     disputed: bool = False
     dispute_opened: Day | None = None
+    dispute_reason: Literal[DISPUTE_REASONS] | None = Field(  # type: ignore[valid-type]
+        None, description="what the open dispute is about; the policy's disputes.types give its SLA")
+    days_in_resolved_disputes: integer(ge=0, le=36_500) = Field(  # type: ignore[valid-type]
+        0, description="days past due this invoice spent in disputes already resolved (they pause its ladder)")
+    promise: PromiseToPay | None = None
+    payment_plan: PaymentPlan | None = None
     reminders: Annotated[list[Reminder], Field(max_length=100)] = []
 
     @model_validator(mode="after")

@@ -35,11 +35,13 @@ from sqlalchemy.engine import Engine
 from domain.errors import InvalidInput
 from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DISPUTE_REASONS, PROFILES, SIZES
 from ledger import schema as t
-from ledger.events import EVENT_TYPES, Event, parse_event, to_us
+from ledger.events import (COMMITMENT_TYPES, EVENT_TYPES, US_PER_DAY, Commitment, Event, parse_commitment, parse_event,
+                           to_us)
+from ledger.outbox import withdraw
 
 Status = Literal["applied", "duplicate", "refused"]
-#: Event types the book keeps beside the ones the features fold (master data only).
-BOOK_ONLY_TYPES = ("customer_updated",)
+#: Event types the book keeps beside the ones the features fold: master data, and the customer's commitments.
+BOOK_ONLY_TYPES = ("customer_updated", *COMMITMENT_TYPES)
 ALL_TYPES = (*BOOK_ONLY_TYPES, *EVENT_TYPES)
 RANK = {kind: i for i, kind in enumerate(ALL_TYPES)}
 _MASTER_FIELDS = {"name": str, "customer_type": str, "country": str, "sector": str, "size": str, "profile": str,
@@ -86,6 +88,8 @@ class Applied:
     verdicts: list[Verdict]
     touched_customers: frozenset[str]
     invoice_status: dict[str, str] = field(default_factory=dict)
+    withdrawn: list[str] = field(default_factory=list)
+    """Queued messages the batch made moot (cancelled; the rest of their invoices re-issued)."""
 
 
 class Refused(Exception):
@@ -139,14 +143,18 @@ class _Booked:
         self.events.sort(key=_key)
         self.raws[event.event_id] = raw
 
-    def state(self, before: Event | None = None) -> _Invoice:
+    def state(self, before: Event | Commitment | None = None) -> _Invoice:
         """The invoice after its events (only those before ``before``, when given)."""
         events = self.events if before is None else [e for e in self.events if _key(e) < _key(before)]
         return _fold(events, self.customer_id)
 
 
-def _key(event: Event) -> tuple[int, int, str]:
+def _key(event: Event | Commitment) -> tuple[int, int, str]:
     return event.at_us, RANK[event.type], event.event_id
+
+
+Parsed = Event | Commitment | None
+"""What a valid event becomes: an ``Event`` the features fold, a ``Commitment``, or None (master data)."""
 
 
 class Book:
@@ -166,14 +174,16 @@ class Book:
         with self.engine.begin() as own:
             return self._book(own, parsed, received_us)
 
-    def _parse(self, raw: Any) -> Verdict | tuple[Event | None, Mapping[str, Any], str]:
+    def _parse(self, raw: Any) -> Verdict | tuple[Parsed, Mapping[str, Any], str]:
         event_id = raw.get("event_id") if isinstance(raw, Mapping) else None
         event_id = event_id if isinstance(event_id, str) else None
         try:
             if isinstance(raw, Mapping) and raw.get("type") in BOOK_ONLY_TYPES:
-                _master_data(raw)
                 if event_id is None or not 0 < len(event_id) <= 200:
                     raise InvalidInput("event_id is required (1-200 characters)", field="event_id")
+                if raw["type"] in COMMITMENT_TYPES:
+                    return parse_commitment(raw), raw, _canonical(raw)
+                _master_data(raw)
                 return None, raw, _canonical(raw)
             return parse_event(raw), raw, _canonical(raw)
         except InvalidInput as exc:
@@ -187,9 +197,11 @@ class Book:
         ids = [raw["event_id"] for _, raw, _ in candidates]
         known = dict(conn.execute(sa.select(t.ledger_events.c.event_id, t.ledger_events.c.digest)
                                   .where(t.ledger_events.c.event_id.in_(ids))).all()) if ids else {}
-        invoice_ids = sorted({e.invoice_id for e, _, _ in candidates if e is not None})
+        invoice_ids = sorted({i for e, _, _ in candidates for i in _invoices_of(e)})
         customer_ids = sorted({(e.customer_id if e is not None else raw["customer_id"]) for e, raw, _ in candidates})
         invoices = self._load_invoices(conn, invoice_ids)
+        commitments = _Commitments.load(conn, sorted({i for e, _, _ in candidates if isinstance(e, Commitment)
+                                                      for i in e.invoice_ids}))
         existing_customers = set(conn.execute(sa.select(t.customers.c.id)
                                               .where(t.customers.c.id.in_(customer_ids))).scalars()) \
             if customer_ids else set()
@@ -212,9 +224,11 @@ class Book:
                                         "this event_id was already booked with other content", event, raw))
                 continue
             try:
-                note = self._judge(event, raw, invoices)
+                note = (commitments.judge(event, invoices) if isinstance(event, Commitment)
+                        else self._judge(event, raw, invoices))
             except Refused as exc:
-                verdicts.append(Verdict(event_id, "refused", exc.code, exc.field, exc.reason, event, raw))
+                verdicts.append(Verdict(event_id, "refused", exc.code, exc.field, exc.reason,
+                                        event if isinstance(event, Event) else None, raw))
                 continue
             seen[event_id] = digest
             item = (event, raw, digest, text)
@@ -224,11 +238,13 @@ class Book:
             elif customer not in existing_customers:
                 stubs.setdefault(customer, event.at_us)
             accepted.append(item)
-            verdicts.append(Verdict(event_id, "applied", *(note or (None, None, None)), event=event, raw=raw))
-        self._write(conn, accepted, invoices, masters, stubs, existing_customers, received_us)
+            verdicts.append(Verdict(event_id, "applied", *(note or (None, None, None)),
+                                    event=event if isinstance(event, Event) else None, raw=raw))
+        withdrawn = self._write(conn, accepted, invoices, masters, stubs, existing_customers, received_us)
         touched = frozenset((e.customer_id if e is not None else r["customer_id"]) for e, r, _, _ in accepted)
-        statuses = {e.invoice_id: invoices[e.invoice_id].state().status for e, _, _, _ in accepted if e is not None}
-        return Applied(verdicts, touched, statuses)
+        statuses = {e.invoice_id: invoices[e.invoice_id].state().status for e, _, _, _ in accepted
+                    if isinstance(e, Event)}
+        return Applied(verdicts, touched, statuses, withdrawn)
 
     def _judge(self, event: Event | None, raw: Mapping[str, Any],
                invoices: dict[str, _Booked]) -> tuple[str, str, str] | None:
@@ -285,7 +301,8 @@ class Book:
         out: dict[str, _Booked] = {}
         for part in range(0, len(invoice_ids), 500):
             rows = conn.execute(sa.select(t.ledger_events.c.body)
-                                .where(t.ledger_events.c.invoice_id.in_(invoice_ids[part:part + 500]))).scalars()
+                                .where(t.ledger_events.c.invoice_id.in_(invoice_ids[part:part + 500]),
+                                       t.ledger_events.c.type.in_(EVENT_TYPES))).scalars()
             for body in rows:
                 raw = json.loads(body)
                 event = parse_event(raw)
@@ -294,9 +311,10 @@ class Book:
 
     def _write(self, conn: sa.Connection, accepted: list, invoices: dict[str, _Booked],
                masters: dict[str, Mapping[str, Any]], stubs: dict[str, int], existing: set[str],
-               received_us: int) -> None:
+               received_us: int) -> list[str]:
+        """Write the accepted events and their projections; returns the queued messages they made moot."""
         if not accepted:
-            return
+            return []
         conn.execute(sa.insert(t.ledger_events), [
             {"event_id": raw["event_id"], "type": raw["type"],
              "customer_id": event.customer_id if event is not None else raw["customer_id"],
@@ -304,8 +322,10 @@ class Book:
              "at_us": event.at_us if event is not None else received_us, "received_us": received_us,
              "digest": digest, "body": text} for event, raw, digest, text in accepted])
         self._write_customers(conn, masters, stubs, existing, received_us)
-        touched = sorted({e.invoice_id for e, _, _, _ in accepted if e is not None})
+        touched = sorted({e.invoice_id for e, _, _, _ in accepted if isinstance(e, Event)})
         self._rewrite_projections(conn, [(i, invoices[i]) for i in touched])
+        promised = [e for e, _, _, _ in accepted if isinstance(e, Commitment)]
+        _Commitments.write(conn, promised)
         contacts = [{"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,
                      "kind": "final_notice" if raw.get("final_notice") else "reminder", "channel": raw.get("channel"),
                      "at_us": e.at_us, "step": raw.get("step"), "tone": raw.get("tone"),
@@ -313,6 +333,20 @@ class Book:
                     for e, raw, _, _ in accepted if e is not None and e.type == "reminder_sent"]
         if contacts:
             conn.execute(sa.insert(t.contacts), contacts)
+        return self._withdraw(conn, touched, invoices, promised, received_us)
+
+    @staticmethod
+    def _withdraw(conn: sa.Connection, touched: list[str], invoices: dict[str, _Booked], promised: list[Commitment],
+                  received_us: int) -> list[str]:
+        """Queued reminders of invoices this batch closed, disputed, promised or put under a plan are moot."""
+        moot: dict[str, list[str]] = {}
+        for invoice_id in touched:
+            state = invoices[invoice_id].state()
+            if state.status != "open" or state.dispute is not None:
+                moot.setdefault(state.status if state.status != "open" else "disputed", []).append(invoice_id)
+        for commitment in promised:
+            moot.setdefault(commitment.type, []).extend(commitment.invoice_ids)
+        return [m for reason, ids in sorted(moot.items()) for m in withdraw(conn, ids, reason, received_us)]
 
     @staticmethod
     def _write_customers(conn: sa.Connection, masters: dict[str, Mapping[str, Any]], stubs: dict[str, int],
@@ -389,6 +423,88 @@ class Book:
                 yield [json.loads(b) for b in part]
 
 
+def _invoices_of(parsed: Parsed) -> tuple[str, ...]:
+    if isinstance(parsed, Event):
+        return (parsed.invoice_id,)
+    return parsed.invoice_ids if isinstance(parsed, Commitment) else ()
+
+
+@dataclass
+class _Commitments:
+    """The promises and active plans of the invoices a batch's commitments name: what a new one is judged by."""
+
+    promised_for: dict[str, list[int]]       # invoice -> promised dates of its open promises
+    planned: dict[str, str]                  # invoice -> the active plan covering it
+
+    @classmethod
+    def load(cls, conn: sa.Connection, invoice_ids: list[str]) -> _Commitments:
+        out = cls({}, {})
+        p, pi, pp = t.promises.c, t.plan_invoices.c, t.payment_plans.c
+        for part in range(0, len(invoice_ids), 500):
+            ids = invoice_ids[part:part + 500]
+            for invoice_id, promised in conn.execute(sa.select(p.invoice_id, p.promised_for_us)
+                                                     .where(p.invoice_id.in_(ids), p.status == "open")):
+                out.promised_for.setdefault(invoice_id, []).append(promised)
+            out.planned.update(conn.execute(sa.select(pi.invoice_id, pi.plan_id).join(t.payment_plans, pp.id == pi.plan_id)
+                                            .where(pi.invoice_id.in_(ids), pp.status == "active")).all())
+        return out
+
+    def judge(self, commitment: Commitment, invoices: dict[str, _Booked]) -> None:
+        """Refuse a promise or plan on invoices that are unknown, someone else's, closed, or already promised
+        (a promise whose date has not passed) or planned; keep an accepted one for the rest of the batch."""
+        field_name = "invoice_id" if commitment.type == "promise_made" else "invoice_ids"
+        open_cents = 0
+        for invoice_id in commitment.invoice_ids:
+            booked = invoices.get(invoice_id)
+            if booked is None or booked.state().issued is None:
+                raise Refused("unknown_invoice", f"invoice {invoice_id} was never issued", field_name)
+            if booked.customer_id != commitment.customer_id:
+                raise Refused("customer_mismatch", f"invoice {invoice_id} belongs to customer {booked.customer_id}, "
+                              f"not {commitment.customer_id}", "customer_id")
+            before = booked.state(before=commitment)
+            if before.issued is None:
+                raise Refused("before_issue", f"{commitment.type} dated before invoice {invoice_id} was issued", "at")
+            if before.status != "open":
+                raise Refused("invoice_closed", f"invoice {invoice_id} was already {before.status.replace('_', ' ')}",
+                              field_name)
+            if invoice_id in self.planned:
+                raise Refused("plan_active", f"invoice {invoice_id} is already under payment plan "
+                              f"{self.planned[invoice_id]}", field_name)
+            open_cents += before.amount_cents - before.paid_cents
+        if commitment.type == "promise_made":
+            day = commitment.at_us // US_PER_DAY
+            if any(d // US_PER_DAY >= day for d in self.promised_for.get(commitment.invoice_ids[0], ())):
+                raise Refused("promise_open", f"invoice {commitment.invoice_ids[0]} has a promise to pay whose date "
+                              "has not passed", "invoice_id")
+            if cents(commitment.amount) > open_cents:
+                raise Refused("invalid_field", f"the promise of EUR {commitment.amount:,.2f} is more than the open "
+                              f"EUR {euros(open_cents):,.2f}", "amount")
+            self.promised_for.setdefault(commitment.invoice_ids[0], []).append(commitment.promised_for_us)
+            return
+        planned = sum(cents(i.amount) for i in commitment.instalments)
+        if planned < open_cents:
+            raise Refused("invalid_field", f"the instalments add up to EUR {euros(planned):,.2f}, less than the open "
+                          f"EUR {euros(open_cents):,.2f} of the invoices", "instalments")
+        self.planned.update({i: commitment.event_id for i in commitment.invoice_ids})
+
+    @staticmethod
+    def write(conn: sa.Connection, accepted: list[Commitment]) -> None:
+        promises = [{"id": c.event_id, "customer_id": c.customer_id, "invoice_id": c.invoice_ids[0],
+                     "promised_for_us": c.promised_for_us, "amount_cents": cents(c.amount), "status": "open",
+                     "created_us": c.at_us} for c in accepted if c.type == "promise_made"]
+        plans = [c for c in accepted if c.type == "plan_agreed"]
+        for table, rows in (
+                (t.promises, promises),
+                (t.payment_plans, [{"id": c.event_id, "customer_id": c.customer_id, "status": "active",
+                                    "created_us": c.at_us} for c in plans]),
+                (t.plan_instalments, [{"plan_id": c.event_id, "number": n, "due_us": i.due_us,
+                                       "amount_cents": cents(i.amount), "paid_cents": 0}
+                                      for c in plans for n, i in enumerate(c.instalments, 1)]),
+                (t.plan_invoices, [{"plan_id": c.event_id, "invoice_id": i} for c in plans for i in c.invoice_ids])):
+            if rows:
+                conn.execute(sa.insert(table), rows)
+
+
 def sort_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Events in the order they happened (time, then type rank, invoice, id): the features' fold order."""
     return sorted(events, key=lambda e: (to_us(e["at"]), RANK[e["type"]], e.get("invoice_id", ""), e["event_id"]))
@@ -450,15 +566,3 @@ def _master_data(raw: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise Refused("unknown_field", f"customer_updated does not know {sorted(unknown)}", sorted(unknown)[0])
     return out
-
-
-def add_tasks(engine: Engine, tasks: Sequence[Mapping[str, Any]]) -> int:
-    """Open tasks for people (e.g. an unmatched bank payment), once per id; returns how many are new."""
-    if not tasks:
-        return 0
-    with engine.begin() as conn:
-        known = set(conn.execute(sa.select(t.tasks.c.id).where(t.tasks.c.id.in_([x["id"] for x in tasks]))).scalars())
-        new = [dict(x) for x in tasks if x["id"] not in known]
-        if new:
-            conn.execute(sa.insert(t.tasks), new)
-    return len(new)

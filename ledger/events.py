@@ -167,6 +167,86 @@ def parse_event(raw: Any, window: DateWindow | None = None) -> Event:
     return Event(event_id, kind, customer_id, invoice_id, at_us)
 
 
+#: Commitments a customer makes: the book keeps them (promises, payment plans); the features do not fold them.
+COMMITMENT_TYPES = ("promise_made", "plan_agreed")
+MAX_PLAN_INVOICES = 100
+MAX_INSTALMENTS = 120
+
+
+@dataclass(frozen=True)
+class Instalment:
+    due_us: int
+    amount: float
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """A validated ``promise_made`` (one invoice, a date and an amount) or ``plan_agreed`` (its invoices and
+    instalments in due order); the book judges it against the invoices' state at ``at``."""
+
+    event_id: str
+    type: str
+    customer_id: str
+    invoice_ids: tuple[str, ...]
+    at_us: int
+    promised_for_us: int = 0
+    amount: float = 0.0
+    instalments: tuple[Instalment, ...] = ()
+
+    @property
+    def invoice_id(self) -> str | None:
+        """The invoice a promise is for (a plan's invoices are listed in ``invoice_ids``)."""
+        return self.invoice_ids[0] if self.type == "promise_made" else None
+
+
+def parse_commitment(raw: Mapping[str, Any], window: DateWindow | None = None) -> Commitment:
+    """Validate a ``promise_made`` or ``plan_agreed``; raises ``InvalidInput`` naming the field.
+
+    ``promise_made``: ``invoice_id``, ``at``, ``promised_for`` (not before ``at``), ``amount`` (> 0).
+    ``plan_agreed``: ``invoice_ids`` (1-100, distinct), ``at`` and ``instalments`` (1-120 of
+    ``{"due_at", "amount" > 0}``, due dates not before ``at`` and in order).
+    """
+    window = window or DateWindow()
+    kind = raw.get("type")
+    if kind not in COMMITMENT_TYPES:
+        raise InvalidInput(f"unknown commitment type {kind!r}", field="type")
+    event_id, customer_id = raw.get("event_id"), _ident(raw, "customer_id")
+    if "at" not in raw:
+        raise InvalidInput("at is required", field="at")
+    at_us = _time(raw, "at", window)
+    if kind == "promise_made":
+        invoice_id = _ident(raw, "invoice_id")
+        if "promised_for" not in raw:
+            raise InvalidInput("promised_for is required for promise_made", field="promised_for")
+        promised = _time(raw, "promised_for", window)
+        if promised // US_PER_DAY < at_us // US_PER_DAY:
+            raise InvalidInput("promised_for is before the day the promise was made (at)", field="promised_for")
+        return Commitment(str(event_id), kind, customer_id, (invoice_id,), at_us, promised, _amount(raw, positive=True))
+    ids = raw.get("invoice_ids")
+    if not isinstance(ids, list) or not 0 < len(ids) <= MAX_PLAN_INVOICES:
+        raise InvalidInput(f"invoice_ids must be a list of 1-{MAX_PLAN_INVOICES} invoice ids", field="invoice_ids")
+    invoice_ids = tuple(_ident({"invoice_ids": i}, "invoice_ids") for i in ids)
+    if len(set(invoice_ids)) != len(invoice_ids):
+        raise InvalidInput("invoice_ids lists an invoice twice", field="invoice_ids")
+    rows = raw.get("instalments")
+    if not isinstance(rows, list) or not 0 < len(rows) <= MAX_INSTALMENTS:
+        raise InvalidInput(f"instalments must be a list of 1-{MAX_INSTALMENTS} {{due_at, amount}}", field="instalments")
+    instalments: list[Instalment] = []
+    for i, row in enumerate(rows):
+        name = f"instalments[{i}]"
+        if not isinstance(row, Mapping) or set(row) - {"due_at", "amount"} or "due_at" not in row:
+            raise InvalidInput(f"{name} must be an object with due_at and amount", field=name)
+        try:
+            due, amount = _time(row, "due_at", window), _amount(row, positive=True)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.detail, field=f"{name}.{exc.field}") from None
+        if due < at_us or instalments and due < instalments[-1].due_us:
+            raise InvalidInput(f"{name}.due_at is before the plan was agreed or before the instalment ahead of it",
+                               field=f"{name}.due_at")
+        instalments.append(Instalment(due, amount))
+    return Commitment(str(event_id), kind, customer_id, invoice_ids, at_us, instalments=tuple(instalments))
+
+
 def check_event(raw: Any) -> InvalidInput | None:
     """The validation error of ``raw`` as a value, or ``None`` when it is valid."""
     try:

@@ -121,24 +121,25 @@ def next_action() -> Response:
     body = parse(NextActionRequest, NextActionByInvoice)
     cpu1 = time.thread_time()
     runtime = get_runtime()
+    served = runtime.snapshot()
+    policy = served.rules.policy
     invoice_id = body.invoice_id if isinstance(body, NextActionByInvoice) else body.invoice.id
     view = invoice_view(runtime.book.engine, invoice_id)
     known: list[Reason] = []
     if isinstance(body, NextActionByInvoice):
         if view is None:
             raise NotFound(f"the ledger has no invoice {invoice_id!r}", field="invoice_id")
-        request = from_ledger(view, body.request_id, body.now or g.received)
+        request = from_ledger(view, body.request_id, body.now or g.received, policy)
     elif view is None:
         if customer_row(runtime.book.engine, body.customer.id) is not None:
             raise NotFound(f"the ledger keeps customer {body.customer.id}'s book and has no invoice "
                            f"{invoice_id!r}", field="invoice.id")
         request = body  # a caller that keeps its own state for a customer the ledger does not know
     else:
-        request, known = corrected(body, view)
+        request, known = corrected(body, view, policy)
     closed = None if view is None or view.invoice["status"] == "open" else view.invoice["status"]
     before = {"parse": cpu1 - cpu0, "ledger": time.thread_time() - cpu1}
-    decision = decide_next_action(request, store=runtime.store, served=runtime.snapshot(), known=known,
-                                  closed=closed)
+    decision = decide_next_action(request, store=runtime.store, served=served, known=known, closed=closed)
     return _answer(body, request.now, decision, before, decided_on=request)
 
 
