@@ -413,14 +413,35 @@ class Book:
 
     def all_events(self, batch: int = 20_000) -> Iterable[list[dict[str, Any]]]:
         """Every event the features fold, in the order they happened, in batches (warming an online store)."""
-        e = t.ledger_events.c
-        rank = sa.case({kind: RANK[kind] for kind in EVENT_TYPES}, value=e.type)
-        query = (sa.select(e.body).where(e.type.in_(EVENT_TYPES))
-                 .order_by(e.at_us, rank, e.invoice_id, e.event_id))
         with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+            result = conn.execution_options(stream_results=True, yield_per=batch).execute(_in_fold_order(sa.true()))
             for part in result.scalars().partitions(batch):
                 yield [json.loads(b) for b in part]
+
+    @staticmethod
+    def booked_events(conn: sa.Connection, first: str, last: str) -> list[Event]:
+        """The events the features fold of the customers ``first`` to ``last`` (by id), in the order they happened,
+        as the ``Event`` values they were validated into when booked (a dunning run's partition folds them into a
+        store of its own without parsing them again: only the amounts and due dates are read from the body)."""
+        e = t.ledger_events.c
+        query = _in_fold_order(sa.and_(e.customer_id >= first, e.customer_id <= last),
+                               e.event_id, e.type, e.customer_id, e.invoice_id, e.at_us)
+        out = []
+        for body, event_id, kind, customer_id, invoice_id, at_us in conn.execute(query):
+            if kind in ("invoice_issued", "payment_received"):
+                raw = json.loads(body)
+                due = to_us(raw["due_at"]) if kind == "invoice_issued" else 0
+                out.append(Event(event_id, kind, customer_id, invoice_id, at_us, float(raw["amount"]), due))
+            else:
+                out.append(Event(event_id, kind, customer_id, invoice_id, at_us))
+        return out
+
+
+def _in_fold_order(where: sa.ColumnElement[bool], *columns: sa.ColumnElement[Any]) -> sa.Select:
+    e = t.ledger_events.c
+    rank = sa.case({kind: RANK[kind] for kind in EVENT_TYPES}, value=e.type)
+    return (sa.select(e.body, *columns).where(where, e.type.in_(EVENT_TYPES))
+            .order_by(e.at_us, rank, e.invoice_id, e.event_id))
 
 
 def _invoices_of(parsed: Parsed) -> tuple[str, ...]:

@@ -56,6 +56,7 @@ import json
 import math
 import threading
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 import durable_rules_engine
@@ -85,16 +86,39 @@ def as_doubles(value: Any) -> Any:
     Raises ``OverflowError`` for an integer beyond the double range and
     ``ValueError`` for NaN or infinity: those have no meaning in a rule.
     """
+    kind = type(value)
+    if kind is float or kind is int:
+        return _double(value)
+    if kind is str or kind is bool or value is None:
+        return value
     if isinstance(value, Mapping):
         return {k: as_doubles(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [as_doubles(v) for v in value]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-        if not math.isfinite(number):
-            raise ValueError(f"{value!r} is not a finite number")
-        return number
+        return _double(value)
     return value
+
+
+def _double(value: int | float) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+@lru_cache(maxsize=16_384)
+def _string(text: str) -> str:
+    """A JSON string as ``json.dumps(text, ensure_ascii=False)`` writes it (fact names and categories repeat)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _float(value: float) -> str:
+    if not math.isfinite(value):
+        raise ValueError(f"durable-rules cannot read {value!r}")
+    text = repr(value)
+    mantissa, e, exponent = text.partition("e")
+    return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
 
 
 def to_json(value: Any) -> str:
@@ -102,20 +126,24 @@ def to_json(value: Any) -> str:
 
     Like ``json.dumps``, except that a float is written so its exponent always
     follows a fraction (``1.0e-05``, never ``1e-05``); shortest-repr digits
-    otherwise, so the parser's ``strtod`` gives back the same double.
+    otherwise, so the parser's ``strtod`` gives back the same double. (Every
+    decision posts its facts: the common types are written without the
+    general encoder.)
     """
+    kind = type(value)
+    if kind is float:
+        return _float(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is str:
+        return _string(value)
     if isinstance(value, Mapping):
-        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{to_json(v)}"
-                              for k, v in value.items()) + "}"
+        return "{" + ",".join(f"{_string(str(k))}:{to_json(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(to_json(v) for v in value) + "]"
     if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"durable-rules cannot read {value!r}")
-        text = repr(value)
-        mantissa, e, exponent = text.partition("e")
-        return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
-    return json.dumps(value, ensure_ascii=False)  # str, int, bool, None
+        return _float(value)
+    return json.dumps(value, ensure_ascii=False)  # int, None, str and bool subclasses
 
 
 class _ExactRuleset(Ruleset):

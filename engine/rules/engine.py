@@ -14,7 +14,10 @@ ruleset, run in order because later tables read what earlier ones decided:
   ``dunning.notes``; a guard overrides the step's action.
 
 durable-rules applies each table's hit policy itself (see ``durable.py``), so
-the trace holds exactly the deciding row of each table.
+the trace holds exactly the deciding row of each table. A ``collect`` table
+(``dunning.notes``) posts one ruleset per row; a row whose condition requires a
+yes/no fact (``disputed and ...``) that the facts do not have is not posted: it
+could not fire.
 
 A table whose conditions read no number (only booleans and categories, e.g.
 ``profile_segments`` and ``credit_limits``) can only see a small, finite set
@@ -46,7 +49,7 @@ from domain.vocabulary import WEEKDAYS
 from engine.legal import collection_costs
 from engine.rules import facts as vocab
 from engine.rules.durable import DurableRunner, RulesFault, project
-from engine.rules.expr import to_durable
+from engine.rules.expr import required_flags, to_durable
 from engine.rules.model import CreditPolicy, QuietHours, Row
 
 TABLES = ("risk_segments", "profile_segments", "credit_limits", "checkout", "dunning.rules", "ladder",
@@ -154,6 +157,9 @@ class RuleEngine:
             elif rows:
                 groups[name] = [(name, rows)]
         self._rulesets = {name: [rs for rs, _ in g] for name, g in groups.items()}
+        # a collect table's row needs no post when a yes/no fact its condition requires is not so (most notes)
+        self._flags = {rs: required_flags(rows[0].when.node) for name, g in groups.items() if t[name].hit == "collect"
+                       for rs, rows in g}
         self._memo: dict[str, dict[tuple[Any, ...], frozenset[str]]] = {
             name: {} for name in TABLES if all(vocab.ALL_KINDS.get(f) in ("bool", "str") for f in self._fields[name])}
         self._runner = DurableRunner({rs: {r.id: to_durable(r.when.node) for r in rows}
@@ -252,7 +258,8 @@ class RuleEngine:
         key = tuple(facts.values()) if memo is not None else ()
         if memo is not None and (known := memo.get(key)) is not None:
             return known
-        fired = (self._runner.match(rs, facts) for rs in self._rulesets.get(table, ()))
+        fired = (self._runner.match(rs, facts) for rs in self._rulesets.get(table, ())
+                 if all(f[k] == v for k, v in self._flags.get(rs, {}).items()))
         result = frozenset(rid for rid in fired if rid is not None)
         if memo is not None and len(memo) < MEMO_LIMIT:
             memo[key] = result  # one dict store: atomic, so threads may share the memo without a lock

@@ -79,6 +79,11 @@ class OnlineStore(ABC):
         applied = iter(self._apply_valid(valid)) if valid else iter(())
         return [r if r is not None else next(applied) for r in results]
 
+    def apply_booked(self, events: Sequence[Event]) -> list[EventResult]:
+        """Fold events the ledger booked, given as the ``Event`` values they were validated into when booked
+        (``ledger.book.Book.booked_events``): in order, idempotent, with no second parse."""
+        return self._apply_valid(events)
+
     @abstractmethod
     def _apply_valid(self, events: Sequence[Event]) -> list[EventResult]:
         """Fold validated events in order (atomically per event); one result each."""

@@ -27,16 +27,16 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic_core import to_json
 from werkzeug.routing import BaseConverter
 
-from domain.contract import (CheckoutDecision, CheckoutRequest, NextActionByInvoice, NextActionDecision,
-                             NextActionRequest, Reason)
+from domain.contract import CheckoutRequest, NextActionByInvoice, NextActionRequest, Reason
 from domain.errors import InvalidInput, NotFound
 from engine.decisions import Decision, decide_checkout, decide_next_action
-from serving.api._body import parse, request_digest
+from serving.api._body import parse
 from ledger.views import customer_row, invoice_view, record_decision, search_decisions
 from serving.api.book import decision_summary
-from serving.audit import AuditEntry, json_bytes
+from serving.audit import json_bytes
 from serving.dunning_view import corrected, from_ledger, micros
 from serving.metrics import get_metrics
+from serving.records import decision_entry
 from serving.runtime import get_runtime
 from serving.schemas import DecisionPage
 
@@ -55,7 +55,6 @@ def _register_converter(state) -> None:  # noqa: ANN001 - Flask's BlueprintSetup
     state.app.url_map.converters["decision_id"] = _DecisionId
 
 
-_RESPONSES = {"checkout": CheckoutDecision, "next_action": NextActionDecision}
 _DECISION_STAGES = ("features", "model", "shap", "rules", "bandit")
 
 
@@ -79,15 +78,8 @@ def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now
     runtime = get_runtime()
     decision_id = f"dec_{uuid.uuid4().hex}"
     latency_ms = round((time.perf_counter() - g.t0) * 1e3, 3)
-    answer = _RESPONSES[decision.kind].model_construct(**decision.answer.__dict__, decision_id=decision_id,
-                                                       request_id=body.request_id, latency_ms=latency_ms)
-    request, response = body.model_dump(mode="json"), answer.model_dump(mode="json")
-    payload = {"request": request, **decision.record.to_dict(), "outcome": decision.outcome, "response": response,
-               "received_at": g.received.isoformat()}
-    if decided_on is not None and decided_on is not body:
-        payload["decided_on"] = decided_on.model_dump(mode="json")
-    record, created = runtime.audit.append(AuditEntry(decision_id, body.request_id, decision.kind,
-                                                      now.isoformat(), payload, request_digest(request)))
+    entry, response = decision_entry(body, decision, decision_id, latency_ms, g.received, now, decided_on)
+    record, created = runtime.audit.append(entry)
     if not created:
         return Response(json_bytes(record.payload["response"]), mimetype="application/json",
                         headers={"Kredo-Replayed": "true"})
