@@ -109,7 +109,8 @@ def _refusal_of(exc: InvalidInput, raw: Any) -> Refused:
     name = exc.field
     if name == "type":
         return Refused("unknown_type", exc.detail, name)
-    if not isinstance(raw, Mapping) or name is not None and raw.get(name) is None:
+    root = None if name is None else name.split("[")[0].split(".")[0]  # instalments[1].due_at -> instalments
+    if not isinstance(raw, Mapping) or root is not None and raw.get(root) is None:
         return Refused("missing_field", f"{name or 'event'} is missing: {exc.detail}", name)
     return Refused("invalid_field", exc.detail, name)
 
