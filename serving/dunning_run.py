@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -163,6 +164,7 @@ class PartitionResult:
     state: DayState
     handled: frozenset[str]     # task names the day's state opens (the disputes'), not each decision
     cpu: Counter[str]           # CPU seconds per stage (this process's, or the worker's)
+    seconds: float              # wall seconds deciding it
 
 
 class _Stages:
@@ -184,7 +186,7 @@ def decide_partition(ctx: Deciding, day: date, part: Partition, received: dateti
     now_us, received_us = micros(now), micros(received)
     policy = ctx.served.rules.policy
     i = t.invoices.c
-    clock = _Stages()
+    clock, t0 = _Stages(), time.perf_counter()
     with ctx.engine.connect() as conn:
         views = invoice_views(conn, sa.and_(i.status == "open", i.customer_id >= part.first,
                                             i.customer_id <= part.last))
@@ -214,7 +216,8 @@ def decide_partition(ctx: Deciding, day: date, part: Partition, received: dateti
     state = day_state(views, policy, now_us, received_us)
     clock.lap("state")
     return PartitionResult(entries, decided, skipped, state,
-                           frozenset({policy.disputes.task, policy.disputes.overdue_task}), clock.cpu)
+                           frozenset({policy.disputes.task, policy.disputes.overdue_task}), clock.cpu,
+                           time.perf_counter() - t0)
 
 
 def decide_remote(part: Partition, spec: RunSpec, day: date, received: datetime) -> PartitionResult:
@@ -264,9 +267,12 @@ class RunReport:
     workers: int = 0
     seconds: float = 0.0
     cpu: Counter[str] = field(default_factory=Counter)
+    partition_seconds: list[float] = field(default_factory=list)
 
-    def count(self, decided: Sequence[Decided], skipped: int, state: DayState, cpu: Counter[str]) -> None:
+    def count(self, decided: Sequence[Decided], skipped: int, state: DayState, cpu: Counter[str],
+              seconds: float) -> None:
         self.cpu.update(cpu)
+        self.partition_seconds.append(seconds)
         self.invoices += len(decided)
         self.skipped += skipped
         self.partitions += 1
@@ -286,7 +292,8 @@ class RunReport:
                             "segments": sort(self.segments), "assignees": sort(self.assignees)},
                 "promises": sort(self.promises), "plans": sort(self.plans), "partitions": self.partitions,
                 "workers": self.workers, "seconds": self.seconds,
-                "cpu_seconds": {k: round(v, 3) for k, v in sorted(self.cpu.items())}}
+                "partition_p50_s": round(statistics.median(self.partition_seconds), 3) if self.partition_seconds
+                else 0.0, "cpu_seconds": {k: round(v, 3) for k, v in sorted(self.cpu.items())}}
 
 
 def run_day(day: date, *, engine: Engine, audit: AuditLog, ctx: Deciding | None = None, spec: RunSpec | None = None,
@@ -319,16 +326,17 @@ def run_day(day: date, *, engine: Engine, audit: AuditLog, ctx: Deciding | None 
             bundles, work = consolidate(result.decided, result.handled)
             report.messages += len(bundles)
             report.tasks += len(work) + len(result.state.tasks)
-            report.count(result.decided, len(result.skipped), result.state, result.cpu)
+            report.count(result.decided, len(result.skipped), result.state, result.cpu, result.seconds)
             continue
-        clock = _Stages()
+        clock, t1 = _Stages(), time.perf_counter()
         decided = _recorded(audit, result)
         clock.lap("audit")
         messages, tasks = _write(engine, day, decided, result, now_us, wall_us)
         clock.lap("ledger")
         report.messages += messages
         report.tasks += tasks
-        report.count(decided, len(result.skipped), result.state, result.cpu + clock.cpu)
+        report.count(decided, len(result.skipped), result.state, result.cpu + clock.cpu,
+                     result.seconds + time.perf_counter() - t1)
     report.seconds = round(time.perf_counter() - t0, 3)
     if not dry_run:
         with engine.begin() as conn:
@@ -342,7 +350,8 @@ def _stored(stored: Mapping[str, Any]) -> RunReport:
     return RunReport(**{k: stored[k] for k in ("run_id", "date", "invoices", "skipped", "messages", "tasks",
                                                 "partitions", "workers", "seconds")},
                      dry_run=False, created=False, promises=Counter(stored["promises"]),
-                     plans=Counter(stored["plans"]), cpu=Counter(stored["cpu_seconds"]), **counts)
+                     plans=Counter(stored["plans"]), cpu=Counter(stored["cpu_seconds"]),
+                     partition_seconds=[stored["partition_p50_s"]] if stored["partitions"] else [], **counts)
 
 
 def _on_dask(spec: RunSpec, day: date, parts: list[Partition], received: datetime,

@@ -274,4 +274,5 @@ class DunningRunReport(BaseModel):
     partitions: int
     workers: int
     seconds: float
+    partition_p50_s: float = Field(description="median wall seconds of a partition (deciding and writing it)")
     cpu_seconds: dict[str, float] = Field(description="CPU seconds per stage")
