@@ -152,10 +152,10 @@ def open_tasks(conn: sa.Connection, tasks: Sequence[Mapping[str, Any]], once_per
         k = t.tasks.c
         customers = sorted({r["customer_id"] for r in rows if r["customer_id"] is not None})
         busy: set[tuple[Any, ...]] = set()
-        for part in range(0, len(customers), 500):
-            busy |= {tuple(r) for r in conn.execute(
-                sa.select(k.type, k.customer_id, k.invoice_id)
-                .where(k.customer_id.in_(customers[part:part + 500]), k.status == "open"))}
+        for part in range(0, len(customers), 500):  # by customer (its index), the status filtered here: the
+            busy |= {(kind, c, i) for kind, c, i, status in conn.execute(  # open tasks of all are many
+                sa.select(k.type, k.customer_id, k.invoice_id, k.status)
+                .where(k.customer_id.in_(customers[part:part + 500]))) if status == "open"}
         rows = [r for r in rows if (r["type"], r["customer_id"], r["invoice_id"]) not in busy]
     return len(insert_new(conn, t.tasks, rows))
 

@@ -78,6 +78,8 @@ invoices = sa.Table(
     sa.Column("paid_us", Micros, nullable=True),
     sa.Column("written_off_us", Micros, nullable=True),
     sa.Column("disputed", sa.Boolean(), nullable=False, server_default=sa.false()),
+    # (0004) the dunning run reads the open invoices of a range of customers: by status and customer together
+    sa.Index("ix_invoices_status_customer_id", "status", "customer_id"),
 )
 
 payments = sa.Table(

@@ -124,7 +124,9 @@ def invoice_views(conn: sa.Connection, where: sa.ColumnElement[bool], decisions:
     messages = per_invoice(sa.select(o.invoice_id, o.message_id, o.action, o.step, o.decision_id, m.channel, m.tone,
                                      m.send_at_us, m.decided_us, m.status)
                            .join(t.outbox_messages, m.id == o.message_id)
-                           .where(o.invoice_id.in_(ids), m.status.in_(LIVE)).order_by(m.send_at_us, o.message_id))
+                           .where(o.invoice_id.in_(ids)).order_by(m.send_at_us, o.message_id))
+    messages = {k: live for k, v in messages.items() if (live := [r for r in v if r["status"] in LIVE])}
+    # (the status is filtered here, not in SQL: a filter on it would lead the plan through every queued message)
     taken = per_invoice(sa.select(t.decisions).where(t.decisions.c.invoice_id.in_(ids))
                         .order_by(t.decisions.c.received_us)) if decisions else {}
     promises = _promises(conn, customer_ids)

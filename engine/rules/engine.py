@@ -19,14 +19,15 @@ the trace holds exactly the deciding row of each table. A ``collect`` table
 yes/no fact (``disputed and ...``) that the facts do not have is not posted: it
 could not fire.
 
-A table whose conditions read no number (only booleans and categories, e.g.
-``profile_segments`` and ``credit_limits``) can only see a small, finite set
-of fact combinations, and durable-rules is deterministic for a fresh session:
-the first time a combination is seen durable-rules decides it, and the rule
-ids that fired are kept for that combination (at most ``MEMO_LIMIT`` per
-table, then nothing more is kept). That halves the durable-rules posts of a
-checkout (four tables, two of them categorical). Tables reading numbers are
-posted every time.
+durable-rules is deterministic for a fresh session, so the first time a
+combination of the facts a table reads is seen durable-rules decides it, and
+the rule ids that fired are kept for that combination (at most ``MEMO_LIMIT``
+per table, then nothing more is kept). A table that reads only booleans and
+categories (``profile_segments``, ``credit_limits``) sees few combinations:
+that halves the durable-rules posts of a checkout. The dunning ladder reads a
+whole number of days, the segment and a few flags: a dunning run's invoices
+share its combinations too. A table reading scores or amounts (``risk_segments``)
+rarely sees one twice; its memo fills up and is then only looked in.
 
 Example::
 
@@ -55,7 +56,7 @@ from engine.rules.model import CreditPolicy, QuietHours, Row
 TABLES = ("risk_segments", "profile_segments", "credit_limits", "checkout", "dunning.rules", "ladder",
           "dunning.notes")
 SENDING_ACTIONS = ("remind", "final_notice", "payment_plan")
-MEMO_LIMIT = 4096  # fact combinations kept per categorical table (bounds memory for free-text categories)
+MEMO_LIMIT = 4096  # fact combinations kept per table (bounds memory whatever the facts)
 
 
 @dataclass(frozen=True)
@@ -160,8 +161,7 @@ class RuleEngine:
         # a collect table's row needs no post when a yes/no fact its condition requires is not so (most notes)
         self._flags = {rs: required_flags(rows[0].when.node) for name, g in groups.items() if t[name].hit == "collect"
                        for rs, rows in g}
-        self._memo: dict[str, dict[tuple[Any, ...], frozenset[str]]] = {
-            name: {} for name in TABLES if all(vocab.ALL_KINDS.get(f) in ("bool", "str") for f in self._fields[name])}
+        self._memo: dict[str, dict[tuple[Any, ...], frozenset[str]]] = {name: {} for name in TABLES}
         self._runner = DurableRunner({rs: {r.id: to_durable(r.when.node) for r in rows}
                                       for g in groups.values() for rs, rows in g})
 
@@ -252,16 +252,15 @@ class RuleEngine:
         return kept, reasons
 
     def _run(self, table: str, f: Mapping[str, Any]) -> frozenset[str]:
-        """The ids of the rules of ``table`` that fire on ``f`` (remembered for categorical tables)."""
+        """The ids of the rules of ``table`` that fire on ``f`` (remembered per combination of its facts)."""
         facts = project(f, self._fields[table])
-        memo = self._memo.get(table)
-        key = tuple(facts.values()) if memo is not None else ()
-        if memo is not None and (known := memo.get(key)) is not None:
+        memo, key = self._memo[table], tuple(facts.values())
+        if (known := memo.get(key)) is not None:
             return known
         fired = (self._runner.match(rs, facts) for rs in self._rulesets.get(table, ())
                  if all(f[k] == v for k, v in self._flags.get(rs, {}).items()))
         result = frozenset(rid for rid in fired if rid is not None)
-        if memo is not None and len(memo) < MEMO_LIMIT:
+        if len(memo) < MEMO_LIMIT:
             memo[key] = result  # one dict store: atomic, so threads may share the memo without a lock
         return result
 

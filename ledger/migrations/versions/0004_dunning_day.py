@@ -1,5 +1,5 @@
 """The dunning day: runs (one per business date), the transactional outbox, the invoices of a payment plan;
-when a promise was found kept or broken and a plan closed; tasks looked up by invoice.
+when a promise was found kept or broken and a plan closed; tasks looked up by invoice, open invoices by customer.
 
 Revision ID: 0004
 Revises: 0003
@@ -70,9 +70,11 @@ def upgrade() -> None:
     op.add_column('promises', sa.Column('resolved_us', sa.BigInteger(), nullable=True))
     op.add_column('payment_plans', sa.Column('closed_us', sa.BigInteger(), nullable=True))
     op.create_index(op.f('ix_tasks_invoice_id'), 'tasks', ['invoice_id'], unique=False)
+    op.create_index('ix_invoices_status_customer_id', 'invoices', ['status', 'customer_id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_invoices_status_customer_id', table_name='invoices')
     op.drop_index(op.f('ix_tasks_invoice_id'), table_name='tasks')
     with op.batch_alter_table('payment_plans') as batch:
         batch.drop_column('closed_us')
