@@ -143,6 +143,7 @@ def main() -> None:
             shutil.copy(seed_db, work / f"{name}.db")
             figures.update(_run(name, f"sqlite:///{work}/{name}.db", f"sqlite:///{work}/{name}-audit.db", tracking,
                                 champion["uri"], args))
+    shutil.rmtree(work, ignore_errors=True)
     report("dunning run: every open invoice of a day", figures, args.json)
 
 
