@@ -229,6 +229,16 @@ class Risk(BaseModel):
     alias: str | None
 
 
+class Degraded(BaseModel):
+    """Set when a decision was taken without part of what it normally reads (docs/reliability.md)."""
+
+    mode: Literal["rules_only"] = Field(description="rules_only: the credit policy's rules alone, no customer "
+                                        "history and no model")
+    reason: str = Field(description="why, e.g. the online feature store was unavailable")
+    unknown: list[str] = Field(description="what the decision could not read")
+    assumed: dict[str, float | bool] = Field(description="the facts the rules were given in its place")
+
+
 Outcome = Literal["accept", "prepay", "review", "reject"]
 Action = Literal["none", "wait", "remind", "call", "pause", "payment_plan", "final_notice", "escalate"]
 
@@ -243,10 +253,12 @@ class CheckoutAnswer(BaseModel):
     credit_limit: float
     open_exposure: float
     available_credit: float
-    risk: Risk
+    risk: Risk | None = Field(description="the model's scores; null in a degraded (rules-only) decision")
     reasons: list[Reason]
     rules_fired: list[str]
     policy_version: str
+    degraded: Degraded | None = Field(None, description="null, or how this decision was taken without the "
+                                      "customer's history (DEGRADED_MODE=rules_only while the store is down)")
 
 
 class CheckoutDecision(CheckoutAnswer):

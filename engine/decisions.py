@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,9 +33,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from domain.contract import (Bandit, BanditArm, CheckoutAnswer, CheckoutRequest, Customer, DunningCustomer, Invoice,
-                             NextActionAnswer, NextActionRequest, Reason, Risk)
-from domain.errors import InvalidInput
+from domain.contract import (Bandit, BanditArm, CheckoutAnswer, CheckoutRequest, Customer, Degraded,
+                             DunningCustomer, Invoice, NextActionAnswer, NextActionRequest, Reason, Risk)
+from domain.errors import InvalidInput, ModelFault
 from engine.bandits import Arm, Choice, Context, arms_for_channels
 from engine.ports import Explanation, FeatureStore, ModelInfo, Rules, Served
 from engine.reasons import top_reasons
@@ -87,33 +88,41 @@ NO_BANDIT: dict[str, Any] = {"invoice_id": None, "arm": None, "propensity": None
 
 @dataclass(frozen=True)
 class DecisionRecord:
-    """Everything an auditor needs beside the request and the answer (``serving`` adds those two)."""
+    """Everything an auditor needs beside the request and the answer (``serving`` adds those two).
 
-    features: np.ndarray
+    A decision taken without the customer's history (``engine.degraded``) has no feature vector, model,
+    scores or explanation; its ``degraded`` section says why and what the rules were told instead.
+    """
+
+    features: np.ndarray | None
     scores: dict[str, float]
-    model: ModelInfo
+    model: ModelInfo | None
     policy_version: str
     policy_hash: str
     rules_fired: list[str]
-    explanation: Explanation  # exact SHAP of P(late), stated in the answer's terms
+    explanation: Explanation | None  # exact SHAP of P(late), stated in the answer's terms
     timings: dict[str, float]
     bandit: BanditFeedback | None = None
     next_action: bool = False
+    degraded: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as stored in the audit log (stable field names: auditors' tools read them)."""
+        model = self.model
         out: dict[str, Any] = {
-            "features": dict(zip(FEATURE_NAMES, self.features.tolist())),
+            "features": None if self.features is None else dict(zip(FEATURE_NAMES, self.features.tolist())),
             "scores": self.scores,
-            "model": {"name": self.model.name, "version": str(self.model.version), "alias": self.model.alias,
-                      "run_id": self.model.run_id},
+            "model": None if model is None else {"name": model.name, "version": str(model.version),
+                                                 "alias": model.alias, "run_id": model.run_id},
             "policy": {"version": self.policy_version, "hash": self.policy_hash},
             "rules_fired": self.rules_fired,
-            "shap": self.explanation.to_record(FEATURE_NAMES),
+            "shap": None if self.explanation is None else self.explanation.to_record(FEATURE_NAMES),
             "timings": self.timings,
         }
         if self.next_action:
             out["bandit"] = NO_BANDIT if self.bandit is None else self.bandit.to_dict()
+        if self.degraded is not None:
+            out["degraded"] = dict(self.degraded)
         return out
 
 
@@ -132,7 +141,7 @@ def rng_for(request_id: str) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(hashlib.sha256(request_id.encode()).digest()[:8], "big"))
 
 
-class _Clock:
+class Clock:
     """Milliseconds per stage, for the audit record's timings: wall time (``features_ms``) and
     this thread's CPU time (``features_cpu_ms``); on a shared machine the wall time moves with
     the neighbours' load, the CPU time does not."""
@@ -157,15 +166,40 @@ class _Scored:
 
 
 def _score(served: Served, store: FeatureStore, customer_id: str, request: InvoiceRequest, now: datetime,
-           clock: _Clock) -> _Scored:
+           clock: Clock) -> _Scored:
     feats = store.customer_features(customer_id, request, now)
     x = vector(feats)
     clock.lap("features_ms")
-    scores = served.model.predict_one(x)
+    scores = model_scores(served, x)
     clock.lap("model_ms")
-    explanation = served.model.explain_probability_one(x)
+    try:
+        explanation = served.model.explain_probability_one(x)
+    except Exception as exc:  # noqa: BLE001 - the port's boundary: see model_scores
+        raise _fault(served.model_info, f"explaining raised {type(exc).__name__}") from exc
     clock.lap("shap_ms")
     return _Scored(feats, x, scores, explanation)
+
+
+def model_scores(served: Served, x: np.ndarray) -> dict[str, float]:
+    """The served model's scores of one feature vector, or ``ModelFault``.
+
+    Why here: whatever the model does wrong (raises, or answers NaN or infinity) is
+    the server's fault, not the caller's; without this a NaN reached the rules'
+    fact check and the caller got a 422 "p_late must be a finite number" for a
+    well-formed request (issue 15, F5). A model that does this on its probe rows
+    is refused at load (``training.probe``); this guards every other row.
+    """
+    try:
+        scores = served.model.predict_one(x)
+    except Exception as exc:  # noqa: BLE001 - the port's boundary: any failure of the model is a fault
+        raise _fault(served.model_info, f"scoring raised {type(exc).__name__}") from exc
+    if not all(math.isfinite(v) for v in scores.values()):
+        raise _fault(served.model_info, "a score is not a finite number")
+    return scores
+
+
+def _fault(info: ModelInfo, what: str) -> ModelFault:
+    return ModelFault(f"model {info.name} version {info.version}: {what}", field="model")
 
 
 def _risk(scores: Mapping[str, float], info: ModelInfo) -> Risk:
@@ -185,7 +219,7 @@ def _reasons(rule_reasons: Any, scored: _Scored) -> list[Reason]:
     return rules + model
 
 
-def _record(scored: _Scored, served: Served, outcome: CheckoutOutcome | DunningOutcome, clock: _Clock,
+def _record(scored: _Scored, served: Served, outcome: CheckoutOutcome | DunningOutcome, clock: Clock,
             bandit: BanditFeedback | None = None, next_action: bool = False) -> DecisionRecord:
     return DecisionRecord(
         features=scored.x, scores={k: float(v) for k, v in scored.scores.items()}, model=served.model_info,
@@ -235,12 +269,13 @@ def dunning_facts(customer: DunningCustomer, invoice: Invoice, now: datetime, fe
     }
 
 
-def checkout_answer(out: CheckoutOutcome, risk: Risk, reasons: list[Reason]) -> CheckoutAnswer:
+def checkout_answer(out: CheckoutOutcome, risk: Risk | None, reasons: list[Reason],
+                    degraded: Degraded | None = None) -> CheckoutAnswer:
     return CheckoutAnswer.model_construct(
         kind="checkout", outcome=out.outcome, segment=out.segment, profile_segment=out.profile_segment,
         credit_limit=round(float(out.credit_limit), 2), open_exposure=round(float(out.open_exposure), 2),
         available_credit=round(float(out.available_credit), 2), risk=risk, reasons=reasons,
-        rules_fired=list(out.rules_fired), policy_version=str(out.policy_version))
+        rules_fired=list(out.rules_fired), policy_version=str(out.policy_version), degraded=degraded)
 
 
 def order_request(customer: Customer, amount: float, payment_terms_days: int, paperless: bool,
@@ -253,7 +288,7 @@ def order_request(customer: Customer, amount: float, payment_terms_days: int, pa
 
 def decide_checkout(request: CheckoutRequest, now: datetime, *, store: FeatureStore, served: Served) -> Decision:
     """May this customer buy this order on credit?"""
-    clock = _Clock()
+    clock = Clock()
     customer, order = request.customer, request.order
     scored = _score(served, store, customer.id,
                     order_request(customer, order.amount, order.payment_terms_days, order.paperless, now), now, clock)
@@ -271,7 +306,7 @@ def standing(customer: Customer, now: datetime, *, store: FeatureStore, served: 
     shows exactly what the next checkout would start from.
     """
     feats = store.customer_features(customer.id, order_request(customer, 0.0, 30, False, now), now)
-    scores = served.model.predict_one(vector(feats))
+    scores = model_scores(served, vector(feats))
     return served.rules.evaluate_checkout(checkout_facts(customer, 0.0, 30, feats, scores))
 
 
@@ -320,7 +355,7 @@ def decide_next_action(request: NextActionRequest, *, store: FeatureStore, serve
     ledger's status of an invoice that is no longer open (``paid``, ``written_off``): the answer
     is ``none``, with the model's scores still recorded for the auditor.
     """
-    clock = _Clock()
+    clock = Clock()
     customer, invoice, now = request.customer, request.invoice, request.now
     scored = _score(served, store, customer.id, invoice_request(customer, invoice, now.tzinfo), now, clock)
     if closed is not None:
@@ -356,7 +391,7 @@ def decide_next_action(request: NextActionRequest, *, store: FeatureStore, serve
 
 
 def _nothing_to_do(request: NextActionRequest, scored: _Scored, served: Served, status: str, known: list[Reason],
-                   clock: _Clock) -> Decision:
+                   clock: Clock) -> Decision:
     policy = served.rules.policy
     reason = Reason.model_construct(code=f"ledger.invoice_{status}", source="ledger", contribution=None,
                                     text=f"Invoice {request.invoice.id} is {status.replace('_', ' ')} in the "

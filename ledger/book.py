@@ -22,9 +22,10 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, Literal
@@ -378,16 +379,17 @@ class Book:
                                          t.ledger_events.c.type.in_(EVENT_TYPES))).scalars().all()
         return sort_events([json.loads(b) for b in bodies])
 
-    def all_events(self, batch: int = 20_000) -> Iterable[list[dict[str, Any]]]:
-        """Every event the features fold, in the order they happened, in batches (warming an online store)."""
+    def customer_histories(self, batch: int = 20_000) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """Every customer's events the features fold, customer by customer, each in the order they happened
+        (warming an online store: ``OnlineStore.refold_many``)."""
         e = t.ledger_events.c
         rank = sa.case({kind: RANK[kind] for kind in EVENT_TYPES}, value=e.type)
-        query = (sa.select(e.body).where(e.type.in_(EVENT_TYPES))
-                 .order_by(e.at_us, rank, e.invoice_id, e.event_id))
+        query = (sa.select(e.customer_id, e.body).where(e.type.in_(EVENT_TYPES))
+                 .order_by(e.customer_id, e.at_us, rank, e.invoice_id, e.event_id))
         with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
-            for part in result.scalars().partitions(batch):
-                yield [json.loads(b) for b in part]
+            rows = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+            for customer_id, group in itertools.groupby(rows, key=lambda row: row.customer_id):
+                yield customer_id, [json.loads(row.body) for row in group]
 
 
 def sort_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

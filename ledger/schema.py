@@ -217,3 +217,11 @@ api_keys = sa.Table(
     sa.Column("created_us", Micros, nullable=False),
     sa.Column("revoked_us", Micros, nullable=True),
 )
+
+
+# -- the online store's backlog (revision 0004): customers whose online features fell behind the ledger --
+store_backlog = sa.Table(
+    "store_backlog", metadata,
+    sa.Column("customer_id", Id, primary_key=True),
+    sa.Column("marked_us", Micros, nullable=False),                 # the latest mark (a refold read after it clears it)
+)

@@ -29,6 +29,7 @@ Example::
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -46,10 +47,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from domain.errors import Conflict, KredoError, NotFound
+from ledger.database import CONNECT_TIMEOUT_S, SQLITE_BUSY_TIMEOUT_S, probe
 
 GENESIS = "0" * 64
 _ADVISORY_KEY = 0x4B5245444F  # "KREDO": the PostgreSQL advisory lock that serialises appends
 _MAX_RETRIES = 50
+#: ``/readyz`` reports the audit log unready this long after an append was refused (e.g. a lock held elsewhere).
+REFUSED_WINDOW_S = 5.0
 
 metadata = sa.MetaData()
 records = sa.Table(
@@ -170,6 +174,7 @@ class AuditLog:
         self._sql_lock = f"SELECT pg_advisory_xact_lock({mark})"
         database = engine.url.database if self.dialect == "sqlite" else None
         self._writers = _WriterLock(database if database and database != ":memory:" else None)
+        self.refused_at: float | None = None  # monotonic time of the last refused append (readiness reads it)
         self._create_schema()
 
     def _create_schema(self, attempts: int = 5) -> None:
@@ -189,16 +194,19 @@ class AuditLog:
                 time.sleep(0.05 * (attempt + 1))
 
     @classmethod
-    def from_url(cls, url: str) -> AuditLog:
-        """Open (and create) the store; SQLite gets WAL and a busy timeout for concurrent workers."""
+    def from_url(cls, url: str, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> AuditLog:
+        """Open (and create) the store; SQLite gets WAL and a bounded busy timeout (``busy_timeout_s``: a
+        lock held elsewhere makes an append an ``AuditError``, a 503, after that long, not a hang)."""
         if url.startswith("sqlite"):
             path = sa.engine.make_url(url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, connect_args={"timeout": 30})
-            sa.event.listen(engine, "connect", _sqlite_connect)
+            engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s})
+            sa.event.listen(engine, "connect",
+                            functools.partial(_sqlite_connect, busy_ms=int(busy_timeout_s * 1000)))
         else:
-            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2,
+                                      connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
         return cls(engine)
 
     def close(self) -> None:
@@ -233,7 +241,9 @@ class AuditLog:
                     return self._replayed(existing, entry), False
                 # lost the race for this seq to another writer: read the new tip and try again
             except dbapi.OperationalError as exc:
+                self.refused_at = time.monotonic()
                 raise AuditError(f"audit store not writable: {exc}") from exc
+        self.refused_at = time.monotonic()
         raise AuditError(f"could not append after {_MAX_RETRIES} attempts (write contention)")
 
     @staticmethod
@@ -282,6 +292,13 @@ class AuditLog:
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one())
+
+    def probe(self, window_s: float = REFUSED_WINDOW_S) -> None:
+        """Raise unless the store answers a read within ``PROBE_TIMEOUT_S`` and took every append of the last
+        ``window_s`` seconds (a write lock held elsewhere leaves reads free but refuses appends)."""
+        if self.refused_at is not None and time.monotonic() - self.refused_at < window_s:
+            raise AuditError(f"an append was refused in the last {window_s:g} s")
+        probe(self.engine, records.name)
 
     def _one(self, where: sa.ColumnElement[bool]) -> AuditRecord | None:
         try:
@@ -357,7 +374,7 @@ class _WriterLock:
 WAL_CHECKPOINT_PAGES = 10_000
 
 
-def _sqlite_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
+def _sqlite_connect(dbapi_conn, _record, busy_ms: int) -> None:  # noqa: ANN001
     """WAL lets readers run beside the writer; NORMAL sync survives process crashes.
 
     The driver's own transaction handling is switched off: appends run
@@ -373,7 +390,7 @@ def _sqlite_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={busy_ms}")
     cur.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
     cur.close()
 

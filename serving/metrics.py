@@ -40,6 +40,8 @@ class Metrics:
                             registry=r, multiprocess_mode="liveall")
         self.reloads = Counter("kredo_reloads", "Hot-swap attempts by part and result", ["part", "result"],
                                registry=r)
+        self.degraded = Counter("kredo_degraded_decisions", "Decisions taken in a degraded mode, by kind and why",
+                                ["kind", "reason"], registry=r)
 
     def model_loaded(self, name: str, version: str, alias: str | None) -> None:
         self.model.clear()

@@ -13,6 +13,13 @@ an unwritable audit store, a Werkzeug 5xx) is the same generic document with
 its stable ``code`` and an ``error_id`` (``err_`` + 32 hex): the exception is
 logged with that id, so support finds the log line, and the body never carries
 a host, port, path or exception text.
+
+Every 503 (a store down or being re-warmed, a database lock not granted within
+the busy timeout, the audit log unwritable, no model loaded yet) carries
+``Retry-After`` (``RETRY_AFTER_S``): the condition is temporary, and the client
+should retry or fall back, not report a bug. A database or Redis error that no
+layer translated (``OperationalError``, ``ConnectionError``) is such a 503 too,
+never a 500.
 """
 from __future__ import annotations
 
@@ -20,6 +27,8 @@ import json
 import uuid
 from typing import Any
 
+import redis.exceptions
+import sqlalchemy.exc
 from flask import Flask, Response, current_app
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -60,9 +69,10 @@ def server_error(exc: BaseException, status: int = 500, code: str = "internal",
     error_id = f"err_{uuid.uuid4().hex}"
     current_app.logger.error("error_id=%s status=%s code=%s: %s", error_id, status, code, type(exc).__name__,
                              exc_info=exc)
+    headers = {"Retry-After": str(current_app.config.get("RETRY_AFTER_S", 2))} if status == 503 else None
     return problem({"type": f"https://kredo.dev/problems/{code}", "title": title, "status": status,
                     "detail": f"the service could not answer; quote error_id {error_id} to find its log line",
-                    "code": code, "error_id": error_id})
+                    "code": code, "error_id": error_id}, headers)
 
 
 def from_validation(exc: ValidationError) -> KredoError:
@@ -103,6 +113,16 @@ def init_app(app: Flask) -> None:
             return server_error(exc, exc.code or 500, "internal" if exc.code == 500 else f"http_{exc.code}", exc.name)
         headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
         return problem(_from_http(exc), headers)
+
+    @app.errorhandler(sqlalchemy.exc.OperationalError)
+    @app.errorhandler(sqlalchemy.exc.TimeoutError)
+    def _database(exc: Exception) -> Response:
+        return server_error(exc, 503, "database_unavailable", "Database unavailable or busy")
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    def _redis(exc: Exception) -> Response:
+        return server_error(exc, 503, "store_unavailable", "Online feature store unavailable")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -15,6 +15,15 @@ Guarantees of every backend:
   never folded in the wrong place. Events of the same instant may come in any
   order. ``reminder_sent`` is accepted at any time and changes no feature.
 * An unknown customer reads as a new customer (all defaults), not an error.
+* A store that cannot be reached raises ``domain.errors.StoreUnavailable``
+  (a 503 for the caller), never a client library's exception.
+
+A *shared* store (Redis) lives outside the process: it can restart empty, be
+flushed or be replaced while the service runs. It carries an *epoch*, a token
+written when the store was last filled from the ledger; a missing or changed
+epoch means its content is not the one this process knows
+(``serving.keeper`` re-warms it from the ledger). The in-process store lives and
+dies with its process, is warmed once at start and has no epoch.
 """
 from __future__ import annotations
 
@@ -25,12 +34,16 @@ from datetime import datetime
 from typing import Any, Literal
 
 from domain.contract import DateWindow
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, StoreUnavailable
 from features.aggregates import CustomerAggregates, Refusal
 from ledger.events import Event, parse_event
 from features.transform import InvoiceRequest, invoice_features
 
 Status = Literal["applied", "duplicate", "refused"]
+
+
+class StoreEmptied(StoreUnavailable):
+    """A shared store lost its content (restarted empty, flushed) or is being re-warmed from the ledger."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,18 @@ class OnlineStore(ABC):
     @abstractmethod
     def _replace(self, customer_id: str, events: Sequence[Event]) -> list[EventResult]:
         """Atomically swap the customer's state for the fold of ``events``."""
+
+    def refold_many(self, histories: Iterable[tuple[str, Sequence[Mapping[str, Any]]]]) -> list[EventResult]:
+        """``refold`` every (customer, events) pair: how a store is warmed from the ledger, customer by
+        customer, so a write of another worker between two customers can never be folded out of order.
+
+        Unlike ``refold`` it does not check the shared store's epoch: the warm runs while the epoch is
+        not yet published (``serving.keeper``).
+        """
+        return [r for customer_id, events in histories for r in self.refold(customer_id, events)]
+
+    #: True for a store outside the process (it has an epoch, see the module docstring).
+    shared = False
 
     @abstractmethod
     def aggregates_many(self, customer_ids: Sequence[str]) -> list[CustomerAggregates]:

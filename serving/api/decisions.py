@@ -15,9 +15,16 @@ checking the invoice in the ledger), the decision's own stages (``features``,
 timings), ``audit`` (building and committing the record, indexing it in the
 ledger) and ``serialise``.
 CPU, not wall time: it is what a stage costs, whatever else the machine runs.
+
+While the online store is down (or being re-warmed) a decision answers 503
+with ``Retry-After``; with ``DEGRADED_MODE=rules_only`` a checkout is decided
+by the credit policy alone instead (``engine.degraded``), flagged in the
+answer and the audit record. Next-action always waits for the store: dunning
+can wait a few seconds, a checkout cannot.
 """
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -25,14 +32,16 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic_core import to_json
+from sqlalchemy.exc import OperationalError
 from werkzeug.routing import BaseConverter
 
 from domain.contract import (CheckoutDecision, CheckoutRequest, NextActionByInvoice, NextActionDecision,
                              NextActionRequest, Reason)
-from domain.errors import InvalidInput, NotFound
+from domain.errors import InvalidInput, NotFound, StoreUnavailable
 from engine.decisions import Decision, decide_checkout, decide_next_action
+from engine.degraded import LedgerStanding, decide_checkout_rules_only
 from serving.api._body import parse, request_digest
-from ledger.views import customer_row, invoice_view, record_decision, search_decisions
+from ledger.views import customer_row, invoice_view, open_standing, record_decision, search_decisions
 from serving.api.book import decision_summary
 from serving.audit import AuditEntry, json_bytes
 from serving.dunning_view import corrected, from_ledger, micros
@@ -41,6 +50,7 @@ from serving.runtime import get_runtime
 from serving.schemas import DecisionPage
 
 bp = Blueprint("decisions", __name__, url_prefix="/v1/decisions")
+log = logging.getLogger(__name__)
 _ID_PATTERN = re.compile(r"dec_[0-9a-f]{32}")
 
 
@@ -93,9 +103,12 @@ def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now
                         headers={"Kredo-Replayed": "true"})
     subject = decided_on or body
     invoice = getattr(subject, "invoice", None)
-    record_decision(runtime.book.engine, decision_id, body.request_id, decision.kind, subject.customer.id,
-                    None if invoice is None else invoice.id, decision.outcome, micros(now), micros(g.received),
-                    {"reasons": [r["text"] for r in response["reasons"]][:6]})
+    try:
+        record_decision(runtime.book.engine, decision_id, body.request_id, decision.kind, subject.customer.id,
+                        None if invoice is None else invoice.id, decision.outcome, micros(now), micros(g.received),
+                        {"reasons": [r["text"] for r in response["reasons"]][:6]})
+    except OperationalError:  # the decision is taken and recorded: the index (search, timelines) misses it
+        log.exception("decision %s is in the audit log but not in the ledger's decision index", decision_id)
     get_metrics(current_app).decisions.labels(decision.kind, decision.outcome).inc()
     cpu1 = time.thread_time()
     data = json_bytes(response)
@@ -111,7 +124,16 @@ def checkout() -> Response:
     runtime = get_runtime()
     now = body.now or g.received
     parse_cpu = time.thread_time() - cpu0
-    decision = decide_checkout(body, now, store=runtime.store, served=runtime.snapshot())
+    served = runtime.snapshot()
+    try:
+        decision = decide_checkout(body, now, store=runtime.store, served=served)
+    except StoreUnavailable as exc:
+        if runtime.config["DEGRADED_MODE"] != "rules_only":
+            raise
+        open_cents, overdue_cents, disputes = open_standing(runtime.book.engine, body.customer.id, micros(now))
+        decision = decide_checkout_rules_only(body, now, rules=served.rules, reason=exc.code,
+                                              standing=LedgerStanding(open_cents / 100, overdue_cents / 100, disputes))
+        get_metrics(current_app).degraded.labels(decision.kind, exc.code).inc()
     return _answer(body, now, decision, {"parse": parse_cpu})
 
 

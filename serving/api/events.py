@@ -17,6 +17,15 @@ Then the bandit learns from what the ledger now says:
 * reminders whose 7-day window ended before the batch's latest event time (but
   never later than the server's clock) are settled with reward 0.
 
+The events are acknowledged once the ledger has committed them (``applied``):
+they are durable. When the online store cannot follow at that moment (Redis
+down or being re-warmed), their customers are marked behind in the ledger and
+the keeper refolds them when the store is back (``serving.keeper``); the
+answer is the same. The bandit's bookkeeping of an event whose store is down is
+skipped with ``code`` and ``reason: bandit_skipped`` (its expiry settles later
+by itself). A batch the ledger cannot commit (a lock not granted in time, the
+database down) is a 503 and nothing of it is acknowledged.
+
 A refused event never stops the batch: the answer lists a result per event. A batch of more
 than ``MAX_EVENTS`` is a 422 naming ``events``: the body limit of this endpoint is
 ``MAX_EVENTS_BODY_BYTES``, so a long batch is read and counted rather than cut off as a 413.
@@ -30,7 +39,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from domain.errors import KredoError, NotFound
+from domain.errors import KredoError, NotFound, StoreUnavailable
 from engine.bandits import Choice
 from engine.decisions import BanditFeedback
 from ledger.book import Verdict, sort_events
@@ -72,7 +81,10 @@ def post_events() -> Response:
                 row.update(code=exc.code, reason="bandit_skipped", detail=f"booked; bandit skipped: {exc.detail}")
         out.append(row)
     if latest is not None:  # event time settles as it did live, but a future date settles nothing early
-        rewards += len(runtime.bandit.attribution.expire(min(latest, received) / 1e6))
+        try:
+            rewards += len(runtime.bandit.attribution.expire(min(latest, received) / 1e6))
+        except StoreUnavailable:
+            log.warning("bandit state unavailable: reward expiry left to a later batch")
     counts = {s: sum(r["status"] == s for r in out) for s in ("applied", "duplicate", "refused")}
     return jsonify({"results": out, **counts, "rewards": rewards})
 
@@ -108,8 +120,24 @@ def _precheck(runtime: Runtime, event: dict[str, Any], received_us: int) -> Verd
 
 
 def _follow(runtime: Runtime, verdicts: list[Verdict]) -> None:
-    """The online features follow the ledger: in-order customers fold in, late ones refold from the ledger."""
+    """The online features follow the ledger: in-order customers fold in, late ones refold from the ledger;
+    when the store cannot follow, the customers are marked behind (see the module docstring)."""
     applied = [v for v in verdicts if v.status == "applied" and v.event is not None]
+    customers = {v.event.customer_id for v in applied if v.event is not None}
+    if not customers:
+        return
+    if not runtime.keeper.ready:
+        runtime.keeper.behind(customers)
+        return
+    try:
+        _fold_in(runtime, applied)
+    except StoreUnavailable as exc:
+        log.warning("online store did not follow %d customers (%s); marked for a refold", len(customers), exc.detail)
+        runtime.keeper.behind(customers)
+
+
+def _fold_in(runtime: Runtime, applied: list[Verdict]) -> None:
+    """Fold the booked events into the store (raises ``StoreUnavailable`` when it cannot)."""
     late = _late(runtime, applied)
     for customer_id in sorted(late):
         runtime.store.refold(customer_id, runtime.book.customer_events(customer_id))

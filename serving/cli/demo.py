@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
     app = create_app({"MLFLOW_TRACKING_URI": tracking_uri, "REDIS_URL": None,
                       "AUDIT_URL": f"sqlite:///{(args.dir / 'audit.db').resolve()}", "LEDGER_URL": ledger_url})
-    warmed = app.extensions["kredo.runtime"].warmed
+    warmed = app.extensions["kredo.runtime"].keeper.warmed
     print(f"[demo] feature store warmed from the ledger: {warmed['applied']:,} events in {warmed['seconds']} s")
     customer, invoice = _example_customer(ledger_dir)
     base = f"http://{args.host}:{args.port}"

@@ -13,7 +13,7 @@ from ledger import schema
 from ledger.book import Book
 from ledger.database import current_revision, engine_for, open_ledger, upgrade
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -176,7 +176,7 @@ def test_the_service_starts_from_the_ledgers_history(champion, small_ledger, sma
             "request_id": "history-1", "order": {"amount": 100.0, "currency": "EUR"},
             "customer": {"id": busiest.index[0], "type": customer.type, "country": customer.country}}).get_json()
         assert not any(rule.startswith("limit.new_") for rule in answer["rules_fired"]), answer["rules_fired"]
-        assert app.extensions["kredo.runtime"].warmed["applied"] > busiest.iloc[0]
+        assert app.extensions["kredo.runtime"].keeper.warmed["applied"] > busiest.iloc[0]
     finally:
         app.extensions["kredo.runtime"].stop()
 
