@@ -32,27 +32,34 @@ MIGRATIONS = Resource("ledger", "migrations")
 VERSION_TABLE = "kredo_ledger_version"
 HEAD = "head"
 _ADVISORY_KEY = 0x4C4544474552  # "LEDGER": serialises migrations across PostgreSQL clients
-#: How long a write waits for SQLite's lock before it gives up (the request then answers 503 with
-#: Retry-After): far above a healthy wait (a batch of events holds the lock for well under 0.5 s), far
-#: below the request timeout (30 s), so a lock held elsewhere costs a bounded wait, not a hang.
-SQLITE_BUSY_TIMEOUT_S = 2.0
+#: How long a statement waits for a lock before it gives up (the request then answers 503 with
+#: Retry-After): SQLite's busy timeout, PostgreSQL's ``lock_timeout``. Far above a healthy wait (a batch
+#: of events holds the lock for well under 0.5 s), far below the request timeout (30 s), so a lock held
+#: elsewhere costs a bounded wait, not a hang.
+LOCK_TIMEOUT_S = 2.0
 #: PostgreSQL: seconds to wait for a connection (an unreachable host would otherwise wait for TCP's timeout).
 CONNECT_TIMEOUT_S = 2
 #: How long a readiness probe may wait for a lock: ``/readyz`` answers in well under a second whatever holds it.
 PROBE_TIMEOUT_S = 0.25
 
 
-def engine_for(url: str, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> Engine:
-    """An engine on ``url``; SQLite gets its folder, WAL and a bounded busy timeout, PostgreSQL a connect timeout."""
+def engine_for(url: str, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:
+    """An engine on ``url``; SQLite gets its folder, WAL and a bounded busy timeout, PostgreSQL a connect
+    timeout and a ``lock_timeout`` (both ``lock_timeout_s``)."""
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s})
+        engine = sa.create_engine(url, connect_args={"timeout": lock_timeout_s})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4,
-                            connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+                            connect_args=postgres_args(lock_timeout_s))
+
+
+def postgres_args(lock_timeout_s: float) -> dict[str, object]:
+    """psycopg's connect arguments: a bounded connect and a session ``lock_timeout`` (see ``LOCK_TIMEOUT_S``)."""
+    return {"connect_timeout": CONNECT_TIMEOUT_S, "options": f"-c lock_timeout={int(lock_timeout_s * 1000)}"}
 
 
 def probe(engine: Engine, table: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
@@ -115,12 +122,14 @@ def _migration_lock(engine: Engine) -> Iterator[sa.Connection]:
                 os.close(fd)
         return
     with engine.connect() as connection:
+        connection.execute(sa.text("SET lock_timeout = 0"))  # a worker waits for another's migration, however long
         connection.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _ADVISORY_KEY})
         connection.commit()
         try:
             yield connection
         finally:
             connection.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_KEY})
+            connection.execute(sa.text("RESET lock_timeout"))
             connection.commit()
 
 
@@ -136,8 +145,8 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
 
-def open_ledger(url: str, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> Engine:
+def open_ledger(url: str, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:
     """An engine on a ledger database migrated to the current schema."""
-    engine = engine_for(url, busy_timeout_s)
+    engine = engine_for(url, lock_timeout_s)
     upgrade(engine)
     return engine

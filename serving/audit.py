@@ -47,7 +47,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from domain.errors import Conflict, KredoError, NotFound
-from ledger.database import CONNECT_TIMEOUT_S, SQLITE_BUSY_TIMEOUT_S, probe
+from ledger.database import LOCK_TIMEOUT_S, postgres_args, probe
 
 GENESIS = "0" * 64
 _ADVISORY_KEY = 0x4B5245444F  # "KREDO": the PostgreSQL advisory lock that serialises appends
@@ -194,19 +194,20 @@ class AuditLog:
                 time.sleep(0.05 * (attempt + 1))
 
     @classmethod
-    def from_url(cls, url: str, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> AuditLog:
-        """Open (and create) the store; SQLite gets WAL and a bounded busy timeout (``busy_timeout_s``: a
-        lock held elsewhere makes an append an ``AuditError``, a 503, after that long, not a hang)."""
+    def from_url(cls, url: str, lock_timeout_s: float = LOCK_TIMEOUT_S) -> AuditLog:
+        """Open (and create) the store; SQLite gets WAL and a bounded busy timeout, PostgreSQL a bounded
+        ``lock_timeout`` (``lock_timeout_s``: a lock held elsewhere makes an append an ``AuditError``, a 503,
+        after that long, not a hang)."""
         if url.startswith("sqlite"):
             path = sa.engine.make_url(url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s})
+            engine = sa.create_engine(url, connect_args={"timeout": lock_timeout_s})
             sa.event.listen(engine, "connect",
-                            functools.partial(_sqlite_connect, busy_ms=int(busy_timeout_s * 1000)))
+                            functools.partial(_sqlite_connect, busy_ms=int(lock_timeout_s * 1000)))
         else:
             engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2,
-                                      connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+                                      connect_args=postgres_args(lock_timeout_s))
         return cls(engine)
 
     def close(self) -> None:

@@ -23,7 +23,7 @@ wins over both.
 | ``RETRY_AFTER_S`` | ``KREDO_RETRY_AFTER_S`` | 2: the ``Retry-After`` of every 503 |
 | ``REDIS_TIMEOUT_S`` | ``KREDO_REDIS_TIMEOUT_S`` | 0.5: socket timeout of every Redis command |
 | ``STORE_CHECK_INTERVAL_S`` | ``KREDO_STORE_CHECK_INTERVAL_S`` | 1: how often each worker checks the Redis store's epoch and the store backlog |
-| ``SQLITE_BUSY_TIMEOUT_S`` | ``KREDO_SQLITE_BUSY_TIMEOUT_S`` | 2: how long a SQLite audit or ledger write waits for a lock before the request answers 503 |
+| ``LOCK_TIMEOUT_S`` | ``KREDO_LOCK_TIMEOUT_S`` | 2: how long an audit or ledger statement waits for a database lock (SQLite's busy timeout, PostgreSQL's ``lock_timeout``) before the request answers 503 |
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_AFTER_S": 2,
     "REDIS_TIMEOUT_S": 0.5,
     "STORE_CHECK_INTERVAL_S": 1.0,
-    "SQLITE_BUSY_TIMEOUT_S": 2.0,
+    "LOCK_TIMEOUT_S": 2.0,
 }
 
 ENVIRONMENT = {
@@ -75,12 +75,12 @@ ENVIRONMENT = {
     "RETRY_AFTER_S": "KREDO_RETRY_AFTER_S",
     "REDIS_TIMEOUT_S": "KREDO_REDIS_TIMEOUT_S",
     "STORE_CHECK_INTERVAL_S": "KREDO_STORE_CHECK_INTERVAL_S",
-    "SQLITE_BUSY_TIMEOUT_S": "KREDO_SQLITE_BUSY_TIMEOUT_S",
+    "LOCK_TIMEOUT_S": "KREDO_LOCK_TIMEOUT_S",
 }
 
 _NUMERIC = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float, "DATE_HORIZON_DAYS": int,
             "RETRY_AFTER_S": int, "REDIS_TIMEOUT_S": float, "STORE_CHECK_INTERVAL_S": float,
-            "SQLITE_BUSY_TIMEOUT_S": float}
+            "LOCK_TIMEOUT_S": float}
 
 
 def load(overrides: Mapping[str, Any] | None = None,

@@ -88,6 +88,7 @@ class Runtime:
     _model: tuple[Any, ModelInfo] | None = None
     _refused: tuple[str, KredoError] | None = None  # the alias version last refused, and why
     errors: dict[str, str] = field(default_factory=dict)
+    watcher: threading.Thread | None = None  # the reload thread (``RELOAD_INTERVAL_S`` > 0)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -235,17 +236,18 @@ def init_app(app: Flask) -> Runtime:
     from ledger.database import open_ledger
 
     config = dict(app.config, _metrics=get_metrics(app))
-    busy = config["SQLITE_BUSY_TIMEOUT_S"]
-    book = Book(open_ledger(config["LEDGER_URL"], busy))
+    lock_timeout = config["LOCK_TIMEOUT_S"]
+    book = Book(open_ledger(config["LEDGER_URL"], lock_timeout))
     store = from_url(config["REDIS_URL"], timeout_s=config["REDIS_TIMEOUT_S"])
     keeper = StoreKeeper(store, book, config["STORE_CHECK_INTERVAL_S"])
-    runtime = Runtime(config, AuditLog.from_url(config["AUDIT_URL"], busy), book, store, bandit.build(config),
-                      keeper)
+    runtime = Runtime(config, AuditLog.from_url(config["AUDIT_URL"], lock_timeout), book, store,
+                      bandit.build(config), keeper)
     keeper.start(watch=config["STORE_CHECK_INTERVAL_S"] > 0)  # warms an empty store from the ledger first
     runtime.reload(force=True)
     if config["RELOAD_INTERVAL_S"] > 0:
-        threading.Thread(target=runtime.watch, args=(config["RELOAD_INTERVAL_S"],),
-                         name="kredo-reload", daemon=True).start()
+        runtime.watcher = threading.Thread(target=runtime.watch, args=(config["RELOAD_INTERVAL_S"],),
+                                           name="kredo-reload", daemon=True)
+        runtime.watcher.start()
     app.extensions["kredo.runtime"] = runtime
     return runtime
 

@@ -9,8 +9,9 @@ client. :func:`check_servable` refuses such a model with a reason
 called at registration and at every load), so the serving model is never
 replaced by one that fails here.
 
-Checks, each with its own reason: every booster reads exactly
-``feature_names_``; every Platt pair, constant, period level and expected
+Checks, each with its own reason (besides those of loading: every booster
+reads exactly ``feature_names_``, every leaf value is finite, the SHAP base
+value is the stored one): every Platt pair, constant, period level and expected
 log-odds is finite (and the Platt slope positive, so the map is monotone);
 and on each probe row (a new customer; a customer with paid, late and open
 invoices) the margins, the outputs (probabilities within [0, 1]) and the exact
@@ -65,12 +66,8 @@ def probe_rows() -> tuple[np.ndarray, ...]:
 
 def check_servable(model: PaymentDelayModel, source: str) -> None:
     """Raise ``ModelError`` naming the first reason ``model`` (from ``source``) may not serve."""
-    expected = len(model.feature_names_)
-    for output, booster in model.boosters_.items():
-        if booster is not None and booster.num_features() != expected:
-            raise ModelError(f"{source}: the {output} booster reads {booster.num_features()} features, the model "
-                             f"declares {expected}", field="features")
-    numbers = {**{f"calibration of {o}": v for o, pair in model.calibration_.items() for v in pair},
+    numbers = {**{f"calibration of {o} ({part})": v for o, pair in model.calibration_.items()
+                  for part, v in zip(("slope", "intercept"), pair)},
                **{f"constant of {o}": v for o, v in model.constants_.items()},
                **{f"period level of {o}": v for o, v in model.period_level_.items()},
                **{f"expected log-odds of {o}": v for o, v in model.expected_log_odds_.items()}}
