@@ -23,9 +23,10 @@ BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05,
 
 
 class Metrics:
-    """The app's metrics; ``model_loaded`` keeps exactly one model-info series per worker."""
+    """The app's metrics; ``model_loaded`` keeps exactly one model-info series at 1 per worker."""
 
     def __init__(self) -> None:
+        self._shown: dict[str, tuple[str, ...]] = {}  # the info series at 1, per part (model, policy)
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("kredo_http_requests", "HTTP requests by endpoint, method and status",
@@ -44,12 +45,19 @@ class Metrics:
                                 ["kind", "reason"], registry=r)
 
     def model_loaded(self, name: str, version: str, alias: str | None) -> None:
-        self.model.clear()
-        self.model.labels(name, version, alias or "").set(1)
+        self._swap("model", self.model, (name, version, alias or ""))
 
     def policy_loaded(self, version: str, digest: str) -> None:
-        self.policy.clear()
-        self.policy.labels(version, digest).set(1)
+        self._swap("policy", self.policy, (version, digest))
+
+    def _swap(self, part: str, gauge: Gauge, labels: tuple[str, ...]) -> None:
+        """The new series 1, the previous one 0. Not ``clear()``: in multiprocess mode a cleared series
+        stays at 1 in the worker's file, and a worker that went from version 1 to 2 and back showed both."""
+        previous = self._shown.get(part)
+        if previous is not None and previous != labels:
+            gauge.labels(*previous).set(0)
+        gauge.labels(*labels).set(1)
+        self._shown[part] = labels
 
     def exposition(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
