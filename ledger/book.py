@@ -327,9 +327,10 @@ class Book:
              "digest": digest, "body": text} for event, raw, digest, text in accepted])
         self._write_customers(conn, masters, stubs, existing, received_us)
         touched = sorted({e.invoice_id for e, _, _, _ in accepted if e is not None})
+        after = {i: _projection(i, invoices[i]) for i in touched}
         for table in _PROJECTIONS:
             _sync(conn, table, {k: row for i in touched for k, row in before.get(i, {}).get(table, {}).items()},
-                  {k: row for i in touched for k, row in _projection(i, invoices[i])[table].items()})
+                  {k: row for i in touched for k, row in after[i][table].items()})
         contacts = [{"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,
                      "kind": "final_notice" if raw.get("final_notice") else "reminder", "channel": raw.get("channel"),
                      "at_us": e.at_us, "step": raw.get("step"), "tone": raw.get("tone"),
@@ -365,16 +366,17 @@ class Book:
                                          t.ledger_events.c.type.in_(EVENT_TYPES))).scalars().all()
         return sort_events([json.loads(b) for b in bodies])
 
-    def all_events(self, batch: int = 20_000) -> Iterable[list[dict[str, Any]]]:
-        """Every event the features fold, in the order they happened, in batches (warming an online store)."""
+    def all_events(self, batch: int = 20_000) -> Iterable[list[Event]]:
+        """Every event the features fold, as the book judged it, in the order they happened, in batches
+        (warming an online store: ``OnlineStore.apply_booked``)."""
         e = t.ledger_events.c
         rank = sa.case({kind: RANK[kind] for kind in EVENT_TYPES}, value=e.type)
-        query = (sa.select(e.body).where(e.type.in_(EVENT_TYPES))
-                 .order_by(e.at_us, rank, e.invoice_id, e.event_id))
+        query = (sa.select(e.event_id, e.type, e.customer_id, e.invoice_id, e.at_us, e.body)
+                 .where(e.type.in_(EVENT_TYPES)).order_by(e.at_us, rank, e.invoice_id, e.event_id))
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
-            for part in result.scalars().partitions(batch):
-                yield [json.loads(b) for b in part]
+            for part in result.partitions(batch):
+                yield [_booked_event(row, json.loads(row.body)) for row in part]
 
 
 _PROJECTIONS: dict[sa.Table, tuple[str, ...]] = {
