@@ -202,6 +202,8 @@ class Book:
 
     def _book(self, conn: sa.Connection, parsed: list, received_us: int) -> Applied:
         candidates = [p for p in parsed if not isinstance(p, Verdict)]
+        if candidates:
+            _one_writer(conn)
         ids = [raw["event_id"] for _, raw, _ in candidates]
         known = dict(conn.execute(sa.select(t.ledger_events.c.event_id, t.ledger_events.c.digest)
                                   .where(_among(conn, t.ledger_events.c.event_id, ids))).all()) if ids else {}
@@ -381,6 +383,24 @@ class Book:
 
 _PROJECTIONS: dict[sa.Table, tuple[str, ...]] = {
     t.invoices: ("id",), t.payments: ("id",), t.allocations: ("payment_id", "invoice_id"), t.disputes: ("id",)}
+
+
+#: The transaction-level advisory lock that makes batches one writer at a time (class id "KR", object 1).
+WRITER_LOCK = (0x4B52, 1)
+
+
+def _one_writer(conn: sa.Connection) -> None:
+    """Take the book's write lock before reading what a batch is judged against.
+
+    Two workers booking at once would each judge against the state before the other's batch (the
+    same event applied twice, an allocation lost), so a batch reads and writes as the only writer:
+    on PostgreSQL a transaction-level advisory lock, on SQLite the database's write lock, taken by a
+    write that changes nothing. Readers are never blocked; the lock ends with the transaction.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:c, :o)"), {"c": WRITER_LOCK[0], "o": WRITER_LOCK[1]})
+    else:
+        conn.execute(sa.update(t.ledger_events).where(sa.false()).values(seq=t.ledger_events.c.seq))
 
 
 def _among(conn: sa.Connection, column: sa.Column, values: Sequence[Any]) -> sa.ColumnElement[bool]:

@@ -64,3 +64,39 @@ def test_a_late_partial_payment_takes_its_share_first(ledger_url: str) -> None:
         invoice = conn.execute(sa.select(t.invoices)).one()
     assert alloc == {"p1": 5_000, "p2": 5_000} and pays == {"p1": 5_000, "p2": 5_000}
     assert (invoice.paid_cents, invoice.status, invoice.paid_us) == (10_000, "paid", to_us(second["at"]))
+
+
+def test_batches_booked_at_once_by_two_workers_lose_nothing(ledger_url: str, tmp_path) -> None:
+    """Two service workers book overlapping batches at the same moment (the same customers' payments,
+    some events in both): every event is booked once and the projections are those of one stream."""
+    import threading
+
+    events = ledger_to_events(simulate(SimulationConfig(customers=30, months=6, seed=9)))
+    issued = [e for e in events if e["type"] == "invoice_issued"]
+    rest = [e for e in events if e["type"] in ("payment_received", "reminder_sent")]
+    ordered = Book(open_ledger(f"sqlite:///{tmp_path}/ordered.db"))
+    book_in_batches(ordered, issued + rest)
+
+    shared = Book(open_ledger(ledger_url))
+    book_in_batches(shared, issued)
+    halves = [rest[0::2] + rest[1::4], rest[1::2] + rest[0::4]]  # each half repeats a quarter of the other
+    verdicts: list[list[str]] = [[], []]
+    failures: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def worker(n: int) -> None:
+        start.wait()
+        try:
+            verdicts[n] = book_in_batches(shared, halves[n], size=40)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    flat = verdicts[0] + verdicts[1]
+    assert flat.count("applied") == len(rest) and flat.count("duplicate") == len(flat) - len(rest)
+    assert projections(shared) == projections(ordered)
