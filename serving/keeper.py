@@ -151,7 +151,7 @@ class StoreKeeper:
         marks = backlog.pending(self.book.engine)
         if not marks:
             return
-        self.store.refold_many((customer_id, self.book.customer_events(customer_id)) for customer_id, _ in marks)
+        self.store.refold_many(self.book.customer_histories([customer_id for customer_id, _ in marks]))
         backlog.clear(self.book.engine, marks)
         log.info("online store caught up with %d customers from the ledger", len(marks))
 

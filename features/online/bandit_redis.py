@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import redis
@@ -123,6 +123,13 @@ class RedisBanditState:
     def get_pending(self, invoice_id: str) -> dict | None:
         raw = self._r.hget(self._pending_keys[0], invoice_id)
         return json.loads(raw) if raw else None
+
+    @_reachable
+    def awaiting(self, invoice_ids: Sequence[str]) -> set[str]:
+        ids = list(dict.fromkeys(invoice_ids))
+        if not ids:
+            return set()
+        return {i for i, found in zip(ids, self._r.hmget(self._pending_keys[0], ids)) if found}
 
     @_reachable
     def take_pending(self, invoice_id: str, reminder_id: str) -> dict | None:

@@ -92,6 +92,10 @@ class OnlineStore(ABC):
         applied = iter(self._apply_valid(valid)) if valid else iter(())
         return [r if r is not None else next(applied) for r in results]
 
+    def apply_booked(self, events: Sequence[Event]) -> list[EventResult]:
+        """Fold events the ledger has already validated and booked (in time order per customer)."""
+        return self._apply_valid(events) if events else []
+
     @abstractmethod
     def _apply_valid(self, events: Sequence[Event]) -> list[EventResult]:
         """Fold validated events in order (atomically per event); one result each."""
@@ -104,22 +108,26 @@ class OnlineStore(ABC):
         in one atomic swap: a reader sees the old state or the new one.
         """
         valid = [parse_event(raw) for raw in events]
-        if any(e.customer_id != customer_id for e in valid):
-            raise InvalidInput(f"refold of {customer_id} got another customer's event", field="customer_id")
+        check_owner(customer_id, valid)
         return self._replace(customer_id, valid)
 
     @abstractmethod
     def _replace(self, customer_id: str, events: Sequence[Event]) -> list[EventResult]:
         """Atomically swap the customer's state for the fold of ``events``."""
 
-    def refold_many(self, histories: Iterable[tuple[str, Sequence[Mapping[str, Any]]]]) -> list[EventResult]:
-        """``refold`` every (customer, events) pair: how a store is warmed from the ledger, customer by
-        customer, so a write of another worker between two customers can never be folded out of order.
+    def refold_many(self, histories: Iterable[tuple[str, Sequence[Event]]]) -> list[EventResult]:
+        """Replace each customer's state by the fold of its booked events (``ledger.book.Book.customer_histories``):
+        how a store is warmed from the ledger, customer by customer, so a write of another worker between
+        two customers can never be folded out of order.
 
         Unlike ``refold`` it does not check the shared store's epoch: the warm runs while the epoch is
         not yet published (``serving.keeper``).
         """
-        return [r for customer_id, events in histories for r in self.refold(customer_id, events)]
+        results: list[EventResult] = []
+        for customer_id, events in histories:
+            check_owner(customer_id, events)
+            results += self._replace(customer_id, events)
+        return results
 
     #: True for a store outside the process (it has an epoch, see the module docstring).
     shared = False
@@ -127,6 +135,10 @@ class OnlineStore(ABC):
     @abstractmethod
     def aggregates_many(self, customer_ids: Sequence[str]) -> list[CustomerAggregates]:
         """Aggregates of several customers in one round trip (new customers: defaults)."""
+
+    def watermarks(self, customer_ids: Sequence[str]) -> list[int | None]:
+        """Each customer's time of its last folded event (None: nothing folded yet), in one round trip."""
+        return [a.watermark_us for a in self.aggregates_many(customer_ids)]
 
     def aggregates(self, customer_id: str) -> CustomerAggregates:
         """One customer's aggregates (a copy; a new customer gets defaults)."""
@@ -148,3 +160,9 @@ class OnlineStore(ABC):
 
     def close(self) -> None:
         """Release connections (no-op for the in-process store)."""
+
+
+def check_owner(customer_id: str, events: Sequence[Event]) -> None:
+    """A refold replaces one customer's state: every event must be that customer's."""
+    if any(e.customer_id != customer_id for e in events):
+        raise InvalidInput(f"refold of {customer_id} got another customer's event", field="customer_id")

@@ -42,13 +42,13 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from domain.errors import InvalidInput, StoreUnavailable
+from domain.errors import StoreUnavailable
 from domain.resources import REDIS_FOLD_SCRIPT, read_text
 
 from features.aggregates import EWM_HALFLIFE_US, EWM_ORIGIN_US, CustomerAggregates, OpenInvoice, refusal
 from features.definitions import PAID_TOLERANCE, RECENT_K
-from ledger.events import US_PER_DAY, Event, parse_event
-from features.online.base import EventResult, OnlineStore, StoreEmptied
+from ledger.events import US_PER_DAY, Event
+from features.online.base import EventResult, OnlineStore, StoreEmptied, check_owner
 
 _SCRIPT = read_text(REDIS_FOLD_SCRIPT)
 _CONSTANTS = [str(RECENT_K), repr(PAID_TOLERANCE), str(EWM_ORIGIN_US), str(EWM_HALFLIFE_US), str(US_PER_DAY)]
@@ -192,15 +192,13 @@ class RedisStore(OnlineStore):
         for e in events:
             self._fold_in(pipe, e)
 
-    def refold_many(self, histories: Iterable[tuple[str, Sequence[Mapping[str, Any]]]]) -> list[EventResult]:
+    def refold_many(self, histories: Iterable[tuple[str, Sequence[Event]]]) -> list[EventResult]:
         """Whole customers per MULTI/EXEC, about ``BATCH`` events each (see ``OnlineStore.refold_many``)."""
         results: list[EventResult] = []
-        pending: list[tuple[str, list[Event]]] = []
+        pending: list[tuple[str, Sequence[Event]]] = []
         size = 0
-        for customer_id, raws in histories:
-            events = [parse_event(raw) for raw in raws]
-            if any(e.customer_id != customer_id for e in events):
-                raise InvalidInput(f"refold of {customer_id} got another customer's event", field="customer_id")
+        for customer_id, events in histories:
+            check_owner(customer_id, events)
             pending.append((customer_id, events))
             size += len(events) + 1
             if size >= BATCH:
@@ -208,7 +206,7 @@ class RedisStore(OnlineStore):
                 pending, size = [], 0
         return results + (self._replace_all(pending) if pending else [])
 
-    def _replace_all(self, histories: list[tuple[str, list[Event]]]) -> list[EventResult]:
+    def _replace_all(self, histories: list[tuple[str, Sequence[Event]]]) -> list[EventResult]:
         pipe = self._client.pipeline(transaction=True)
         for customer_id, events in histories:
             self._queue_replace(pipe, customer_id, events)
@@ -226,6 +224,12 @@ class RedisStore(OnlineStore):
             pipe.hgetall(self._key(c, ":open"))
         replies = self._execute(pipe, checked=True, reading=True)
         return [_aggregates(replies[2 * i], replies[2 * i + 1]) for i in range(len(customer_ids))]
+
+    def watermarks(self, customer_ids: Sequence[str]) -> list[int | None]:
+        pipe = self._client.pipeline(transaction=False)
+        for c in customer_ids:
+            pipe.hget(self._key(c), "watermark")
+        return [None if mark is None else int(float(mark)) for mark in self._execute(pipe, checked=True, reading=True)]
 
     def close(self) -> None:
         self._client.close()

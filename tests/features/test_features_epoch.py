@@ -9,6 +9,7 @@ import pytest
 from domain.errors import StoreUnavailable
 from features.online import MemoryStore, OnlineStore, StoreEmptied
 from features.online.redis import RedisStore
+from ledger.events import parse_event
 from tests.features.test_features_online import REQ, ev, issue
 from tests.support.services import free_port
 
@@ -68,11 +69,12 @@ def test_the_warm_lock_has_one_holder(redis_client) -> None:  # noqa: ANN001
 
 
 def test_refold_many_is_the_fold_of_each_history(store: OnlineStore) -> None:
-    histories = [("C-1", HISTORY), ("C-2", [issue("f1", "INV-9", "2024-05-03T10:00:00", cust="C-2")])]
+    raw = [("C-1", HISTORY), ("C-2", [issue("f1", "INV-9", "2024-05-03T10:00:00", cust="C-2")])]
+    histories = [(customer_id, [parse_event(e) for e in events]) for customer_id, events in raw]
     results = store.refold_many(histories)
     assert [r.status for r in results] == ["applied"] * 4
     reference = MemoryStore()
-    reference.apply([e for _, events in histories for e in events])
+    reference.apply([e for _, events in raw for e in events])
     for customer_id, _ in histories:
         assert store.aggregates(customer_id) == reference.aggregates(customer_id)
     assert [r.status for r in store.refold_many(histories)] == ["applied"] * 4  # a replacement, not an addition

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from ledger import backlog
 from ledger.database import open_ledger
-from tests.ledger.test_migrations import url  # noqa: F401 - the SQLite and PostgreSQL fixture
 
 
-def test_marks_are_cleared_only_by_a_refold_that_read_after_them(url: str) -> None:  # noqa: F811
-    engine = open_ledger(url)
+def test_marks_are_cleared_only_by_a_refold_that_read_after_them(ledger_url: str) -> None:
+    engine = open_ledger(ledger_url)
     backlog.mark(engine, ["C-2", "C-1", "C-1"], at_us=100)
     marks = backlog.pending(engine)
     assert marks == [("C-1", 100), ("C-2", 100)]

@@ -20,7 +20,8 @@ from tests.support.api import CHECKOUT, make_app
 from tests.support.models import BROKEN, register_copy
 
 REASONS = {"wrong_feature_count": "the p_late booster reads 46 features, the model declares 40",
-           "nan_calibration": "calibration of p_late (slope) is not finite", "infinite_leaves": "leaf value is not finite"}
+           "nan_calibration": "calibration of p_late (slope) is not finite",
+           "infinite_leaves": "leaf value is not finite"}
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,8 @@ class Faulty:
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
-def test_a_model_fault_is_the_servers_not_the_clients(champion, tmp_path, monkeypatch, value: float) -> None:  # noqa: ANN001
+def test_a_model_fault_is_the_servers_not_the_clients(champion, tmp_path, monkeypatch,  # noqa: ANN001
+                                                      value: float) -> None:
     app = make_app(champion, tmp_path)
     runtime = app.extensions["kredo.runtime"]
     monkeypatch.setattr(runtime, "served", dataclasses.replace(runtime.served, model=Faulty(runtime.served.model,
@@ -96,7 +98,8 @@ def test_a_model_fault_is_the_servers_not_the_clients(champion, tmp_path, monkey
     assert r.headers["Retry-After"]
 
 
-def test_the_reload_loop_survives_every_error(champion, broken, registry, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_the_reload_loop_survives_every_error(champion, broken, registry, tmp_path,  # noqa: ANN001
+                                             monkeypatch) -> None:
     """Errors injected where the loop calls out (the alias lookup inside the model's guard, the policy
     check outside it), and a broken model on the alias meanwhile: the thread lives on, counts the
     errors, and follows the alias to a sound version once they stop."""
