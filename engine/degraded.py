@@ -36,7 +36,7 @@ from engine.ports import Rules
 MODE = "rules_only"
 UNKNOWN = ("the customer's payment history (online features)", "the model's scores")
 #: What the rules are told in place of what cannot be read (see the module docstring).
-ASSUMED_HISTORY = {"invoices_issued": 0, "invoices_paid": 0, "avg_monthly_purchases": 0.0, "share_paid_late": 0.0,
+ASSUMED_HISTORY = {"invoices_issued": 0.0, "invoices_paid": 0.0, "avg_monthly_purchases": 0.0, "share_paid_late": 0.0,
                    "mean_days_late": 0.0}
 ASSUMED_SCORES = {"p_late": 0.0, "p_late_30": 0.0, "expected_days_late": 0.0}
 
