@@ -31,6 +31,7 @@ from domain.contract import (CheckoutDecision, CheckoutRequest, NextActionByInvo
                              NextActionRequest, Reason)
 from domain.errors import InvalidInput, NotFound
 from engine.decisions import Decision, decide_checkout, decide_next_action
+from serving.access import requires
 from serving.api._body import parse, request_digest
 from ledger.views import customer_row, invoice_view, record_decision, search_decisions
 from serving.api.book import decision_summary
@@ -105,6 +106,7 @@ def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now
 
 
 @bp.post("/checkout")
+@requires("checkout")
 def checkout() -> Response:
     cpu0 = time.thread_time()
     body = parse(CheckoutRequest)
@@ -116,6 +118,7 @@ def checkout() -> Response:
 
 
 @bp.post("/next-action")
+@requires("dunning")
 def next_action() -> Response:
     cpu0 = time.thread_time()
     body = parse(NextActionRequest, NextActionByInvoice)
@@ -143,6 +146,7 @@ def next_action() -> Response:
 
 
 @bp.get("")
+@requires("auditor")
 def list_decisions() -> Response:
     """Decisions newest first, filtered by customer, invoice, outcome and business time; cursor pages."""
     args = request.args
@@ -198,6 +202,7 @@ def _cursor(raw: str | None) -> tuple[int, str] | None:
 
 
 @bp.get("/<decision_id:decision_id>")
+@requires("auditor")
 def get_decision(decision_id: str) -> Response:
     """The full audit record, with its place in the hash chain (404 for an id that cannot exist, too)."""
     if not _ID_PATTERN.fullmatch(decision_id):

@@ -35,6 +35,7 @@ from engine.bandits import Choice
 from engine.decisions import BanditFeedback
 from ledger.book import Verdict, sort_events
 from ledger.events import to_us
+from serving.access import requires
 from serving.api._body import date_window, parse
 from serving.runtime import Runtime, get_runtime
 from serving.schemas import MAX_EVENTS_BODY_BYTES, EventsRequest
@@ -50,6 +51,7 @@ def now_us() -> int:
 
 
 @bp.post("/events")
+@requires("dunning")
 def post_events() -> Response:
     body = parse(EventsRequest, max_bytes=MAX_EVENTS_BODY_BYTES)
     runtime = get_runtime()
