@@ -187,8 +187,8 @@ def _enforce() -> None:
     if key is None:
         raise Unauthorized("send 'Authorization: Bearer <key>' with a live key (kredo keys create --role ROLE); "
                            "this one is missing, malformed, unknown, revoked or wrong", field="Authorization")
-    roles = sorted(declared.roles, key=ROLES.index)
     if key.role not in declared.roles:
+        roles = sorted(declared.roles, key=ROLES.index)
         raise Forbidden(f"a key of role {key.role!r} may not call this; it needs {' or '.join(roles)}",
                         field="Authorization", extra={"roles": roles})
     g.caller = key

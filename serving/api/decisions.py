@@ -74,7 +74,8 @@ def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now
     ``before``: CPU seconds of the request path's stages before the decision (for ``Server-Timing``).
 
     The record keeps the server's receipt time beside the business ``now`` the
-    caller sent, so a decision cannot be backdated unnoticed.
+    caller sent, so a decision cannot be backdated unnoticed, and the key that
+    asked (``caller``: its public id and role, never the secret).
     """
     cpu0 = time.thread_time()
     runtime = get_runtime()
@@ -84,7 +85,7 @@ def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now
                                                        request_id=body.request_id, latency_ms=latency_ms)
     request, response = body.model_dump(mode="json"), answer.model_dump(mode="json")
     payload = {"request": request, **decision.record.to_dict(), "outcome": decision.outcome, "response": response,
-               "received_at": g.received.isoformat()}
+               "received_at": g.received.isoformat(), "caller": {"key_id": g.caller.id, "role": g.caller.role}}
     if decided_on is not None and decided_on is not body:
         payload["decided_on"] = decided_on.model_dump(mode="json")
     record, created = runtime.audit.append(AuditEntry(decision_id, body.request_id, decision.kind,
