@@ -76,3 +76,24 @@ def test_missing_field_is_422(api) -> None:  # noqa: F811
     body = {k: v for k, v in CHECKOUT.items() if k != "order"}
     problem(api.checkout.post("/v1/decisions/checkout", json=body), 422, "invalid_input", "order")
 
+
+
+@pytest.mark.parametrize("text, kept, gone", [
+    ("cannot resolve the alias (OperationalError: unable to open sqlite:////srv/kredo/mlruns/mlflow.db)",
+     "sqlite://…", "/srv/kredo"),
+    ("postgresql+psycopg://kredo:s3cret@db.internal:5432/kredo refused", "postgresql+psycopg://…", "s3cret"),
+    ('connection to server at "db.internal" (10.0.0.5), port 5432 failed', "<host>", "db.internal"),
+    ("Error 111 connecting to redis.internal.example:6379. Connection refused.", "<host>", "6379"),
+    ("/etc/kredo/policies/policy.yaml: line 4: unknown field", "…/policy.yaml", "/etc/kredo"),
+    ("models:/payment-delay@champion has no version 7", "models:/payment-delay@champion", "…"),
+    ("send 'Content-Type: application/json', not 'text/plain'", "application/json", "…"),
+])
+def test_problem_documents_name_no_host_port_or_path(text: str, kept: str, gone: str) -> None:
+    """F6: 409s and ``/readyz`` quoted loaders' words with file paths, URLs and database hosts."""
+    from serving.problems import redact
+
+    redacted = redact({"type": "https://kredo.dev/problems/reload_refused", "detail": text,
+                       "errors": [{"detail": text}]})
+    assert redacted["type"] == "https://kredo.dev/problems/reload_refused"
+    for value in (redacted["detail"], redacted["errors"][0]["detail"]):
+        assert kept in value and gone not in value, value
