@@ -13,7 +13,8 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,20 @@ from ledger.events import US_PER_DAY
 #: Ageing buckets by days past due on the report date (current = not yet due).
 AGEING = (("current", None, 0), ("1_30", 0, 30), ("31_60", 30, 60), ("61_90", 60, 90), ("90_plus", 90, None))
 INVOICE_STATUSES = ("open", "overdue", "disputed", "paid", "written_off")
+
+
+Source = Engine | sa.Connection
+"""Where a reader reads: an engine (a connection of its own) or an open connection, so a page that asks
+several questions asks them on one connection."""
+
+
+@contextmanager
+def connected(source: Source) -> Iterator[sa.Connection]:
+    if isinstance(source, sa.Connection):
+        yield source
+        return
+    with source.connect() as conn:
+        yield conn
 
 
 def _rows(conn: sa.Connection, query: sa.Select) -> list[dict[str, Any]]:
@@ -64,13 +79,13 @@ def invoice_view(engine: Engine, invoice_id: str) -> InvoiceView | None:
                            by_invoice(t.decisions, t.decisions.c.received_us))
 
 
-def customer_row(engine: Engine, customer_id: str) -> dict[str, Any] | None:
-    with engine.connect() as conn:
+def customer_row(source: Source, customer_id: str) -> dict[str, Any] | None:
+    with connected(source) as conn:
         row = conn.execute(sa.select(t.customers).where(t.customers.c.id == customer_id)).first()
     return None if row is None else dict(row._mapping)
 
 
-def customer_invoices(engine: Engine, customer_id: str, status: str | None, at_us: int) -> list[dict[str, Any]]:
+def customer_invoices(source: Source, customer_id: str, status: str | None, at_us: int) -> list[dict[str, Any]]:
     """The customer's invoices, newest first; ``status`` open / overdue (open past due at ``at_us``) /
     disputed (open dispute) / paid / written_off, or all."""
     inv = t.invoices.c
@@ -83,7 +98,7 @@ def customer_invoices(engine: Engine, customer_id: str, status: str | None, at_u
         query = query.where(inv.disputed.is_(True))
     elif status in ("paid", "written_off"):
         query = query.where(inv.status == status)
-    with engine.connect() as conn:
+    with connected(source) as conn:
         return _rows(conn, query.order_by(inv.issued_us.desc(), inv.id))
 
 
@@ -119,7 +134,7 @@ def record_decision(engine: Engine, decision_id: str, request_id: str, kind: str
             summary=json.dumps(summary, separators=(",", ":"))))
 
 
-def search_decisions(engine: Engine, customer_id: str | None = None, invoice_id: str | None = None,
+def search_decisions(source: Source, customer_id: str | None = None, invoice_id: str | None = None,
                      outcome: str | None = None, from_us: int | None = None, to_us: int | None = None,
                      after: tuple[int, str] | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Decisions newest first (by the server's receipt time), filtered; ``after`` is the cursor
@@ -136,5 +151,5 @@ def search_decisions(engine: Engine, customer_id: str | None = None, invoice_id:
     if after is not None:
         query = query.where(sa.or_(d.received_us < after[0], sa.and_(d.received_us == after[0],
                                                                      d.decision_id < after[1])))
-    with engine.connect() as conn:
+    with connected(source) as conn:
         return _rows(conn, query.order_by(d.received_us.desc(), d.decision_id.desc()).limit(limit))

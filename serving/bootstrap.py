@@ -31,7 +31,7 @@ def warm_store(store: OnlineStore, book: Book) -> dict[str, float]:
     """
     t0, applied, seen = time.perf_counter(), 0, 0
     for batch in book.all_events():
-        results = store.apply(batch)
+        results = store.apply_booked(batch)
         seen += len(results)
         applied += sum(r.status == "applied" for r in results)
     return {"events": seen, "applied": applied, "seconds": round(time.perf_counter() - t0, 3)}

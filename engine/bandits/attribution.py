@@ -24,7 +24,7 @@ Example::
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -116,6 +116,11 @@ class Attribution:
         if taken is None:
             return None
         return self._settle(taken, 1.0 if paid <= taken["sent_at"] + self.window_s else 0.0)
+
+    def awaiting(self, invoice_ids: Sequence[str]) -> set[str]:
+        """The invoices among ``invoice_ids`` with a reminder waiting for its reward: a batch of payments
+        asks once, and only those pay anything."""
+        return self.state.awaiting(invoice_ids)
 
     def expire(self, now: float | datetime, limit: int = 1000) -> list[Settled]:
         """Settle with reward 0 every pending reminder whose window ended unpaid by ``now``."""

@@ -21,7 +21,7 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from domain.vocabulary import BANDIT_SEEN_TTL_S
@@ -99,6 +99,12 @@ class RedisBanditState:
     def get_pending(self, invoice_id: str) -> dict | None:
         raw = self._r.hget(self._pending_keys[0], invoice_id)
         return json.loads(raw) if raw else None
+
+    def awaiting(self, invoice_ids: Sequence[str]) -> set[str]:
+        ids = list(dict.fromkeys(invoice_ids))
+        if not ids:
+            return set()
+        return {i for i, found in zip(ids, self._r.hmget(self._pending_keys[0], ids)) if found}
 
     def take_pending(self, invoice_id: str, reminder_id: str) -> dict | None:
         raw = self._take(keys=self._pending_keys, args=[invoice_id, reminder_id])

@@ -79,6 +79,10 @@ class OnlineStore(ABC):
         applied = iter(self._apply_valid(valid)) if valid else iter(())
         return [r if r is not None else next(applied) for r in results]
 
+    def apply_booked(self, events: Sequence[Event]) -> list[EventResult]:
+        """Fold events the ledger has already validated and booked (in time order per customer)."""
+        return self._apply_valid(events) if events else []
+
     @abstractmethod
     def _apply_valid(self, events: Sequence[Event]) -> list[EventResult]:
         """Fold validated events in order (atomically per event); one result each."""
@@ -102,6 +106,10 @@ class OnlineStore(ABC):
     @abstractmethod
     def aggregates_many(self, customer_ids: Sequence[str]) -> list[CustomerAggregates]:
         """Aggregates of several customers in one round trip (new customers: defaults)."""
+
+    def watermarks(self, customer_ids: Sequence[str]) -> list[int | None]:
+        """Each customer's time of its last folded event (None: nothing folded yet), in one round trip."""
+        return [a.watermark_us for a in self.aggregates_many(customer_ids)]
 
     def aggregates(self, customer_id: str) -> CustomerAggregates:
         """One customer's aggregates (a copy; a new customer gets defaults)."""

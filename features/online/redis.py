@@ -98,6 +98,12 @@ class RedisStore(OnlineStore):
         replies = pipe.execute()
         return [_aggregates(replies[2 * i], replies[2 * i + 1]) for i in range(len(customer_ids))]
 
+    def watermarks(self, customer_ids: Sequence[str]) -> list[int | None]:
+        pipe = self._client.pipeline(transaction=False)
+        for c in customer_ids:
+            pipe.hget(self._key(c), "watermark")
+        return [None if mark is None else int(float(mark)) for mark in pipe.execute()]
+
     def close(self) -> None:
         self._client.close()
 

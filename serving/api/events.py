@@ -33,7 +33,7 @@ from flask import Blueprint, Response, jsonify
 from domain.errors import KredoError, NotFound
 from engine.bandits import Choice
 from engine.decisions import BanditFeedback
-from ledger.book import Verdict, sort_events
+from ledger.book import RANK, Verdict
 from ledger.events import to_us
 from serving.access import requires
 from serving.api._body import date_window, parse
@@ -63,12 +63,15 @@ def post_events() -> Response:
     verdicts = [p if p is not None else next(booked) for p in pre]
     _follow(runtime, verdicts)
     out, rewards, latest = [], 0, None
+    waiting = runtime.bandit.attribution.awaiting(
+        [v.event.invoice_id for v in verdicts if v.status == "applied" and v.event is not None
+         and v.event.type == "payment_received" and applied.invoice_status.get(v.event.invoice_id) == "paid"])
     for verdict in verdicts:
         row = {"event_id": verdict.event_id, "status": verdict.status, "code": verdict.code,
                "field": verdict.field, "reason": verdict.reason, "detail": verdict.reason}
         if verdict.status == "applied" and verdict.event is not None:
             try:
-                rewards += _pay_bandit(runtime, verdict, applied.invoice_status)
+                rewards += _pay_bandit(runtime, verdict, applied.invoice_status, waiting)
                 latest = max(latest or 0, verdict.event.at_us)
             except KredoError as exc:
                 row.update(code=exc.code, reason="bandit_skipped", detail=f"booked; bandit skipped: {exc.detail}")
@@ -119,25 +122,27 @@ def _follow(runtime: Runtime, verdicts: list[Verdict]) -> None:
     late = _late(runtime, applied)
     for customer_id in sorted(late):
         runtime.store.refold(customer_id, runtime.book.customer_events(customer_id))
-    in_order = sort_events([dict(v.raw) for v in applied if v.raw is not None and v.event is not None
-                            and v.event.customer_id not in late])
-    for result in runtime.store.apply(in_order):
+    in_order = sorted((v.event for v in applied if v.event is not None and v.event.customer_id not in late),
+                      key=lambda e: (e.at_us, RANK[e.type], e.invoice_id, e.event_id))
+    for event, result in zip(in_order, runtime.store.apply_booked(in_order)):
         if result.status == "refused":  # the ledger accepted it: the store's fold must agree, else refold
             log.warning("online store refused a booked event %s (%s); refolding", result.event_id, result.reason)
-            owner = next(e["customer_id"] for e in in_order if e["event_id"] == result.event_id)
-            runtime.store.refold(owner, runtime.book.customer_events(owner))
+            runtime.store.refold(event.customer_id, runtime.book.customer_events(event.customer_id))
 
 
 def _late(runtime: Runtime, applied: list[Verdict]) -> set[str]:
     """Customers with an event dated before the online store's last applied event of theirs."""
     customers = sorted({v.event.customer_id for v in applied if v.event is not None})
-    marks = dict(zip(customers, (a.watermark_us for a in runtime.store.aggregates_many(customers))))
+    marks = dict(zip(customers, runtime.store.watermarks(customers)))
     return {v.event.customer_id for v in applied if v.event is not None
             and marks.get(v.event.customer_id) is not None and v.event.at_us < marks[v.event.customer_id]}
 
 
-def _pay_bandit(runtime: Runtime, verdict: Verdict, invoice_status: dict[str, str]) -> int:
+def _pay_bandit(runtime: Runtime, verdict: Verdict, invoice_status: dict[str, str], waiting: set[str]) -> int:
     """Feed one booked event to the reward bookkeeping; returns the number of rewards settled.
+
+    ``waiting`` holds the invoices with a pending reminder (asked once per batch; a reminder
+    recorded in this batch joins it), so a payment that no reminder waits for costs nothing.
 
     Times are the event's own (business time, as epoch seconds), so a replayed
     history settles rewards exactly as it did live.
@@ -152,8 +157,9 @@ def _pay_bandit(runtime: Runtime, verdict: Verdict, invoice_status: dict[str, st
             return 0
         choice = Choice(feedback.arm, feedback.propensity, feedback.policy, feedback.experiment, feedback.group)
         settled = attribution.record_reminder(event.event_id, feedback.invoice_id, at, feedback.context, choice)
+        waiting.add(feedback.invoice_id)
         return len(settled)
-    if event.type == "payment_received":
+    if event.type == "payment_received" and event.invoice_id in waiting:
         settled = attribution.payment_received(event.event_id, event.invoice_id, at,
                                                invoice_settled=invoice_status.get(event.invoice_id) == "paid")
         return int(settled is not None)
