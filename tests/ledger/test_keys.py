@@ -1,9 +1,6 @@
 """API keys in the ledger database (SQLite and PostgreSQL): made, listed, revoked; only a keyed hash stored."""
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 
@@ -14,19 +11,9 @@ from ledger.keys import (DEFAULT_PEPPER, create_key, hash_secret, list_keys, mad
 from ledger.schema import api_keys
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/ledger.db"
-    else:
-        base = request.getfixturevalue("postgres_url")
-        name = f"keys_{uuid.uuid4().hex[:10]}"
-        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        url = str(sa.engine.make_url(base).set(database=name))
-    made = open_ledger(url)
+@pytest.fixture()
+def engine(ledger_url: str):  # noqa: ANN201 - both dialects (tests/ledger/conftest.py)
+    made = open_ledger(ledger_url)
     yield made
     made.dispose()
 
