@@ -232,7 +232,8 @@ def test_the_table_keeps_only_a_keyed_hash(tmp_path) -> None:
 
 
 def test_the_check_costs_tens_of_microseconds(app, capsys) -> None:  # noqa: ANN001
-    """A decision costs ~2 ms of CPU; the key check (a dict lookup, one HMAC, a constant-time compare) ~3 us."""
+    """A decision costs ~2 ms of CPU; the key check (a dict lookup, one HMAC, a constant-time compare)
+    must stay in the tens of microseconds: measured 7-8 us, the whole before-request step ~29 us."""
     ring = get_ring(app)
     for i in range(50):
         ring.create(ROLES[i % len(ROLES)], f"bulk-{i}")
