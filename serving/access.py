@@ -31,7 +31,7 @@ Speed and revocation: each worker holds the ``api_keys`` table in memory
 (:class:`KeyRing`) and reads it again on the first request that finds its copy
 older than ``KEYS_REFRESH_S`` (default 5 s): one small SELECT per worker per
 interval. A check is a dict lookup, one HMAC-SHA256 and a constant-time compare
-(7-8 us measured at load average 6-7, the whole before-request check ~29 us;
+(4-8 us measured at load average 5-7, the whole before-request check ~30 us;
 ``tests/serving/test_access.py`` prints both and holds them under 50 and 100 us). So a key
 made or revoked with ``kredo keys`` takes effect in every gunicorn worker within
 ``KEYS_REFRESH_S``; a key made through a ring itself (tests) at once in that

@@ -233,7 +233,7 @@ def test_the_table_keeps_only_a_keyed_hash(tmp_path) -> None:
 
 def test_the_check_costs_tens_of_microseconds(app, capsys) -> None:  # noqa: ANN001
     """A decision costs ~2 ms of CPU; the key check (a dict lookup, one HMAC, a constant-time compare)
-    must stay in the tens of microseconds: measured 7-8 us, the whole before-request step ~29 us."""
+    must stay in the tens of microseconds: measured 4-8 us, the whole before-request step ~30 us."""
     ring = get_ring(app)
     for i in range(50):
         ring.create(ROLES[i % len(ROLES)], f"bulk-{i}")
@@ -245,11 +245,14 @@ def test_the_check_costs_tens_of_microseconds(app, capsys) -> None:  # noqa: ANN
         for _ in range(500):
             ring.authenticate(token)
         runs.append((time.perf_counter_ns() - t0) / 500 / 1e3)
+    enforce = []
     with app.test_request_context("/v1/decisions/checkout", method="POST", headers=bearer(token)):
-        t0 = time.perf_counter_ns()
-        for _ in range(2000):
-            access._enforce()
-        enforce_us = (time.perf_counter_ns() - t0) / 2000 / 1e3
+        for _ in range(20):
+            t0 = time.perf_counter_ns()
+            for _ in range(200):
+                access._enforce()
+            enforce.append((time.perf_counter_ns() - t0) / 200 / 1e3)
+    enforce_us = statistics.median(enforce)
     with capsys.disabled():
         print(f"\nkey check: authenticate median {statistics.median(runs):.2f} us, "
               f"whole before-request check {enforce_us:.2f} us")  # noqa: T201
