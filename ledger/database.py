@@ -36,15 +36,19 @@ SQLITE_BUSY_TIMEOUT_S = 5.0
 
 
 def engine_for(url: str) -> Engine:
-    """An engine on ``url``; SQLite gets its folder, WAL and a bounded busy timeout."""
+    """An engine on ``url``; SQLite gets its folder, WAL and a bounded busy timeout.
+
+    ``hide_parameters``: a failed statement's error names the SQL but never its values, so
+    a logged database error carries no customer's name, account manager or reasons.
+    """
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, hide_parameters=True)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
