@@ -26,5 +26,10 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
                "October", "November", "December")
+#: The roles an API key holds (one per key), from the least to the most trusted with personal data:
+#: ``checkout`` asks checkout decisions; ``dunning`` next actions, events, the book, dunning runs and tasks;
+#: ``analyst`` policies, models, backtests and reports; ``auditor`` reads audit records (personal data) and
+#: the service's health; ``admin`` reloads and manages keys. ``serving/access.py`` maps routes to them.
+ROLES = ("checkout", "dunning", "analyst", "auditor", "admin")
 #: How long an applied bandit event id is remembered (well past any reward window), in every state backend.
 BANDIT_SEEN_TTL_S = 90 * 86_400

@@ -45,15 +45,19 @@ PROBE_TIMEOUT_S = 0.25
 
 def engine_for(url: str, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:
     """An engine on ``url``; SQLite gets its folder, WAL and a bounded busy timeout, PostgreSQL a connect
-    timeout and a ``lock_timeout`` (both ``lock_timeout_s``)."""
+    timeout and a ``lock_timeout`` (both ``lock_timeout_s``).
+
+    ``hide_parameters``: a failed statement's error names the SQL but never its values, so
+    a logged database error carries no customer's name, account manager or reasons.
+    """
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": lock_timeout_s})
+        engine = sa.create_engine(url, connect_args={"timeout": lock_timeout_s}, hide_parameters=True)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4,
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4, hide_parameters=True,
                             connect_args=postgres_args(lock_timeout_s))
 
 

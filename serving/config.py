@@ -14,7 +14,9 @@ wins over both.
 | ``MODEL_URI`` | ``KREDO_MODEL_URI`` | ``models:/payment-delay@champion`` |
 | ``POLICY_PATH`` | ``KREDO_POLICY`` | the packaged ``rules/default.yaml`` |
 | ``RELOAD_INTERVAL_S`` | ``KREDO_RELOAD_INTERVAL_S`` | 15 (0: only ``POST /v1/admin/reload``) |
-| ``ADMIN_TOKEN`` | ``KREDO_ADMIN_TOKEN`` | none: admin endpoints open on a trusted network |
+| ``KEYS_REFRESH_S`` | ``KREDO_KEYS_REFRESH_S`` | 5: a key made or revoked with ``kredo keys`` takes effect in every worker within this |
+| ``KEY_PEPPER`` | ``KREDO_KEY_PEPPER`` | none: keys are hashed under ``ledger.keys.DEFAULT_PEPPER`` (set a secret in production) |
+| ``AUDIT_RETENTION_DAYS`` | ``KREDO_AUDIT_RETENTION_DAYS`` | none: ``kredo audit redact`` needs ``--before`` |
 | ``MAX_CONTENT_LENGTH`` | ``KREDO_MAX_BODY_BYTES`` | 262144 |
 | ``EXPERIMENT_NAME`` | ``KREDO_EXPERIMENT`` | ``dunning`` (the bandit experiment; its state key) |
 | ``CONTROL_SHARE`` | ``KREDO_CONTROL_SHARE`` | 0.1 (invoices kept on the static policy) |
@@ -46,7 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_URI": "models:/payment-delay@champion",
     "POLICY_PATH": str(locate(DEFAULT_POLICY)),
     "RELOAD_INTERVAL_S": 15.0,
-    "ADMIN_TOKEN": None,
+    "KEYS_REFRESH_S": 5.0,
+    "KEY_PEPPER": None,
+    "AUDIT_RETENTION_DAYS": None,
     "MAX_CONTENT_LENGTH": 256 * 1024,
     "EXPERIMENT_NAME": "dunning",
     "CONTROL_SHARE": 0.1,
@@ -66,7 +70,9 @@ ENVIRONMENT = {
     "MODEL_URI": "KREDO_MODEL_URI",
     "POLICY_PATH": "KREDO_POLICY",
     "RELOAD_INTERVAL_S": "KREDO_RELOAD_INTERVAL_S",
-    "ADMIN_TOKEN": "KREDO_ADMIN_TOKEN",
+    "KEYS_REFRESH_S": "KREDO_KEYS_REFRESH_S",
+    "KEY_PEPPER": "KREDO_KEY_PEPPER",
+    "AUDIT_RETENTION_DAYS": "KREDO_AUDIT_RETENTION_DAYS",
     "MAX_CONTENT_LENGTH": "KREDO_MAX_BODY_BYTES",
     "EXPERIMENT_NAME": "KREDO_EXPERIMENT",
     "CONTROL_SHARE": "KREDO_CONTROL_SHARE",
@@ -80,7 +86,7 @@ ENVIRONMENT = {
 
 _NUMERIC = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float, "DATE_HORIZON_DAYS": int,
             "RETRY_AFTER_S": int, "REDIS_TIMEOUT_S": float, "STORE_CHECK_INTERVAL_S": float,
-            "LOCK_TIMEOUT_S": float}
+            "LOCK_TIMEOUT_S": float, "KEYS_REFRESH_S": float, "AUDIT_RETENTION_DAYS": int}
 
 
 def load(overrides: Mapping[str, Any] | None = None,

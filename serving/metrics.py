@@ -1,5 +1,10 @@
 """Prometheus metrics: request counts, latency per endpoint, decisions by outcome, model version.
 
+``GET /metrics`` needs a key of role ``admin`` or ``auditor`` (a scraper sends
+``Authorization: Bearer <key>``; Prometheus' ``authorization`` setting). No label
+carries a customer or a person: endpoints are rules (``/v1/customers/<customer_id>``),
+not paths.
+
 Why: operators watch latency and outcome mix per model version, and alert when
 a swap changes either. Metrics live in a registry per app (several apps in one
 test process never collide). Under gunicorn, ``kredo serve`` points
@@ -18,6 +23,8 @@ from flask import Flask, Response, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest)
 from prometheus_client import multiprocess
+
+from serving.access import requires
 
 BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -87,6 +94,7 @@ def init_app(app: Flask) -> Metrics:
         return response
 
     @app.get("/metrics")
+    @requires("admin", "auditor")
     def _metrics() -> Response:
         return Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)  # it names its charset
 

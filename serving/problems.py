@@ -15,15 +15,21 @@ logged with that id, so support finds the log line, and the body never carries
 a host, port, path or exception text.
 
 Every 503 (a store down or being re-warmed, a database lock not granted within
-the busy timeout, the audit log unwritable, no model loaded yet) carries
+the lock timeout, the audit log unwritable, no model loaded yet) carries
 ``Retry-After`` (``RETRY_AFTER_S``): the condition is temporary, and the client
 should retry or fall back, not report a bug. A database or Redis error that no
 layer translated (``OperationalError``, ``ConnectionError``) is such a 503 too,
 never a 500.
+
+Every 4xx body goes through :func:`redact` as well: a refused reload (409) or a
+policy error quotes the loader's words, which name files, tracking-server URLs
+and database hosts; the client sees ``sqlite://…``, ``…/policy.yaml`` and
+``<host>`` instead (``/readyz``'s details are redacted the same way).
 """
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -57,10 +63,46 @@ class Unauthorized(KredoError):
     code = "unauthorized"
     title = "Unauthorized"
     status = 401
+    headers = {"WWW-Authenticate": 'Bearer realm="kredo"'}
+
+
+class Forbidden(KredoError):
+    code = "forbidden"
+    title = "Forbidden"
+    status = 403
+
+
+_PROBLEM_TYPES = "https://kredo.dev/problems/"
+_URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*)://[^\s'\"<>()\[\],]*")
+_PATH = re.compile(r"(?<![\w.:/~-])(?:~|\.\.?)?(?:/[^\s/'\"<>()\[\],;:]+)+/?")
+_ADDRESS = re.compile(r"\b(?:\d{1,3}(?:\.\d{1,3}){3}|localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+):\d{1,5}\b"
+                      r"|\b\d{1,3}(?:\.\d{1,3}){3}\b"
+                      r"|(?<=server at )\"[^\"]*\"|(?<=host )\"[^\"]*\"|(?<=host name )\"[^\"]*\"")  # libpq's words for the host
+
+
+def redact(value: Any) -> Any:  # noqa: ANN401 - any JSON value
+    """``value`` with every URL, file path and host address in its strings blanked (``problems`` types kept).
+
+    A URL keeps its scheme (``postgresql+psycopg://…``), a path its last part
+    (``…/policy.yaml``), an address becomes ``<host>``: the reader still sees
+    which store or file, the client learns no host, port or directory.
+    """
+    if isinstance(value, str):
+        if value.startswith(_PROBLEM_TYPES):
+            return value
+        value = _URL.sub(lambda m: f"{m.group(1)}://…", value)
+        value = _PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], value)
+        return _ADDRESS.sub("<host>", value)
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
 
 
 def problem(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status=body["status"], mimetype=PROBLEM_JSON, headers=headers)
+    """A problem document; its strings redacted (:func:`redact`)."""
+    return Response(json.dumps(redact(body)), status=body["status"], mimetype=PROBLEM_JSON, headers=headers)
 
 
 def server_error(exc: BaseException, status: int = 500, code: str = "internal",
@@ -101,7 +143,7 @@ def init_app(app: Flask) -> None:
     def _kredo(exc: KredoError) -> Response:
         if exc.status >= 500:
             return server_error(exc, exc.status, exc.code, exc.title)
-        return problem(exc.to_dict())
+        return problem(exc.to_dict(), getattr(exc, "headers", None))
 
     @app.errorhandler(ValidationError)
     def _pydantic(exc: ValidationError) -> Response:

@@ -77,7 +77,8 @@ class Problem(BaseModel):
 
 
 class AuditRecordOut(BaseModel):
-    """The full audit record of one decision (inputs, features, model, rules, SHAP, bandit, hashes)."""
+    """The full audit record of one decision (inputs, features, model, rules, SHAP, bandit, the calling key's
+    id and role, hashes); past the audit retention only the columns, hashes and ``redacted_at`` remain."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -88,6 +89,9 @@ class AuditRecordOut(BaseModel):
     created_at: str
     prev_hash: str
     hash: str
+    payload_digest: str | None = Field(None, description="SHA-256 of the payload text the hash covers (null: a "
+                                                         "record from before payload digests, hashed by its text)")
+    redacted_at: str | None = Field(None, description="set when the payload was redacted past the retention")
 
 
 # -- the book (read API) ---------------------------------------------------------------------

@@ -19,6 +19,7 @@ from domain.vocabulary import CHANNELS
 from engine.decisions import standing
 from ledger.views import (INVOICE_STATUSES, ageing, customer_invoices, customer_row, days_past_due, invoice_view,
                           search_decisions)
+from serving.access import requires
 from serving.dunning_view import micros, moment
 from serving.runtime import get_runtime
 from serving.schemas import (Ageing, CustomerOverview, DecisionSummary, InvoiceDetail, InvoiceList, InvoiceSummary,
@@ -69,6 +70,7 @@ def _standing(row: dict, now: datetime) -> Standing:
 
 
 @bp.get("/customers/<customer_id>")
+@requires("dunning", "auditor")
 def get_customer(customer_id: str) -> Response:
     runtime = get_runtime()
     now_us = micros(g.received)
@@ -94,6 +96,7 @@ def get_customer(customer_id: str) -> Response:
 
 
 @bp.get("/customers/<customer_id>/invoices")
+@requires("dunning", "auditor")
 def get_customer_invoices(customer_id: str) -> Response:
     runtime = get_runtime()
     status = request.args.get("status")
@@ -109,6 +112,7 @@ def get_customer_invoices(customer_id: str) -> Response:
 
 
 @bp.get("/invoices/<invoice_id>")
+@requires("dunning", "auditor")
 def get_invoice(invoice_id: str) -> Response:
     view = invoice_view(get_runtime().book.engine, invoice_id)
     if view is None:

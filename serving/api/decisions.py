@@ -40,6 +40,7 @@ from domain.contract import (CheckoutDecision, CheckoutRequest, NextActionByInvo
 from domain.errors import InvalidInput, NotFound, StoreUnavailable
 from engine.decisions import Decision, decide_checkout, decide_next_action
 from engine.degraded import LedgerStanding, decide_checkout_rules_only
+from serving.access import requires
 from serving.api._body import parse, request_digest
 from ledger.views import customer_row, invoice_view, open_standing, record_decision, search_decisions
 from serving.api.book import decision_summary
@@ -83,7 +84,8 @@ def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now
     ``before``: CPU seconds of the request path's stages before the decision (for ``Server-Timing``).
 
     The record keeps the server's receipt time beside the business ``now`` the
-    caller sent, so a decision cannot be backdated unnoticed.
+    caller sent, so a decision cannot be backdated unnoticed, and the key that
+    asked (``caller``: its public id and role, never the secret).
     """
     cpu0 = time.thread_time()
     runtime = get_runtime()
@@ -93,7 +95,7 @@ def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now
                                                        request_id=body.request_id, latency_ms=latency_ms)
     request, response = body.model_dump(mode="json"), answer.model_dump(mode="json")
     payload = {"request": request, **decision.record.to_dict(), "outcome": decision.outcome, "response": response,
-               "received_at": g.received.isoformat()}
+               "received_at": g.received.isoformat(), "caller": {"key_id": g.caller.id, "role": g.caller.role}}
     if decided_on is not None and decided_on is not body:
         payload["decided_on"] = decided_on.model_dump(mode="json")
     record, created = runtime.audit.append(AuditEntry(decision_id, body.request_id, decision.kind,
@@ -118,6 +120,7 @@ def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now
 
 
 @bp.post("/checkout")
+@requires("checkout")
 def checkout() -> Response:
     cpu0 = time.thread_time()
     body = parse(CheckoutRequest)
@@ -138,6 +141,7 @@ def checkout() -> Response:
 
 
 @bp.post("/next-action")
+@requires("dunning")
 def next_action() -> Response:
     cpu0 = time.thread_time()
     body = parse(NextActionRequest, NextActionByInvoice)
@@ -165,6 +169,7 @@ def next_action() -> Response:
 
 
 @bp.get("")
+@requires("auditor")
 def list_decisions() -> Response:
     """Decisions newest first, filtered by customer, invoice, outcome and business time; cursor pages."""
     args = request.args
@@ -220,6 +225,7 @@ def _cursor(raw: str | None) -> tuple[int, str] | None:
 
 
 @bp.get("/<decision_id:decision_id>")
+@requires("auditor")
 def get_decision(decision_id: str) -> Response:
     """The full audit record, with its place in the hash chain (404 for an id that cannot exist, too)."""
     if not _ID_PATTERN.fullmatch(decision_id):

@@ -44,6 +44,7 @@ from engine.bandits import Choice
 from engine.decisions import BanditFeedback
 from ledger.book import RANK, Verdict
 from ledger.events import to_us
+from serving.access import requires
 from serving.api._body import date_window, parse
 from serving.runtime import Runtime, get_runtime
 from serving.schemas import MAX_EVENTS_BODY_BYTES, EventsRequest
@@ -59,6 +60,7 @@ def now_us() -> int:
 
 
 @bp.post("/events")
+@requires("dunning")
 def post_events() -> Response:
     body = parse(EventsRequest, max_bytes=MAX_EVENTS_BODY_BYTES)
     runtime = get_runtime()
@@ -112,10 +114,14 @@ def _precheck(runtime: Runtime, event: dict[str, Any], received_us: int) -> Verd
                            f"{name} {window.rule(at < _EARLIEST_US, latest)}, got {event[name]}")
     if event.get("type") == "reminder_sent" and event.get("decision_id"):
         try:
-            payload = runtime.audit.get(str(event["decision_id"])).payload
+            record = runtime.audit.get(str(event["decision_id"]))
         except NotFound:
             return Verdict(event_id, "refused", "unknown_decision", "decision_id",
                            f"no decision {str(event['decision_id'])[:80]!r}")
+        if record.redacted:
+            return Verdict(event_id, "refused", "decision_redacted", "decision_id",
+                           f"decision {event['decision_id']} is past the audit retention; its arm is no longer kept")
+        payload = record.payload
         decided_on = payload.get("decided_on") or payload.get("request") or {}
         decided_for = (decided_on.get("invoice") or {}).get("id") or decided_on.get("invoice_id")
         if decided_for != event.get("invoice_id"):

@@ -56,7 +56,10 @@ def test_the_installed_package_answers_a_checkout(installed: Path, tmp_path: Pat
                           "MODEL_URI": {champion['uri']!r}, "RELOAD_INTERVAL_S": 0}})
         body = {{"request_id": "wheel-1", "customer": {{"id": "C-1", "type": "business", "country": "NL"}},
                 "order": {{"amount": 800.0, "currency": "EUR"}}}}
-        answer = app.test_client().post("/v1/decisions/checkout", json=body)
+        from serving.access import get_ring
+        token = get_ring(app).create("checkout", "wheel").token  # as `kredo keys create` makes it
+        answer = app.test_client().post("/v1/decisions/checkout", json=body,
+                                        headers={{"Authorization": f"Bearer {{token}}"}})
         print(json.dumps({{"status": answer.status_code, **answer.get_json()}}))
     """)
     result = _run(installed, tmp_path, "-c", script)

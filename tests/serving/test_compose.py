@@ -34,7 +34,7 @@ def compose_config(**secrets: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_file_is_valid_compose_and_needs_its_secrets() -> None:
-    assert compose_config(KREDO_DB_PASSWORD="pw", KREDO_ADMIN_TOKEN="token").returncode == 0
+    assert compose_config(KREDO_DB_PASSWORD="pw", KREDO_KEY_PEPPER="pepper").returncode == 0
     refused = compose_config()
     assert refused.returncode != 0 and "set KREDO_DB_PASSWORD" in refused.stderr
 
@@ -83,7 +83,7 @@ def test_secrets_come_only_from_the_environment() -> None:
     for name, service in SERVICES.items():
         for key, value in service.get("environment", {}).items():
             value = str(value)
-            if re.search("PASSWORD|TOKEN|SECRET", key):
+            if re.search("PASSWORD|TOKEN|SECRET|PEPPER", key):
                 assert _FROM_ENVIRONMENT.match(value), (name, key, value)
             for credentials in re.findall(r"//[^/@:]+:([^@]+)@", value):
                 assert _FROM_ENVIRONMENT.match(credentials), (name, key)

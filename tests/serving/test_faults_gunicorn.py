@@ -25,7 +25,8 @@ import pytest
 import requests
 
 from tests.serving.test_faults_sqlite import LOCK_S, lock_held
-from tests.support.api import CHECKOUT
+from tests.serving.test_serving_gunicorn import new_key
+from tests.support.api import CHECKOUT, bearer
 from tests.support.models import register_copy
 from tests.support.services import RedisServer, free_port
 
@@ -50,26 +51,27 @@ def server(champion, versions, tmp_path_factory) -> Iterator[dict]:  # noqa: ANN
     env = dict(os.environ, REDIS_URL=redis_.url, DATABASE_URL=f"sqlite:///{work}/audit.db",
                KREDO_LEDGER_URL=f"sqlite:///{work}/ledger.db", MLFLOW_TRACKING_URI=champion["tracking"],
                KREDO_MODEL_URI=champion["uri"], KREDO_RELOAD_INTERVAL_S=str(INTERVAL_S), KREDO_CONTROL_SHARE="0")
+    keys = {role: bearer(new_key(env, role)) for role in ("checkout", "admin")}
     proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(port), "--workers", "2"],
                             cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
-        while len(worker_versions(base)) < 2:
+        while len(worker_versions(base, keys["admin"])) < 2:
             assert proc.poll() is None, "kredo serve exited"
             assert time.monotonic() < deadline, "kredo serve not ready"
             time.sleep(0.2)
-        yield {"base": base, "audit": work / "audit.db"}
+        yield {"base": base, "audit": work / "audit.db", "keys": keys}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         redis_.close()
 
 
-def worker_versions(base: str) -> dict[str, str]:
+def worker_versions(base: str, admin: dict[str, str]) -> dict[str, str]:
     """pid -> the model version each live worker serves (from the merged /metrics), {} before it answers."""
     try:
-        text = requests.get(f"{base}/metrics", timeout=5).text
+        text = requests.get(f"{base}/metrics", headers=admin, timeout=5).text
     except requests.RequestException:
         return {}
     out = {}
@@ -80,37 +82,39 @@ def worker_versions(base: str) -> dict[str, str]:
     return out
 
 
-def converge(base: str, version: str, timeout_s: float) -> float:
+def converge(server: dict, version: str, timeout_s: float) -> float:
     """Seconds until every worker serves ``version`` (checkouts on the way: never a 4xx or 5xx)."""
+    base, keys = server["base"], server["keys"]
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout_s:
-        r = requests.post(f"{base}/v1/decisions/checkout", timeout=10,
+        r = requests.post(f"{base}/v1/decisions/checkout", headers=keys["checkout"], timeout=10,
                           json={**CHECKOUT, "request_id": f"conv-{time.monotonic_ns()}"})
         assert r.status_code == 200, r.text
-        served = worker_versions(base)
+        served = worker_versions(base, keys["admin"])
         if len(served) == 2 and set(served.values()) == {version}:
             return time.monotonic() - t0
         time.sleep(0.05)
-    raise AssertionError(f"workers serve {worker_versions(base)} {timeout_s} s after the alias moved to {version}")
+    raise AssertionError(f"workers serve {worker_versions(base, keys['admin'])} {timeout_s} s after the alias "
+                         f"moved to {version}")
 
 
 def test_every_worker_follows_the_alias_within_one_interval(server, versions, champion) -> None:  # noqa: ANN001
     from training.registry import client
 
-    registry, base = client(champion["tracking"]), server["base"]
+    registry, base, keys = client(champion["tracking"]), server["base"], server["keys"]
     try:
-        assert set(worker_versions(base).values()) == {versions["champion"]}
+        assert set(worker_versions(base, keys["admin"]).values()) == {versions["champion"]}
         for bad in ("wrong_feature_count", "nan_calibration"):
             registry.set_registered_model_alias("payment-delay", "champion", versions[bad])
             time.sleep(2 * INTERVAL_S + LOAD_SLACK_S)  # every worker has tried it, and refused it
-            assert set(worker_versions(base).values()) == {versions["champion"]}, bad
+            assert set(worker_versions(base, keys["admin"]).values()) == {versions["champion"]}, bad
             r = requests.post(f"{base}/v1/decisions/checkout", json={**CHECKOUT, "request_id": f"bad-{bad}"},
-                              timeout=10)
+                              headers=keys["checkout"], timeout=10)
             assert r.status_code == 200 and r.json()["risk"]["version"] == versions["champion"]
         took = {}
         for good in ("intact", "champion"):
             registry.set_registered_model_alias("payment-delay", "champion", versions[good])
-            took[good] = converge(base, versions[good], 3 * INTERVAL_S + LOAD_SLACK_S)
+            took[good] = converge(server, versions[good], 3 * INTERVAL_S + LOAD_SLACK_S)
             assert took[good] <= INTERVAL_S + LOAD_SLACK_S, took
         print(f"all workers on the alias after {took} s (interval {INTERVAL_S} s)")
     finally:
@@ -123,6 +127,7 @@ def test_a_lock_held_on_the_audit_log_costs_at_most_the_lock_timeout(server) -> 
 
     def loop(path: str, method: str) -> None:
         with requests.Session() as session:
+            session.headers.update(server["keys"]["checkout"])
             i = 0
             while not stop.is_set():
                 t0 = time.monotonic()
@@ -147,5 +152,6 @@ def test_a_lock_held_on_the_audit_log_costs_at_most_the_lock_timeout(server) -> 
     slowest = max(seconds for *_, seconds in answers)
     assert slowest < LOCK_S + 1.5, answers
     print(f"{len(answers)} answers under the lock, slowest {slowest:.2f} s")
-    after = requests.post(f"{base}/v1/decisions/checkout", json={**CHECKOUT, "request_id": "after-lock"}, timeout=10)
+    after = requests.post(f"{base}/v1/decisions/checkout", json={**CHECKOUT, "request_id": "after-lock"},
+                          headers=server["keys"]["checkout"], timeout=10)
     assert after.status_code == 200

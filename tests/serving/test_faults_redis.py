@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.api import CHECKOUT, make_app
+from tests.support.api import CHECKOUT, Clients, make_app
 from tests.support.services import RedisServer
 
 PROBLEM = "application/problem+json"
@@ -48,10 +48,10 @@ def late_invoice(event_id: str = "f4-issue-outage", amount: float = 10.0) -> dic
 _ids = iter(range(1_000_000))
 
 
-def checkout(client, customer: dict = CUSTOMER, amount: float = 50.0):  # noqa: ANN001, ANN201
+def checkout(api: Clients, customer: dict = CUSTOMER, amount: float = 50.0):  # noqa: ANN201
     body = {**CHECKOUT, "request_id": f"f4-{next(_ids)}", "customer": customer,
             "order": {**CHECKOUT["order"], "amount": amount}}
-    return client.post("/v1/decisions/checkout", json=body)
+    return api.checkout.post("/v1/decisions/checkout", json=body)
 
 
 def assert_unavailable(r, code: str = "store_unavailable") -> dict:  # noqa: ANN001
@@ -65,16 +65,16 @@ def assert_unavailable(r, code: str = "store_unavailable") -> dict:  # noqa: ANN
     return body
 
 
-def wait_ready(client, timeout_s: float = 90.0) -> float:  # noqa: ANN001
+def wait_ready(api: Clients, timeout_s: float = 90.0) -> float:
     """Seconds until /readyz says 200; every checkout of the F4 customer on the way is a 503 or the truth."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout_s:
-        r = checkout(client)
+        r = checkout(api)
         if r.status_code == 200:
             assert (r.get_json()["outcome"], r.get_json()["open_exposure"]) != ("accept", 0.0), r.get_json()
         else:
             assert_unavailable(r)
-        if client.get("/readyz").status_code == 200:
+        if api.anonymous.get("/readyz").status_code == 200:
             return time.monotonic() - t0
         time.sleep(0.1)
     raise AssertionError(f"not ready {timeout_s} s after Redis came back")
@@ -91,33 +91,33 @@ def app_on(champion, tmp_path, history, server: RedisServer, **overrides):  # no
     """An app on ``server`` and a copy of ``history`` (a ledger database, or None: only the F4 customer)."""
     app = make_app(champion, tmp_path, history=history, **{"REDIS_URL": server.url,
                                                                    "STORE_CHECK_INTERVAL_S": 0.2, **overrides})
-    client = app.test_client()
-    answer = client.post("/v1/events", json={"events": f4_events()}).get_json()
+    api = Clients(app)
+    answer = api.dunning.post("/v1/events", json={"events": f4_events()}).get_json()
     assert answer["applied"] == len(f4_events()), answer
-    return app, client
+    return app, api
 
 
 def test_f4_redis_killed_then_restarted_empty(champion, tmp_path, small_ledger_db, redis_server_) -> None:
-    app, client = app_on(champion, tmp_path, small_ledger_db, redis_server_)
+    app, api = app_on(champion, tmp_path, small_ledger_db, redis_server_)
     try:
-        before = checkout(client).get_json()
+        before = checkout(api).get_json()
         assert (before["outcome"], before["open_exposure"]) == ("prepay", 293.27)
 
         redis_server_.stop(kill=True)
         t0 = time.monotonic()
-        assert_unavailable(checkout(client))
+        assert_unavailable(checkout(api))
         assert time.monotonic() - t0 < 3.0
         t0 = time.monotonic()
-        ready = client.get("/readyz")
+        ready = api.admin.get("/readyz")
         assert time.monotonic() - t0 < 1.0
         assert ready.status_code == 503 and ready.get_json()["checks"]["store"] is False
         # the ledger is the durable store: an event booked while Redis is down is acknowledged (it is durable)
-        during = client.post("/v1/events", json={"events": [late_invoice()]})
+        during = api.dunning.post("/v1/events", json={"events": [late_invoice()]})
         assert during.status_code == 200 and during.get_json()["applied"] == 1, during.get_data(as_text=True)
 
         redis_server_.start()  # empty: no RDB, no AOF
-        waited = wait_ready(client)
-        after = checkout(client).get_json()
+        waited = wait_ready(api)
+        after = checkout(api).get_json()
         assert (after["outcome"], after["open_exposure"]) == ("prepay", 303.27), after
         runtime = app.extensions["kredo.runtime"]
         assert runtime.keeper.warmed["customers"] > 1_000, runtime.keeper.warmed
@@ -132,14 +132,14 @@ def test_an_emptied_store_is_caught_on_the_read_itself(champion, tmp_path, small
     "accept, 0.0") and wakes the re-warm."""
     import redis
 
-    app, client = app_on(champion, tmp_path, small_ledger_db, redis_server_, STORE_CHECK_INTERVAL_S=3600)
+    app, api = app_on(champion, tmp_path, small_ledger_db, redis_server_, STORE_CHECK_INTERVAL_S=3600)
     try:
-        first = checkout(client)
+        first = checkout(api)
         assert first.status_code == 200 and first.get_json()["outcome"] == "prepay", first.get_data(as_text=True)
         redis.Redis.from_url(redis_server_.url).flushall()
-        assert_unavailable(checkout(client))
-        wait_ready(client)
-        after = checkout(client).get_json()
+        assert_unavailable(checkout(api))
+        wait_ready(api)
+        after = checkout(api).get_json()
         assert (after["outcome"], after["open_exposure"]) == ("prepay", 293.27)
     finally:
         app.extensions["kredo.runtime"].stop()
@@ -149,20 +149,20 @@ def test_events_booked_while_redis_is_down_reach_a_persistent_redis(champion, tm
     """Redis comes back with its data (append-only file): no re-warm, but what was booked meanwhile
     is refolded from the ledger (the store backlog) before the customer is read again."""
     server = RedisServer(persistent=True).start()
-    app, client = app_on(champion, tmp_path, None, server)
+    app, api = app_on(champion, tmp_path, None, server)
     keeper = app.extensions["kredo.runtime"].keeper
     first_warm = dict(keeper.warmed)  # the start's: the store was new
     try:
         server.stop(kill=True)
         for i in range(3):
-            answer = client.post("/v1/events", json={"events": [late_invoice(f"outage-{i}", 10.0)]})
+            answer = api.dunning.post("/v1/events", json={"events": [late_invoice(f"outage-{i}", 10.0)]})
             assert answer.status_code == 200 and answer.get_json()["applied"] == 1
-        again = client.post("/v1/events", json={"events": [late_invoice("outage-0", 10.0)]}).get_json()
+        again = api.dunning.post("/v1/events", json={"events": [late_invoice("outage-0", 10.0)]}).get_json()
         assert again["duplicate"] == 1  # acknowledged once, never twice
         server.start()
-        wait_ready(client)
+        wait_ready(api)
         for _ in range(50):  # the backlog is drained on the keeper's next round
-            after = checkout(client).get_json()
+            after = checkout(api).get_json()
             if after["open_exposure"] == 323.27:
                 break
             time.sleep(0.1)
@@ -177,29 +177,29 @@ def test_rules_only_mode_decides_conservatively_and_says_so(champion, tmp_path, 
     """``DEGRADED_MODE=rules_only``: while the store is down, checkouts are decided by the policy's rules
     alone, every customer as one we do not know yet (the new-customer caps), against the ledger's open
     exposure; flagged in the answer and in the audit record. Next-action still answers 503."""
-    app, client = app_on(champion, tmp_path, None, redis_server_, DEGRADED_MODE="rules_only")
+    app, api = app_on(champion, tmp_path, None, redis_server_, DEGRADED_MODE="rules_only")
     try:
-        normal = checkout(client).get_json()
+        normal = checkout(api).get_json()
         assert normal["degraded"] is None and normal["risk"] is not None
         redis_server_.stop(kill=True)
 
-        known = checkout(client)
+        known = checkout(api)
         assert known.status_code == 200, known.get_data(as_text=True)
         body = known.get_json()
         assert body["degraded"]["mode"] == "rules_only" and body["risk"] is None
         assert (body["outcome"], body["open_exposure"]) == ("prepay", 293.27)  # the ledger's exposure > 250 cap
         assert body["reasons"][0]["code"] == "degraded.rules_only"
-        record = client.get(f"/v1/decisions/{body['decision_id']}").get_json()
+        record = api.auditor.get(f"/v1/decisions/{body['decision_id']}").get_json()
         assert record["degraded"]["mode"] == "rules_only" and record["model"] is None and record["shap"] is None
         assert record["degraded"]["ledger"] == {"open_exposure": 293.27, "overdue_amount": 293.27,
                                                 "open_disputes": 3}
 
-        small = checkout(client, {"id": "C-F4-NEW", "type": "consumer", "country": "NL"}, 100.0).get_json()
+        small = checkout(api, {"id": "C-F4-NEW", "type": "consumer", "country": "NL"}, 100.0).get_json()
         assert (small["outcome"], small["credit_limit"]) == ("accept", 250.0) and small["degraded"]
-        large = checkout(client, {"id": "C-F4-NEWB", "type": "business", "country": "NL"}, 3000.0).get_json()
+        large = checkout(api, {"id": "C-F4-NEWB", "type": "business", "country": "NL"}, 3000.0).get_json()
         assert (large["outcome"], large["credit_limit"]) == ("prepay", 2500.0)
 
-        na = client.post("/v1/decisions/next-action", json={"request_id": "f4-na", "invoice_id": "INV-F4-0"})
+        na = api.dunning.post("/v1/decisions/next-action", json={"request_id": "f4-na", "invoice_id": "INV-F4-0"})
         assert_unavailable(na)
     finally:
         app.extensions["kredo.runtime"].stop()

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from domain.errors import ModelError
-from tests.support.api import CHECKOUT, make_app
+from tests.support.api import CHECKOUT, Clients, make_app
 from tests.support.models import BROKEN, register_copy
 
 REASONS = {"wrong_feature_count": "the p_late booster reads 46 features, the model declares 40",
@@ -45,8 +45,8 @@ def registry(champion):  # noqa: ANN001, ANN201
 _ids = iter(range(1_000_000))
 
 
-def checkout(client):  # noqa: ANN001, ANN201
-    return client.post("/v1/decisions/checkout", json={**CHECKOUT, "request_id": f"f5-{next(_ids)}"})
+def checkout(api: Clients):  # noqa: ANN201
+    return api.checkout.post("/v1/decisions/checkout", json={**CHECKOUT, "request_id": f"f5-{next(_ids)}"})
 
 
 @pytest.mark.parametrize("kind", BROKEN)
@@ -59,17 +59,17 @@ def test_a_model_that_cannot_serve_is_refused_with_its_reason(champion, broken, 
     assert REASONS[kind] in caught.value.detail
 
     app = make_app(champion, tmp_path)
-    client = app.test_client()
+    api = Clients(app)
     registry.set_registered_model_alias("payment-delay", "champion", broken[kind])
-    r = client.post("/v1/admin/reload")
+    r = api.admin.post("/v1/admin/reload")
     assert r.status_code == 409 and r.mimetype == "application/problem+json", r.get_data(as_text=True)
     body = r.get_json()
     assert body["code"] == "reload_refused" and body["field"] == "model"
     assert REASONS[kind] in body["errors"]["model"]["detail"]
-    decided = checkout(client)
+    decided = checkout(api)
     assert decided.status_code == 200 and decided.get_json()["risk"]["version"] == champion["version"]
-    assert REASONS[kind] in client.get("/readyz").get_json()["errors"]["model"]
-    again = client.post("/v1/admin/reload")  # remembered: not downloaded again, the same reason
+    assert REASONS[kind] in api.admin.get("/readyz").get_json()["errors"]["model"]
+    again = api.admin.post("/v1/admin/reload")  # remembered: not downloaded again, the same reason
     assert again.status_code == 409 and REASONS[kind] in again.get_json()["errors"]["model"]["detail"]
 
 
@@ -93,7 +93,7 @@ def test_a_model_fault_is_the_servers_not_the_clients(champion, tmp_path, monkey
     runtime = app.extensions["kredo.runtime"]
     monkeypatch.setattr(runtime, "served", dataclasses.replace(runtime.served, model=Faulty(runtime.served.model,
                                                                                               value)))
-    r = checkout(app.test_client())
+    r = checkout(Clients(app))
     assert r.status_code == 503 and r.get_json()["code"] == "model_fault", r.get_data(as_text=True)
     assert r.headers["Retry-After"]
 
@@ -107,7 +107,7 @@ def test_the_reload_loop_survives_every_error(champion, broken, registry, tmp_pa
 
     app = make_app(champion, tmp_path, RELOAD_INTERVAL_S=0.1)
     runtime = app.extensions["kredo.runtime"]
-    client = app.test_client()
+    api = Clients(app)
     alias_errors = iter([RuntimeError("registry gone"), KeyError("alias"), ZeroDivisionError(), MemoryError()])
     policy_errors = iter([OSError("disk"), ValueError("bad"), RecursionError()])
     real_alias, real_policy = rt.alias_version, runtime._reload_policy
@@ -133,14 +133,14 @@ def test_the_reload_loop_survives_every_error(champion, broken, registry, tmp_pa
             time.sleep(0.1)
         time.sleep(0.5)
         assert runtime.watcher is not None and runtime.watcher.is_alive()
-        assert checkout(client).get_json()["risk"]["version"] == champion["version"]
-        assert 'kredo_reloads_total{part="loop",result="error"}' in client.get("/metrics").get_data(as_text=True)
+        assert checkout(api).get_json()["risk"]["version"] == champion["version"]
+        assert 'kredo_reloads_total{part="loop",result="error"}' in api.admin.get("/metrics").get_data(as_text=True)
 
         registry.set_registered_model_alias("payment-delay", "champion", broken["intact"])
         deadline = time.monotonic() + 10
-        while checkout(client).get_json()["risk"]["version"] != broken["intact"] and time.monotonic() < deadline:
+        while checkout(api).get_json()["risk"]["version"] != broken["intact"] and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert checkout(client).get_json()["risk"]["version"] == broken["intact"]
+        assert checkout(api).get_json()["risk"]["version"] == broken["intact"]
         assert [t for t in threading.enumerate() if t is runtime.watcher]
     finally:
         runtime.stop()

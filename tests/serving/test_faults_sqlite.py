@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from serving.audit import REFUSED_WINDOW_S
-from tests.support.api import CHECKOUT, make_app
+from tests.support.api import CHECKOUT, Clients, make_app
 
 HOLD_S = 15
 LOCK_S = 2.0
@@ -58,8 +58,8 @@ def timed(call):  # noqa: ANN001, ANN201
 _ids = iter(range(1_000_000))
 
 
-def checkout(client):  # noqa: ANN001, ANN201
-    return client.post("/v1/decisions/checkout", json={**CHECKOUT, "request_id": f"lock-{next(_ids)}"})
+def checkout(api: Clients):  # noqa: ANN201
+    return api.checkout.post("/v1/decisions/checkout", json={**CHECKOUT, "request_id": f"lock-{next(_ids)}"})
 
 
 def invoice(event_id: str) -> dict:
@@ -88,35 +88,35 @@ def paths(app) -> tuple[Path, Path]:  # noqa: ANN001
 
 
 def test_audit_write_lock_held_elsewhere(app) -> None:  # noqa: ANN001
-    client = app.test_client()
-    assert checkout(client).status_code == 200
+    api = Clients(app)
+    assert checkout(api).status_code == 200
     with lock_held(paths(app)[0]):
-        r, seconds = timed(lambda: checkout(client))
+        r, seconds = timed(lambda: checkout(api))
         assert_503(r, "audit_unavailable")
         assert seconds < LOCK_S + 1.5, seconds
-        ready, seconds = timed(lambda: client.get("/readyz"))
+        ready, seconds = timed(lambda: api.admin.get("/readyz"))
         assert seconds < 1.0, seconds
         assert ready.status_code == 503 and ready.get_json()["checks"]["audit"] is False
     time.sleep(REFUSED_WINDOW_S)  # readiness forgives a refused append after a few seconds
-    assert checkout(client).status_code == 200
-    assert client.get("/readyz").status_code == 200
+    assert checkout(api).status_code == 200
+    assert api.admin.get("/readyz").status_code == 200
 
 
 def test_ledger_write_lock_held_elsewhere(app) -> None:  # noqa: ANN001
-    client = app.test_client()
+    api = Clients(app)
     batch = {"events": [invoice("lock-sqlite")]}
     with lock_held(paths(app)[1]):
-        r, seconds = timed(lambda: client.post("/v1/events", json=batch))
+        r, seconds = timed(lambda: api.dunning.post("/v1/events", json=batch))
         assert_503(r, "database_unavailable")  # not acknowledged: nothing of it is booked
         assert seconds < LOCK_S + 1.5, seconds
-        ready, seconds = timed(lambda: client.get("/readyz"))
+        ready, seconds = timed(lambda: api.admin.get("/readyz"))
         assert seconds < 1.0 and ready.get_json()["checks"]["ledger"], (seconds, ready.get_json())
         # the decision is taken and recorded in the audit log; only its index in the ledger waits
-        r, seconds = timed(lambda: checkout(client))
+        r, seconds = timed(lambda: checkout(api))
         assert r.status_code == 200 and seconds < LOCK_S + 1.5, (r.status_code, seconds)
-    answer = client.post("/v1/events", json=batch).get_json()
+    answer = api.dunning.post("/v1/events", json=batch).get_json()
     assert answer["applied"] == 1 and answer["duplicate"] == 0  # booked now, and only now
-    assert client.get("/readyz").status_code == 200
+    assert api.admin.get("/readyz").status_code == 200
 
 
 @pytest.fixture()
@@ -150,19 +150,19 @@ def table_locked(engine, table: str) -> Iterator[None]:  # noqa: ANN001
 
 def test_postgres_table_locks_are_bounded_too(postgres_app) -> None:  # noqa: ANN001
     app, engine = postgres_app
-    client = app.test_client()
-    assert checkout(client).status_code == 200
+    api = Clients(app)
+    assert checkout(api).status_code == 200
     with table_locked(engine, "audit_records"):
-        r, seconds = timed(lambda: checkout(client))
+        r, seconds = timed(lambda: checkout(api))
         assert_503(r, "audit_unavailable")
         assert seconds < LOCK_S + 1.5, seconds
-        ready, seconds = timed(lambda: client.get("/readyz"))
+        ready, seconds = timed(lambda: api.admin.get("/readyz"))
         assert seconds < 1.0 and ready.status_code == 503 and ready.get_json()["checks"]["audit"] is False
     batch = {"events": [invoice("lock-pg")]}
     with table_locked(engine, "ledger_events"):
-        r, seconds = timed(lambda: client.post("/v1/events", json=batch))
+        r, seconds = timed(lambda: api.dunning.post("/v1/events", json=batch))
         assert_503(r, "database_unavailable")
         assert seconds < LOCK_S + 1.5, seconds
-    assert client.post("/v1/events", json=batch).get_json()["applied"] == 1
+    assert api.dunning.post("/v1/events", json=batch).get_json()["applied"] == 1
     time.sleep(REFUSED_WINDOW_S)
-    assert client.get("/readyz").status_code == 200
+    assert api.admin.get("/readyz").status_code == 200

@@ -4,7 +4,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from flask import Flask
+from flask.testing import FlaskClient
+
+from domain.vocabulary import ROLES
 from serving import create_app
+from serving.access import get_ring
 
 CHECKOUT = {"request_id": "ord-1", "customer": {"id": "C-1", "type": "business", "country": "NL"},
             "order": {"amount": 1250.0, "currency": "EUR", "payment_terms_days": 30}}
@@ -27,13 +32,50 @@ def make_app(champion: dict[str, str], tmp_path: Path, history: Path | None = No
     return create_app(config)
 
 
+def make_key(app: Flask, role: str, name: str | None = None) -> str:
+    """A fresh key of ``role`` for ``app``, made as ``kredo keys create`` makes it (the app knows it at once)."""
+    return get_ring(app).create(role, name or f"test-{role}").token
+
+
+def client(app: Flask, role: str) -> FlaskClient:
+    """A test client that sends a fresh key of ``role`` on every request."""
+    c = app.test_client()
+    c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {make_key(app, role)}"
+    return c
+
+
+class Clients:
+    """One test client per role, each with its own fresh key, made on first use.
+
+    ``api.checkout.post("/v1/decisions/checkout", ...)``, ``api.auditor.get(f"/v1/decisions/{id}")``;
+    ``api.anonymous`` sends no key.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._made: dict[str, FlaskClient] = {}
+
+    def __getattr__(self, role: str) -> FlaskClient:
+        if role == "anonymous":
+            return self.app.test_client()
+        if role not in ROLES:
+            raise AttributeError(role)
+        if role not in self._made:
+            self._made[role] = client(self.app, role)
+        return self._made[role]
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The header a real HTTP client sends with ``token``."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 def known_customer(small_ledger) -> dict[str, str]:
     row = small_ledger.customers.iloc[3]
     return {"id": row.customer_id, "type": row.type, "country": row.country}
 
 
 def schema_of(name: str) -> dict:
-    from serving.openapi import document
+    from serving.openapi import components
 
-    doc = document()
-    return {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+    return {"$ref": f"#/components/schemas/{name}", "components": components()}
