@@ -88,7 +88,6 @@ class Runtime:
     _model: tuple[Any, ModelInfo] | None = None
     _refused: tuple[str, KredoError] | None = None  # the alias version last refused, and why
     errors: dict[str, str] = field(default_factory=dict)
-    watcher: threading.Thread | None = None  # the reload thread (``RELOAD_INTERVAL_S`` > 0)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -245,9 +244,8 @@ def init_app(app: Flask) -> Runtime:
     keeper.start(watch=config["STORE_CHECK_INTERVAL_S"] > 0)  # warms an empty store from the ledger first
     runtime.reload(force=True)
     if config["RELOAD_INTERVAL_S"] > 0:
-        runtime.watcher = threading.Thread(target=runtime.watch, args=(config["RELOAD_INTERVAL_S"],),
-                                           name="kredo-reload", daemon=True)
-        runtime.watcher.start()
+        threading.Thread(target=runtime.watch, args=(config["RELOAD_INTERVAL_S"],),
+                         name="kredo-reload", daemon=True).start()
     app.extensions["kredo.runtime"] = runtime
     return runtime
 

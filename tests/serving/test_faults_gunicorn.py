@@ -32,7 +32,7 @@ from tests.support.services import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERVAL_S = 2.0
-LOAD_SLACK_S = 2.0  # downloading, loading and probing one model, on a shared machine
+LOAD_SLACK_S = 3.0  # downloading, loading and probing one model, on a shared machine
 
 
 @pytest.fixture(scope="module")

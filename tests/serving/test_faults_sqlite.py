@@ -104,6 +104,8 @@ def test_audit_write_lock_held_elsewhere(app) -> None:  # noqa: ANN001
 
 def test_ledger_write_lock_held_elsewhere(app) -> None:  # noqa: ANN001
     api = Clients(app)
+    for role in ("checkout", "dunning", "admin"):  # the keys live in the ledger: made before it is locked
+        getattr(api, role)
     batch = {"events": [invoice("lock-sqlite")]}
     with lock_held(paths(app)[1]):
         r, seconds = timed(lambda: api.dunning.post("/v1/events", json=batch))
