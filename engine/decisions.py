@@ -36,9 +36,11 @@ from domain.contract import (Bandit, BanditArm, CheckoutAnswer, CheckoutRequest,
                              NextActionAnswer, NextActionRequest, Reason, Risk)
 from domain.errors import InvalidInput
 from engine.bandits import Arm, Choice, Context, arms_for_channels
+from engine.calendar import Calendar
 from engine.ports import Explanation, FeatureStore, ModelInfo, Rules, Served
 from engine.reasons import top_reasons
 from engine.rules import CheckoutOutcome, DunningOutcome, SendWindow
+from engine.tasks import task_for
 from features.definitions import FEATURE_NAMES
 from features.transform import InvoiceRequest, vector
 
@@ -216,9 +218,13 @@ def checkout_facts(customer: Customer, order_amount: float, payment_terms_days: 
 
 
 def dunning_facts(customer: DunningCustomer, invoice: Invoice, now: datetime, feats: Mapping[str, float],
-                  scores: Mapping[str, float]) -> dict[str, Any]:
-    """The facts the dunning rules read: the customer's risk facts and the invoice's reminder and dispute history."""
-    today = now.date()
+                  scores: Mapping[str, float], timezone: str) -> dict[str, Any]:
+    """The facts the dunning rules read: the customer's risk facts and the invoice's reminder and dispute history.
+
+    Days past due count in the customer's local date (``timezone``: its country's, from the
+    policy), so the same instant gives the same answer whatever UTC offset ``now`` is written in.
+    """
+    today = now.astimezone(ZoneInfo(timezone)).date()
     reminders = sorted(invoice.reminders, key=lambda r: r.sent_at)
     finals = [r for r in reminders if r.final_notice]
     opened: date | None = invoice.dispute_opened
@@ -306,10 +312,11 @@ def invoice_request(customer: Customer, invoice: Invoice, tz: Any) -> InvoiceReq
 
 
 def next_action_outcome(rules: Rules, request: NextActionRequest, feats: Mapping[str, float],
-                        scores: Mapping[str, float]) -> DunningOutcome:
+                        scores: Mapping[str, float], calendar: Calendar | None = None) -> DunningOutcome:
     """The policy's answer for an open invoice (the API and the backtest both call this)."""
-    facts = dunning_facts(request.customer, request.invoice, request.now, feats, scores)
-    return rules.evaluate_dunning(facts, request.now)
+    zone = rules.send_window(request.customer.country).timezone
+    facts = dunning_facts(request.customer, request.invoice, request.now, feats, scores, zone)
+    return rules.evaluate_dunning(facts, request.now, calendar)
 
 
 def decide_next_action(request: NextActionRequest, *, store: FeatureStore, served: Served,
@@ -318,14 +325,15 @@ def decide_next_action(request: NextActionRequest, *, store: FeatureStore, serve
 
     ``known``: what the ledger corrected in the request (reasons shown first); ``closed``: the
     ledger's status of an invoice that is no longer open (``paid``, ``written_off``): the answer
-    is ``none``, with the model's scores still recorded for the auditor.
+    is ``none``, with the model's scores still recorded for the auditor. An action that leaves
+    work to a person (a call, a dispute, an escalation, a review) carries its task.
     """
     clock = _Clock()
     customer, invoice, now = request.customer, request.invoice, request.now
     scored = _score(served, store, customer.id, invoice_request(customer, invoice, now.tzinfo), now, clock)
     if closed is not None:
         return _nothing_to_do(request, scored, served, closed, list(known), clock)
-    out = next_action_outcome(served.rules, request, scored.features, scored.scores)
+    out = next_action_outcome(served.rules, request, scored.features, scored.scores, served.calendar)
     clock.lap("rules_ms")
     choice: Choice | None = None
     feedback: BanditFeedback | None = None
@@ -347,7 +355,8 @@ def decide_next_action(request: NextActionRequest, *, store: FeatureStore, serve
         propensity=choice.propensity, policy=choice.policy_name, experiment=choice.experiment, group=choice.group)
     answer = NextActionAnswer.model_construct(
         kind="next_action", action=out.action, channel=channel, send_at=send_at, tone=out.tone,
-        assignee=out.assignee, task=out.task, segment=out.segment, step=out.step,
+        assignee=out.assignee, task=task_for(out, request, scored.scores, served.rules.policy, served.calendar),
+        segment=out.segment, step=out.step,
         collection_costs=None if out.collection_costs is None else float(out.collection_costs),
         risk=_risk(scored.scores, served.model_info), bandit=bandit,
         reasons=[*known, *_reasons(out.reasons, scored)], rules_fired=list(out.rules_fired),

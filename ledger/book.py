@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from domain.errors import InvalidInput
-from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, PROFILES, SIZES
+from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DISPUTE_TYPES, PROFILES, SIZES
 from ledger import schema as t
 from ledger.events import EVENT_TYPES, Event, parse_event, to_us
 
@@ -42,7 +42,6 @@ Status = Literal["applied", "duplicate", "refused"]
 BOOK_ONLY_TYPES = ("customer_updated",)
 ALL_TYPES = (*BOOK_ONLY_TYPES, *EVENT_TYPES)
 RANK = {kind: i for i, kind in enumerate(ALL_TYPES)}
-DISPUTE_REASONS = ("price", "quantity", "quality", "not_received", "duplicate", "other")
 _MASTER_FIELDS = {"name": str, "customer_type": str, "country": str, "sector": str, "size": str, "profile": str,
                   "account_manager": str, "legal_entity_id": str, "parent_id": str, "key_account": bool,
                   "paperless": bool, "blocked": bool, "credit_limit": float, "ibans": list,
@@ -270,8 +269,8 @@ class Book:
                 raise Refused("dispute_already_open", f"invoice {event.invoice_id} already has an open dispute",
                               "invoice_id")
             reason = raw.get("reason", "other")
-            if reason not in DISPUTE_REASONS:
-                raise Refused("invalid_field", f"reason must be one of {list(DISPUTE_REASONS)}", "reason")
+            if reason not in DISPUTE_TYPES:
+                raise Refused("invalid_field", f"reason must be one of {list(DISPUTE_TYPES)}", "reason")
         elif event.type == "dispute_resolved":
             if before.dispute is None:
                 raise Refused("no_open_dispute", f"invoice {event.invoice_id} has no open dispute", "invoice_id")

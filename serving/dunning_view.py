@@ -62,6 +62,7 @@ def invoice_of(view: InvoiceView, now_us: int) -> Invoice:
                                    due_date=day(inv["due_us"]), paperless=bool(inv["paperless"]),
                                    disputed=dispute is not None,
                                    dispute_opened=None if dispute is None else day(dispute["opened_us"]),
+                                   dispute_type=None if dispute is None else dispute["reason"],
                                    reminders=reminders)
 
 

@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from domain.calendar import PublicHolidays
 from domain.contract import Consent, Customer, DunningCustomer, Invoice, NextActionRequest, Reminder
 from domain.errors import InvalidInput
 from domain.vocabulary import CHANNELS
@@ -259,13 +260,14 @@ def dunning_backtest(ledger: Ledger, new: CreditPolicy, baseline: CreditPolicy,
     feats = pd.DataFrame(list(_replayed_features(ledger, requests)), columns=list(FEATURE_NAMES))
     scores = _scores(feats, scorer)
     engines = {"new": RuleEngine(new), "baseline": RuleEngine(baseline)}
+    calendar = PublicHolidays()
     rows = []
     for request, f, s in zip(requests, feats.to_dict("records"), scores.to_dict("records")):
         row = {"request_id": request.request_id, "invoice_id": request.invoice.id,
                "customer_id": request.customer.id, "now": request.now, "amount": request.invoice.amount,
                "days_past_due": (request.now.date() - request.invoice.due_date).days}
         for tag, rules in engines.items():
-            out = next_action_outcome(rules, request, f, s)
+            out = next_action_outcome(rules, request, f, s, calendar)
             row.update({f"action_{tag}": out.action, f"step_{tag}": out.step, f"segment_{tag}": out.segment,
                         f"channel_{tag}": out.allowed_channels[0] if out.allowed_channels else None,
                         f"tone_{tag}": out.tone, f"rules_{tag}": "|".join(out.rules_fired),
