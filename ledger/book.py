@@ -35,7 +35,7 @@ from sqlalchemy.engine import Engine
 from domain.errors import InvalidInput
 from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DISPUTE_TYPES, PROFILES, SIZES
 from ledger import schema as t
-from ledger.events import EVENT_TYPES, Event, parse_event, to_us
+from ledger.events import EVENT_TYPES, US_PER_DAY, Event, parse_event, to_us
 
 Status = Literal["applied", "duplicate", "refused"]
 #: Event types the book keeps beside the ones the features fold (master data only).
@@ -274,9 +274,10 @@ class Book:
         elif event.type == "dispute_resolved":
             if before.dispute is None:
                 raise Refused("no_open_dispute", f"invoice {event.invoice_id} has no open dispute", "invoice_id")
-        elif event.type == "invoice_written_off":
+        elif event.type in ("invoice_written_off", "promise_made", "invoice_escalated"):
             if before.status != "open":
-                raise Refused("invoice_closed", f"invoice {event.invoice_id} is already {before.status}", "invoice_id")
+                raise Refused("invoice_closed", f"invoice {event.invoice_id} is already "
+                              f"{before.status.replace('_', ' ')}", "invoice_id")
         booked.add(event, raw)
         return note
 
@@ -307,12 +308,17 @@ class Book:
         touched = sorted({e.invoice_id for e, _, _, _ in accepted if e is not None})
         self._rewrite_projections(conn, [(i, invoices[i]) for i in touched])
         contacts = [{"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,
-                     "kind": "final_notice" if raw.get("final_notice") else "reminder", "channel": raw.get("channel"),
+                     "kind": _contact_kind(e, raw), "channel": raw.get("channel"),
                      "at_us": e.at_us, "step": raw.get("step"), "tone": raw.get("tone"),
                      "decision_id": raw.get("decision_id")}
-                    for e, raw, _, _ in accepted if e is not None and e.type == "reminder_sent"]
+                    for e, raw, _, _ in accepted if e is not None and e.type in ("reminder_sent", "invoice_escalated")]
         if contacts:
             conn.execute(sa.insert(t.contacts), contacts)
+        promises = [{"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,
+                     "promised_for_us": e.due_us - US_PER_DAY, "amount_cents": cents(e.amount), "status": "open",
+                     "created_us": e.at_us} for e, _, _, _ in accepted if e is not None and e.type == "promise_made"]
+        if promises:
+            conn.execute(sa.insert(t.promises), promises)
 
     @staticmethod
     def _write_customers(conn: sa.Connection, masters: dict[str, Mapping[str, Any]], stubs: dict[str, int],
@@ -392,6 +398,12 @@ class Book:
 def sort_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Events in the order they happened (time, then type rank, invoice, id): the features' fold order."""
     return sorted(events, key=lambda e: (to_us(e["at"]), RANK[e["type"]], e.get("invoice_id", ""), e["event_id"]))
+
+
+def _contact_kind(event: Event, raw: Mapping[str, Any]) -> str:
+    if event.type == "invoice_escalated":
+        return "escalation"
+    return "final_notice" if raw.get("final_notice") else "reminder"
 
 
 def _terms(issued: Event, raw: Mapping[str, Any]) -> int:

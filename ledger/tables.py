@@ -15,7 +15,7 @@ Example::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
@@ -156,11 +156,48 @@ REMINDERS = Table(
     ),
     "logged reminders with the logging policy's propensities (for off-policy evaluation)",
 )
+PROMISES = Table(
+    "promises",
+    "promise_id",
+    (
+        C("promise_id", "str", "promise id"),
+        C("invoice_id", "str", "invoice promised"),
+        C("customer_id", "str", "customer id"),
+        C("made_at", "datetime", "time the customer promised"),
+        C("promised_for", "datetime", "the day the customer promised to pay by (midnight)"),
+        C("amount", "float", "amount promised (EUR)", non_negative=True),
+    ),
+    "promises to pay: kept when the amount is paid before the promised day ends, broken otherwise",
+)
+
+ESCALATIONS = Table(
+    "escalations",
+    "escalation_id",
+    (
+        C("escalation_id", "str", "escalation id"),
+        C("invoice_id", "str", "invoice handed over"),
+        C("customer_id", "str", "customer id"),
+        C("escalated_at", "datetime", "time the invoice was handed over to collections"),
+    ),
+    "invoices handed over to a collection agency or lawyer",
+)
 del C
 
 TABLES: dict[str, Table] = {
-    t.name: t for t in (CUSTOMERS, TRAITS, INVOICES, PAYMENTS, DISPUTES, REMINDERS)
+    t.name: t for t in (CUSTOMERS, TRAITS, INVOICES, PAYMENTS, DISPUTES, REMINDERS, PROMISES, ESCALATIONS)
 }
+#: Tables a ledger directory may leave out: ground truth only a simulator has, and collections
+#: objects a source system may not keep (read as empty).
+OPTIONAL = ("traits", "promises", "escalations")
+
+
+def empty(table: Table) -> pd.DataFrame:
+    """A table with no rows and its canonical dtypes."""
+    return validate(table, pd.DataFrame({c.name: pd.Series([], dtype=_DTYPES[c.kind]) for c in table.columns}))
+
+
+_DTYPES = {"str": object, "int": "int64", "float": "float64", "bool": bool, "datetime": "datetime64[us]",
+           "category": object}
 
 
 def _refuse(source: str, table: Table, column: str | None, row: int | None, detail: str) -> None:
@@ -270,6 +307,8 @@ class Ledger:
     disputes: pd.DataFrame
     reminders: pd.DataFrame
     traits: pd.DataFrame | None = None
+    promises: pd.DataFrame = field(default_factory=lambda: empty(PROMISES))
+    escalations: pd.DataFrame = field(default_factory=lambda: empty(ESCALATIONS))
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
@@ -313,7 +352,7 @@ def load_ledger(src: str | Path) -> Ledger:
             df, path = pd.read_parquet(pq), pq
         elif csv.exists():
             df, path = pd.read_csv(csv, dtype={c.name: object for c in table.columns if c.kind == "str"}), csv
-        elif name == "traits":
+        elif name in OPTIONAL:
             continue
         else:
             raise LedgerError(f"{src}: missing table {name} ({pq.name} or {csv.name})", field=name)
@@ -326,7 +365,8 @@ def load_ledger(src: str | Path) -> Ledger:
 #: (table, column, referenced table): every value must be a key of the referenced table.
 REFERENCES = (("invoices", "customer_id", "customers"), ("payments", "invoice_id", "invoices"),
               ("disputes", "invoice_id", "invoices"), ("reminders", "invoice_id", "invoices"),
-              ("traits", "customer_id", "customers"))
+              ("traits", "customer_id", "customers"), ("promises", "invoice_id", "invoices"),
+              ("escalations", "invoice_id", "invoices"))
 
 
 def check_references(tables: dict[str, pd.DataFrame], sources: dict[str, str] | None = None) -> None:

@@ -164,7 +164,7 @@ class CustomerOverview(BaseModel):
 class TimelineEntry(BaseModel):
     at: str
     kind: Literal["issued", "payment", "dispute_opened", "dispute_resolved", "reminder", "final_notice", "call",
-                  "letter", "decision", "written_off"]
+                  "letter", "decision", "written_off", "escalation", "promise", "task"]
     text: str
     amount: float | None = None
     ref: str | None = None
