@@ -197,7 +197,9 @@ def _record(scored: _Scored, served: Served, outcome: CheckoutOutcome | DunningO
 
 
 def risk_facts(customer: Customer, feats: Mapping[str, float], scores: Mapping[str, float]) -> dict[str, Any]:
-    """Who the customer is, its history and the model's scores: what ``risk_segments`` reads."""
+    """Who the customer is, its history, what the ledger knows of its non-payment now (the oldest
+    overdue invoice, overdue and disputed shares, broken promises, an open escalation) and the
+    model's scores: what ``risk_segments`` and the checkout read."""
     return {
         "customer_type": customer.type, "country": customer.country, "profile": customer.profile or "",
         "customer_size": customer.size or "", "key_account": customer.key_account,
@@ -205,7 +207,9 @@ def risk_facts(customer: Customer, feats: Mapping[str, float], scores: Mapping[s
         "overdue_amount": feats["overdue_amount"], "avg_monthly_purchases": feats["avg_monthly_purchases"],
         "invoices_paid": int(feats["invoices_paid"]), "share_paid_late": feats["share_paid_late"],
         "mean_days_late": feats["mean_days_late"], "open_disputes": int(feats["open_disputes"]),
-        "p_late": float(scores["p_late"]), "p_late_30": float(scores["p_late_30"]),
+        "max_days_overdue": feats["max_days_overdue"], "overdue_share": feats["overdue_share"],
+        "disputed_share": feats["disputed_share"], "broken_promises": int(feats["broken_promises"]),
+        "in_escalation": feats["open_escalations"] > 0, "p_late": float(scores["p_late"]), "p_late_30": float(scores["p_late_30"]),
         "expected_days_late": float(scores["expected_days_late"]),
     }
 
