@@ -36,10 +36,11 @@ from domain.errors import InvalidInput
 from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DISPUTE_TYPES, PROFILES, SIZES
 from ledger import schema as t
 from ledger.events import EVENT_TYPES, US_PER_DAY, Event, parse_event, to_us
+from ledger.tasks import OUTCOME_STATUS, TASK_OUTCOMES
 
 Status = Literal["applied", "duplicate", "refused"]
 #: Event types the book keeps beside the ones the features fold (master data only).
-BOOK_ONLY_TYPES = ("customer_updated",)
+BOOK_ONLY_TYPES = ("customer_updated", "task_outcome")
 ALL_TYPES = (*BOOK_ONLY_TYPES, *EVENT_TYPES)
 RANK = {kind: i for i, kind in enumerate(ALL_TYPES)}
 _MASTER_FIELDS = {"name": str, "customer_type": str, "country": str, "sector": str, "size": str, "profile": str,
@@ -171,7 +172,7 @@ class Book:
         event_id = event_id if isinstance(event_id, str) else None
         try:
             if isinstance(raw, Mapping) and raw.get("type") in BOOK_ONLY_TYPES:
-                _master_data(raw)
+                (_master_data if raw["type"] == "customer_updated" else _task_outcome)(raw)
                 if event_id is None or not 0 < len(event_id) <= 200:
                     raise InvalidInput("event_id is required (1-200 characters)", field="event_id")
                 return None, raw, _canonical(raw)
@@ -190,6 +191,9 @@ class Book:
         invoice_ids = sorted({e.invoice_id for e, _, _ in candidates if e is not None})
         customer_ids = sorted({(e.customer_id if e is not None else raw["customer_id"]) for e, raw, _ in candidates})
         invoices = self._load_invoices(conn, invoice_ids)
+        task_ids = sorted({raw["task_id"] for e, raw, _ in candidates if e is None and raw["type"] == "task_outcome"})
+        tasks = {r.id: r.status for r in conn.execute(sa.select(t.tasks.c.id, t.tasks.c.status)
+                                                      .where(t.tasks.c.id.in_(task_ids)))} if task_ids else {}
         existing_customers = set(conn.execute(sa.select(t.customers.c.id)
                                               .where(t.customers.c.id.in_(customer_ids))).scalars()) \
             if customer_ids else set()
@@ -212,16 +216,17 @@ class Book:
                                         "this event_id was already booked with other content", event, raw))
                 continue
             try:
-                note = self._judge(event, raw, invoices)
+                note = self._judge(event, raw, invoices) if event is not None or raw["type"] == "customer_updated" \
+                    else _judge_outcome(raw, tasks)
             except Refused as exc:
                 verdicts.append(Verdict(event_id, "refused", exc.code, exc.field, exc.reason, event, raw))
                 continue
             seen[event_id] = digest
             item = (event, raw, digest, text)
             customer = event.customer_id if event is not None else raw["customer_id"]
-            if event is None:
+            if event is None and raw["type"] == "customer_updated":
                 masters[customer] = raw
-            elif customer not in existing_customers:
+            elif event is not None and customer not in existing_customers:
                 stubs.setdefault(customer, event.at_us)
             accepted.append(item)
             verdicts.append(Verdict(event_id, "applied", *(note or (None, None, None)), event=event, raw=raw))
@@ -305,6 +310,7 @@ class Book:
              "at_us": event.at_us if event is not None else received_us, "received_us": received_us,
              "digest": digest, "body": text} for event, raw, digest, text in accepted])
         self._write_customers(conn, masters, stubs, existing, received_us)
+        _write_outcomes(conn, [raw for e, raw, _, _ in accepted if e is None and raw["type"] == "task_outcome"])
         touched = sorted({e.invoice_id for e, _, _, _ in accepted if e is not None})
         self._rewrite_projections(conn, [(i, invoices[i]) for i in touched])
         contacts = [{"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,
@@ -462,6 +468,55 @@ def _master_data(raw: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise Refused("unknown_field", f"customer_updated does not know {sorted(unknown)}", sorted(unknown)[0])
     return out
+
+
+def _task_outcome(raw: Mapping[str, Any]) -> None:
+    """Check a ``task_outcome`` event's own fields (the task itself is judged against the book)."""
+    for name in ("event_id", "task_id", "customer_id"):
+        if not isinstance(raw.get(name), str) or not 0 < len(raw[name]) <= 200:
+            raise InvalidInput(f"{name} is required (1-200 characters)", field=name)
+    if raw.get("outcome") not in TASK_OUTCOMES:
+        raise InvalidInput(f"outcome must be one of {list(TASK_OUTCOMES)}", field="outcome")
+    to_us(raw.get("at"), "at")
+    if raw["outcome"] == "not_reached":
+        to_us(raw.get("due_again"), "due_again")
+    if raw["outcome"] == "payment_plan_agreed":
+        plan = raw.get("instalments")
+        if not isinstance(plan, list) or not 0 < len(plan) <= 60:
+            raise InvalidInput("instalments must list 1-60 instalments", field="instalments")
+        for item in plan:
+            to_us(item.get("due") if isinstance(item, Mapping) else None, "instalments.due")
+            cents(item.get("amount"), "instalments.amount")
+
+
+def _judge_outcome(raw: Mapping[str, Any], tasks: dict[str, str]) -> None:
+    status = tasks.get(raw["task_id"])
+    if status is None:
+        raise Refused("unknown_task", f"no task {raw['task_id']}", "task_id")
+    if status != "open":
+        raise Refused("task_closed", f"task {raw['task_id']} is already {status}", "task_id")
+    tasks[raw["task_id"]] = "done" if raw["outcome"] != "not_reached" else "open"
+
+
+def _write_outcomes(conn: sa.Connection, outcomes: list[Mapping[str, Any]]) -> None:
+    """What a task's outcome does to the book: the task closed or due again, the contact it was, a payment
+    plan. (A promise or a dispute it brings is its own event in the same batch.)"""
+    for raw in outcomes:
+        at = to_us(raw["at"])
+        values: dict[str, Any] = {"status": OUTCOME_STATUS.get(raw["outcome"], "done")}
+        if raw["outcome"] == "not_reached":
+            values["due_us"] = to_us(raw["due_again"])
+        conn.execute(sa.update(t.tasks).where(t.tasks.c.id == raw["task_id"]).values(**values))
+        conn.execute(sa.insert(t.contacts).values(
+            id=raw["event_id"], customer_id=raw["customer_id"], invoice_id=raw.get("invoice_id"),
+            kind="call" if raw.get("task_type") == "call" else "task", channel=raw.get("channel"), at_us=at,
+            step=raw.get("task_type"), outcome=raw["outcome"], decision_id=None))
+        if raw["outcome"] == "payment_plan_agreed":
+            conn.execute(sa.insert(t.payment_plans).values(id=raw["event_id"], customer_id=raw["customer_id"],
+                                                           status="active", created_us=at))
+            conn.execute(sa.insert(t.plan_instalments), [
+                {"plan_id": raw["event_id"], "number": i, "due_us": to_us(x["due"]), "amount_cents": cents(x["amount"])}
+                for i, x in enumerate(raw["instalments"], start=1)])
 
 
 def add_tasks(engine: Engine, tasks: Sequence[Mapping[str, Any]]) -> int:

@@ -10,7 +10,9 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.contract import Strict
+from domain.contract import Amount, Day, Id, Strict, Time
+from domain.vocabulary import DISPUTE_TYPES
+from ledger.tasks import TASK_OUTCOMES
 
 MAX_EVENTS = 1000
 #: the body limit of ``POST /v1/events`` (or ``MAX_CONTENT_LENGTH`` if larger): 1,000 events of 2 KB
@@ -188,3 +190,69 @@ class DecisionPage(BaseModel):
 
     decisions: list[DecisionSummary]
     next_cursor: str | None
+
+
+# -- the worklist ----------------------------------------------------------------------------
+class TaskOut(BaseModel):
+    """A task for a person: ``GET /v1/tasks/{id}`` and the rows of a worklist."""
+
+    id: str
+    type: str
+    owner: str
+    customer_id: str | None
+    invoice_id: str | None
+    due: str = Field(description="the business day it is due (ISO date)")
+    priority: float = Field(description="amount at risk x P(>30 days late), EUR")
+    status: Literal["open", "done"]
+    reason: str = Field(description="the priority explained, and what the task is for")
+    created_at: str
+
+
+class TaskPage(BaseModel):
+    """``GET /v1/tasks``: highest priority first; pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    tasks: list[TaskOut]
+    next_cursor: str | None
+
+
+class Instalment(Strict):
+    due_date: Day
+    amount: Amount
+
+
+class PromiseTerms(Strict):
+    date: Day = Field(description="the day the customer promised to pay by")
+    amount: Amount
+
+
+class TaskOutcomeRequest(Strict):
+    """``POST /v1/tasks/{id}/outcome``: what happened. Fields by outcome: ``promise_to_pay`` needs
+    ``promise``; ``dispute_raised`` needs ``dispute_type``; ``payment_plan_agreed`` needs ``instalments``;
+    ``not_reached`` may give ``retry_on`` (default: the next business day); the others need nothing more."""
+
+    outcome_id: Id = Field(description="idempotency key: the same id and body books once")
+    outcome: Literal[TASK_OUTCOMES]  # type: ignore[valid-type]
+    at: Time | None = Field(None, description="when it happened; default: the server clock")
+    by: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    note: Annotated[str, Field(max_length=500)] | None = None
+    promise: PromiseTerms | None = None
+    dispute_type: Literal[DISPUTE_TYPES] | None = None  # type: ignore[valid-type]
+    instalments: Annotated[list[Instalment], Field(min_length=1, max_length=60)] | None = None
+    retry_on: Day | None = None
+
+    def missing_or_extra(self) -> str | None:
+        """The field this outcome lacks or should not have (the API refuses it naming the field), or None."""
+        needs = {"promise_to_pay": "promise", "dispute_raised": "dispute_type", "payment_plan_agreed": "instalments"}
+        for outcome, name in needs.items():
+            if (self.outcome == outcome) != (getattr(self, name) is not None):
+                return name
+        return "retry_on" if self.retry_on is not None and self.outcome != "not_reached" else None
+
+
+class TaskOutcomeResult(BaseModel):
+    """The task after its outcome, the events booked for it, and a follow-up task (a wrong contact)."""
+
+    task: TaskOut
+    outcome: str
+    events: list[EventResult]
+    follow_up: TaskOut | None = None

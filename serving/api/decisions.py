@@ -34,6 +34,7 @@ from engine.decisions import Decision, decide_checkout, decide_next_action
 from serving.api._body import parse, request_digest
 from ledger.views import customer_row, invoice_view, record_decision, search_decisions
 from serving.api.book import decision_summary
+from serving.api.tasks import open_decision_task
 from serving.audit import AuditEntry, json_bytes
 from serving.dunning_view import corrected, from_ledger, micros
 from serving.metrics import get_metrics
@@ -139,6 +140,9 @@ def next_action() -> Response:
     before = {"parse": cpu1 - cpu0, "ledger": time.thread_time() - cpu1}
     decision = decide_next_action(request, store=runtime.store, served=runtime.snapshot(), known=known,
                                   closed=closed)
+    task = decision.answer.task
+    if task is not None and view is not None:  # the ledger keeps the invoice: the task goes on the worklist
+        task.id = open_decision_task(runtime.book.engine, task, request.customer.id, request.invoice.id, request.now)
     return _answer(body, request.now, decision, before, decided_on=request)
 
 

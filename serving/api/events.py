@@ -59,7 +59,7 @@ def post_events() -> Response:
     applied = runtime.book.apply([e for e, p in zip(events, pre) if p is None], received)
     booked = iter(applied.verdicts)
     verdicts = [p if p is not None else next(booked) for p in pre]
-    _follow(runtime, verdicts)
+    follow(runtime, verdicts)
     out, rewards, latest = [], 0, None
     for verdict in verdicts:
         row = {"event_id": verdict.event_id, "status": verdict.status, "code": verdict.code,
@@ -107,7 +107,7 @@ def _precheck(runtime: Runtime, event: dict[str, Any], received_us: int) -> Verd
     return None
 
 
-def _follow(runtime: Runtime, verdicts: list[Verdict]) -> None:
+def follow(runtime: Runtime, verdicts: list[Verdict]) -> None:
     """The online features follow the ledger: in-order customers fold in, late ones refold from the ledger."""
     applied = [v for v in verdicts if v.status == "applied" and v.event is not None]
     late = _late(runtime, applied)
