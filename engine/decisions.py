@@ -64,12 +64,14 @@ class BanditFeedback:
     experiment: str | None
     group: str | None
     context: Context
+    decided_at: float | None = None
+    """Epoch seconds of the decision: the reward's 7-day window opens here, not at the send time."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"invoice_id": self.invoice_id,
                 "arm": {"channel": self.arm.channel, "slot": self.arm.slot, "day_type": self.arm.day_type},
                 "propensity": self.propensity, "policy": self.policy, "experiment": self.experiment,
-                "group": self.group, "context": self.context.to_dict()}
+                "group": self.group, "context": self.context.to_dict(), "decided_at": self.decided_at}
 
     @classmethod
     def from_record(cls, payload: Mapping[str, Any]) -> BanditFeedback | None:
@@ -79,12 +81,12 @@ class BanditFeedback:
             return None
         return cls(invoice_id=str(data["invoice_id"]), arm=Arm(**data["arm"]), propensity=float(data["propensity"]),
                    policy=str(data["policy"]), experiment=data["experiment"], group=data["group"],
-                   context=Context.from_dict(data["context"]))
+                   context=Context.from_dict(data["context"]), decided_at=data.get("decided_at"))
 
 
 #: The bandit section of a next-action record that chose no arm.
 NO_BANDIT: dict[str, Any] = {"invoice_id": None, "arm": None, "propensity": None, "policy": None,
-                             "experiment": None, "group": None, "context": None}
+                             "experiment": None, "group": None, "context": None, "decided_at": None}
 
 
 @dataclass(frozen=True)
@@ -349,7 +351,7 @@ def decide_next_action(request: NextActionRequest, *, store: FeatureStore, serve
         choice = served.experiment.decide(invoice.id, context, arms, rng_for(request.request_id))
         channel, send_at = choice.arm.channel, send_time(choice.arm, out.send_window, out.earliest_send_at)
         feedback = BanditFeedback(invoice.id, choice.arm, choice.propensity, choice.policy_name, choice.experiment,
-                                  choice.group, context)
+                                  choice.group, context, now.timestamp())
     else:
         channel = channels[0] if channels else None
         send_at = out.earliest_send_at if channel is not None else None

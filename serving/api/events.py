@@ -13,7 +13,9 @@ Then the bandit learns from what the ledger now says:
   read back from that decision's audit record as a typed ``BanditFeedback``
   (a decision of another invoice is refused before booking);
 * an applied ``payment_received`` pays the invoice's pending reminder its reward
-  once the ledger says the invoice is settled;
+  once the ledger says the invoice is settled: 1 when within 7 days of the
+  *decision* (the audit record's ``decided_at``), so a late send slot costs what it
+  costs the cash;
 * reminders whose 7-day window ended before the batch's latest event time (but
   never later than the server's clock) are settled with reward 0.
 
@@ -145,7 +147,8 @@ def _pay_bandit(runtime: Runtime, verdict: Verdict, invoice_status: dict[str, st
         if feedback is None:
             return 0
         choice = Choice(feedback.arm, feedback.propensity, feedback.policy, feedback.experiment, feedback.group)
-        settled = attribution.record_reminder(event.event_id, feedback.invoice_id, at, feedback.context, choice)
+        settled = attribution.record_reminder(event.event_id, feedback.invoice_id, at, feedback.context, choice,
+                                              decided_at=feedback.decided_at)
         return len(settled)
     if event.type == "payment_received":
         settled = attribution.payment_received(event.event_id, event.invoice_id, at,

@@ -22,7 +22,7 @@ import pandas as pd
 from domain.vocabulary import CHANNELS, DAY_TYPES, SLOT_HOURS, SLOTS, TONES
 
 from ledger.tables import Ledger
-from training.simulation.response import WINDOW_DAYS, response_probability
+from training.simulation.response import PAY_AFTER_MIN_DAYS, WINDOW_DAYS, response_probability
 
 DAY = np.timedelta64(86_400, "s")
 SECTORS = ("retail", "construction", "hospitality", "wholesale", "manufacturing", "services", "transport")
@@ -290,7 +290,7 @@ def _reminders(rng, customers, tr, cust, due, paid_days, remindable, end) -> dic
         p = response_probability(tr.iloc[idx], channel[idx], hour[idx], weekday,
                                  np.full(len(idx), step - 1), step)
         success = rng.random(len(idx)) < p
-        window = rng.uniform(0.05, WINDOW_DAYS, len(idx))
+        window = rng.uniform(PAY_AFTER_MIN_DAYS, WINDOW_DAYS, len(idx))
         new_paid = np.where(success, sent_days[idx] + window,
                             np.where(paid_days[idx] <= sent_days[idx] + WINDOW_DAYS,
                                      sent_days[idx] + WINDOW_DAYS + window, paid_days[idx]))
