@@ -70,7 +70,7 @@ QUERY: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
                            "type": {"type": "string", "enum": list(TASK_TYPES)},
                            "due": {"type": "string", "format": "date"},
                            "status": {"type": "string", "enum": ["open", "done"]},
-                           "cursor": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,400}$"},
+                           "cursor": {"type": "string", "pattern": r"^[0-9]{1,15}\.[A-Za-z0-9_.:@/+-]{1,200}$"},
                            "limit": {"type": "integer", "minimum": 1, "maximum": 500}},
     ("/v1/customers/{customer_id}/invoices", "get"): {
         "status": {"type": "string", "enum": ["open", "overdue", "disputed", "paid", "written_off"]}},

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from domain.contract import Amount, Day, Id, Strict, Time
 from domain.vocabulary import DISPUTE_TYPES
-from ledger.tasks import TASK_OUTCOMES
 
 MAX_EVENTS = 1000
 #: the body limit of ``POST /v1/events`` (or ``MAX_CONTENT_LENGTH`` if larger): 1,000 events of 2 KB
@@ -225,28 +224,48 @@ class PromiseTerms(Strict):
     amount: Amount
 
 
-class TaskOutcomeRequest(Strict):
-    """``POST /v1/tasks/{id}/outcome``: what happened. Fields by outcome: ``promise_to_pay`` needs
-    ``promise``; ``dispute_raised`` needs ``dispute_type``; ``payment_plan_agreed`` needs ``instalments``;
-    ``not_reached`` may give ``retry_on`` (default: the next business day); the others need nothing more."""
-
+class _Outcome(Strict):
     outcome_id: Id = Field(description="idempotency key: the same id and body books once")
-    outcome: Literal[TASK_OUTCOMES]  # type: ignore[valid-type]
     at: Time | None = Field(None, description="when it happened; default: the server clock")
     by: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     note: Annotated[str, Field(max_length=500)] | None = None
-    promise: PromiseTerms | None = None
-    dispute_type: Literal[DISPUTE_TYPES] | None = None  # type: ignore[valid-type]
-    instalments: Annotated[list[Instalment], Field(min_length=1, max_length=60)] | None = None
-    retry_on: Day | None = None
 
-    def missing_or_extra(self) -> str | None:
-        """The field this outcome lacks or should not have (the API refuses it naming the field), or None."""
-        needs = {"promise_to_pay": "promise", "dispute_raised": "dispute_type", "payment_plan_agreed": "instalments"}
-        for outcome, name in needs.items():
-            if (self.outcome == outcome) != (getattr(self, name) is not None):
-                return name
-        return "retry_on" if self.retry_on is not None and self.outcome != "not_reached" else None
+
+class Reached(_Outcome):
+    outcome: Literal["reached"]
+
+
+class NotReached(_Outcome):
+    outcome: Literal["not_reached"]
+    retry_on: Day | None = Field(None, description="when to try again; default: the next business day")
+
+
+class PromiseToPay(_Outcome):
+    outcome: Literal["promise_to_pay"]
+    promise: PromiseTerms
+
+
+class DisputeRaised(_Outcome):
+    outcome: Literal["dispute_raised"]
+    dispute_type: Literal[DISPUTE_TYPES]  # type: ignore[valid-type]
+
+
+class PaymentPlanAgreed(_Outcome):
+    outcome: Literal["payment_plan_agreed"]
+    instalments: Annotated[list[Instalment], Field(min_length=1, max_length=60)]
+
+
+class WrongContact(_Outcome):
+    outcome: Literal["wrong_contact"]
+
+
+Outcome = Reached | NotReached | PromiseToPay | DisputeRaised | PaymentPlanAgreed | WrongContact
+
+
+class TaskOutcomeRequest(RootModel[Annotated[Outcome, Field(discriminator="outcome")]]):
+    """``POST /v1/tasks/{id}/outcome``: what happened, with what each outcome needs: ``promise_to_pay`` a
+    ``promise`` (date, amount), ``dispute_raised`` a ``dispute_type``, ``payment_plan_agreed`` its
+    ``instalments``, ``not_reached`` optionally ``retry_on``."""
 
 
 class TaskOutcomeResult(BaseModel):

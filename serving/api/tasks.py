@@ -17,9 +17,7 @@ Role: ``dunning`` (declared where roles are enforced).
 """
 from __future__ import annotations
 
-import base64
-import json
-import math
+import re
 from datetime import date, datetime, time as dtime, timedelta
 
 from flask import Blueprint, Response, g, request
@@ -36,7 +34,8 @@ from serving.api.events import follow
 from serving.dunning_view import micros, moment
 from ledger.views import customer_row
 from serving.runtime import get_runtime
-from serving.schemas import EventResult, TaskOut, TaskOutcomeRequest, TaskOutcomeResult, TaskPage
+from serving.schemas import (DisputeRaised, EventResult, NotReached, Outcome, PaymentPlanAgreed, PromiseToPay, TaskOut,
+                             TaskOutcomeRequest, TaskOutcomeResult, TaskPage)
 
 bp = Blueprint("tasks", __name__, url_prefix="/v1/tasks")
 FILTERS = ("owner", "type", "due", "status", "cursor", "limit")
@@ -67,11 +66,14 @@ def list_tasks() -> Response:
     if status is not None and status not in TASK_STATUSES:
         raise InvalidInput(f"status must be one of {list(TASK_STATUSES)}", field="status")
     due = _day(given("due"), "due")
+    owner = given("owner")
+    if owner is not None and len(owner) > 64:
+        raise InvalidInput("owner is at most 64 characters", field="owner")
     limit = given("limit")
     if limit is not None and (not limit.isdigit() or not 1 <= int(limit) <= 500):
         raise InvalidInput("limit must be an integer from 1 to 500", field="limit")
     size = int(limit or 50)
-    rows = worklist(get_runtime().book.engine, owner=given("owner"), kind=kind, status=status,
+    rows = worklist(get_runtime().book.engine, owner=owner, kind=kind, status=status,
                     due_us=None if due is None else micros(_midnight(due + timedelta(days=1))) - 1,
                     after=_cursor(given("cursor")), limit=size + 1)
     more = len(rows) > size
@@ -90,10 +92,7 @@ def get_task(task_id: str) -> Response:
 
 @bp.post("/<task_id>/outcome")
 def post_outcome(task_id: str) -> Response:
-    body = parse(TaskOutcomeRequest)
-    wrong = body.missing_or_extra()
-    if wrong is not None:
-        raise InvalidInput(f"{wrong} is required for outcome {_needs(wrong)} and only for it", field=wrong)
+    body = parse(TaskOutcomeRequest).root
     runtime = get_runtime()
     engine = runtime.book.engine
     row = task_row(engine, task_id)
@@ -119,22 +118,22 @@ def post_outcome(task_id: str) -> Response:
                                    events=results, follow_up=follow_up))
 
 
-def _events(row: dict, body: TaskOutcomeRequest, at: datetime, next_day: date) -> list[dict]:
+def _events(row: dict, body: Outcome, at: datetime, next_day: date) -> list[dict]:
     """The ledger events of one outcome: the ``task_outcome`` itself and the event it brings
     (``next_day``: the business day after ``at``, when an unreached call is due again)."""
     base = f"task_outcome:{row['id']}:{body.outcome_id}"
     common = {"customer_id": row["customer_id"], "at": at.isoformat()}
     outcome = {"event_id": base, "type": "task_outcome", "task_id": row["id"], "task_type": row["type"],
                "invoice_id": row["invoice_id"], "outcome": body.outcome, "by": body.by, "note": body.note, **common}
-    if body.outcome == "not_reached":
+    if isinstance(body, NotReached):
         outcome["due_again"] = _midnight(body.retry_on or next_day).isoformat()
-    if body.outcome == "payment_plan_agreed":
-        outcome["instalments"] = [{"due": i.due_date.isoformat(), "amount": i.amount} for i in body.instalments or ()]
+    if isinstance(body, PaymentPlanAgreed):
+        outcome["instalments"] = [{"due": i.due_date.isoformat(), "amount": i.amount} for i in body.instalments]
     events = [outcome]
-    if row["invoice_id"] is not None and body.promise is not None:
+    if row["invoice_id"] is not None and isinstance(body, PromiseToPay):
         events.append({"event_id": f"{base}:promise", "type": "promise_made", "invoice_id": row["invoice_id"],
                        "amount": body.promise.amount, "promised_for": body.promise.date.isoformat(), **common})
-    if row["invoice_id"] is not None and body.dispute_type is not None:
+    if row["invoice_id"] is not None and isinstance(body, DisputeRaised):
         events.append({"event_id": f"{base}:dispute", "type": "dispute_opened", "invoice_id": row["invoice_id"],
                        "reason": body.dispute_type, **common})
     if body.outcome in ("promise_to_pay", "dispute_raised") and row["invoice_id"] is None:
@@ -152,11 +151,6 @@ def _review_contact(engine, row: dict, at: datetime, calendar) -> TaskOut:  # no
               "priority": row["priority"], "status": "open", "created_us": micros(at),
               "reason": f"wrong contact details found on task {row['id']}: correct them; {row['reason']}"}
     return task_out(task_row(engine, open_task(engine, review)))
-
-
-def _needs(name: str) -> str:
-    return {"promise": "promise_to_pay", "dispute_type": "dispute_raised", "instalments": "payment_plan_agreed",
-            "retry_on": "not_reached"}[name]
 
 
 def _field(name: str | None) -> str:
@@ -178,23 +172,23 @@ def _day(raw: str | None, name: str) -> date | None:
         raise InvalidInput(f"{name} must be an ISO date (YYYY-MM-DD)", field=name) from None
 
 
+CURSOR = re.compile(r"([0-9]{1,15})\.([A-Za-z0-9_.:@/+-]{1,200})")
+
+
 def _encode(priority: float, task_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([priority, task_id]).encode()).decode().rstrip("=")
+    """``<priority in cents>.<task id>``: priorities are EUR rounded to the cent, so this is exact."""
+    return f"{round(priority * 100)}.{task_id}"
 
 
 def _cursor(raw: str | None) -> tuple[float, str] | None:
-    """The (priority, id) after which the next page starts, as this API gave it out."""
+    """The (priority, id) after which the next page starts: ``<priority in cents>.<task id>``."""
     if raw is None:
         return None
-    try:
-        priority, task_id = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if isinstance(priority, bool) or not isinstance(priority, (int, float)) or not isinstance(task_id, str) \
-                or not math.isfinite(priority):
-            raise ValueError
-    except (ValueError, TypeError):
+    found = CURSOR.fullmatch(raw)
+    if found is None:
         raise InvalidInput("cursor is not one this API gave out (take next_cursor of the previous page)",
-                           field="cursor") from None
-    return float(priority), task_id
+                           field="cursor")
+    return int(found.group(1)) / 100, found.group(2)
 
 
 def open_decision_task(engine, task: Task, customer_id: str, invoice_id: str, now: datetime) -> str:  # noqa: ANN001

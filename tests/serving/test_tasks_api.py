@@ -90,7 +90,7 @@ def test_the_worklist_filters_pages_and_orders_by_priority(client) -> None:
     assert client.get("/v1/tasks?due=2026-11-22").get_json()["tasks"] == []
     assert client.get("/v1/tasks?owner=&type=").get_json()["tasks"]  # an empty filter is no filter
     for query, field in (("type=fax", "type"), ("status=maybe", "status"), ("due=tomorrow", "due"),
-                         ("cursor=bm9wZQ", "cursor"), ("limit=0", "limit"), ("colour=red", "colour")):
+                         ("cursor=bm9wZQ", "cursor"), ("owner=" + "x" * 65, "owner"), ("limit=0", "limit"), ("colour=red", "colour")):
         answer = client.get(f"/v1/tasks?{query}")
         assert answer.status_code == 422 and answer.mimetype == "application/problem+json", query
         assert answer.get_json()["field"] == field, query
@@ -148,14 +148,16 @@ def test_a_payment_plan_and_a_wrong_contact(client, app) -> None:
 
 
 @pytest.mark.parametrize(("body", "status", "field"), [
-    ({"outcome_id": "o-1", "outcome": "promise_to_pay"}, 422, "promise"),
-    ({"outcome_id": "o-1", "outcome": "reached", "dispute_type": "price"}, 422, "dispute_type"),
-    ({"outcome_id": "o-1", "outcome": "reached", "retry_on": "2026-12-01"}, 422, "retry_on"),
+    ({"outcome_id": "o-1", "outcome": "promise_to_pay"}, 422, "promise_to_pay.promise"),
+    ({"outcome_id": "o-1", "outcome": "reached", "dispute_type": "price"}, 422, "reached.dispute_type"),
+    ({"outcome_id": "o-1", "outcome": "reached", "retry_on": "2026-12-01"}, 422, "reached.retry_on"),
     ({"outcome_id": "o-1", "outcome": "called"}, 422, "outcome"),
-    ({"outcome_id": "o-1", "outcome": "payment_plan_agreed", "instalments": []}, 422, "instalments"),
+    ({"outcome_id": "o-1"}, 422, "outcome"),
+    ({"outcome_id": "o-1", "outcome": "payment_plan_agreed", "instalments": []}, 422,
+     "payment_plan_agreed.instalments"),
     ({"outcome_id": "o-1", "outcome": "promise_to_pay", "at": "2026-11-30T10:00:00+01:00",
       "promise": {"date": "2026-11-20", "amount": 10.0}}, 409, "promise.date"),
-    ({"outcome": "reached"}, 422, "outcome_id"),
+    ({"outcome": "reached"}, 422, "reached.outcome_id"),
 ])
 def test_bad_outcomes_are_problems_naming_the_field(client, body: dict, status: int, field: str) -> None:
     task = next_action(client, "INV-P")["task"]
