@@ -59,23 +59,22 @@ def list_tasks() -> Response:
     unknown = sorted(set(args) - set(FILTERS))
     if unknown:
         raise InvalidInput(f"unknown query parameter {unknown[0]!r}", field=unknown[0])
-    given = lambda name: args.get(name) or None  # noqa: E731 - an empty filter is no filter
-    kind, status = given("type"), given("status")
+    kind, status = args.get("type"), args.get("status")
     if kind is not None and kind not in TASK_TYPES:
         raise InvalidInput(f"type must be one of {list(TASK_TYPES)}", field="type")
     if status is not None and status not in TASK_STATUSES:
         raise InvalidInput(f"status must be one of {list(TASK_STATUSES)}", field="status")
-    due = _day(given("due"), "due")
-    owner = given("owner")
+    due = _day(args.get("due"), "due")
+    owner = args.get("owner") or None  # an empty owner is no filter; the other filters are checked values
     if owner is not None and len(owner) > 64:
         raise InvalidInput("owner is at most 64 characters", field="owner")
-    limit = given("limit")
+    limit = args.get("limit")
     if limit is not None and (not limit.isdigit() or not 1 <= int(limit) <= 500):
         raise InvalidInput("limit must be an integer from 1 to 500", field="limit")
     size = int(limit or 50)
     rows = worklist(get_runtime().book.engine, owner=owner, kind=kind, status=status,
                     due_us=None if due is None else micros(_midnight(due + timedelta(days=1))) - 1,
-                    after=_cursor(given("cursor")), limit=size + 1)
+                    after=_cursor(args.get("cursor")), limit=size + 1)
     more = len(rows) > size
     rows = rows[:size]
     cursor = _encode(rows[-1]["priority"], rows[-1]["id"]) if more else None

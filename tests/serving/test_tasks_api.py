@@ -88,9 +88,9 @@ def test_the_worklist_filters_pages_and_orders_by_priority(client) -> None:
     assert [x["id"] for x in first["tasks"] + second["tasks"]] == [ids["INV-K"], ids["INV-P"]]
     assert client.get("/v1/tasks?owner=Anna de Vries").get_json()["tasks"][0]["id"] == ids["INV-K"]
     assert client.get("/v1/tasks?due=2026-11-22").get_json()["tasks"] == []
-    assert client.get("/v1/tasks?owner=&type=").get_json()["tasks"]  # an empty filter is no filter
+    assert client.get("/v1/tasks?owner=").get_json()["tasks"]  # an empty owner is no filter
     for query, field in (("type=fax", "type"), ("status=maybe", "status"), ("due=tomorrow", "due"),
-                         ("cursor=bm9wZQ", "cursor"), ("owner=" + "x" * 65, "owner"), ("limit=0", "limit"), ("colour=red", "colour")):
+                         ("cursor=bm9wZQ", "cursor"), ("owner=" + "x" * 65, "owner"), ("limit=0", "limit"), ("colour=red", "colour"), ("type=", "type"), ("due=", "due")):
         answer = client.get(f"/v1/tasks?{query}")
         assert answer.status_code == 422 and answer.mimetype == "application/problem+json", query
         assert answer.get_json()["field"] == field, query
