@@ -39,6 +39,8 @@ class Column:
     nullable: bool = False
     non_negative: bool = False
     choices: tuple[str, ...] | None = None
+    optional: bool = False
+    """A column a file written before it existed may lack: read as empty (it must be nullable)."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,8 @@ REMINDERS = Table(
         C("reminder_id", "str", "reminder id"),
         C("invoice_id", "str", "invoice reminded"),
         C("customer_id", "str", "customer id"),
+        C("decided_at", "datetime", "the decision that chose the arm (the ladder day's dunning run)",
+          nullable=True, optional=True),
         C("sent_at", "datetime", "time sent"),
         C("step", "int", "reminder number on the ladder (1..3)", non_negative=True),
         C("channel", "str", "channel", choices=CHANNELS),
@@ -152,7 +156,8 @@ REMINDERS = Table(
         C("tone", "str", "tone", choices=TONES),
         C("propensity", "float", "probability of this arm under the logging policy",
           non_negative=True),
-        C("paid_within_7d", "bool", "reward: invoice paid within 7 days of the reminder"),
+        C("paid_within_7d", "bool", "reward: invoice paid within 7 days of the decision (of the send, in logs "
+          "without decided_at)"),
     ),
     "logged reminders with the logging policy's propensities (for off-policy evaluation)",
 )
@@ -225,6 +230,8 @@ def validate(table: Table, df: pd.DataFrame, source: str = "<memory>") -> pd.Dat
     """
     out: dict[str, pd.Series] = {}
     for col in table.columns:
+        if col.name not in df.columns and col.optional:
+            df = df.assign(**{col.name: pd.Series([None] * len(df), index=df.index, dtype=_DTYPES[col.kind])})
         if col.name not in df.columns:
             _refuse(source, table, col.name, None, "missing column")
         s = df[col.name]
