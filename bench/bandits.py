@@ -15,9 +15,10 @@ week (a daily dunning run); every arm's send time follows from it through the
 default policy's Dutch contact hours (Mon-Sat 08-21), and the truth is
 P(paid within 7 days of the *decision*), as the live reward counts it: a weekend
 arm decided on a Monday waits five days and keeps two of its seven. The table
-shows each policy's share of reminders sent within 24 h of their decision. ``p_late`` plays the payment model's score: the
-simulator's true lateness probability blurred by logit noise (sd 0.5), since a
-real model is good but not perfect; the risk segment is bucketed from it.
+shows each policy's share of reminders sent within 24 h of their decision.
+``p_late`` plays the payment model's score: the simulator's true lateness
+probability blurred by logit noise (sd 0.5), since a real model is good but not
+perfect; the risk segment is bucketed from it.
 
 Usage: python bench/bandits.py [--reminders 100000] [--seed 7] [--plot var/bandits_regret.png] [--json]
 """

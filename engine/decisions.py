@@ -211,7 +211,8 @@ def risk_facts(customer: Customer, feats: Mapping[str, float], scores: Mapping[s
         "mean_days_late": feats["mean_days_late"], "open_disputes": int(feats["open_disputes"]),
         "max_days_overdue": feats["max_days_overdue"], "overdue_share": feats["overdue_share"],
         "disputed_share": feats["disputed_share"], "broken_promises": int(feats["broken_promises"]),
-        "in_escalation": feats["open_escalations"] > 0, "p_late": float(scores["p_late"]), "p_late_30": float(scores["p_late_30"]),
+        "in_escalation": feats["open_escalations"] > 0, "p_late": float(scores["p_late"]),
+        "p_late_30": float(scores["p_late_30"]),
         "expected_days_late": float(scores["expected_days_late"]),
     }
 
