@@ -168,7 +168,8 @@ def list_decisions() -> Response:
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name) or None
+    """An integer query parameter; left out, ``default``; empty or out of range, a 422 (the schema's integer)."""
+    raw = request.args.get(name)
     if raw is None:
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
