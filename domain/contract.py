@@ -34,7 +34,8 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, 
     ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
-from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DAY_TYPES, PROFILES, SIZES, SLOTS, TONES
+from domain.vocabulary import (CHANNELS, CUSTOMER_TYPES, DAY_TYPES, DISPUTE_TYPES, PROFILES, SIZES, SLOTS,
+                               TASK_TYPES, TONES)
 
 MAX_AMOUNT = 100_000_000.0
 EARLIEST = date(2000, 1, 1)
@@ -178,6 +179,8 @@ class Invoice(Strict):
     paperless: bool = False
     disputed: bool = False
     dispute_opened: Day | None = None
+    dispute_type: Literal[DISPUTE_TYPES] | None = Field(  # type: ignore[valid-type]
+        None, description="the open dispute's type (its department owns the dispute task); default other")
     reminders: Annotated[list[Reminder], Field(max_length=100)] = []
 
     @model_validator(mode="after")
@@ -240,7 +243,7 @@ class Degraded(BaseModel):
 
 
 Outcome = Literal["accept", "prepay", "review", "reject"]
-Action = Literal["none", "wait", "remind", "call", "pause", "payment_plan", "final_notice", "escalate"]
+Action = Literal["none", "wait", "remind", "call", "pause", "payment_plan", "final_notice", "escalate", "review"]
 
 
 class CheckoutAnswer(BaseModel):
@@ -285,6 +288,26 @@ class Bandit(BaseModel):
     group: str | None = None
 
 
+class Task(BaseModel):
+    """Work for a person that a decision opens: who, by when, and how urgent (and why).
+
+    ``priority`` is the amount at risk times P(> 30 days late), so a worklist sorted by it
+    puts first what is most likely to turn into a loss.
+    """
+
+    id: str | None = Field(None, description="the task in the worklist (GET /v1/tasks/{id}); null when the "
+                           "ledger does not keep the invoice")
+    type: Literal[TASK_TYPES]  # type: ignore[valid-type]
+    name: str = Field(description="the policy's name of the task (e.g. resolve_dispute) or the type")
+    owner: str = Field(description="account manager (key accounts), collector queue of the segment, "
+                       "department of the dispute type, or the credit desk")
+    due: date
+    priority: float = Field(description="amount_at_risk x p_late_30 (EUR)")
+    amount_at_risk: float
+    p_late_30: float
+    reason: str = Field(description="the priority explained, and what the task is for")
+
+
 class NextActionAnswer(BaseModel):
     """What the engine decided for an open invoice (the answer without id and latency)."""
 
@@ -294,7 +317,7 @@ class NextActionAnswer(BaseModel):
     send_at: AwareDatetime | None
     tone: Literal[TONES] | None  # type: ignore[valid-type]
     assignee: str | None
-    task: str | None
+    task: Task | None
     segment: str
     step: str
     collection_costs: float | None = Field(description="statutory collection costs (BIK) of a final notice")

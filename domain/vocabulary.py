@@ -21,6 +21,10 @@ TONES = ("friendly", "neutral", "firm")
 CUSTOMER_TYPES = ("business", "consumer")
 PROFILES = ("student", "young_family", "adult", "60_plus", "sme", "enterprise")
 SIZES = ("small", "medium", "large", "consumer")
+#: Dispute types (a customer's objection to an invoice): each has its owner department in the policy.
+DISPUTE_TYPES = ("price", "quantity", "quality", "not_received", "duplicate", "other")
+#: Work for people: the kinds of task on a worklist.
+TASK_TYPES = ("call", "dispute", "review", "unmatched_payment", "broken_promise", "escalation")
 #: Weekdays as policies write them (``date.weekday()`` order: 0 = Monday) and as people read them.
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -37,9 +37,11 @@ from domain.contract import (Bandit, BanditArm, CheckoutAnswer, CheckoutRequest,
                              DunningCustomer, Invoice, NextActionAnswer, NextActionRequest, Reason, Risk)
 from domain.errors import InvalidInput, ModelFault
 from engine.bandits import Arm, Choice, Context, arms_for_channels
+from engine.calendar import Calendar
 from engine.ports import Explanation, FeatureStore, ModelInfo, Rules, Served
 from engine.reasons import top_reasons
 from engine.rules import CheckoutOutcome, DunningOutcome, SendWindow
+from engine.tasks import task_for
 from features.definitions import FEATURE_NAMES
 from features.transform import InvoiceRequest, vector
 
@@ -63,12 +65,14 @@ class BanditFeedback:
     experiment: str | None
     group: str | None
     context: Context
+    decided_at: float | None = None
+    """Epoch seconds of the decision: the reward's 7-day window opens here, not at the send time."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"invoice_id": self.invoice_id,
                 "arm": {"channel": self.arm.channel, "slot": self.arm.slot, "day_type": self.arm.day_type},
                 "propensity": self.propensity, "policy": self.policy, "experiment": self.experiment,
-                "group": self.group, "context": self.context.to_dict()}
+                "group": self.group, "context": self.context.to_dict(), "decided_at": self.decided_at}
 
     @classmethod
     def from_record(cls, payload: Mapping[str, Any]) -> BanditFeedback | None:
@@ -78,12 +82,12 @@ class BanditFeedback:
             return None
         return cls(invoice_id=str(data["invoice_id"]), arm=Arm(**data["arm"]), propensity=float(data["propensity"]),
                    policy=str(data["policy"]), experiment=data["experiment"], group=data["group"],
-                   context=Context.from_dict(data["context"]))
+                   context=Context.from_dict(data["context"]), decided_at=data.get("decided_at"))
 
 
 #: The bandit section of a next-action record that chose no arm.
 NO_BANDIT: dict[str, Any] = {"invoice_id": None, "arm": None, "propensity": None, "policy": None,
-                             "experiment": None, "group": None, "context": None}
+                             "experiment": None, "group": None, "context": None, "decided_at": None}
 
 
 @dataclass(frozen=True)
@@ -229,7 +233,9 @@ def _record(scored: _Scored, served: Served, outcome: CheckoutOutcome | DunningO
 
 
 def risk_facts(customer: Customer, feats: Mapping[str, float], scores: Mapping[str, float]) -> dict[str, Any]:
-    """Who the customer is, its history and the model's scores: what ``risk_segments`` reads."""
+    """Who the customer is, its history, what the ledger knows of its non-payment now (the oldest
+    overdue invoice, overdue and disputed shares, broken promises, an open escalation) and the
+    model's scores: what ``risk_segments`` and the checkout read."""
     return {
         "customer_type": customer.type, "country": customer.country, "profile": customer.profile or "",
         "customer_size": customer.size or "", "key_account": customer.key_account,
@@ -237,7 +243,10 @@ def risk_facts(customer: Customer, feats: Mapping[str, float], scores: Mapping[s
         "overdue_amount": feats["overdue_amount"], "avg_monthly_purchases": feats["avg_monthly_purchases"],
         "invoices_paid": int(feats["invoices_paid"]), "share_paid_late": feats["share_paid_late"],
         "mean_days_late": feats["mean_days_late"], "open_disputes": int(feats["open_disputes"]),
-        "p_late": float(scores["p_late"]), "p_late_30": float(scores["p_late_30"]),
+        "max_days_overdue": feats["max_days_overdue"], "overdue_share": feats["overdue_share"],
+        "disputed_share": feats["disputed_share"], "broken_promises": int(feats["broken_promises"]),
+        "in_escalation": feats["open_escalations"] > 0, "p_late": float(scores["p_late"]),
+        "p_late_30": float(scores["p_late_30"]),
         "expected_days_late": float(scores["expected_days_late"]),
     }
 
@@ -250,9 +259,13 @@ def checkout_facts(customer: Customer, order_amount: float, payment_terms_days: 
 
 
 def dunning_facts(customer: DunningCustomer, invoice: Invoice, now: datetime, feats: Mapping[str, float],
-                  scores: Mapping[str, float]) -> dict[str, Any]:
-    """The facts the dunning rules read: the customer's risk facts and the invoice's reminder and dispute history."""
-    today = now.date()
+                  scores: Mapping[str, float], timezone: str) -> dict[str, Any]:
+    """The facts the dunning rules read: the customer's risk facts and the invoice's reminder and dispute history.
+
+    Days past due count in the customer's local date (``timezone``: its country's, from the
+    policy), so the same instant gives the same answer whatever UTC offset ``now`` is written in.
+    """
+    today = now.astimezone(ZoneInfo(timezone)).date()
     reminders = sorted(invoice.reminders, key=lambda r: r.sent_at)
     finals = [r for r in reminders if r.final_notice]
     opened: date | None = invoice.dispute_opened
@@ -341,10 +354,11 @@ def invoice_request(customer: Customer, invoice: Invoice, tz: Any) -> InvoiceReq
 
 
 def next_action_outcome(rules: Rules, request: NextActionRequest, feats: Mapping[str, float],
-                        scores: Mapping[str, float]) -> DunningOutcome:
+                        scores: Mapping[str, float], calendar: Calendar | None = None) -> DunningOutcome:
     """The policy's answer for an open invoice (the API and the backtest both call this)."""
-    facts = dunning_facts(request.customer, request.invoice, request.now, feats, scores)
-    return rules.evaluate_dunning(facts, request.now)
+    zone = rules.send_window(request.customer.country).timezone
+    facts = dunning_facts(request.customer, request.invoice, request.now, feats, scores, zone)
+    return rules.evaluate_dunning(facts, request.now, calendar)
 
 
 def decide_next_action(request: NextActionRequest, *, store: FeatureStore, served: Served,
@@ -353,14 +367,15 @@ def decide_next_action(request: NextActionRequest, *, store: FeatureStore, serve
 
     ``known``: what the ledger corrected in the request (reasons shown first); ``closed``: the
     ledger's status of an invoice that is no longer open (``paid``, ``written_off``): the answer
-    is ``none``, with the model's scores still recorded for the auditor.
+    is ``none``, with the model's scores still recorded for the auditor. An action that leaves
+    work to a person (a call, a dispute, an escalation, a review) carries its task.
     """
     clock = Clock()
     customer, invoice, now = request.customer, request.invoice, request.now
     scored = _score(served, store, customer.id, invoice_request(customer, invoice, now.tzinfo), now, clock)
     if closed is not None:
         return _nothing_to_do(request, scored, served, closed, list(known), clock)
-    out = next_action_outcome(served.rules, request, scored.features, scored.scores)
+    out = next_action_outcome(served.rules, request, scored.features, scored.scores, served.calendar)
     clock.lap("rules_ms")
     choice: Choice | None = None
     feedback: BanditFeedback | None = None
@@ -372,7 +387,7 @@ def decide_next_action(request: NextActionRequest, *, store: FeatureStore, serve
         choice = served.experiment.decide(invoice.id, context, arms, rng_for(request.request_id))
         channel, send_at = choice.arm.channel, send_time(choice.arm, out.send_window, out.earliest_send_at)
         feedback = BanditFeedback(invoice.id, choice.arm, choice.propensity, choice.policy_name, choice.experiment,
-                                  choice.group, context)
+                                  choice.group, context, now.timestamp())
     else:
         channel = channels[0] if channels else None
         send_at = out.earliest_send_at if channel is not None else None
@@ -382,7 +397,8 @@ def decide_next_action(request: NextActionRequest, *, store: FeatureStore, serve
         propensity=choice.propensity, policy=choice.policy_name, experiment=choice.experiment, group=choice.group)
     answer = NextActionAnswer.model_construct(
         kind="next_action", action=out.action, channel=channel, send_at=send_at, tone=out.tone,
-        assignee=out.assignee, task=out.task, segment=out.segment, step=out.step,
+        assignee=out.assignee, task=task_for(out, request, scored.scores, served.rules.policy, served.calendar),
+        segment=out.segment, step=out.step,
         collection_costs=None if out.collection_costs is None else float(out.collection_costs),
         risk=_risk(scored.scores, served.model_info), bandit=bandit,
         reasons=[*known, *_reasons(out.reasons, scored)], rules_fired=list(out.rules_fired),

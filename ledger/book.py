@@ -38,16 +38,16 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 
 from domain.errors import InvalidInput
-from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, PROFILES, SIZES
+from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DISPUTE_TYPES, PROFILES, SIZES
 from ledger import schema as t
-from ledger.events import EVENT_TYPES, Event, parse_event, to_us
+from ledger.events import EVENT_TYPES, US_PER_DAY, Event, parse_event, to_us
+from ledger.tasks import OUTCOME_STATUS, TASK_OUTCOMES
 
 Status = Literal["applied", "duplicate", "refused"]
 #: Event types the book keeps beside the ones the features fold (master data only).
-BOOK_ONLY_TYPES = ("customer_updated",)
+BOOK_ONLY_TYPES = ("customer_updated", "task_outcome")
 ALL_TYPES = (*BOOK_ONLY_TYPES, *EVENT_TYPES)
 RANK = {kind: i for i, kind in enumerate(ALL_TYPES)}
-DISPUTE_REASONS = ("price", "quantity", "quality", "not_received", "duplicate", "other")
 _MASTER_FIELDS = {"name": str, "customer_type": str, "country": str, "sector": str, "size": str, "profile": str,
                   "account_manager": str, "legal_entity_id": str, "parent_id": str, "key_account": bool,
                   "paperless": bool, "blocked": bool, "credit_limit": float, "ibans": list,
@@ -190,7 +190,7 @@ class Book:
         event_id = event_id if isinstance(event_id, str) else None
         try:
             if isinstance(raw, Mapping) and raw.get("type") in BOOK_ONLY_TYPES:
-                _master_data(raw)
+                (_master_data if raw["type"] == "customer_updated" else _task_outcome)(raw)
                 if event_id is None or not 0 < len(event_id) <= 200:
                     raise InvalidInput("event_id is required (1-200 characters)", field="event_id")
                 return None, raw, _canonical(raw)
@@ -212,6 +212,9 @@ class Book:
         customer_ids = sorted({(e.customer_id if e is not None else raw["customer_id"]) for e, raw, _ in candidates})
         invoices = self._load_invoices(conn, invoice_ids)
         before = {invoice_id: _projection(invoice_id, booked) for invoice_id, booked in invoices.items()}
+        task_ids = sorted({raw["task_id"] for e, raw, _ in candidates if e is None and raw["type"] == "task_outcome"})
+        tasks = {r.id: r.status for r in conn.execute(sa.select(t.tasks.c.id, t.tasks.c.status)
+                                                      .where(_among(conn, t.tasks.c.id, task_ids)))} if task_ids else {}
         existing_customers = set(conn.execute(sa.select(t.customers.c.id)
                                               .where(_among(conn, t.customers.c.id, customer_ids))).scalars()) \
             if customer_ids else set()
@@ -234,16 +237,17 @@ class Book:
                                         "this event_id was already booked with other content", event, raw))
                 continue
             try:
-                note = self._judge(event, raw, invoices)
+                note = self._judge(event, raw, invoices) if event is not None or raw["type"] == "customer_updated" \
+                    else _judge_outcome(raw, tasks)
             except Refused as exc:
                 verdicts.append(Verdict(event_id, "refused", exc.code, exc.field, exc.reason, event, raw))
                 continue
             seen[event_id] = digest
             item = (event, raw, digest, text)
             customer = event.customer_id if event is not None else raw["customer_id"]
-            if event is None:
+            if event is None and raw["type"] == "customer_updated":
                 masters[customer] = raw
-            elif customer not in existing_customers:
+            elif event is not None and customer not in existing_customers:
                 stubs.setdefault(customer, event.at_us)
             accepted.append(item)
             verdicts.append(Verdict(event_id, "applied", *(note or (None, None, None)), event=event, raw=raw))
@@ -291,14 +295,15 @@ class Book:
                 raise Refused("dispute_already_open", f"invoice {event.invoice_id} already has an open dispute",
                               "invoice_id")
             reason = raw.get("reason", "other")
-            if reason not in DISPUTE_REASONS:
-                raise Refused("invalid_field", f"reason must be one of {list(DISPUTE_REASONS)}", "reason")
+            if reason not in DISPUTE_TYPES:
+                raise Refused("invalid_field", f"reason must be one of {list(DISPUTE_TYPES)}", "reason")
         elif event.type == "dispute_resolved":
             if before.dispute is None:
                 raise Refused("no_open_dispute", f"invoice {event.invoice_id} has no open dispute", "invoice_id")
-        elif event.type == "invoice_written_off":
+        elif event.type in ("invoice_written_off", "promise_made", "invoice_escalated"):
             if before.status != "open":
-                raise Refused("invoice_closed", f"invoice {event.invoice_id} is already {before.status}", "invoice_id")
+                raise Refused("invoice_closed", f"invoice {event.invoice_id} is already "
+                              f"{before.status.replace('_', ' ')}", "invoice_id")
         booked.add(event, raw)
         return note
 
@@ -329,17 +334,22 @@ class Book:
              "at_us": event.at_us if event is not None else received_us, "received_us": received_us,
              "digest": digest, "body": text} for event, raw, digest, text in accepted])
         self._write_customers(conn, masters, stubs, existing, received_us)
+        _write_outcomes(conn, [raw for e, raw, _, _ in accepted if e is None and raw["type"] == "task_outcome"])
         touched = sorted({e.invoice_id for e, _, _, _ in accepted if e is not None})
         after = {i: _projection(i, invoices[i]) for i in touched}
         for table in _PROJECTIONS:
             _sync(conn, table, {k: row for i in touched for k, row in before.get(i, {}).get(table, {}).items()},
                   {k: row for i in touched for k, row in after[i][table].items()})
         contacts = [{"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,
-                     "kind": "final_notice" if raw.get("final_notice") else "reminder", "channel": raw.get("channel"),
+                     "kind": _contact_kind(e, raw), "channel": raw.get("channel"),
                      "at_us": e.at_us, "step": raw.get("step"), "tone": raw.get("tone"),
                      "decision_id": raw.get("decision_id")}
-                    for e, raw, _, _ in accepted if e is not None and e.type == "reminder_sent"]
+                    for e, raw, _, _ in accepted if e is not None and e.type in ("reminder_sent", "invoice_escalated")]
         insert_rows(conn, t.contacts, contacts)
+        insert_rows(conn, t.promises, [
+            {"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,
+             "promised_for_us": e.due_us - US_PER_DAY, "amount_cents": cents(e.amount), "status": "open",
+             "created_us": e.at_us} for e, _, _, _ in accepted if e is not None and e.type == "promise_made"])
 
     @staticmethod
     def _write_customers(conn: sa.Connection, masters: dict[str, Mapping[str, Any]], stubs: dict[str, int],
@@ -492,6 +502,12 @@ def sort_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(events, key=lambda e: (to_us(e["at"]), RANK[e["type"]], e.get("invoice_id", ""), e["event_id"]))
 
 
+def _contact_kind(event: Event, raw: Mapping[str, Any]) -> str:
+    if event.type == "invoice_escalated":
+        return "escalation"
+    return "final_notice" if raw.get("final_notice") else "reminder"
+
+
 def _terms(issued: Event, raw: Mapping[str, Any]) -> int:
     terms = raw.get("payment_terms_days")
     return int(terms) if isinstance(terms, int) else max(0, (issued.due_us - issued.at_us) // 86_400_000_000)
@@ -548,6 +564,55 @@ def _master_data(raw: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise Refused("unknown_field", f"customer_updated does not know {sorted(unknown)}", sorted(unknown)[0])
     return out
+
+
+def _task_outcome(raw: Mapping[str, Any]) -> None:
+    """Check a ``task_outcome`` event's own fields (the task itself is judged against the book)."""
+    for name in ("event_id", "task_id", "customer_id"):
+        if not isinstance(raw.get(name), str) or not 0 < len(raw[name]) <= 200:
+            raise InvalidInput(f"{name} is required (1-200 characters)", field=name)
+    if raw.get("outcome") not in TASK_OUTCOMES:
+        raise InvalidInput(f"outcome must be one of {list(TASK_OUTCOMES)}", field="outcome")
+    to_us(raw.get("at"), "at")
+    if raw["outcome"] == "not_reached":
+        to_us(raw.get("due_again"), "due_again")
+    if raw["outcome"] == "payment_plan_agreed":
+        plan = raw.get("instalments")
+        if not isinstance(plan, list) or not 0 < len(plan) <= 60:
+            raise InvalidInput("instalments must list 1-60 instalments", field="instalments")
+        for item in plan:
+            to_us(item.get("due") if isinstance(item, Mapping) else None, "instalments.due")
+            cents(item.get("amount"), "instalments.amount")
+
+
+def _judge_outcome(raw: Mapping[str, Any], tasks: dict[str, str]) -> None:
+    status = tasks.get(raw["task_id"])
+    if status is None:
+        raise Refused("unknown_task", f"no task {raw['task_id']}", "task_id")
+    if status != "open":
+        raise Refused("task_closed", f"task {raw['task_id']} is already {status}", "task_id")
+    tasks[raw["task_id"]] = "done" if raw["outcome"] != "not_reached" else "open"
+
+
+def _write_outcomes(conn: sa.Connection, outcomes: list[Mapping[str, Any]]) -> None:
+    """What a task's outcome does to the book: the task closed or due again, the contact it was, a payment
+    plan. (A promise or a dispute it brings is its own event in the same batch.)"""
+    for raw in outcomes:
+        at = to_us(raw["at"])
+        values: dict[str, Any] = {"status": OUTCOME_STATUS.get(raw["outcome"], "done")}
+        if raw["outcome"] == "not_reached":
+            values["due_us"] = to_us(raw["due_again"])
+        conn.execute(sa.update(t.tasks).where(t.tasks.c.id == raw["task_id"]).values(**values))
+        conn.execute(sa.insert(t.contacts).values(
+            id=raw["event_id"], customer_id=raw["customer_id"], invoice_id=raw.get("invoice_id"),
+            kind="call" if raw.get("task_type") == "call" else "task", channel=raw.get("channel"), at_us=at,
+            step=raw.get("task_type"), outcome=raw["outcome"], decision_id=None))
+        if raw["outcome"] == "payment_plan_agreed":
+            conn.execute(sa.insert(t.payment_plans).values(id=raw["event_id"], customer_id=raw["customer_id"],
+                                                           status="active", created_us=at))
+            conn.execute(sa.insert(t.plan_instalments), [
+                {"plan_id": raw["event_id"], "number": i, "due_us": to_us(x["due"]), "amount_cents": cents(x["amount"])}
+                for i, x in enumerate(raw["instalments"], start=1)])
 
 
 def add_tasks(engine: Engine, tasks: Sequence[Mapping[str, Any]]) -> int:

@@ -18,6 +18,11 @@ stays finite, and no date arithmetic overflows. Per type:
   ``payment_terms_days`` (int >= 0), ``paperless`` (bool)
 * ``payment_received``: ``amount`` (> 0)
 * ``invoice_written_off``, ``dispute_opened``, ``dispute_resolved``: nothing more
+* ``promise_made``: ``amount`` (> 0) the customer promised to pay by ``promised_for``
+  (an ISO date, not before the day of ``at``); kept when that much is paid before the
+  promised day ends, broken otherwise
+* ``invoice_escalated``: the invoice was handed over to collections (an agency or a
+  lawyer); open escalations are a risk fact until the invoice is paid or written off
 * ``reminder_sent``: known, does not change features (extra fields allowed)
 
 Example::
@@ -42,7 +47,7 @@ from domain.errors import InvalidInput
 from ledger.tables import Ledger
 
 EVENT_TYPES = ("invoice_issued", "dispute_opened", "dispute_resolved", "payment_received",
-               "invoice_written_off", "reminder_sent")
+               "invoice_written_off", "promise_made", "invoice_escalated", "reminder_sent")
 """Known types, in the order they are applied when several share one timestamp."""
 _RANK = {t: i for i, t in enumerate(EVENT_TYPES)}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,127}$")
@@ -63,6 +68,7 @@ class Event:
     at_us: int
     amount: float = 0.0
     due_us: int = 0
+    """``invoice_issued``: the due time; ``promise_made``: the promise's deadline (the end of the promised day)."""
 
 
 def to_us(value: Any, field: str = "at") -> int:
@@ -164,6 +170,15 @@ def parse_event(raw: Any, window: DateWindow | None = None) -> Event:
         return Event(event_id, kind, customer_id, invoice_id, at_us, amount, due_us)
     if kind == "payment_received":
         return Event(event_id, kind, customer_id, invoice_id, at_us, _amount(raw, positive=True))
+    if kind == "promise_made":
+        amount = _amount(raw, positive=True)
+        if "promised_for" not in raw:
+            raise InvalidInput("promised_for is required for promise_made", field="promised_for")
+        promised = _time(raw, "promised_for", window)
+        promised_day = promised - promised % US_PER_DAY
+        if promised_day < at_us - at_us % US_PER_DAY:
+            raise InvalidInput("promised_for is before the day the promise was made", field="promised_for")
+        return Event(event_id, kind, customer_id, invoice_id, at_us, amount, promised_day + US_PER_DAY)
     return Event(event_id, kind, customer_id, invoice_id, at_us)
 
 
@@ -188,7 +203,7 @@ def ledger_event_frame(ledger: Ledger, include_reminders: bool = True) -> pd.Dat
     Order: ``at``, then type (:data:`EVENT_TYPES`), then invoice id, then event
     id. The offline table breaks ties the same way, so a replay of this stream
     reproduces it exactly. Columns: event_id, type, customer_id, invoice_id,
-    at (datetime64[us]), amount, due_at, payment_terms_days, paperless.
+    at (datetime64[us]), amount, due_at (a promise's promised day), payment_terms_days, paperless.
     """
     inv, pay, dis = ledger.invoices, ledger.payments, ledger.disputes
     parts = [
@@ -211,6 +226,13 @@ def ledger_event_frame(ledger: Ledger, include_reminders: bool = True) -> pd.Dat
     parts.append(pd.DataFrame({"event_id": "dispute_resolved:" + res["dispute_id"], "type": "dispute_resolved",
                                "customer_id": res["customer_id"], "invoice_id": res["invoice_id"],
                                "at": res["resolved_at"]}))
+    pro, esc = ledger.promises, ledger.escalations
+    parts.append(pd.DataFrame({"event_id": "promise_made:" + pro["promise_id"], "type": "promise_made",
+                               "customer_id": pro["customer_id"], "invoice_id": pro["invoice_id"],
+                               "at": pro["made_at"], "amount": pro["amount"], "due_at": pro["promised_for"]}))
+    parts.append(pd.DataFrame({"event_id": "invoice_escalated:" + esc["escalation_id"], "type": "invoice_escalated",
+                               "customer_id": esc["customer_id"], "invoice_id": esc["invoice_id"],
+                               "at": esc["escalated_at"]}))
     if include_reminders:
         rem = ledger.reminders
         parts.append(pd.DataFrame({"event_id": "reminder_sent:" + rem["reminder_id"], "type": "reminder_sent",
@@ -242,6 +264,8 @@ def frame_to_events(frame: pd.DataFrame) -> list[dict[str, Any]]:
                          paperless=bool(paperless))
         elif kind == "payment_received":
             event["amount"] = float(amount)
+        elif kind == "promise_made":
+            event.update(amount=float(amount), promised_for=due_at[:10])
         out.append(event)
     return out
 

@@ -62,6 +62,7 @@ def invoice_of(view: InvoiceView, now_us: int) -> Invoice:
                                    due_date=day(inv["due_us"]), paperless=bool(inv["paperless"]),
                                    disputed=dispute is not None,
                                    dispute_opened=None if dispute is None else day(dispute["opened_us"]),
+                                   dispute_type=None if dispute is None else dispute["reason"],
                                    reminders=reminders)
 
 
@@ -87,8 +88,10 @@ def corrected(body: NextActionRequest, view: InvoiceView) -> tuple[NextActionReq
         notes.append(f"EUR {truth.amount:,.2f} open in the ledger (the request said EUR {said.amount:,.2f})")
     if (said.issue_date, said.due_date) != (truth.issue_date, truth.due_date):
         notes.append(f"issued {truth.issue_date}, due {truth.due_date} in the ledger")
-    if not notes:
-        return body, []
+    if not notes:  # the dispute's type comes from the ledger (its department owns the task) without a note
+        same = said.dispute_type == truth.dispute_type
+        return (body if same else body.model_copy(update={"invoice": said.model_copy(
+            update={"dispute_type": truth.dispute_type})})), []
     fixed = body.model_copy(update={"invoice": truth})
     return fixed, [Reason.model_construct(code="ledger.correction", text=f"Ledger truth used: {note}",
                                           source="ledger", contribution=None) for note in notes]

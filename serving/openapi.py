@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from domain import contract as c
-from domain.vocabulary import ROLES
+from domain.vocabulary import ROLES, TASK_TYPES
 from serving import schemas as s
 from serving.access import Declaration, declaration_at, public
 from serving.api.health import DETAILS
@@ -44,6 +44,13 @@ OPERATIONS: list[tuple[str, str, str, Body, dict[int, type[BaseModel] | None]]] 
      "written_off)", None, {200: s.InvoiceList}),
     ("/v1/invoices/{invoice_id}", "get", "An invoice and its timeline (issued, payments, disputes, contacts, "
      "decisions)", None, {200: s.InvoiceDetail}),
+    ("/v1/tasks", "get", "A worklist: tasks by owner, type, due (on or before a day) and status, highest priority "
+     "(amount at risk x P(>30 days late)) first; cursor pages", None, {200: s.TaskPage}),
+    ("/v1/tasks/{task_id}", "get", "One task: type, owner, due day, priority explained, status", None,
+     {200: s.TaskOut}),
+    ("/v1/tasks/{task_id}/outcome", "post", "Book what happened (reached, not reached, promise to pay, dispute raised, "
+     "payment plan agreed, wrong contact): closes or reschedules the task, idempotent by outcome_id",
+     s.TaskOutcomeRequest, {200: s.TaskOutcomeResult}),
     ("/v1/events", "post", "Apply a batch of ledger and reminder events (idempotent by event_id)",
      s.EventsRequest, {200: s.EventsResponse}),
     ("/v1/admin/reload", "post", "Reload model and policy now; a broken one is refused", None, {200: None}),
@@ -67,6 +74,12 @@ QUERY: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
                                "cursor": {"type": "string", "pattern": r"^[0-9]{1,18}\.dec_[0-9a-f]{32}$"},
                                "limit": {"type": "integer", "minimum": 1,
                                                                         "maximum": 500}},
+    ("/v1/tasks", "get"): {"owner": {"type": "string", "maxLength": 64},
+                           "type": {"type": "string", "enum": list(TASK_TYPES)},
+                           "due": {"type": "string", "format": "date"},
+                           "status": {"type": "string", "enum": ["open", "done"]},
+                           "cursor": {"type": "string", "pattern": r"^[0-9]{1,15}\.[A-Za-z0-9_.:@/+-]{1,200}$"},
+                           "limit": {"type": "integer", "minimum": 1, "maximum": 500}},
     ("/v1/customers/{customer_id}/invoices", "get"): {
         "status": {"type": "string", "enum": ["open", "overdue", "disputed", "paid", "written_off"]}},
 }

@@ -123,10 +123,17 @@ def from_validation(exc: ValidationError) -> KredoError:
     first = errors[0]
     if first["type"] == "json_invalid":
         return MalformedJson(f"request body is not valid JSON: {first['msg']}")
-    field = ".".join(str(part) for part in first["loc"]) or None
-    listed = [{"field": ".".join(str(p) for p in e["loc"]) or None, "type": e["type"], "detail": e["msg"]}
-              for e in errors[:20]]
-    return InvalidInput(first["msg"], field=field, extra={"errors": listed})
+    listed = [{"field": _field_of(e, exc), "type": e["type"], "detail": e["msg"]} for e in errors[:20]]
+    return InvalidInput(first["msg"], field=listed[0]["field"], extra={"errors": listed})
+
+
+def _field_of(error: Any, exc: ValidationError) -> str | None:
+    """The dotted field of one error; a missing or unknown tag of a tagged union names the tag's field
+    (``outcome``), and a field of one variant reads ``<variant>.<field>`` (``promise_to_pay.promise``)."""
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        full = next(e for e in exc.errors(include_url=False) if e["loc"] == error["loc"])
+        return ".".join([*map(str, error["loc"]), str(full["ctx"]["discriminator"]).strip("'")])
+    return ".".join(str(part) for part in error["loc"]) or None
 
 
 def _from_http(exc: HTTPException) -> dict[str, Any]:

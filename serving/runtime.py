@@ -33,6 +33,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from domain.calendar import PublicHolidays
 from domain.errors import KredoError, ModelError, PolicyError
 from engine.ports import ModelInfo, Served
 from features.online import OnlineStore
@@ -88,6 +89,7 @@ class Runtime:
     _model: tuple[Any, ModelInfo] | None = None
     _refused: tuple[str, KredoError] | None = None  # the alias version last refused, and why
     errors: dict[str, str] = field(default_factory=dict)
+    calendar: PublicHolidays = field(default_factory=PublicHolidays)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -105,7 +107,7 @@ class Runtime:
             model, policy = self._reload_model(force, refused), self._reload_policy(refused)
             if self._model is not None and self.policy is not None:
                 self.served = Served(self._model[0], self._model[1], self.policy.current,
-                                     self.bandit.experiment)
+                                     self.bandit.experiment, self.calendar)
         return ReloadReport(model, policy, None if self._model is None else self._model[1].version,
                             None if self.policy is None else self.policy.current.policy.version, refused)
 

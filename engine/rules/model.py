@@ -65,9 +65,25 @@ class QuietHours:
 
 
 @dataclass(frozen=True)
+class Worklists:
+    """Who owns a task: a collector queue per risk segment, a department per dispute type, the credit desk
+    for reviews (key accounts: their account manager, see ``DunningSettings.key_account_assignee``)."""
+
+    queues: Mapping[str, str]
+    departments: Mapping[str, str]
+    review: str
+
+    def queue(self, segment: str) -> str:
+        return self.queues.get(segment) or f"collections-{segment or 'unsegmented'}"
+
+    def department(self, dispute_type: str | None) -> str:
+        return self.departments.get(dispute_type or "other") or self.departments.get("other") or "collections"
+
+
+@dataclass(frozen=True)
 class DunningSettings:
     consent_required: tuple[str, ...]
-    fallback_channel: str
+    fallbacks: Mapping[str, tuple[str, ...]]
     min_days_between_reminders: int
     final_notice_term_days: int
     resume_after_days: int
@@ -75,6 +91,7 @@ class DunningSettings:
     dispute_overdue_task: str
     key_account_assignee: str | None
     quiet_hours: Mapping[str, QuietHours]
+    worklists: Worklists
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ the server. Batches of events go out pipelined; a read is one round trip
 
 Keys (``{id}`` is a Redis Cluster hash tag: one customer's keys share a slot):
 
-* ``{ns}:cust:{id}``           hash: counts, sums, recent days late, watermark
-* ``{ns}:cust:{id}:open``      hash: invoice id -> "amount|paid|due_us|issued_us"
+* ``{ns}:cust:{id}``           hash: counts, sums, recent days late, pending and broken promises, watermark
+* ``{ns}:cust:{id}:open``      hash: invoice id -> "amount|paid|due_us|issued_us|disputed|escalated"
 * ``{ns}:cust:{id}:disputes``  set of invoices with an open dispute
 * ``{ns}:cust:{id}:invoices``  set of invoice ids ever issued (validates payments)
 * ``{ns}:cust:{id}:seen``      set of applied event ids (idempotency)
@@ -245,11 +245,18 @@ def _aggregates(main: dict[bytes, bytes], open_: dict[bytes, bytes]) -> Customer
         recent.append((int(float(at)), invoice, float(days)))
     open_invoices = {}
     for invoice, rec in open_.items():
-        amount, paid, due, issued = rec.decode().split("|")
-        open_invoices[invoice.decode()] = OpenInvoice(float(amount), float(paid), int(float(due)), int(float(issued)))
+        amount, paid, due, issued, *flags = rec.decode().split("|")
+        disputed, escalated = (flags[0] == "1", flags[1] == "1") if flags else (False, False)
+        open_invoices[invoice.decode()] = OpenInvoice(float(amount), float(paid), int(float(due)), int(float(issued)),
+                                                      disputed, escalated)
+    promises = []
+    for entry in main[b"promises"].decode().split(";") if b"promises" in main else ():
+        deadline, target, invoice = entry.split(",", 2)
+        promises.append((int(float(deadline)), float(target), invoice))
     return CustomerAggregates(
         invoices_issued=int(num(b"n_issued")), amount_sum=num(b"amount_sum"), first_issued_us=opt(b"first_issued"),
         invoices_paid=int(num(b"n_paid")), paid_late=int(num(b"n_late")), days_late_sum=num(b"dl_sum"),
         ewm_num=num(b"ewm_num"), ewm_den=num(b"ewm_den"), recent=recent, last_payment_us=opt(b"last_payment"),
         write_offs=int(num(b"write_offs")), disputes_opened=int(num(b"disputes_opened")),
-        open_disputes=int(num(b"open_disputes")), open_invoices=open_invoices, watermark_us=opt(b"watermark"))
+        open_disputes=int(num(b"open_disputes")), open_invoices=open_invoices, promises=promises,
+        broken_promises=int(num(b"broken_promises")), watermark_us=opt(b"watermark"))

@@ -44,6 +44,7 @@ from serving.access import requires
 from serving.api._body import parse, request_digest
 from ledger.views import customer_row, invoice_view, open_standing, record_decision, search_decisions
 from serving.api.book import decision_summary
+from serving.api.tasks import open_decision_task
 from serving.audit import AuditEntry, json_bytes
 from serving.dunning_view import corrected, from_ledger, micros
 from serving.metrics import get_metrics
@@ -165,6 +166,9 @@ def next_action() -> Response:
     before = {"parse": cpu1 - cpu0, "ledger": time.thread_time() - cpu1}
     decision = decide_next_action(request, store=runtime.store, served=runtime.snapshot(), known=known,
                                   closed=closed)
+    task = decision.answer.task
+    if task is not None and view is not None:  # the ledger keeps the invoice: the task goes on the worklist
+        task.id = open_decision_task(runtime.book.engine, task, request.customer.id, request.invoice.id, request.now)
     return _answer(body, request.now, decision, before, decided_on=request)
 
 
@@ -191,7 +195,8 @@ def list_decisions() -> Response:
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name) or None
+    """An integer query parameter; left out, ``default``; empty or out of range, a 422 (the schema's integer)."""
+    raw = request.args.get(name)
     if raw is None:
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:

@@ -13,7 +13,9 @@ Then the bandit learns from what the ledger now says:
   read back from that decision's audit record as a typed ``BanditFeedback``
   (a decision of another invoice is refused before booking);
 * an applied ``payment_received`` pays the invoice's pending reminder its reward
-  once the ledger says the invoice is settled;
+  once the ledger says the invoice is settled: 1 when within 7 days of the
+  *decision* (the audit record's ``decided_at``), so a late send slot costs what it
+  costs the cash;
 * reminders whose 7-day window ended before the batch's latest event time (but
   never later than the server's clock) are settled with reward 0.
 
@@ -70,7 +72,7 @@ def post_events() -> Response:
     applied = runtime.book.apply([e for e, p in zip(events, pre) if p is None], received)
     booked = iter(applied.verdicts)
     verdicts = [p if p is not None else next(booked) for p in pre]
-    _follow(runtime, verdicts)
+    follow(runtime, verdicts)
     out, rewards, latest = [], 0, None
     try:
         waiting: set[str] | None = runtime.bandit.attribution.awaiting(
@@ -131,7 +133,7 @@ def _precheck(runtime: Runtime, event: dict[str, Any], received_us: int) -> Verd
     return None
 
 
-def _follow(runtime: Runtime, verdicts: list[Verdict]) -> None:
+def follow(runtime: Runtime, verdicts: list[Verdict]) -> None:
     """The online features follow the ledger: in-order customers fold in, late ones refold from the ledger;
     when the store cannot follow, the customers are marked behind (see the module docstring)."""
     applied = [v for v in verdicts if v.status == "applied" and v.event is not None]
@@ -189,7 +191,8 @@ def _pay_bandit(runtime: Runtime, verdict: Verdict, invoice_status: dict[str, st
         if feedback is None:
             return 0
         choice = Choice(feedback.arm, feedback.propensity, feedback.policy, feedback.experiment, feedback.group)
-        settled = attribution.record_reminder(event.event_id, feedback.invoice_id, at, feedback.context, choice)
+        settled = attribution.record_reminder(event.event_id, feedback.invoice_id, at, feedback.context, choice,
+                                              decided_at=feedback.decided_at)
         if waiting is not None:
             waiting.add(feedback.invoice_id)
         return len(settled)

@@ -233,6 +233,7 @@ def test_the_read_api_answers_what_the_integrator_kept_on_its_side(api) -> None:
     ids = [d["decision_id"] for d in page["decisions"] + rest["decisions"]]
     assert len(ids) == len(set(ids)) == 3 and rest["next_cursor"] is None
     assert api.auditor.get("/v1/decisions?cursor=nonsense").get_json()["field"] == "cursor"
+    assert api.auditor.get("/v1/decisions?limit=").get_json()["field"] == "limit"  # Schemathesis: an integer, not empty
     assert api.auditor.get("/v1/decisions?outcome=remind&invoice_id=INV-A").get_json()["decisions"] == []
 
 

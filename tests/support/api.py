@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from domain.vocabulary import ROLES
 from serving import create_app
-from serving.access import get_ring
+from serving.access import declaration_at, get_ring
 
 CHECKOUT = {"request_id": "ord-1", "customer": {"id": "C-1", "type": "business", "country": "NL"},
             "order": {"amount": 1250.0, "currency": "EUR", "payment_terms_days": 30}}
@@ -42,6 +42,34 @@ def client(app: Flask, role: str) -> FlaskClient:
     c = app.test_client()
     c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {make_key(app, role)}"
     return c
+
+
+class RoutedClient(FlaskClient):
+    """A client that calls each route with a key of a role the route admits (the first, alphabetically).
+
+    For tests of what a route does, not of who may call it (``tests/serving/test_access.py`` checks that):
+    one client walks a whole workflow, checkout, events, next-action, tasks and audit alike.
+    """
+
+    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        path = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "/")
+        method = kwargs.get("method", "GET")
+        try:
+            roles = sorted(declaration_at(self.application, path.split("?")[0], method).roles)
+        except Exception:  # noqa: BLE001 - an unknown route or method: the app answers 404/405 itself
+            roles = []
+        headers = dict(kwargs.pop("headers", None) or {})
+        if roles and "Authorization" not in headers:
+            keys = self.application.extensions.setdefault("tests.keys", {})
+            if roles[0] not in keys:
+                keys[roles[0]] = make_key(self.application, roles[0])
+            headers["Authorization"] = f"Bearer {keys[roles[0]]}"
+        return super().open(*args, headers=headers, **kwargs)
+
+
+def routed(app: Flask) -> RoutedClient:
+    """A test client that authenticates every call with a role its route admits."""
+    return RoutedClient(app, app.response_class, use_cookies=True)
 
 
 class Clients:
