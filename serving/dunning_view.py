@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from domain.contract import (Consent, DunningCustomer, Invoice, NextActionRequest, PaymentPlan, PromiseToPay, Reason,
+from domain.contract import (Consent, DunningCustomer, Invoice, InvoicePromise, NextActionRequest, PaymentPlan, Reason,
                              Reminder)
 from domain.errors import InvalidInput
 from domain.vocabulary import CHANNELS
 from engine.rules import CreditPolicy
-from ledger.collections import broken_promises, day_of, plan_standing, promise_standing
+from ledger.collections import day_of, plan_standing, promise_standing
 from ledger.events import US_PER_DAY
 from ledger.outbox import contact_id
 from ledger.views import InvoiceView
@@ -51,18 +51,17 @@ def _date(day_number: int) -> date:
     return day(day_number * US_PER_DAY)
 
 
-def customer_of(view: InvoiceView, now_us: int, policy: CreditPolicy) -> DunningCustomer:
-    """The invoice's customer from the ledger's master data (refused when it was never sent), with its
-    broken promises on the day of ``now``."""
+def customer_of(view: InvoiceView) -> DunningCustomer:
+    """The invoice's customer from the ledger's master data (refused when it was never sent)."""
     c = view.customer
     if c["type"] is None or c["country"] is None:
         raise InvalidInput(f"the ledger has no master data for customer {c['id']}: send a customer_updated event "
                            "with customer_type and country", field="customer_id")
     consent = Consent.model_construct(**{ch: bool(c[f"consent_{ch}"]) for ch in CHANNELS})
-    return DunningCustomer.model_construct(
-        id=c["id"], type=c["type"], country=c["country"], profile=c["profile"], size=c["size"],
-        key_account=bool(c["key_account"]), account_manager=c["account_manager"], blocked=bool(c["blocked"]),
-        consent=consent, broken_promises=broken_promises(view.promises, day_of(now_us), policy.dunning.promise_grace_days))
+    return DunningCustomer.model_construct(id=c["id"], type=c["type"], country=c["country"], profile=c["profile"],
+                                           size=c["size"], key_account=bool(c["key_account"]),
+                                           account_manager=c["account_manager"], blocked=bool(c["blocked"]),
+                                           consent=consent)
 
 
 def invoice_of(view: InvoiceView, now_us: int, policy: CreditPolicy) -> Invoice:
@@ -82,7 +81,7 @@ def invoice_of(view: InvoiceView, now_us: int, policy: CreditPolicy) -> Invoice:
         id=inv["id"], amount=(inv["amount_cents"] - inv["paid_cents"]) / 100, currency=inv["currency"],
         issue_date=day(inv["issued_us"]), due_date=day(inv["due_us"]), paperless=bool(inv["paperless"]),
         disputed=dispute is not None, dispute_opened=None if dispute is None else day(dispute["opened_us"]),
-        dispute_reason=None if dispute is None else dispute["reason"],
+        dispute_type=None if dispute is None else dispute["reason"],
         days_in_resolved_disputes=_resolved_dispute_days(view, today), promise=_promise(view, today, policy),
         payment_plan=_plan(view, today, policy), reminders=reminders)
 
@@ -94,12 +93,12 @@ def _resolved_dispute_days(view: InvoiceView, today: int) -> int:
                for d in view.disputes if d["resolved_us"] is not None and day_of(d["resolved_us"]) <= today)
 
 
-def _promise(view: InvoiceView, today: int, policy: CreditPolicy) -> PromiseToPay | None:
+def _promise(view: InvoiceView, today: int, policy: CreditPolicy) -> InvoicePromise | None:
     mine = [r for r in view.promises if r.row["invoice_id"] == view.invoice["id"] and day_of(r.row["created_us"]) <= today]
     if not mine:
         return None
     standing = promise_standing(mine[-1], today, policy.dunning.promise_grace_days)
-    return PromiseToPay.model_construct(
+    return InvoicePromise.model_construct(
         promised_for=_date(standing.promised_for_day), amount=standing.amount_cents / 100, status=standing.status,
         broken_since=None if standing.broken_since_day is None else _date(standing.broken_since_day))
 
@@ -118,7 +117,7 @@ def _plan(view: InvoiceView, today: int, policy: CreditPolicy) -> PaymentPlan | 
 def from_ledger(view: InvoiceView, request_id: str, now: datetime, policy: CreditPolicy) -> NextActionRequest:
     """The full next-action request for an invoice the ledger keeps."""
     now_us = micros(now)
-    return NextActionRequest.model_construct(request_id=request_id, now=now, customer=customer_of(view, now_us, policy),
+    return NextActionRequest.model_construct(request_id=request_id, now=now, customer=customer_of(view),
                                              invoice=invoice_of(view, now_us, policy))
 
 
@@ -139,18 +138,14 @@ def corrected(body: NextActionRequest, view: InvoiceView,
         notes.append(f"EUR {truth.amount:,.2f} open in the ledger (the request said EUR {said.amount:,.2f})")
     if (said.issue_date, said.due_date) != (truth.issue_date, truth.due_date):
         notes.append(f"issued {truth.issue_date}, due {truth.due_date} in the ledger")
-    if (said.dispute_reason, said.days_in_resolved_disputes) != (truth.dispute_reason, truth.days_in_resolved_disputes):
-        notes.append(f"dispute reason {truth.dispute_reason or 'none'}, {truth.days_in_resolved_disputes} days in "
-                     "resolved disputes in the ledger")
+    if said.days_in_resolved_disputes != truth.days_in_resolved_disputes:
+        notes.append(f"{truth.days_in_resolved_disputes} days in resolved disputes in the ledger")
     if (said.promise, said.payment_plan) != (truth.promise, truth.payment_plan):
         notes.append("the promise to pay and the payment plan as the ledger has them")
-    broken = broken_promises(view.promises, day_of(now_us), policy.dunning.promise_grace_days)
-    if body.customer.broken_promises != broken:
-        notes.append(f"{broken} broken promises to pay in the ledger (the request said "
-                     f"{body.customer.broken_promises})")
-    if not notes:
-        return body, []
-    fixed = body.model_copy(update={"invoice": truth,
-                                    "customer": body.customer.model_copy(update={"broken_promises": broken})})
+    if not notes:  # the dispute's type comes from the ledger (its department owns the task) without a note
+        same = said.dispute_type == truth.dispute_type
+        return (body if same else body.model_copy(update={"invoice": said.model_copy(
+            update={"dispute_type": truth.dispute_type})})), []
+    fixed = body.model_copy(update={"invoice": truth})
     return fixed, [Reason.model_construct(code="ledger.correction", text=f"Ledger truth used: {note}",
                                           source="ledger", contribution=None) for note in notes]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g
 
+from serving.access import requires
 from serving.api._body import parse
 from serving.audit import json_bytes
 from serving.dunning_run import Deciding, run_day
@@ -23,9 +24,11 @@ bp = Blueprint("dunning", __name__, url_prefix="/v1/dunning")
 
 
 @bp.post("/runs")
+@requires("dunning")
 def post_run() -> Response:
     body = parse(DunningRunRequest)
     runtime = get_runtime()
     ctx = Deciding(runtime.book.engine, runtime.audit, runtime.snapshot(), runtime.store)
-    report = run_day(body.date or g.received.date(), engine=runtime.book.engine, ctx=ctx, dry_run=body.dry_run)
+    report = run_day(body.date or g.received.date(), engine=runtime.book.engine, ctx=ctx, dry_run=body.dry_run,
+                     caller={"key_id": g.caller.id, "role": g.caller.role})
     return Response(json_bytes(report.to_dict()), status=201 if report.created else 200, mimetype="application/json")
