@@ -102,18 +102,43 @@ def customer_invoices(source: Source, customer_id: str, status: str | None, at_u
         return _rows(conn, query.order_by(inv.issued_us.desc(), inv.id))
 
 
-def open_standing(engine: Engine, customer_id: str, at_us: int) -> tuple[int, int, int]:
-    """The customer's open cents, the part past due at ``at_us``, and its open disputes: one query, for a
-    decision that cannot read the online features (``engine.degraded``)."""
+@dataclass(frozen=True)
+class OpenStanding:
+    """What the ledger says of a customer's open items at a moment (cents; the oldest overdue due time)."""
+
+    open_cents: int
+    overdue_cents: int
+    disputes: int
+    disputed_cents: int
+    oldest_overdue_due_us: int | None
+    escalations: int
+    broken_promises: int
+
+
+def open_standing(engine: Engine, customer_id: str, at_us: int) -> OpenStanding:
+    """The customer's open items at ``at_us`` as the ledger keeps them, for a decision that cannot read the
+    online features (``engine.degraded``): the same non-payment facts the features carry, from the book."""
     inv = t.invoices.c
     outstanding = inv.amount_cents - inv.paid_cents
+    overdue = inv.due_us < at_us
     query = sa.select(sa.func.coalesce(sa.func.sum(outstanding), 0),
-                      sa.func.coalesce(sa.func.sum(sa.case((inv.due_us < at_us, outstanding), else_=0)), 0),
-                      sa.func.coalesce(sa.func.sum(sa.case((inv.disputed.is_(True), 1), else_=0)), 0)) \
+                      sa.func.coalesce(sa.func.sum(sa.case((overdue, outstanding), else_=0)), 0),
+                      sa.func.coalesce(sa.func.sum(sa.case((inv.disputed.is_(True), 1), else_=0)), 0),
+                      sa.func.coalesce(sa.func.sum(sa.case((inv.disputed.is_(True), outstanding), else_=0)), 0),
+                      sa.func.min(sa.case((overdue, inv.due_us)))) \
         .where(inv.customer_id == customer_id, inv.status == "open")
+    open_ids = sa.select(inv.id).where(inv.customer_id == customer_id, inv.status == "open")
+    escalations = sa.select(sa.func.count(sa.distinct(t.contacts.c.invoice_id))).where(
+        t.contacts.c.customer_id == customer_id, t.contacts.c.kind == "escalation",
+        t.contacts.c.invoice_id.in_(open_ids))
+    broken = sa.select(sa.func.count()).select_from(t.promises).where(
+        t.promises.c.customer_id == customer_id, t.promises.c.promised_for_us < at_us,
+        sa.or_(t.promises.c.status == "broken", t.promises.c.invoice_id.in_(open_ids)))
     with engine.connect() as conn:
-        open_cents, overdue_cents, disputes = conn.execute(query).one()
-    return int(open_cents), int(overdue_cents), int(disputes)
+        open_cents, overdue_cents, disputes, disputed_cents, oldest = conn.execute(query).one()
+        return OpenStanding(int(open_cents), int(overdue_cents), int(disputes), int(disputed_cents),
+                            None if oldest is None else int(oldest), int(conn.execute(escalations).scalar()),
+                            int(conn.execute(broken).scalar()))
 
 
 def days_past_due(due_us: int, at_us: int) -> int:
