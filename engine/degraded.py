@@ -43,11 +43,16 @@ ASSUMED_SCORES = {"p_late": 0.0, "p_late_30": 0.0, "expected_days_late": 0.0}
 
 @dataclass(frozen=True)
 class LedgerStanding:
-    """What the ledger knows of the customer at the decision time: open and overdue EUR, open disputes."""
+    """What the ledger knows of the customer at the decision time: open and overdue EUR, open disputes, and
+    the non-payment facts (the oldest overdue invoice's days, disputed EUR, escalations, broken promises)."""
 
     open_exposure: float
     overdue_amount: float
     open_disputes: int
+    disputed_amount: float = 0.0
+    max_days_overdue: int = 0
+    open_escalations: int = 0
+    broken_promises: int = 0
 
 
 def decide_checkout_rules_only(request: CheckoutRequest, now: datetime, *, rules: Rules, standing: LedgerStanding,
@@ -55,8 +60,12 @@ def decide_checkout_rules_only(request: CheckoutRequest, now: datetime, *, rules
     """The policy's checkout for a customer whose history is unknown (``reason``: why, e.g. an error code)."""
     clock = Clock()
     customer, order = request.customer, request.order
-    feats = {**ASSUMED_HISTORY, "open_exposure": standing.open_exposure, "overdue_amount": standing.overdue_amount,
-             "open_disputes": standing.open_disputes}
+    exposure = standing.open_exposure
+    feats = {**ASSUMED_HISTORY, "open_exposure": exposure, "overdue_amount": standing.overdue_amount,
+             "open_disputes": standing.open_disputes, "max_days_overdue": standing.max_days_overdue,
+             "overdue_share": standing.overdue_amount / exposure if exposure > 0 else 0.0,
+             "disputed_share": standing.disputed_amount / exposure if exposure > 0 else 0.0,
+             "broken_promises": standing.broken_promises, "open_escalations": standing.open_escalations}
     out = rules.evaluate_checkout(checkout_facts(customer, order.amount, order.payment_terms_days, feats,
                                                  ASSUMED_SCORES))
     clock.lap("rules_ms")

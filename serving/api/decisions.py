@@ -41,7 +41,7 @@ from engine.decisions import Decision, decide_checkout, decide_next_action
 from engine.degraded import LedgerStanding, decide_checkout_rules_only
 from serving.access import requires
 from serving.api._body import parse
-from ledger.views import customer_row, invoice_view, open_standing, record_decision, search_decisions
+from ledger.views import customer_row, days_past_due, invoice_view, open_standing, record_decision, search_decisions
 from serving.api.book import decision_summary
 from serving.api.tasks import open_decision_task
 from serving.audit import json_bytes
@@ -127,9 +127,12 @@ def checkout() -> Response:
     except StoreUnavailable as exc:
         if runtime.config["DEGRADED_MODE"] != "rules_only":
             raise
-        open_cents, overdue_cents, disputes = open_standing(runtime.book.engine, body.customer.id, micros(now))
-        decision = decide_checkout_rules_only(body, now, rules=served.rules, reason=exc.code,
-                                              standing=LedgerStanding(open_cents / 100, overdue_cents / 100, disputes))
+        at_us = micros(now)
+        book = open_standing(runtime.book.engine, body.customer.id, at_us)
+        oldest = 0 if book.oldest_overdue_due_us is None else days_past_due(book.oldest_overdue_due_us, at_us)
+        standing = LedgerStanding(book.open_cents / 100, book.overdue_cents / 100, book.disputes,
+                                  book.disputed_cents / 100, oldest, book.escalations, book.broken_promises)
+        decision = decide_checkout_rules_only(body, now, rules=served.rules, reason=exc.code, standing=standing)
         get_metrics(current_app).degraded.labels(decision.kind, exc.code).inc()
     return _answer(body, now, decision, {"parse": parse_cpu})
 

@@ -191,7 +191,9 @@ def test_rules_only_mode_decides_conservatively_and_says_so(champion, tmp_path, 
         record = api.auditor.get(f"/v1/decisions/{body['decision_id']}").get_json()
         assert record["degraded"]["mode"] == "rules_only" and record["model"] is None and record["shap"] is None
         assert record["degraded"]["ledger"] == {"open_exposure": 293.27, "overdue_amount": 293.27,
-                                                "open_disputes": 3}
+                                                "open_disputes": 3, "disputed_amount": 293.27,
+                                                "max_days_overdue": 61, "open_escalations": 0,
+                                                "broken_promises": 0}  # the non-payment facts, from the book
 
         small = checkout(api, {"id": "C-F4-NEW", "type": "consumer", "country": "NL"}, 100.0).get_json()
         assert (small["outcome"], small["credit_limit"]) == ("accept", 250.0) and small["degraded"]
