@@ -6,6 +6,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY domain domain
+COPY ledger ledger
 COPY engine engine
 COPY features features
 COPY training training

@@ -10,9 +10,15 @@ process and against a real redis-server started by this script.
 
 The stream: customers and hidden traits from ``training.simulation``;
 each reminder picks a customer, a ladder step (1: 60 %, 2: 28 %, 3: 12 %) and
-the arms their consent allows. ``p_late`` plays the payment model's score: the
-simulator's true lateness probability blurred by logit noise (sd 0.5), since a
-real model is good but not perfect; the risk segment is bucketed from it.
+the arms their consent allows. Each is decided at 07:00 on a random day of the
+week (a daily dunning run); every arm's send time follows from it through the
+default policy's Dutch contact hours (Mon-Sat 08-21), and the truth is
+P(paid within 7 days of the *decision*), as the live reward counts it: a weekend
+arm decided on a Monday waits five days and keeps two of its seven. The table
+shows each policy's share of reminders sent within 24 h of their decision.
+``p_late`` plays the payment model's score: the simulator's true lateness
+probability blurred by logit noise (sd 0.5), since a real model is good but not
+perfect; the risk segment is bucketed from it.
 
 Usage: python bench/bandits.py [--reminders 100000] [--seed 7] [--plot var/bandits_regret.png] [--json]
 """
@@ -21,6 +27,8 @@ from __future__ import annotations
 import sys
 import time
 from collections import defaultdict
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,8 +42,10 @@ from domain.vocabulary import CHANNELS, PROFILES  # noqa: E402
 from engine.bandits import (Arm, Attribution, Context, Experiment, FixedPreference, InProcessState,  # noqa: E402
                             LinearThompsonSampling, ThompsonSampling, UniformRandom, all_arms, arms_for_channels)
 from engine.bandits.regret import PolicyLearner, Result, Stream, run  # noqa: E402
+from engine.decisions import send_time  # noqa: E402
 from engine.rules import default_rules  # noqa: E402
-from training.simulation import SimulationConfig, response_probability, simulate  # noqa: E402
+from training.simulation import (SimulationConfig, paid_within_window_of_decision, response_probability,  # noqa: E402
+                                 simulate)
 
 STEP_SHARES = (0.6, 0.28, 0.12)
 WEEKDAY = {"weekday": 1, "weekend": 5}  # the truth only asks whether it is a weekend day
@@ -52,8 +62,22 @@ def truth_matrix(traits: pd.DataFrame, step: np.ndarray) -> np.ndarray:
     ])
 
 
+def arm_delays() -> np.ndarray:
+    """Days from a 07:00 decision on each weekday (rows, Monday first) to each arm's send time (columns),
+    in the default policy's Dutch contact hours: the engine's own ``send_time``."""
+    window = default_rules().send_window("NL")
+    out = np.empty((7, len(all_arms())))
+    for weekday in range(7):
+        decided = datetime(2026, 11, 2 + weekday, 7, tzinfo=ZoneInfo(window.timezone))  # 2 Nov 2026: a Monday
+        earliest = window.earliest(decided)
+        for arm in all_arms():
+            out[weekday, arm.index] = (send_time(arm, window, earliest) - decided).total_seconds() / 86_400
+    return out
+
+
 def build_stream(reminders: int, seed: int = 7, customers: int = 20_000) -> Stream:
-    """A seeded stream of reminders with the ground truth of every arm (segments from the default policy)."""
+    """A seeded stream of reminders with the ground truth of every arm (segments from the default policy):
+    P(paid within 7 days of the decision), the send delay of each arm priced in."""
     segment = default_rules().segment
     ledger = simulate(SimulationConfig(customers=customers, months=1, seed=seed))
     cust, traits = ledger.customers, ledger.traits
@@ -63,7 +87,8 @@ def build_stream(reminders: int, seed: int = 7, customers: int = 20_000) -> Stre
     tr = traits.iloc[who].reset_index(drop=True)
     on_time = 4.0 * (tr["liquidity"] - 0.4) - 2.2 * tr["forgetfulness"] + 0.6
     p_late = 1.0 / (1.0 + np.exp(on_time.to_numpy() + rng.normal(0.0, 0.5, reminders)))
-    truth = truth_matrix(tr, step)
+    delays = arm_delays()[rng.integers(7, size=reminders)]
+    truth = paid_within_window_of_decision(truth_matrix(tr, step), delays)
     consent = cust[[f"consent_{c}" for c in CHANNELS]].to_numpy()
     allowed_by_customer = [arms_for_channels([c for c, ok in zip(CHANNELS, row) if ok]) for row in consent]
     ctype, profile = cust["type"].to_numpy(), cust["profile"].to_numpy()
@@ -72,7 +97,7 @@ def build_stream(reminders: int, seed: int = 7, customers: int = 20_000) -> Stre
                 segment=segment({"p_late": float(p), "customer_type": ctype[w], "profile": profile[w]}))
         for w, p, s in zip(who, p_late, step)
     )
-    return Stream(contexts, tuple(allowed_by_customer[w] for w in who), truth, rng.random(reminders))
+    return Stream(contexts, tuple(allowed_by_customer[w] for w in who), truth, rng.random(reminders), delays)
 
 
 def _pick(expectations: dict, allowed: tuple[Arm, ...]) -> Arm:
@@ -303,11 +328,11 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     plot(results, Path(args.plot))
 
-    print(f"{'policy':<18}{'regret':>12}{'paid_rate':>12}")
+    print(f"{'policy':<18}{'regret':>12}{'paid_rate':>12}{'sent_24h':>10}")
     for name, r in results.items():
-        print(f"{name:<18}{r.regret:>12,.1f}{r.paid_rate:>12.4f}")
-    figures: dict = {name: {"regret": round(r.regret, 2), "paid_rate": round(r.paid_rate, 5)}
-                     for name, r in results.items()}
+        print(f"{name:<18}{r.regret:>12,.1f}{r.paid_rate:>12.4f}{r.sent_within_24h:>10.1%}")
+    figures: dict = {name: {"regret": round(r.regret, 2), "paid_rate": round(r.paid_rate, 5),
+                            "sent_within_24h": round(r.sent_within_24h, 4)} for name, r in results.items()}
 
     import redis
 

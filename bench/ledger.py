@@ -81,6 +81,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
     from serving import create_app
+    from serving.access import get_ring
 
     ledger = simulate(SimulationConfig(customers=args.customers, months=args.months, seed=args.seed))
     history, live = _split(ledger, args.stream_months)
@@ -99,7 +100,8 @@ def main() -> None:
         warm_store(redis_store, book)
         app = create_app({"AUDIT_URL": f"sqlite:///{work}/audit.db", "LEDGER_URL": pg_url, "REDIS_URL": redis_url,
                           "MLFLOW_TRACKING_URI": tracking, "MODEL_URI": champion["uri"], "RELOAD_INTERVAL_S": 0})
-        client = app.test_client()
+        client = app.test_client()  # a dunning key, made as `kredo keys create` makes it: events and the book
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {get_ring(app).create('dunning', 'bench').token}"
         batches = [live[i:i + BATCH] for i in range(0, len(live), BATCH)]
         t0 = time.perf_counter()
         applied = 0

@@ -8,11 +8,12 @@ when the server closes (gunicorn's sync workers close after every answer),
 and records each request's latency from first byte sent to last byte read.
 
 Every request body is made unique by ``make_body(i)`` so that idempotency
-replays never flatter the figures. ``capture="server-timing"`` keeps that
+replays never flatter the figures. ``headers`` go on every request (the API
+key: ``{"Authorization": "Bearer kredo_..."}``). ``capture="server-timing"`` keeps that
 header's value of every measured response (``LoadResult.captured``).
 
 Usage (library): ``run_load("127.0.0.1", 8000, "/v1/decisions/checkout", make_body, seconds=10)``
-Usage (CLI):     ``python bench/load.py --port 8000 --path /healthz --method GET --seconds 5``
+Usage (CLI):     ``python bench/load.py --port 8000 --path /healthz --method GET --seconds 5 [--key KEY]``
 """
 from __future__ import annotations
 
@@ -61,8 +62,8 @@ class _Conn:
     header: bytes | None = None
 
 
-def _request_bytes(method: str, host: str, port: int, path: str, body: bytes | None) -> bytes:
-    head = f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+def _request_bytes(method: str, host: str, port: int, path: str, body: bytes | None, extra: str = "") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}"
     if body is None:
         return (head + "\r\n").encode()
     return (head + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
@@ -70,8 +71,10 @@ def _request_bytes(method: str, host: str, port: int, path: str, body: bytes | N
 
 def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] | None,
              seconds: float = 10.0, concurrency: int = 4, method: str = "POST",
-             max_requests: int | None = None, warmup_s: float = 1.0, capture: str | None = None) -> LoadResult:
+             max_requests: int | None = None, warmup_s: float = 1.0, capture: str | None = None,
+             headers: dict[str, str] | None = None) -> LoadResult:
     """Keep ``concurrency`` requests in flight for ``warmup_s + seconds``; measure the last ``seconds``."""
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     wanted = None if capture is None else capture.lower().encode() + b":"
     captured: list[bytes] = []
     sel = selectors.DefaultSelector()
@@ -107,7 +110,7 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
         c.buf.clear()
         c.need, c.status, c.close_after, c.header = -1, 0, False, None
         c.t0 = time.perf_counter()
-        c.sock.sendall(_request_bytes(method, host, port, path, body))
+        c.sock.sendall(_request_bytes(method, host, port, path, body, extra))
 
     for c in conns:
         send(c)
@@ -175,11 +178,13 @@ def main() -> None:
     p.add_argument("--body", help="JSON body; the text {i} is replaced by the request number")
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--key", help="an API key of the role the path needs (kredo keys create --role ROLE)")
     args = p.parse_args()
     template = args.body
     make = (lambda i: template.replace("{i}", str(i)).encode()) if template else None
+    headers = {"Authorization": f"Bearer {args.key}"} if args.key else None
     print(json.dumps(run_load(args.host, args.port, args.path, make, args.seconds, args.concurrency,
-                              args.method).summary()))
+                              args.method, headers=headers).summary()))
 
 
 if __name__ == "__main__":

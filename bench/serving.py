@@ -127,12 +127,24 @@ def record_timings(database: Path) -> dict[str, float]:
     return {key: total / n for key, total in sums.items()} if n else {}
 
 
+def checkout_key(code: Path, env: dict[str, str]) -> dict[str, str]:
+    """The header of a fresh ``checkout`` key made with ``kredo keys create`` in ``code``'s ledger; none for a
+    checkout from before API keys (``--code`` of an older commit: it asks for no key)."""
+    made = subprocess.run([sys.executable, "-m", "serving.cli", "keys", "create", "--role", "checkout",
+                           "--name", "bench"], cwd=code, env=env, capture_output=True, text=True)
+    if made.returncode != 0 and "invalid choice: 'keys'" in made.stderr:
+        return {}
+    assert made.returncode == 0, made.stderr
+    return {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
+
+
 def run_server(code: Path, work: Path, env: dict[str, str], args: Any,
                checkout_body: Callable[[int], bytes], first_id: int) -> dict[str, Any]:
     """One ``kredo serve`` from ``code``: one request at a time, then saturation; its figures."""
     database = work / f"audit-{first_id}.db"
     env = dict(env, DATABASE_URL=f"sqlite:///{database}", KREDO_LEDGER_URL=f"sqlite:///{work}/ledger-{first_id}.db",
                PYTHONPATH=str(code))
+    auth = checkout_key(code, env)
     port = free_port()
     kredo = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(port),
                               "--workers", str(args.workers), "--threads", str(args.threads)], cwd=code, env=env)
@@ -140,13 +152,13 @@ def run_server(code: Path, work: Path, env: dict[str, str], args: Any,
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", kredo)
         first = requests.post(f"http://127.0.0.1:{port}{path}", data=checkout_body(first_id),
-                              headers={"Content-Type": "application/json"}, timeout=5)
+                              headers={"Content-Type": "application/json", **auth}, timeout=5)
         assert first.status_code == 200, first.text
         c1 = run_load("127.0.0.1", port, path, lambda i: checkout_body(first_id + 1 + i),
-                      seconds=args.seconds / 2, concurrency=1)
+                      seconds=args.seconds / 2, concurrency=1, headers=auth)
         cpu0, sys0, own0 = workers_cpu_s(kredo.pid), workers_cpu_s(kredo.pid, True), time.process_time()
         sat = run_load("127.0.0.1", port, path, lambda i: checkout_body(first_id + 500_000 + i),
-                       seconds=args.seconds, concurrency=args.concurrency, capture="server-timing")
+                       seconds=args.seconds, concurrency=args.concurrency, capture="server-timing", headers=auth)
         server_cpu_ms = (workers_cpu_s(kredo.pid) - cpu0) * 1e3 / sat.completed
         server_sys_ms = (workers_cpu_s(kredo.pid, True) - sys0) * 1e3 / sat.completed
         loadgen_cpu_ms = (time.process_time() - own0) * 1e3 / sat.completed

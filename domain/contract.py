@@ -34,7 +34,8 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, 
     ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
-from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DAY_TYPES, DISPUTE_REASONS, PROFILES, SIZES, SLOTS, TONES
+from domain.vocabulary import (CHANNELS, CUSTOMER_TYPES, DAY_TYPES, DISPUTE_TYPES, PROFILES, SIZES, SLOTS,
+                               TASK_TYPES, TONES)
 
 MAX_AMOUNT = 100_000_000.0
 EARLIEST = date(2000, 1, 1)
@@ -143,8 +144,6 @@ class Customer(Strict):
 
 class DunningCustomer(Customer):
     consent: Consent = Consent()
-    broken_promises: integer(ge=0, le=10_000) = Field(  # type: ignore[valid-type]
-        0, description="promises to pay this customer broke (the ledger counts them for the customers it keeps)")
 
 
 class Order(Strict):
@@ -199,8 +198,8 @@ class Invoice(Strict):
     paperless: bool = False
     disputed: bool = False
     dispute_opened: Day | None = None
-    dispute_reason: Literal[DISPUTE_REASONS] | None = Field(  # type: ignore[valid-type]
-        None, description="what the open dispute is about; the policy's disputes.types give its SLA")
+    dispute_type: Literal[DISPUTE_TYPES] | None = Field(  # type: ignore[valid-type]
+        None, description="the open dispute's type: the policy's disputes.types give its department and SLA")
     days_in_resolved_disputes: integer(ge=0, le=36_500) = Field(  # type: ignore[valid-type]
         0, description="days past due this invoice spent in disputes already resolved (they pause its ladder)")
     promise: PromiseToPay | None = None
@@ -256,8 +255,18 @@ class Risk(BaseModel):
     alias: str | None
 
 
+class Degraded(BaseModel):
+    """Set when a decision was taken without part of what it normally reads (docs/reliability.md)."""
+
+    mode: Literal["rules_only"] = Field(description="rules_only: the credit policy's rules alone, no customer "
+                                        "history and no model")
+    reason: str = Field(description="why, e.g. the online feature store was unavailable")
+    unknown: list[str] = Field(description="what the decision could not read")
+    assumed: dict[str, float | bool] = Field(description="the facts the rules were given in its place")
+
+
 Outcome = Literal["accept", "prepay", "review", "reject"]
-Action = Literal["none", "wait", "remind", "call", "pause", "payment_plan", "final_notice", "escalate"]
+Action = Literal["none", "wait", "remind", "call", "pause", "payment_plan", "final_notice", "escalate", "review"]
 
 
 class CheckoutAnswer(BaseModel):
@@ -270,10 +279,12 @@ class CheckoutAnswer(BaseModel):
     credit_limit: float
     open_exposure: float
     available_credit: float
-    risk: Risk
+    risk: Risk | None = Field(description="the model's scores; null in a degraded (rules-only) decision")
     reasons: list[Reason]
     rules_fired: list[str]
     policy_version: str
+    degraded: Degraded | None = Field(None, description="null, or how this decision was taken without the "
+                                      "customer's history (DEGRADED_MODE=rules_only while the store is down)")
 
 
 class CheckoutDecision(CheckoutAnswer):
@@ -300,6 +311,26 @@ class Bandit(BaseModel):
     group: str | None = None
 
 
+class Task(BaseModel):
+    """Work for a person that a decision opens: who, by when, and how urgent (and why).
+
+    ``priority`` is the amount at risk times P(> 30 days late), so a worklist sorted by it
+    puts first what is most likely to turn into a loss.
+    """
+
+    id: str | None = Field(None, description="the task in the worklist (GET /v1/tasks/{id}); null when the "
+                           "ledger does not keep the invoice")
+    type: Literal[TASK_TYPES]  # type: ignore[valid-type]
+    name: str = Field(description="the policy's name of the task (e.g. resolve_dispute) or the type")
+    owner: str = Field(description="account manager (key accounts), collector queue of the segment, "
+                       "department of the dispute type, or the credit desk")
+    due: date
+    priority: float = Field(description="amount_at_risk x p_late_30 (EUR)")
+    amount_at_risk: float
+    p_late_30: float
+    reason: str = Field(description="the priority explained, and what the task is for")
+
+
 class NextActionAnswer(BaseModel):
     """What the engine decided for an open invoice (the answer without id and latency)."""
 
@@ -309,7 +340,7 @@ class NextActionAnswer(BaseModel):
     send_at: AwareDatetime | None
     tone: Literal[TONES] | None  # type: ignore[valid-type]
     assignee: str | None
-    task: str | None
+    task: Task | None
     segment: str
     step: str
     collection_costs: float | None = Field(description="statutory collection costs (BIK) of a final notice")

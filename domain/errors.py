@@ -74,6 +74,37 @@ class Conflict(KredoError):
     status = 409
 
 
+class Unavailable(KredoError):
+    """A part the answer needs is down or busy for now (a store, a lock): retry later.
+
+    Why a class of its own: the client did nothing wrong and the service is not
+    broken for good; the HTTP layer answers 503 with ``Retry-After`` so a webshop
+    retries (or falls back) instead of reporting a bug.
+    """
+
+    code = "unavailable"
+    title = "Temporarily unavailable"
+    status = 503
+
+
+class StoreUnavailable(Unavailable):
+    """The online feature store cannot be read or written (down, timed out, or being re-warmed)."""
+
+    code = "store_unavailable"
+    title = "Online feature store unavailable"
+
+
+class ModelFault(Unavailable):
+    """The served model failed on a request (an exception or a score that is not finite).
+
+    A server-side fault, never the client's: the decision is not given (503), the
+    model's version is named in the log, and a reload to a sound version fixes it.
+    """
+
+    code = "model_fault"
+    title = "The served model could not score this request"
+
+
 class LedgerError(KredoError):
     """A ledger file breaks the data contract; names the file, row and column."""
 

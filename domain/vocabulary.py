@@ -21,12 +21,20 @@ TONES = ("friendly", "neutral", "firm")
 CUSTOMER_TYPES = ("business", "consumer")
 PROFILES = ("student", "young_family", "adult", "60_plus", "sme", "enterprise")
 SIZES = ("small", "medium", "large", "consumer")
-#: What a customer disputes an invoice for (the policy's ``disputes.types`` routes each to a department).
-DISPUTE_REASONS = ("price", "quantity", "quality", "not_received", "duplicate", "other")
+#: Dispute types (a customer's objection to an invoice): the policy's ``disputes.types`` routes each to a
+#: department with its SLA.
+DISPUTE_TYPES = ("price", "quantity", "quality", "not_received", "duplicate", "other")
+#: Work for people: the kinds of task on a worklist.
+TASK_TYPES = ("call", "dispute", "review", "unmatched_payment", "broken_promise", "escalation")
 #: Weekdays as policies write them (``date.weekday()`` order: 0 = Monday) and as people read them.
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
                "October", "November", "December")
+#: The roles an API key holds (one per key), from the least to the most trusted with personal data:
+#: ``checkout`` asks checkout decisions; ``dunning`` next actions, events, the book, dunning runs and tasks;
+#: ``analyst`` policies, models, backtests and reports; ``auditor`` reads audit records (personal data) and
+#: the service's health; ``admin`` reloads and manages keys. ``serving/access.py`` maps routes to them.
+ROLES = ("checkout", "dunning", "analyst", "auditor", "admin")
 #: How long an applied bandit event id is remembered (well past any reward window), in every state backend.
 BANDIT_SEEN_TTL_S = 90 * 86_400

@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,13 +33,15 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from domain.contract import (Bandit, BanditArm, CheckoutAnswer, CheckoutRequest, Customer, DunningCustomer, Invoice,
-                             NextActionAnswer, NextActionRequest, Reason, Risk)
-from domain.errors import InvalidInput
+from domain.contract import (Bandit, BanditArm, CheckoutAnswer, CheckoutRequest, Customer, Degraded,
+                             DunningCustomer, Invoice, NextActionAnswer, NextActionRequest, Reason, Risk)
+from domain.errors import InvalidInput, ModelFault
 from engine.bandits import Arm, Choice, Context, arms_for_channels
+from engine.calendar import Calendar
 from engine.ports import Explanation, FeatureStore, ModelInfo, Rules, Served
 from engine.reasons import top_reasons
 from engine.rules import CheckoutOutcome, DunningOutcome, SendWindow
+from engine.tasks import task_for
 from features.definitions import FEATURE_NAMES
 from features.transform import InvoiceRequest, vector
 
@@ -62,12 +65,14 @@ class BanditFeedback:
     experiment: str | None
     group: str | None
     context: Context
+    decided_at: float | None = None
+    """Epoch seconds of the decision: the reward's 7-day window opens here, not at the send time."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"invoice_id": self.invoice_id,
                 "arm": {"channel": self.arm.channel, "slot": self.arm.slot, "day_type": self.arm.day_type},
                 "propensity": self.propensity, "policy": self.policy, "experiment": self.experiment,
-                "group": self.group, "context": self.context.to_dict()}
+                "group": self.group, "context": self.context.to_dict(), "decided_at": self.decided_at}
 
     @classmethod
     def from_record(cls, payload: Mapping[str, Any]) -> BanditFeedback | None:
@@ -77,43 +82,51 @@ class BanditFeedback:
             return None
         return cls(invoice_id=str(data["invoice_id"]), arm=Arm(**data["arm"]), propensity=float(data["propensity"]),
                    policy=str(data["policy"]), experiment=data["experiment"], group=data["group"],
-                   context=Context.from_dict(data["context"]))
+                   context=Context.from_dict(data["context"]), decided_at=data.get("decided_at"))
 
 
 #: The bandit section of a next-action record that chose no arm.
 NO_BANDIT: dict[str, Any] = {"invoice_id": None, "arm": None, "propensity": None, "policy": None,
-                             "experiment": None, "group": None, "context": None}
+                             "experiment": None, "group": None, "context": None, "decided_at": None}
 
 
 @dataclass(frozen=True)
 class DecisionRecord:
-    """Everything an auditor needs beside the request and the answer (``serving`` adds those two)."""
+    """Everything an auditor needs beside the request and the answer (``serving`` adds those two).
 
-    features: np.ndarray
+    A decision taken without the customer's history (``engine.degraded``) has no feature vector, model,
+    scores or explanation; its ``degraded`` section says why and what the rules were told instead.
+    """
+
+    features: np.ndarray | None
     scores: dict[str, float]
-    model: ModelInfo
+    model: ModelInfo | None
     policy_version: str
     policy_hash: str
     rules_fired: list[str]
-    explanation: Explanation  # exact SHAP of P(late), stated in the answer's terms
+    explanation: Explanation | None  # exact SHAP of P(late), stated in the answer's terms
     timings: dict[str, float]
     bandit: BanditFeedback | None = None
     next_action: bool = False
+    degraded: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as stored in the audit log (stable field names: auditors' tools read them)."""
+        model = self.model
         out: dict[str, Any] = {
-            "features": dict(zip(FEATURE_NAMES, self.features.tolist())),
+            "features": None if self.features is None else dict(zip(FEATURE_NAMES, self.features.tolist())),
             "scores": self.scores,
-            "model": {"name": self.model.name, "version": str(self.model.version), "alias": self.model.alias,
-                      "run_id": self.model.run_id},
+            "model": None if model is None else {"name": model.name, "version": str(model.version),
+                                                 "alias": model.alias, "run_id": model.run_id},
             "policy": {"version": self.policy_version, "hash": self.policy_hash},
             "rules_fired": self.rules_fired,
-            "shap": self.explanation.to_record(FEATURE_NAMES),
+            "shap": None if self.explanation is None else self.explanation.to_record(FEATURE_NAMES),
             "timings": self.timings,
         }
         if self.next_action:
             out["bandit"] = NO_BANDIT if self.bandit is None else self.bandit.to_dict()
+        if self.degraded is not None:
+            out["degraded"] = dict(self.degraded)
         return out
 
 
@@ -132,7 +145,7 @@ def rng_for(request_id: str) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(hashlib.sha256(request_id.encode()).digest()[:8], "big"))
 
 
-class _Clock:
+class Clock:
     """Milliseconds per stage, for the audit record's timings: wall time (``features_ms``) and
     this thread's CPU time (``features_cpu_ms``); on a shared machine the wall time moves with
     the neighbours' load, the CPU time does not."""
@@ -157,15 +170,40 @@ class _Scored:
 
 
 def _score(served: Served, store: FeatureStore, customer_id: str, request: InvoiceRequest, now: datetime,
-           clock: _Clock) -> _Scored:
+           clock: Clock) -> _Scored:
     feats = store.customer_features(customer_id, request, now)
     x = vector(feats)
     clock.lap("features_ms")
-    scores = served.model.predict_one(x)
+    scores = model_scores(served, x)
     clock.lap("model_ms")
-    explanation = served.model.explain_probability_one(x)
+    try:
+        explanation = served.model.explain_probability_one(x)
+    except Exception as exc:  # noqa: BLE001 - the port's boundary: see model_scores
+        raise _fault(served.model_info, f"explaining raised {type(exc).__name__}") from exc
     clock.lap("shap_ms")
     return _Scored(feats, x, scores, explanation)
+
+
+def model_scores(served: Served, x: np.ndarray) -> dict[str, float]:
+    """The served model's scores of one feature vector, or ``ModelFault``.
+
+    Why here: whatever the model does wrong (raises, or answers NaN or infinity) is
+    the server's fault, not the caller's; without this a NaN reached the rules'
+    fact check and the caller got a 422 "p_late must be a finite number" for a
+    well-formed request (issue 15, F5). A model that does this on its probe rows
+    is refused at load (``training.probe``); this guards every other row.
+    """
+    try:
+        scores = served.model.predict_one(x)
+    except Exception as exc:  # noqa: BLE001 - the port's boundary: any failure of the model is a fault
+        raise _fault(served.model_info, f"scoring raised {type(exc).__name__}") from exc
+    if not all(math.isfinite(v) for v in scores.values()):
+        raise _fault(served.model_info, "a score is not a finite number")
+    return scores
+
+
+def _fault(info: ModelInfo, what: str) -> ModelFault:
+    return ModelFault(f"model {info.name} version {info.version}: {what}", field="model")
 
 
 def _risk(scores: Mapping[str, float], info: ModelInfo) -> Risk:
@@ -185,7 +223,7 @@ def _reasons(rule_reasons: Any, scored: _Scored) -> list[Reason]:
     return rules + model
 
 
-def _record(scored: _Scored, served: Served, outcome: CheckoutOutcome | DunningOutcome, clock: _Clock,
+def _record(scored: _Scored, served: Served, outcome: CheckoutOutcome | DunningOutcome, clock: Clock,
             bandit: BanditFeedback | None = None, next_action: bool = False) -> DecisionRecord:
     return DecisionRecord(
         features=scored.x, scores={k: float(v) for k, v in scored.scores.items()}, model=served.model_info,
@@ -195,7 +233,9 @@ def _record(scored: _Scored, served: Served, outcome: CheckoutOutcome | DunningO
 
 
 def risk_facts(customer: Customer, feats: Mapping[str, float], scores: Mapping[str, float]) -> dict[str, Any]:
-    """Who the customer is, its history and the model's scores: what ``risk_segments`` reads."""
+    """Who the customer is, its history, what the ledger knows of its non-payment now (the oldest
+    overdue invoice, overdue and disputed shares, broken promises, an open escalation) and the
+    model's scores: what ``risk_segments`` and the checkout read."""
     return {
         "customer_type": customer.type, "country": customer.country, "profile": customer.profile or "",
         "customer_size": customer.size or "", "key_account": customer.key_account,
@@ -203,7 +243,10 @@ def risk_facts(customer: Customer, feats: Mapping[str, float], scores: Mapping[s
         "overdue_amount": feats["overdue_amount"], "avg_monthly_purchases": feats["avg_monthly_purchases"],
         "invoices_paid": int(feats["invoices_paid"]), "share_paid_late": feats["share_paid_late"],
         "mean_days_late": feats["mean_days_late"], "open_disputes": int(feats["open_disputes"]),
-        "p_late": float(scores["p_late"]), "p_late_30": float(scores["p_late_30"]),
+        "max_days_overdue": feats["max_days_overdue"], "overdue_share": feats["overdue_share"],
+        "disputed_share": feats["disputed_share"], "broken_promises": int(feats["broken_promises"]),
+        "in_escalation": feats["open_escalations"] > 0, "p_late": float(scores["p_late"]),
+        "p_late_30": float(scores["p_late_30"]),
         "expected_days_late": float(scores["expected_days_late"]),
     }
 
@@ -216,10 +259,14 @@ def checkout_facts(customer: Customer, order_amount: float, payment_terms_days: 
 
 
 def dunning_facts(customer: DunningCustomer, invoice: Invoice, now: datetime, feats: Mapping[str, float],
-                  scores: Mapping[str, float]) -> dict[str, Any]:
-    """The facts the dunning rules read: the customer's risk facts (with its broken promises) and the
-    invoice's reminders, disputes, promise to pay and payment plan."""
-    today = now.date()
+                  scores: Mapping[str, float], timezone: str) -> dict[str, Any]:
+    """The facts the dunning rules read: the customer's risk facts and the invoice's reminders, disputes,
+    promise to pay and payment plan.
+
+    Days past due count in the customer's local date (``timezone``: its country's, from the
+    policy), so the same instant gives the same answer whatever UTC offset ``now`` is written in.
+    """
+    today = now.astimezone(ZoneInfo(timezone)).date()
     reminders = sorted(invoice.reminders, key=lambda r: r.sent_at)
     finals = [r for r in reminders if r.final_notice]
     opened: date | None = invoice.dispute_opened if invoice.disputed else None
@@ -227,7 +274,7 @@ def dunning_facts(customer: DunningCustomer, invoice: Invoice, now: datetime, fe
     broken = promise is not None and promise.status == "broken"
     missed = plan is not None and plan.status == "missed"
     return {
-        **risk_facts(customer, feats, scores), "broken_promises": customer.broken_promises,
+        **risk_facts(customer, feats, scores),
         "account_manager": customer.account_manager or "",
         **{f"consent_{ch}": value for ch, value in customer.consent},
         "days_past_due": (today - invoice.due_date).days, "amount": invoice.amount,
@@ -237,7 +284,7 @@ def dunning_facts(customer: DunningCustomer, invoice: Invoice, now: datetime, fe
         "final_notice_days_ago": (now - finals[-1].sent_at).days if finals else 0,
         "disputed": invoice.disputed,
         "dispute_days_open": (today - opened).days if opened else 0,
-        "dispute_reason": (invoice.dispute_reason or "") if invoice.disputed else "",
+        "dispute_type": (invoice.dispute_type or "") if invoice.disputed else "",
         "days_in_dispute": invoice.days_in_resolved_disputes + (
             max(0, (today - max(opened, invoice.due_date)).days) if opened else 0),
         "promise_pending": promise is not None and promise.status == "pending",
@@ -249,12 +296,13 @@ def dunning_facts(customer: DunningCustomer, invoice: Invoice, now: datetime, fe
     }
 
 
-def checkout_answer(out: CheckoutOutcome, risk: Risk, reasons: list[Reason]) -> CheckoutAnswer:
+def checkout_answer(out: CheckoutOutcome, risk: Risk | None, reasons: list[Reason],
+                    degraded: Degraded | None = None) -> CheckoutAnswer:
     return CheckoutAnswer.model_construct(
         kind="checkout", outcome=out.outcome, segment=out.segment, profile_segment=out.profile_segment,
         credit_limit=round(float(out.credit_limit), 2), open_exposure=round(float(out.open_exposure), 2),
         available_credit=round(float(out.available_credit), 2), risk=risk, reasons=reasons,
-        rules_fired=list(out.rules_fired), policy_version=str(out.policy_version))
+        rules_fired=list(out.rules_fired), policy_version=str(out.policy_version), degraded=degraded)
 
 
 def order_request(customer: Customer, amount: float, payment_terms_days: int, paperless: bool,
@@ -267,7 +315,7 @@ def order_request(customer: Customer, amount: float, payment_terms_days: int, pa
 
 def decide_checkout(request: CheckoutRequest, now: datetime, *, store: FeatureStore, served: Served) -> Decision:
     """May this customer buy this order on credit?"""
-    clock = _Clock()
+    clock = Clock()
     customer, order = request.customer, request.order
     scored = _score(served, store, customer.id,
                     order_request(customer, order.amount, order.payment_terms_days, order.paperless, now), now, clock)
@@ -285,7 +333,7 @@ def standing(customer: Customer, now: datetime, *, store: FeatureStore, served: 
     shows exactly what the next checkout would start from.
     """
     feats = store.customer_features(customer.id, order_request(customer, 0.0, 30, False, now), now)
-    scores = served.model.predict_one(vector(feats))
+    scores = model_scores(served, vector(feats))
     return served.rules.evaluate_checkout(checkout_facts(customer, 0.0, 30, feats, scores))
 
 
@@ -320,10 +368,11 @@ def invoice_request(customer: Customer, invoice: Invoice, tz: Any) -> InvoiceReq
 
 
 def next_action_outcome(rules: Rules, request: NextActionRequest, feats: Mapping[str, float],
-                        scores: Mapping[str, float]) -> DunningOutcome:
+                        scores: Mapping[str, float], calendar: Calendar | None = None) -> DunningOutcome:
     """The policy's answer for an open invoice (the API and the backtest both call this)."""
-    facts = dunning_facts(request.customer, request.invoice, request.now, feats, scores)
-    return rules.evaluate_dunning(facts, request.now)
+    zone = rules.send_window(request.customer.country).timezone
+    facts = dunning_facts(request.customer, request.invoice, request.now, feats, scores, zone)
+    return rules.evaluate_dunning(facts, request.now, calendar)
 
 
 def decide_next_action(request: NextActionRequest, *, store: FeatureStore, served: Served,
@@ -332,9 +381,10 @@ def decide_next_action(request: NextActionRequest, *, store: FeatureStore, serve
 
     ``known``: what the ledger corrected in the request (reasons shown first); ``closed``: the
     ledger's status of an invoice that is no longer open (``paid``, ``written_off``): the answer
-    is ``none``, with the model's scores still recorded for the auditor.
+    is ``none``, with the model's scores still recorded for the auditor. An action that leaves
+    work to a person (a call, a dispute, an escalation, a review) carries its task.
     """
-    clock = _Clock()
+    clock = Clock()
     customer, invoice, now = request.customer, request.invoice, request.now
     scored = _score(served, store, customer.id, invoice_request(customer, invoice, now.tzinfo), now, clock)
     if closed is not None:
@@ -351,7 +401,7 @@ def decide_next_actions(requests: Sequence[NextActionRequest], *, store: Feature
     """
     if not requests:
         return []
-    batch = _Clock()
+    batch = Clock()
     queries = [(r.customer.id, invoice_request(r.customer, r.invoice, r.now.tzinfo), r.now) for r in requests]
     feats = store.customer_features_many(queries)
     X = np.vstack([vector(f) for f in feats])
@@ -363,17 +413,17 @@ def decide_next_actions(requests: Sequence[NextActionRequest], *, store: Feature
     shared = {name: round(ms / len(requests), 4) for name, ms in batch.ms.items()}
     out = []
     for request, f, x, s, e in zip(requests, feats, X, scores, explanations):
-        clock = _Clock()
+        clock = Clock()
         clock.ms.update(shared)
         out.append(_next_action(request, _Scored(f, x, s, e), served, clock, ()))
     return out
 
 
-def _next_action(request: NextActionRequest, scored: _Scored, served: Served, clock: _Clock,
+def _next_action(request: NextActionRequest, scored: _Scored, served: Served, clock: Clock,
                  known: Sequence[Reason]) -> Decision:
     """The policy's outcome, the bandit's arm and the answer for one scored open invoice."""
-    customer, invoice = request.customer, request.invoice
-    out = next_action_outcome(served.rules, request, scored.features, scored.scores)
+    customer, invoice, now = request.customer, request.invoice, request.now
+    out = next_action_outcome(served.rules, request, scored.features, scored.scores, served.calendar)
     clock.lap("rules_ms")
     choice: Choice | None = None
     feedback: BanditFeedback | None = None
@@ -385,7 +435,7 @@ def _next_action(request: NextActionRequest, scored: _Scored, served: Served, cl
         choice = served.experiment.decide(invoice.id, context, arms, rng_for(request.request_id))
         channel, send_at = choice.arm.channel, send_time(choice.arm, out.send_window, out.earliest_send_at)
         feedback = BanditFeedback(invoice.id, choice.arm, choice.propensity, choice.policy_name, choice.experiment,
-                                  choice.group, context)
+                                  choice.group, context, now.timestamp())
     else:
         channel = channels[0] if channels else None
         send_at = out.earliest_send_at if channel is not None else None
@@ -395,7 +445,8 @@ def _next_action(request: NextActionRequest, scored: _Scored, served: Served, cl
         propensity=choice.propensity, policy=choice.policy_name, experiment=choice.experiment, group=choice.group)
     answer = NextActionAnswer.model_construct(
         kind="next_action", action=out.action, channel=channel, send_at=send_at, tone=out.tone,
-        assignee=out.assignee, task=out.task, segment=out.segment, step=out.step,
+        assignee=out.assignee, task=task_for(out, request, scored.scores, served.rules.policy, served.calendar),
+        segment=out.segment, step=out.step,
         collection_costs=None if out.collection_costs is None else float(out.collection_costs),
         risk=_risk(scored.scores, served.model_info), bandit=bandit,
         reasons=[*known, *_reasons(out.reasons, scored)], rules_fired=list(out.rules_fired),
@@ -404,7 +455,7 @@ def _next_action(request: NextActionRequest, scored: _Scored, served: Served, cl
 
 
 def _nothing_to_do(request: NextActionRequest, scored: _Scored, served: Served, status: str, known: list[Reason],
-                   clock: _Clock) -> Decision:
+                   clock: Clock) -> Decision:
     policy = served.rules.policy
     reason = Reason.model_construct(code=f"ledger.invoice_{status}", source="ledger", contribution=None,
                                     text=f"Invoice {request.invoice.id} is {status.replace('_', ' ')} in the "

@@ -1,15 +1,18 @@
-"""What a decision runs on, declared once: feature store, scorer, rule engine, experiment.
+"""What a decision runs on, declared once: feature store, scorer, rule engine, experiment, calendar.
 
 Why: ``engine`` is pure logic; the online store (``features.online``), the
 payment-delay model (``training.model``), the compiled credit policy
-(``engine.rules.RuleEngine``) and the bandit experiment
-(``engine.bandits.Experiment``) are handed in. These protocols are the whole
-of what the decision path may call on them, so a test double, a batch adapter
-(the backtest's precomputed features) or a new backend needs nothing more.
+(``engine.rules.RuleEngine``), the bandit experiment
+(``engine.bandits.Experiment``) and the public holidays (``engine.calendar.Calendar``)
+are handed in. These protocols are the whole of what the decision path may call
+on them, so a test double, a batch adapter (the backtest's precomputed features)
+or a new backend needs nothing more. ``Served.calendar`` left out (None) counts
+weekends only: the service and the batch paths always hand one in.
 
 Example::
 
-    served = Served(model=model, model_info=info, rules=RuleEngine(policy), experiment=None)
+    served = Served(model=model, model_info=info, rules=RuleEngine(policy), experiment=None,
+                    calendar=PublicHolidays())
     decide_checkout(request, now, store=store, served=served)
 """
 from __future__ import annotations
@@ -22,7 +25,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from engine.bandits import Arm, Choice, Context
-from engine.rules import CheckoutOutcome, CreditPolicy, DunningOutcome
+from engine.calendar import Calendar
+from engine.rules import CheckoutOutcome, CreditPolicy, DunningOutcome, SendWindow
 from features.transform import InvoiceRequest
 
 
@@ -74,7 +78,11 @@ class Rules(Protocol):
 
     def evaluate_checkout(self, facts: Mapping[str, object]) -> CheckoutOutcome: ...
 
-    def evaluate_dunning(self, facts: Mapping[str, object], now: datetime | None = None) -> DunningOutcome: ...
+    def evaluate_dunning(self, facts: Mapping[str, object], now: datetime | None = None,
+                         calendar: Calendar | None = None) -> DunningOutcome: ...
+
+    def send_window(self, country: str, calendar: Calendar | None = None) -> SendWindow:
+        """The customer's country's contact hours and time zone (its local date counts days past due)."""
 
 
 class Experimenting(Protocol):
@@ -96,7 +104,8 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class Served:
-    """One consistent view for one request: model and its identity, the policy's engine, the experiment.
+    """One consistent view for one request: model and its identity, the policy's engine, the experiment,
+    and the calendar of public holidays (``domain.calendar.PublicHolidays``).
 
     A reload builds a new ``Served`` off to the side and swaps one reference, so a
     request never sees half a swap.
@@ -106,3 +115,4 @@ class Served:
     model_info: ModelInfo
     rules: Rules
     experiment: Experimenting | None
+    calendar: Calendar | None = None

@@ -39,6 +39,8 @@ class OpenInvoice:
     paid: float
     due_us: int
     issued_us: int
+    disputed: bool = False
+    escalated: bool = False
 
 
 @dataclass
@@ -60,6 +62,10 @@ class CustomerAggregates:
     disputes_opened: int = 0
     open_disputes: int = 0
     open_invoices: dict[str, OpenInvoice] = field(default_factory=dict)
+    promises: list[tuple[int, float, str]] = field(default_factory=list)
+    """(deadline_us, paid total the invoice must reach, invoice_id) of promises neither kept nor yet broken."""
+    broken_promises: int = 0
+    """Promises whose deadline passed, before the last applied event, without the promised amount paid."""
     watermark_us: int | None = None
     """Time of the last applied event; earlier events are refused."""
 
@@ -127,79 +133,115 @@ def _finite(*values: float) -> bool:
     return all(math.isfinite(v) for v in values)
 
 
-def _record_paid(agg: CustomerAggregates, invoice_id: str, inv: OpenInvoice, at_us: int) -> bool:
-    """Fold a paid invoice into the paid-invoice sums; False (nothing changed) if a sum would not be finite."""
+def _record_paid(agg: CustomerAggregates, invoice_id: str, inv: OpenInvoice, at_us: int) -> None:
+    """Fold a paid invoice into the paid-invoice sums (``_refusal`` checked they stay finite)."""
     days = days_between(at_us, inv.due_us)
     weight = ewm_weight(at_us)
-    sums = (agg.days_late_sum + days, agg.ewm_num + weight * days, agg.ewm_den + weight)
-    if not _finite(days, weight, *sums):
-        return False
     agg.invoices_paid += 1
     agg.paid_late += days > 0
-    agg.days_late_sum, agg.ewm_num, agg.ewm_den = sums
+    agg.days_late_sum += days
+    agg.ewm_num += weight * days
+    agg.ewm_den += weight
     item = (at_us, invoice_id, days)
     pos = len(agg.recent)
     while pos > 0 and agg.recent[pos - 1][:2] > item[:2]:
         pos -= 1
     agg.recent.insert(pos, item)
     del agg.recent[:-RECENT_K]
-    return True
 
 
 def fold(state: CustomerState, event: Event) -> Refusal | None:
     """Apply one validated event to one customer's state; ``None`` when applied.
 
-    Refused events leave the state untouched, also when a sum would leave
-    the double range (``not_finite``): no infinite aggregate is ever stored.
-    Duplicates (by event id) are the store's business: it checks them before
-    calling this.
+    Every check comes first (:func:`_refusal`), so a refused event leaves the state
+    untouched, also when a sum would leave the double range (``not_finite``): no
+    infinite aggregate is ever stored. Duplicates (by event id) are the store's
+    business: it checks them before calling this. Promises whose deadline has passed
+    by the event's time are settled first (broken), so a payment on the deadline or
+    later keeps no promise.
     """
     agg = state.aggregates
     if event.type == "reminder_sent":
         return None
     if agg.watermark_us is not None and event.at_us < agg.watermark_us:
         return refusal("out_of_order", event, agg.watermark_us)
+    refused = _refusal(state, event)
+    if refused is not None:
+        return refused
+    _break_due_promises(agg, event.at_us)
     inv_id = event.invoice_id
+    inv = agg.open_invoices.get(inv_id)
     if event.type == "invoice_issued":
-        if inv_id in state.invoices:
-            return refusal("invoice_exists", event)
-        if not _finite(agg.amount_sum + event.amount):
-            return refusal("not_finite", event)
         state.invoices.add(inv_id)
         agg.open_invoices[inv_id] = OpenInvoice(event.amount, 0.0, event.due_us, event.at_us)
         agg.invoices_issued += 1
         agg.amount_sum += event.amount
         if agg.first_issued_us is None:
             agg.first_issued_us = event.at_us
-    elif event.type in ("payment_received", "invoice_written_off"):
-        inv = agg.open_invoices.get(inv_id)
-        if inv is None:
-            return refusal("invoice_closed" if inv_id in state.invoices else "unknown_invoice", event)
-        if event.type == "invoice_written_off":
+    elif event.type == "invoice_written_off":
+        del agg.open_invoices[inv_id]
+        agg.write_offs += 1
+    elif event.type == "payment_received":
+        assert inv is not None
+        inv.paid += event.amount
+        if inv.paid >= inv.amount - PAID_TOLERANCE:
+            _record_paid(agg, inv_id, inv, event.at_us)
             del agg.open_invoices[inv_id]
-            agg.write_offs += 1
-        else:
-            paid = inv.paid + event.amount
-            if not _finite(paid):
-                return refusal("not_finite", event)
-            if paid >= inv.amount - PAID_TOLERANCE:
-                if not _record_paid(agg, inv_id, inv, event.at_us):
-                    return refusal("not_finite", event)
-                del agg.open_invoices[inv_id]
-            inv.paid = paid
-            agg.last_payment_us = event.at_us
+        agg.last_payment_us = event.at_us
+        agg.promises = [p for p in agg.promises
+                        if p[2] != inv_id or inv.paid < min(p[1], inv.amount) - PAID_TOLERANCE]
+    elif event.type == "promise_made":
+        assert inv is not None
+        agg.promises.append((event.due_us, inv.paid + event.amount, inv_id))
+    elif event.type == "invoice_escalated":
+        assert inv is not None
+        inv.escalated = True
     elif event.type == "dispute_opened":
-        if inv_id not in state.invoices:
-            return refusal("unknown_invoice", event)
-        if inv_id in state.disputed:
-            return refusal("dispute_open", event)
         state.disputed.add(inv_id)
         agg.disputes_opened += 1
         agg.open_disputes = len(state.disputed)
+        if inv is not None:
+            inv.disputed = True
     else:  # dispute_resolved
-        if inv_id not in state.disputed:
-            return refusal("no_open_dispute", event)
         state.disputed.discard(inv_id)
         agg.open_disputes = len(state.disputed)
+        if inv is not None:
+            inv.disputed = False
     agg.watermark_us = event.at_us
     return None
+
+
+def _refusal(state: CustomerState, event: Event) -> Refusal | None:
+    """Why ``event`` cannot be applied to ``state`` (checked before anything changes), or None."""
+    agg, inv_id = state.aggregates, event.invoice_id
+    if event.type == "invoice_issued":
+        if inv_id in state.invoices:
+            return refusal("invoice_exists", event)
+        return None if _finite(agg.amount_sum + event.amount) else refusal("not_finite", event)
+    if event.type in ("dispute_opened", "dispute_resolved"):
+        if event.type == "dispute_resolved":
+            return None if inv_id in state.disputed else refusal("no_open_dispute", event)
+        if inv_id not in state.invoices:
+            return refusal("unknown_invoice", event)
+        return refusal("dispute_open", event) if inv_id in state.disputed else None
+    inv = agg.open_invoices.get(inv_id)
+    if inv is None:
+        return refusal("invoice_closed" if inv_id in state.invoices else "unknown_invoice", event)
+    if event.type in ("payment_received", "promise_made"):
+        paid = inv.paid + event.amount
+        if not _finite(paid):
+            return refusal("not_finite", event)
+        if event.type == "payment_received" and paid >= inv.amount - PAID_TOLERANCE:
+            days, weight = days_between(event.at_us, inv.due_us), ewm_weight(event.at_us)
+            if not _finite(days, weight, agg.days_late_sum + days, agg.ewm_num + weight * days,
+                           agg.ewm_den + weight):
+                return refusal("not_finite", event)
+    return None
+
+
+def _break_due_promises(agg: CustomerAggregates, at_us: int) -> None:
+    """Count as broken the promises whose deadline is at or before ``at_us`` (none was kept in time)."""
+    due = [p for p in agg.promises if p[0] <= at_us]
+    if due:
+        agg.broken_promises += len(due)
+        agg.promises = [p for p in agg.promises if p[0] > at_us]

@@ -167,7 +167,15 @@ def build_feature_table(ledger: Ledger) -> pd.DataFrame:
     d_ok[d_ok] &= d_open[d_ok] >= issued[d_inv[d_ok]]
     d_inv, d_open, d_res = d_inv[d_ok], d_open[d_ok], d_res[d_ok]
 
-    clock = _Clock(issued, p_at, wo_at, d_open, d_res)
+    esc = ledger.escalations
+    e_inv = ids.get_indexer(esc["invoice_id"].to_numpy(dtype=object))
+    e_at = _us(esc["escalated_at"])
+    e_ok = e_inv >= 0
+    e_ok[e_ok] &= (e_at[e_ok] >= issued[e_inv[e_ok]]) & (e_at[e_ok] < closed[e_inv[e_ok]])
+    e_inv, e_at = e_inv[e_ok], e_at[e_ok]
+    promise_rows = _promise_rows(ledger.promises, ids, issued, closed)
+
+    clock = _Clock(issued, p_at, wo_at, d_open, d_res, e_at, promise_rows[1], promise_rows[2])
     out: dict[str, np.ndarray] = {}
 
     # Invoices issued before the decision (the decision table itself, as events).
@@ -214,7 +222,12 @@ def build_feature_table(ledger: Ledger) -> pd.DataFrame:
     out["disputes_opened"] = opened.astype(np.float64)
     out["open_disputes"] = (opened - resolved).astype(np.float64)
 
-    out.update(_open_invoice_features(clock, code, issued, due, amount, closed, p_inv, p_at, p_cum))
+    out.update(_open_invoice_features(clock, code, issued, due, amount, closed, p_inv, p_at, p_cum,
+                                      (d_inv, d_open, d_res), (e_inv, e_at)))
+    b_inv, b_at = _broken_promises(clock, promise_rows, amount, p_inv, p_at, p_cum)
+    b_order = np.lexsort((b_at, code[b_inv]))
+    out["broken_promises"] = _Before(clock, code[b_inv][b_order], b_at[b_order], code,
+                                     issued + 1).count.astype(np.float64)  # deadline at or before the decision
     known_late = paid_late + out["write_offs"] + out["overdue_invoices"]
     known = n_paid + out["write_offs"] + out["overdue_invoices"]
     out["share_known_late"] = ((known_late + KNOWN_LATE_PRIOR * KNOWN_LATE_PRIOR_WEIGHT)
@@ -250,10 +263,60 @@ def build_feature_table(ledger: Ledger) -> pd.DataFrame:
     return table
 
 
+def _promise_rows(pro: pd.DataFrame, ids: pd.Index, issued: np.ndarray,
+                  closed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(invoice, made, deadline, amount) of the promises the online fold applies: the invoice is open
+    as the promise is made (payments and write-offs of the same instant come first)."""
+    q_inv = ids.get_indexer(pro["invoice_id"].to_numpy(dtype=object))
+    made, deadline = _us(pro["made_at"]), _us(pro["promised_for"]) + US_PER_DAY
+    ok = q_inv >= 0
+    ok[ok] &= (made[ok] >= issued[q_inv[ok]]) & (made[ok] < closed[q_inv[ok]])
+    return q_inv[ok], made[ok], deadline[ok], pro["amount"].to_numpy(dtype=np.float64)[ok]
+
+
+def _broken_promises(clock: _Clock, rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                     amount: np.ndarray, p_inv: np.ndarray, p_at: np.ndarray,
+                     p_cum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(invoice, deadline) of every broken promise, as the online fold judges them.
+
+    A promise asks the invoice's paid total to reach what was paid when it was made plus the
+    promised amount (or the invoice's amount, if less); it is kept when the payment that
+    reaches it comes before the end of the promised day, and broken at that moment otherwise.
+    """
+    q_inv, made, deadline, promised = rows
+    before = _Before(clock, p_inv, p_at, q_inv, made + 1).at_last(p_cum, 0.0)  # payments at or before it
+    threshold = np.minimum(before + promised, amount[q_inv]) - PAID_TOLERANCE
+    broken = _first_reaching(p_inv, p_cum, p_at, q_inv, threshold) >= deadline
+    return q_inv[broken], deadline[broken]
+
+
+def _first_reaching(p_inv: np.ndarray, p_cum: np.ndarray, p_at: np.ndarray, q_inv: np.ndarray,
+                    threshold: np.ndarray) -> np.ndarray:
+    """Per query: the time of its invoice's first payment whose cumulative total reaches ``threshold``
+    (``NEVER`` if none does). Cumulative totals grow within an invoice, so one sort finds it: the
+    payments and the queries sorted together by (invoice, total), a query before a payment of the
+    same total, the first payment after a query is the one that reaches it, if it is its invoice's."""
+    n_pay, size = len(p_inv), len(p_inv) + len(q_inv)
+    if n_pay == 0 or len(q_inv) == 0:
+        return np.full(len(q_inv), NEVER)
+    group = np.concatenate((p_inv, q_inv))
+    kind = np.concatenate((np.ones(n_pay, dtype=np.int8), np.zeros(len(q_inv), dtype=np.int8)))
+    order = np.lexsort((kind, np.concatenate((p_cum, threshold)), group))
+    next_pay = np.minimum.accumulate(np.where(order < n_pay, np.arange(size), size)[::-1])[::-1]
+    rank = np.empty(size, dtype=np.int64)
+    rank[order] = np.arange(size)
+    at = next_pay[rank[n_pay:]]
+    pay = order[np.minimum(at, size - 1)]
+    found = (at < size) & (pay < n_pay) & (group[pay] == q_inv)
+    return np.where(found, p_at[np.minimum(pay, n_pay - 1)], NEVER)
+
+
 def _open_invoice_features(clock: _Clock, code: np.ndarray, issued: np.ndarray, due: np.ndarray,
                            amount: np.ndarray, closed: np.ndarray, p_inv: np.ndarray, p_at: np.ndarray,
-                           p_cum: np.ndarray) -> dict[str, np.ndarray]:
-    """Exposure, overdue count and amount, ageing buckets and oldest overdue, per decision.
+                           p_cum: np.ndarray, disputes: tuple[np.ndarray, np.ndarray, np.ndarray],
+                           escalations: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    """Exposure, overdue count and amount, ageing buckets, oldest overdue, disputed and escalated
+    shares, per decision.
 
     Pairs every decision ``i`` with the customer's invoices ``j`` open at its
     time (issued before it, not closed before it) and sums their outstanding
@@ -275,11 +338,27 @@ def _open_invoice_features(clock: _Clock, code: np.ndarray, issued: np.ndarray, 
     outstanding = amount[pair_j] - paid
     days = (issued[pair_i] - due[pair_j]) / US_PER_DAY
     overdue = days > 0
+    d_inv, d_open, d_res = disputes
+    o_order = np.lexsort((d_open, d_inv))
+    res = d_res != NEVER
+    r_order = np.lexsort((d_res[res], d_inv[res]))
+    disputed = (_Before(clock, d_inv[o_order], d_open[o_order], pair_j, issued[pair_i]).count
+                - _Before(clock, d_inv[res][r_order], d_res[res][r_order], pair_j, issued[pair_i]).count) > 0
+    e_inv, e_at = escalations
+    e_order = np.lexsort((e_at, e_inv))
+    escalated = _Before(clock, e_inv[e_order], e_at[e_order], pair_j, issued[pair_i]).any
+    exposure = np.bincount(pair_i, weights=outstanding, minlength=n)
+    overdue_amount = np.bincount(pair_i, weights=np.where(overdue, outstanding, 0.0), minlength=n)
+    disputed_amount = np.bincount(pair_i, weights=np.where(disputed, outstanding, 0.0), minlength=n)
+    safe = np.where(exposure > 0, exposure, 1.0)
     out = {
         "open_invoices": np.bincount(pair_i, minlength=n).astype(np.float64),
         "overdue_invoices": np.bincount(pair_i, weights=overdue * 1.0, minlength=n),
-        "open_exposure": np.bincount(pair_i, weights=outstanding, minlength=n),
-        "overdue_amount": np.bincount(pair_i, weights=np.where(overdue, outstanding, 0.0), minlength=n),
+        "open_exposure": exposure,
+        "overdue_amount": overdue_amount,
+        "overdue_share": np.where(exposure > 0, overdue_amount / safe, 0.0),
+        "disputed_share": np.where(exposure > 0, disputed_amount / safe, 0.0),
+        "open_escalations": np.bincount(pair_i, weights=escalated * 1.0, minlength=n),
     }
     for name, lower, upper in AGEING_BUCKETS:
         in_bucket = (days > lower) & (days <= upper)

@@ -112,12 +112,15 @@ def invoice_features(agg: CustomerAggregates, request: InvoiceRequest,
         "disputes_opened": float(agg.disputes_opened),
         "open_disputes": float(agg.open_disputes),
     }
-    exposure = overdue = max_over = 0.0
-    n_overdue = 0
+    exposure = overdue = disputed = max_over = 0.0
+    n_overdue = n_escalated = 0
     buckets = dict.fromkeys((name for name, _, _ in AGEING_BUCKETS), 0.0)
     for inv in sorted(agg.open_invoices.items(), key=lambda kv: (kv[1].issued_us, kv[0])):
         outstanding = inv[1].amount - inv[1].paid
         exposure += outstanding
+        if inv[1].disputed:
+            disputed += outstanding
+        n_escalated += inv[1].escalated
         days = days_between(now_us, inv[1].due_us)
         if days > 0:
             n_overdue += 1
@@ -140,6 +143,10 @@ def invoice_features(agg: CustomerAggregates, request: InvoiceRequest,
         "overdue_amount": overdue,
         **buckets,
         "max_days_overdue": max_over,
+        "overdue_share": overdue / exposure if exposure > 0 else 0.0,
+        "disputed_share": disputed / exposure if exposure > 0 else 0.0,
+        "broken_promises": float(agg.broken_promises + sum(1 for p in agg.promises if p[0] <= now_us)),
+        "open_escalations": float(n_escalated),
         "tenure_days": tenure,
         "avg_monthly_purchases": agg.amount_sum / max(tenure / MONTH_DAYS, 1.0),
         "is_business": float(request.customer_type == "business"),

@@ -96,10 +96,6 @@ def plan_standing(record: PlanRecord, today: int, grace_days: int) -> PlanStandi
                         since if today >= since else None, tuple(paid))
 
 
-def broken_promises(records: Sequence[PromiseRecord], today: int, grace_days: int) -> int:
-    return sum(promise_standing(r, today, grace_days).status == "broken" for r in records)
-
-
 # -- writing what the run found ----------------------------------------------------------------------
 def settle_promises(conn: sa.Connection, found: Mapping[str, PromiseStanding], at_us: int) -> int:
     """Write ``kept``/``broken`` on the promises still ``open``; returns how many changed."""

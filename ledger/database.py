@@ -10,7 +10,7 @@ session advisory lock on PostgreSQL.
 Example::
 
     engine = open_ledger("sqlite:///var/ledger.db")   # created and migrated
-    current_revision(engine)                          # '0004'
+    current_revision(engine)                          # '0005'
 """
 from __future__ import annotations
 
@@ -34,19 +34,67 @@ MIGRATIONS = Resource("ledger", "migrations")
 VERSION_TABLE = "kredo_ledger_version"
 HEAD = "head"
 _ADVISORY_KEY = 0x4C4544474552  # "LEDGER": serialises migrations across PostgreSQL clients
-SQLITE_BUSY_TIMEOUT_S = 5.0
+#: How long a statement waits for a lock before it gives up (the request then answers 503 with
+#: Retry-After): SQLite's busy timeout, PostgreSQL's ``lock_timeout``. Far above a healthy wait (a batch
+#: of events holds the lock for well under 0.5 s), far below the request timeout (30 s), so a lock held
+#: elsewhere costs a bounded wait, not a hang.
+LOCK_TIMEOUT_S = 2.0
+#: PostgreSQL: seconds to wait for a connection (an unreachable host would otherwise wait for TCP's timeout).
+CONNECT_TIMEOUT_S = 2
+#: How long a readiness probe may wait for a lock: ``/readyz`` answers in well under a second whatever holds it.
+PROBE_TIMEOUT_S = 0.25
 
 
-def engine_for(url: str) -> Engine:
-    """An engine on ``url``; SQLite gets its folder, WAL and a bounded busy timeout."""
+def engine_for(url: str, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:
+    """An engine on ``url``; SQLite gets its folder, WAL and a bounded busy timeout, PostgreSQL a connect
+    timeout and a ``lock_timeout`` (both ``lock_timeout_s``).
+
+    ``hide_parameters``: a failed statement's error names the SQL but never its values, so
+    a logged database error carries no customer's name, account manager or reasons.
+    """
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        engine = sa.create_engine(url, connect_args={"timeout": lock_timeout_s}, hide_parameters=True)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4, hide_parameters=True,
+                            connect_args=postgres_args(lock_timeout_s))
+
+
+def postgres_args(lock_timeout_s: float) -> dict[str, object]:
+    """psycopg's connect arguments: a bounded connect and a session ``lock_timeout`` (see ``LOCK_TIMEOUT_S``)."""
+    return {"connect_timeout": CONNECT_TIMEOUT_S, "options": f"-c lock_timeout={int(lock_timeout_s * 1000)}"}
+
+
+def probe(engine: Engine, table: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Read one row of ``table``, waiting at most ``timeout_s`` for a lock (raises ``OperationalError``).
+
+    Why not a plain query: a readiness check that waits for a lock as long as a
+    request does (or longer: ``count(*)`` scans the table) hangs ``/readyz`` with it.
+    SQLite: the connection's busy timeout is lowered for the probe; PostgreSQL:
+    ``lock_timeout`` and ``statement_timeout`` for its transaction.
+    """
+    ms = max(1, int(timeout_s * 1000))
+    select = f"SELECT 1 FROM {table} LIMIT 1"
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            (restore,) = cur.execute("PRAGMA busy_timeout").fetchone()
+            cur.execute(f"PRAGMA busy_timeout={ms}")
+            try:
+                cur.execute(select).fetchall()
+            finally:
+                cur.execute(f"PRAGMA busy_timeout={int(restore)}")
+        finally:
+            raw.close()
+        return
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+        conn.exec_driver_sql(select).fetchall()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
@@ -80,12 +128,14 @@ def _migration_lock(engine: Engine) -> Iterator[sa.Connection]:
                 os.close(fd)
         return
     with engine.connect() as connection:
+        connection.execute(sa.text("SET lock_timeout = 0"))  # a worker waits for another's migration, however long
         connection.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _ADVISORY_KEY})
         connection.commit()
         try:
             yield connection
         finally:
             connection.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_KEY})
+            connection.execute(sa.text("RESET lock_timeout"))
             connection.commit()
 
 
@@ -122,8 +172,8 @@ def insert_new(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str,
     return {r[key.name] for r in new}
 
 
-def open_ledger(url: str) -> Engine:
+def open_ledger(url: str, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:
     """An engine on a ledger database migrated to the current schema."""
-    engine = engine_for(url)
+    engine = engine_for(url, lock_timeout_s)
     upgrade(engine)
     return engine

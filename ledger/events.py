@@ -18,6 +18,11 @@ stays finite, and no date arithmetic overflows. Per type:
   ``payment_terms_days`` (int >= 0), ``paperless`` (bool)
 * ``payment_received``: ``amount`` (> 0)
 * ``invoice_written_off``, ``dispute_opened``, ``dispute_resolved``: nothing more
+* ``promise_made``: ``amount`` (> 0) the customer promised to pay by ``promised_for``
+  (an ISO date, not before the day of ``at``); kept when that much is paid before the
+  promised day ends, broken otherwise
+* ``invoice_escalated``: the invoice was handed over to collections (an agency or a
+  lawyer); open escalations are a risk fact until the invoice is paid or written off
 * ``reminder_sent``: known, does not change features (extra fields allowed)
 
 Example::
@@ -42,7 +47,7 @@ from domain.errors import InvalidInput
 from ledger.tables import Ledger
 
 EVENT_TYPES = ("invoice_issued", "dispute_opened", "dispute_resolved", "payment_received",
-               "invoice_written_off", "reminder_sent")
+               "invoice_written_off", "promise_made", "invoice_escalated", "reminder_sent")
 """Known types, in the order they are applied when several share one timestamp."""
 _RANK = {t: i for i, t in enumerate(EVENT_TYPES)}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,127}$")
@@ -63,6 +68,7 @@ class Event:
     at_us: int
     amount: float = 0.0
     due_us: int = 0
+    """``invoice_issued``: the due time; ``promise_made``: the promise's deadline (the end of the promised day)."""
 
 
 def to_us(value: Any, field: str = "at") -> int:
@@ -164,11 +170,21 @@ def parse_event(raw: Any, window: DateWindow | None = None) -> Event:
         return Event(event_id, kind, customer_id, invoice_id, at_us, amount, due_us)
     if kind == "payment_received":
         return Event(event_id, kind, customer_id, invoice_id, at_us, _amount(raw, positive=True))
+    if kind == "promise_made":
+        amount = _amount(raw, positive=True)
+        if "promised_for" not in raw:
+            raise InvalidInput("promised_for is required for promise_made", field="promised_for")
+        promised = _time(raw, "promised_for", window)
+        promised_day = promised - promised % US_PER_DAY
+        if promised_day < at_us - at_us % US_PER_DAY:
+            raise InvalidInput("promised_for is before the day the promise was made", field="promised_for")
+        return Event(event_id, kind, customer_id, invoice_id, at_us, amount, promised_day + US_PER_DAY)
     return Event(event_id, kind, customer_id, invoice_id, at_us)
 
 
-#: Commitments a customer makes: the book keeps them (promises, payment plans); the features do not fold them.
-COMMITMENT_TYPES = ("promise_made", "plan_agreed")
+#: Commitments the book keeps and the features do not fold: payment plans. (A ``promise_made`` is an
+#: ``Event``: the features fold it, and the book keeps its promise row too.)
+COMMITMENT_TYPES = ("plan_agreed",)
 MAX_PLAN_INVOICES = 100
 MAX_INSTALMENTS = 120
 
@@ -181,28 +197,20 @@ class Instalment:
 
 @dataclass(frozen=True)
 class Commitment:
-    """A validated ``promise_made`` (one invoice, a date and an amount) or ``plan_agreed`` (its invoices and
-    instalments in due order); the book judges it against the invoices' state at ``at``."""
+    """A validated ``plan_agreed``: its invoices and instalments in due order; the book judges it against
+    the invoices' state at ``at``."""
 
     event_id: str
     type: str
     customer_id: str
     invoice_ids: tuple[str, ...]
     at_us: int
-    promised_for_us: int = 0
-    amount: float = 0.0
     instalments: tuple[Instalment, ...] = ()
-
-    @property
-    def invoice_id(self) -> str | None:
-        """The invoice a promise is for (a plan's invoices are listed in ``invoice_ids``)."""
-        return self.invoice_ids[0] if self.type == "promise_made" else None
 
 
 def parse_commitment(raw: Mapping[str, Any], window: DateWindow | None = None) -> Commitment:
-    """Validate a ``promise_made`` or ``plan_agreed``; raises ``InvalidInput`` naming the field.
+    """Validate a ``plan_agreed``; raises ``InvalidInput`` naming the field.
 
-    ``promise_made``: ``invoice_id``, ``at``, ``promised_for`` (not before ``at``), ``amount`` (> 0).
     ``plan_agreed``: ``invoice_ids`` (1-100, distinct), ``at`` and ``instalments`` (1-120 of
     ``{"due_at", "amount" > 0}``, due dates not before ``at`` and in order).
     """
@@ -214,14 +222,6 @@ def parse_commitment(raw: Mapping[str, Any], window: DateWindow | None = None) -
     if "at" not in raw:
         raise InvalidInput("at is required", field="at")
     at_us = _time(raw, "at", window)
-    if kind == "promise_made":
-        invoice_id = _ident(raw, "invoice_id")
-        if "promised_for" not in raw:
-            raise InvalidInput("promised_for is required for promise_made", field="promised_for")
-        promised = _time(raw, "promised_for", window)
-        if promised // US_PER_DAY < at_us // US_PER_DAY:
-            raise InvalidInput("promised_for is before the day the promise was made (at)", field="promised_for")
-        return Commitment(str(event_id), kind, customer_id, (invoice_id,), at_us, promised, _amount(raw, positive=True))
     ids = raw.get("invoice_ids")
     if not isinstance(ids, list) or not 0 < len(ids) <= MAX_PLAN_INVOICES:
         raise InvalidInput(f"invoice_ids must be a list of 1-{MAX_PLAN_INVOICES} invoice ids", field="invoice_ids")
@@ -268,7 +268,7 @@ def ledger_event_frame(ledger: Ledger, include_reminders: bool = True) -> pd.Dat
     Order: ``at``, then type (:data:`EVENT_TYPES`), then invoice id, then event
     id. The offline table breaks ties the same way, so a replay of this stream
     reproduces it exactly. Columns: event_id, type, customer_id, invoice_id,
-    at (datetime64[us]), amount, due_at, payment_terms_days, paperless.
+    at (datetime64[us]), amount, due_at (a promise's promised day), payment_terms_days, paperless.
     """
     inv, pay, dis = ledger.invoices, ledger.payments, ledger.disputes
     parts = [
@@ -291,6 +291,13 @@ def ledger_event_frame(ledger: Ledger, include_reminders: bool = True) -> pd.Dat
     parts.append(pd.DataFrame({"event_id": "dispute_resolved:" + res["dispute_id"], "type": "dispute_resolved",
                                "customer_id": res["customer_id"], "invoice_id": res["invoice_id"],
                                "at": res["resolved_at"]}))
+    pro, esc = ledger.promises, ledger.escalations
+    parts.append(pd.DataFrame({"event_id": "promise_made:" + pro["promise_id"], "type": "promise_made",
+                               "customer_id": pro["customer_id"], "invoice_id": pro["invoice_id"],
+                               "at": pro["made_at"], "amount": pro["amount"], "due_at": pro["promised_for"]}))
+    parts.append(pd.DataFrame({"event_id": "invoice_escalated:" + esc["escalation_id"], "type": "invoice_escalated",
+                               "customer_id": esc["customer_id"], "invoice_id": esc["invoice_id"],
+                               "at": esc["escalated_at"]}))
     if include_reminders:
         rem = ledger.reminders
         parts.append(pd.DataFrame({"event_id": "reminder_sent:" + rem["reminder_id"], "type": "reminder_sent",
@@ -322,6 +329,8 @@ def frame_to_events(frame: pd.DataFrame) -> list[dict[str, Any]]:
                          paperless=bool(paperless))
         elif kind == "payment_received":
             event["amount"] = float(amount)
+        elif kind == "promise_made":
+            event.update(amount=float(amount), promised_for=due_at[:10])
         out.append(event)
     return out
 

@@ -272,3 +272,10 @@ plan_invoices = sa.Table(
     sa.Column("plan_id", Id, primary_key=True),
     sa.Column("invoice_id", Id, primary_key=True, index=True),
 )
+
+# -- the online store's backlog (revision 0005): customers whose online features fell behind the ledger --
+store_backlog = sa.Table(
+    "store_backlog", metadata,
+    sa.Column("customer_id", Id, primary_key=True),
+    sa.Column("marked_us", Micros, nullable=False),                 # the latest mark (a refold read after it clears it)
+)

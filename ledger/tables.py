@@ -15,7 +15,7 @@ Example::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +39,8 @@ class Column:
     nullable: bool = False
     non_negative: bool = False
     choices: tuple[str, ...] | None = None
+    optional: bool = False
+    """A column a file written before it existed may lack: read as empty (it must be nullable)."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,8 @@ REMINDERS = Table(
         C("reminder_id", "str", "reminder id"),
         C("invoice_id", "str", "invoice reminded"),
         C("customer_id", "str", "customer id"),
+        C("decided_at", "datetime", "the decision that chose the arm (the ladder day's dunning run)",
+          nullable=True, optional=True),
         C("sent_at", "datetime", "time sent"),
         C("step", "int", "reminder number on the ladder (1..3)", non_negative=True),
         C("channel", "str", "channel", choices=CHANNELS),
@@ -152,15 +156,53 @@ REMINDERS = Table(
         C("tone", "str", "tone", choices=TONES),
         C("propensity", "float", "probability of this arm under the logging policy",
           non_negative=True),
-        C("paid_within_7d", "bool", "reward: invoice paid within 7 days of the reminder"),
+        C("paid_within_7d", "bool", "reward: invoice paid within 7 days of the decision (of the send, in logs "
+          "without decided_at)"),
     ),
     "logged reminders with the logging policy's propensities (for off-policy evaluation)",
+)
+PROMISES = Table(
+    "promises",
+    "promise_id",
+    (
+        C("promise_id", "str", "promise id"),
+        C("invoice_id", "str", "invoice promised"),
+        C("customer_id", "str", "customer id"),
+        C("made_at", "datetime", "time the customer promised"),
+        C("promised_for", "datetime", "the day the customer promised to pay by (midnight)"),
+        C("amount", "float", "amount promised (EUR)", non_negative=True),
+    ),
+    "promises to pay: kept when the amount is paid before the promised day ends, broken otherwise",
+)
+
+ESCALATIONS = Table(
+    "escalations",
+    "escalation_id",
+    (
+        C("escalation_id", "str", "escalation id"),
+        C("invoice_id", "str", "invoice handed over"),
+        C("customer_id", "str", "customer id"),
+        C("escalated_at", "datetime", "time the invoice was handed over to collections"),
+    ),
+    "invoices handed over to a collection agency or lawyer",
 )
 del C
 
 TABLES: dict[str, Table] = {
-    t.name: t for t in (CUSTOMERS, TRAITS, INVOICES, PAYMENTS, DISPUTES, REMINDERS)
+    t.name: t for t in (CUSTOMERS, TRAITS, INVOICES, PAYMENTS, DISPUTES, REMINDERS, PROMISES, ESCALATIONS)
 }
+#: Tables a ledger directory may leave out: ground truth only a simulator has, and collections
+#: objects a source system may not keep (read as empty).
+OPTIONAL = ("traits", "promises", "escalations")
+
+
+def empty(table: Table) -> pd.DataFrame:
+    """A table with no rows and its canonical dtypes."""
+    return validate(table, pd.DataFrame({c.name: pd.Series([], dtype=_DTYPES[c.kind]) for c in table.columns}))
+
+
+_DTYPES = {"str": object, "int": "int64", "float": "float64", "bool": bool, "datetime": "datetime64[us]",
+           "category": object}
 
 
 def _refuse(source: str, table: Table, column: str | None, row: int | None, detail: str) -> None:
@@ -188,6 +230,8 @@ def validate(table: Table, df: pd.DataFrame, source: str = "<memory>") -> pd.Dat
     """
     out: dict[str, pd.Series] = {}
     for col in table.columns:
+        if col.name not in df.columns and col.optional:
+            df = df.assign(**{col.name: pd.Series([None] * len(df), index=df.index, dtype=_DTYPES[col.kind])})
         if col.name not in df.columns:
             _refuse(source, table, col.name, None, "missing column")
         s = df[col.name]
@@ -270,6 +314,8 @@ class Ledger:
     disputes: pd.DataFrame
     reminders: pd.DataFrame
     traits: pd.DataFrame | None = None
+    promises: pd.DataFrame = field(default_factory=lambda: empty(PROMISES))
+    escalations: pd.DataFrame = field(default_factory=lambda: empty(ESCALATIONS))
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
@@ -313,7 +359,7 @@ def load_ledger(src: str | Path) -> Ledger:
             df, path = pd.read_parquet(pq), pq
         elif csv.exists():
             df, path = pd.read_csv(csv, dtype={c.name: object for c in table.columns if c.kind == "str"}), csv
-        elif name == "traits":
+        elif name in OPTIONAL:
             continue
         else:
             raise LedgerError(f"{src}: missing table {name} ({pq.name} or {csv.name})", field=name)
@@ -326,7 +372,8 @@ def load_ledger(src: str | Path) -> Ledger:
 #: (table, column, referenced table): every value must be a key of the referenced table.
 REFERENCES = (("invoices", "customer_id", "customers"), ("payments", "invoice_id", "invoices"),
               ("disputes", "invoice_id", "invoices"), ("reminders", "invoice_id", "invoices"),
-              ("traits", "customer_id", "customers"))
+              ("traits", "customer_id", "customers"), ("promises", "invoice_id", "invoices"),
+              ("escalations", "invoice_id", "invoices"))
 
 
 def check_references(tables: dict[str, pd.DataFrame], sources: dict[str, str] | None = None) -> None:

@@ -15,7 +15,8 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,20 @@ from ledger.outbox import LIVE
 #: Ageing buckets by days past due on the report date (current = not yet due).
 AGEING = (("current", None, 0), ("1_30", 0, 30), ("31_60", 30, 60), ("61_90", 60, 90), ("90_plus", 90, None))
 INVOICE_STATUSES = ("open", "overdue", "disputed", "paid", "written_off")
+
+
+Source = Engine | sa.Connection
+"""Where a reader reads: an engine (a connection of its own) or an open connection, so a page that asks
+several questions asks them on one connection."""
+
+
+@contextmanager
+def connected(source: Source) -> Iterator[sa.Connection]:
+    if isinstance(source, sa.Connection):
+        yield source
+        return
+    with source.connect() as conn:
+        yield conn
 
 
 def _rows(conn: sa.Connection, query: sa.Select) -> list[dict[str, Any]]:
@@ -192,13 +207,13 @@ def _plans(conn: sa.Connection, customer_ids: Keys) -> dict[str, PlanRecord]:
     return out
 
 
-def customer_row(engine: Engine, customer_id: str) -> dict[str, Any] | None:
-    with engine.connect() as conn:
+def customer_row(source: Source, customer_id: str) -> dict[str, Any] | None:
+    with connected(source) as conn:
         row = conn.execute(sa.select(t.customers).where(t.customers.c.id == customer_id)).first()
     return None if row is None else dict(row._mapping)
 
 
-def customer_invoices(engine: Engine, customer_id: str, status: str | None, at_us: int) -> list[dict[str, Any]]:
+def customer_invoices(source: Source, customer_id: str, status: str | None, at_us: int) -> list[dict[str, Any]]:
     """The customer's invoices, newest first; ``status`` open / overdue (open past due at ``at_us``) /
     disputed (open dispute) / paid / written_off, or all."""
     inv = t.invoices.c
@@ -211,8 +226,22 @@ def customer_invoices(engine: Engine, customer_id: str, status: str | None, at_u
         query = query.where(inv.disputed.is_(True))
     elif status in ("paid", "written_off"):
         query = query.where(inv.status == status)
-    with engine.connect() as conn:
+    with connected(source) as conn:
         return _rows(conn, query.order_by(inv.issued_us.desc(), inv.id))
+
+
+def open_standing(engine: Engine, customer_id: str, at_us: int) -> tuple[int, int, int]:
+    """The customer's open cents, the part past due at ``at_us``, and its open disputes: one query, for a
+    decision that cannot read the online features (``engine.degraded``)."""
+    inv = t.invoices.c
+    outstanding = inv.amount_cents - inv.paid_cents
+    query = sa.select(sa.func.coalesce(sa.func.sum(outstanding), 0),
+                      sa.func.coalesce(sa.func.sum(sa.case((inv.due_us < at_us, outstanding), else_=0)), 0),
+                      sa.func.coalesce(sa.func.sum(sa.case((inv.disputed.is_(True), 1), else_=0)), 0)) \
+        .where(inv.customer_id == customer_id, inv.status == "open")
+    with engine.connect() as conn:
+        open_cents, overdue_cents, disputes = conn.execute(query).one()
+    return int(open_cents), int(overdue_cents), int(disputes)
 
 
 def days_past_due(due_us: int, at_us: int) -> int:
@@ -247,7 +276,7 @@ def record_decision(engine: Engine, decision_id: str, request_id: str, kind: str
             summary=json.dumps(summary, separators=(",", ":"))))
 
 
-def search_decisions(engine: Engine, customer_id: str | None = None, invoice_id: str | None = None,
+def search_decisions(source: Source, customer_id: str | None = None, invoice_id: str | None = None,
                      outcome: str | None = None, from_us: int | None = None, to_us: int | None = None,
                      after: tuple[int, str] | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Decisions newest first (by the server's receipt time), filtered; ``after`` is the cursor
@@ -264,5 +293,5 @@ def search_decisions(engine: Engine, customer_id: str | None = None, invoice_id:
     if after is not None:
         query = query.where(sa.or_(d.received_us < after[0], sa.and_(d.received_us == after[0],
                                                                      d.decision_id < after[1])))
-    with engine.connect() as conn:
+    with connected(source) as conn:
         return _rows(conn, query.order_by(d.received_us.desc(), d.decision_id.desc()).limit(limit))

@@ -6,6 +6,17 @@ SHA-256 of its predecessor, so changing, deleting or re-ordering one record
 breaks the chain at that point; ``verify`` walks the chain and names the first
 record that no longer fits.
 
+Retention without breaking the chain: a record's hash covers its columns and
+the SHA-256 of its payload text (``payload_digest``), not the text itself, and
+``verify`` checks the text against that digest. ``redact(before)`` (``kredo audit
+redact``, ``AUDIT_RETENTION_DAYS``) replaces the payload of every record received
+before a date (the request with its customer profile and account manager, the
+features, scores, rules, SHAP, the answer) by ``{"redacted_at": ...}``; the
+columns, digest and hashes stay, so the chain still verifies and whoever holds a
+copy of a payload can prove it is the one that was decided on. Records written
+before payload digests existed (``payload_digest`` NULL) hash the text itself:
+they verify as before and are never redacted.
+
 Several gunicorn workers (or hosts) append concurrently. The chain must never
 fork, so one append is one transaction that reads the tip and inserts the next
 sequence number under a unique constraint: SQLite takes its write lock up front
@@ -30,6 +41,7 @@ Example::
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -38,6 +50,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +60,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from domain.errors import Conflict, KredoError, NotFound
+from ledger.database import LOCK_TIMEOUT_S, postgres_args, probe
 
 GENESIS = "0" * 64
 _ADVISORY_KEY = 0x4B5245444F  # "KREDO": the PostgreSQL advisory lock that serialises appends
 _MAX_RETRIES = 50
+#: ``/readyz`` reports the audit log unready this long after an append was refused (e.g. a lock held elsewhere).
+REFUSED_WINDOW_S = 5.0
 
 metadata = sa.MetaData()
 records = sa.Table(
@@ -66,7 +82,11 @@ records = sa.Table(
     sa.Column("payload", sa.Text(), nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("payload_digest", sa.String(64), nullable=True),  # NULL: a record from before digests (hash over text)
 )
+#: the one key of a redacted payload
+REDACTED = "redacted_at"
+_REDACTED_PREFIX = '{"redacted_at":'
 
 
 
@@ -145,18 +165,39 @@ class AuditRecord:
     payload: dict[str, Any]
     prev_hash: str
     hash: str
+    payload_digest: str | None = None
+
+    @property
+    def redacted(self) -> bool:
+        return set(self.payload) == {REDACTED}
 
     def to_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "decision_id": self.decision_id, "request_id": self.request_id,
                 "kind": self.kind, "created_at": self.created_at, "request_digest": self.request_digest,
-                "prev_hash": self.prev_hash, "hash": self.hash, **self.payload}
+                "prev_hash": self.prev_hash, "hash": self.hash, "payload_digest": self.payload_digest,
+                **self.payload}
 
 
 def record_hash(seq: int, decision_id: str, request_id: str, kind: str, created_at: str,
-                request_digest: str, payload_text: str, prev_hash: str) -> str:
-    """The chain link: every stored column except the hash itself, in a fixed order."""
+                request_digest: str, payload_digest: str, prev_hash: str) -> str:
+    """The chain link: every stored column except the hash and the payload text (its digest stands for it)."""
+    return digest(canonical([seq, decision_id, request_id, kind, created_at, request_digest, prev_hash,
+                             payload_digest]))
+
+
+def text_record_hash(seq: int, decision_id: str, request_id: str, kind: str, created_at: str,
+                     request_digest: str, payload_text: str, prev_hash: str) -> str:
+    """The link of a record written before payload digests: the payload text itself is hashed."""
     head = canonical([seq, decision_id, request_id, kind, created_at, request_digest, prev_hash])
     return digest(head + "\n" + payload_text)
+
+
+def is_redacted(payload_text: str) -> bool:
+    """Whether a stored payload is the redaction stamp (exactly one key, ``redacted_at``)."""
+    if not payload_text.startswith(_REDACTED_PREFIX):
+        return False
+    value = json.loads(payload_text)
+    return isinstance(value, dict) and set(value) == {REDACTED} and isinstance(value[REDACTED], str)
 
 
 @dataclass(frozen=True)
@@ -169,10 +210,24 @@ class VerifyReport:
     decision_id: str | None = None
     reason: str | None = None
     tip_hash: str = GENESIS
+    redacted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "records": self.records, "first_bad_seq": self.first_bad,
-                "decision_id": self.decision_id, "reason": self.reason, "tip_hash": self.tip_hash}
+                "decision_id": self.decision_id, "reason": self.reason, "tip_hash": self.tip_hash,
+                "redacted": self.redacted}
+
+
+@dataclass(frozen=True)
+class RedactReport:
+    """What one ``redact`` did: payloads blanked, and old-format records kept whole (their hash needs the text)."""
+
+    before: str
+    redacted: int
+    kept_text_hashed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"before": self.before, "redacted": self.redacted, "kept_text_hashed": self.kept_text_hashed}
 
 
 class AuditLog:
@@ -189,6 +244,7 @@ class AuditLog:
         self._sql_lock = f"SELECT pg_advisory_xact_lock({mark})"
         database = engine.url.database if self.dialect == "sqlite" else None
         self._writers = _WriterLock(database if database and database != ":memory:" else None)
+        self.refused_at: float | None = None  # monotonic time of the last refused append (readiness reads it)
         self._create_schema()
 
     def _create_schema(self, attempts: int = 5) -> None:
@@ -196,11 +252,15 @@ class AuditLog:
 
         ``create_all`` checks, then creates: two workers on a fresh database can both see no
         table, and the second CREATE fails ("already exists" on SQLite, a unique violation in
-        PostgreSQL's catalogue). The loser checks again and finds the table.
+        PostgreSQL's catalogue). The loser checks again and finds the table. A table from
+        before payload digests gains its ``payload_digest`` column the same way.
         """
         for attempt in range(attempts):
             try:
                 metadata.create_all(self.engine)
+                if "payload_digest" not in {c["name"] for c in sa.inspect(self.engine).get_columns("audit_records")}:
+                    with self.engine.begin() as conn:
+                        conn.execute(sa.text("ALTER TABLE audit_records ADD COLUMN payload_digest VARCHAR(64)"))
                 return
             except sa.exc.DBAPIError:
                 if attempt == attempts - 1:
@@ -208,16 +268,20 @@ class AuditLog:
                 time.sleep(0.05 * (attempt + 1))
 
     @classmethod
-    def from_url(cls, url: str) -> AuditLog:
-        """Open (and create) the store; SQLite gets WAL and a busy timeout for concurrent workers."""
+    def from_url(cls, url: str, lock_timeout_s: float = LOCK_TIMEOUT_S) -> AuditLog:
+        """Open (and create) the store; SQLite gets WAL and a bounded busy timeout, PostgreSQL a bounded
+        ``lock_timeout`` (``lock_timeout_s``: a lock held elsewhere makes an append an ``AuditError``, a 503,
+        after that long, not a hang)."""
         if url.startswith("sqlite"):
             path = sa.engine.make_url(url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, connect_args={"timeout": 30})
-            sa.event.listen(engine, "connect", _sqlite_connect)
-        else:
-            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+            engine = sa.create_engine(url, connect_args={"timeout": lock_timeout_s}, hide_parameters=True)
+            sa.event.listen(engine, "connect",
+                            functools.partial(_sqlite_connect, busy_ms=int(lock_timeout_s * 1000)))
+        else:  # hide_parameters: a failed statement's error (logged) never carries a payload's personal data
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2, hide_parameters=True,
+                                      connect_args=postgres_args(lock_timeout_s))
         return cls(engine)
 
     def close(self) -> None:
@@ -248,10 +312,11 @@ class AuditLog:
                             continue
                         seen.add(e.request_id)
                         seq += 1
+                        payload_digest = digest(e.payload_text)
                         h = record_hash(seq, e.decision_id, e.request_id, e.kind, e.created_at, e.request_digest,
-                                        e.payload_text, prev)
+                                        payload_digest, prev)
                         rows.append((seq, e.decision_id, e.request_id, e.kind, e.created_at, e.request_digest,
-                                     e.payload_text, prev, h))
+                                     e.payload_text, prev, h, payload_digest))
                         prev = h
                     if rows:
                         cur.executemany(self._sql_insert, rows)
@@ -259,8 +324,10 @@ class AuditLog:
             except dbapi.IntegrityError:
                 continue  # another writer took the tip (or one of the ids) first: look again
             except dbapi.OperationalError as exc:
+                self.refused_at = time.monotonic()
                 raise AuditError(f"audit store not writable: {exc}") from exc
         else:
+            self.refused_at = time.monotonic()
             raise AuditError(f"could not append after {_MAX_RETRIES} attempts (write contention)")
         replayed = [self.by_request_id(request_id) for request_id in known]
         digests = {e.request_id: e.request_digest for e in entries}
@@ -286,9 +353,11 @@ class AuditLog:
 
         ``created`` is False when a record with the same ``request_id`` already
         exists: that record is returned and nothing is written (idempotency).
-        The same ``request_id`` with a different request body is a ``Conflict``.
+        The same ``request_id`` with a different request body, or for a record
+        whose payload has been redacted, is a ``Conflict``.
         """
         payload_text = payload_json(entry.payload)
+        payload_digest = digest(payload_text)
         dbapi = self.engine.dialect.dbapi
         for _ in range(_MAX_RETRIES):
             try:
@@ -297,18 +366,21 @@ class AuditLog:
                     tip = cur.fetchone()
                     seq, prev = (tip[0] + 1, tip[1]) if tip else (1, GENESIS)
                     h = record_hash(seq, entry.decision_id, entry.request_id, entry.kind, entry.created_at,
-                                    entry.request_digest, payload_text, prev)
+                                    entry.request_digest, payload_digest, prev)
                     cur.execute(self._sql_insert, (seq, entry.decision_id, entry.request_id, entry.kind,
-                                                   entry.created_at, entry.request_digest, payload_text, prev, h))
+                                                   entry.created_at, entry.request_digest, payload_text, prev, h,
+                                                   payload_digest))
                 return AuditRecord(seq, entry.decision_id, entry.request_id, entry.kind, entry.created_at,
-                                   entry.request_digest, entry.payload, prev, h), True
+                                   entry.request_digest, entry.payload, prev, h, payload_digest), True
             except dbapi.IntegrityError:
                 existing = self.by_request_id(entry.request_id)
                 if existing is not None:
                     return self._replayed(existing, entry), False
                 # lost the race for this seq to another writer: read the new tip and try again
             except dbapi.OperationalError as exc:
+                self.refused_at = time.monotonic()
                 raise AuditError(f"audit store not writable: {exc}") from exc
+        self.refused_at = time.monotonic()
         raise AuditError(f"could not append after {_MAX_RETRIES} attempts (write contention)")
 
     @staticmethod
@@ -316,6 +388,9 @@ class AuditLog:
         if entry.request_digest and existing.request_digest != entry.request_digest:
             raise Conflict("request_id was already used for a different request", field="request_id",
                            extra={"decision_id": existing.decision_id})
+        if existing.redacted:
+            raise Conflict("request_id was used for a decision whose record is past the audit retention; "
+                           "send a new request_id", field="request_id", extra={"decision_id": existing.decision_id})
         return existing
 
     @contextmanager
@@ -358,6 +433,13 @@ class AuditLog:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one())
 
+    def probe(self, window_s: float = REFUSED_WINDOW_S) -> None:
+        """Raise unless the store answers a read within ``PROBE_TIMEOUT_S`` and took every append of the last
+        ``window_s`` seconds (a write lock held elsewhere leaves reads free but refuses appends)."""
+        if self.refused_at is not None and time.monotonic() - self.refused_at < window_s:
+            raise AuditError(f"an append was refused in the last {window_s:g} s")
+        probe(self.engine, records.name)
+
     def _one(self, where: sa.ColumnElement[bool]) -> AuditRecord | None:
         try:
             with self.engine.connect() as conn:
@@ -379,8 +461,12 @@ class AuditLog:
             last = rows[-1].seq
 
     def verify(self) -> VerifyReport:
-        """Walk the chain; report the first record whose hash, link or sequence does not fit."""
-        prev, expected_seq, n = GENESIS, 1, 0
+        """Walk the chain; report the first record whose hash, link, sequence or payload does not fit.
+
+        A redacted payload has no text to check against its digest; the digest itself is
+        still covered by the record's hash, as is everything else.
+        """
+        prev, expected_seq, n, redacted = GENESIS, 1, 0, 0
         for row in self.iter_rows():
             n += 1
             problem = None
@@ -388,13 +474,45 @@ class AuditLog:
                 problem = f"sequence jumps from {expected_seq - 1} to {row.seq} (record deleted)"
             elif row.prev_hash != prev:
                 problem = "prev_hash does not match the previous record's hash (chain broken)"
-            elif record_hash(row.seq, row.decision_id, row.request_id, row.kind, row.created_at,
-                             row.request_digest, row.payload, row.prev_hash) != row.hash:
+            elif _link(row) != row.hash:
                 problem = "content does not match its hash (record altered)"
+            elif row.payload_digest is not None and digest(row.payload) != row.payload_digest:
+                if is_redacted(row.payload):
+                    redacted += 1
+                else:
+                    problem = "payload does not match its digest (record altered)"
             if problem:
-                return VerifyReport(False, n, row.seq, row.decision_id, problem, prev)
+                return VerifyReport(False, n, row.seq, row.decision_id, problem, prev, redacted)
             prev, expected_seq = row.hash, row.seq + 1
-        return VerifyReport(True, n, tip_hash=prev)
+        return VerifyReport(True, n, tip_hash=prev, redacted=redacted)
+
+    def redact(self, before: datetime, batch: int = 500) -> RedactReport:
+        """Replace the payload of every record received before ``before`` by ``{"redacted_at": now}``.
+
+        "Received" is the server's receipt time kept in the payload (``received_at``), not
+        the caller's business ``now``. Pages of ``batch`` records, one short write
+        transaction each, so appends wait for at most one page.
+        """
+        stamp = canonical({REDACTED: datetime.now(UTC).isoformat()})
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        update = f"UPDATE audit_records SET payload = {mark} WHERE seq = {mark} AND payload_digest IS NOT NULL"
+        live = sa.func.substr(records.c.payload, 1, len(_REDACTED_PREFIX)) != _REDACTED_PREFIX
+        last, redacted, kept = 0, 0, 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(sa.select(records.c.seq, records.c.created_at, records.c.payload,
+                                              records.c.payload_digest)
+                                    .where(records.c.seq > last, live).order_by(records.c.seq).limit(batch)).all()
+            if not rows:
+                return RedactReport(before.isoformat(), redacted, kept)
+            last = rows[-1].seq
+            due = [row for row in rows if _received(row) < before]
+            kept += sum(row.payload_digest is None for row in due)
+            due = [(stamp, row.seq) for row in due if row.payload_digest is not None]
+            if due:
+                with self._write_transaction() as cur:
+                    cur.executemany(update, due)
+                redacted += len(due)
 
 
 class _WriterLock:
@@ -432,7 +550,7 @@ class _WriterLock:
 WAL_CHECKPOINT_PAGES = 10_000
 
 
-def _sqlite_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
+def _sqlite_connect(dbapi_conn, _record, busy_ms: int) -> None:  # noqa: ANN001
     """WAL lets readers run beside the writer; NORMAL sync survives process crashes.
 
     The driver's own transaction handling is switched off: appends run
@@ -448,11 +566,26 @@ def _sqlite_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={busy_ms}")
     cur.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
     cur.close()
 
 
 def _to_record(row: sa.Row) -> AuditRecord:
     return AuditRecord(row.seq, row.decision_id, row.request_id, row.kind, row.created_at,
-                       row.request_digest, json.loads(row.payload), row.prev_hash, row.hash)
+                       row.request_digest, json.loads(row.payload), row.prev_hash, row.hash, row.payload_digest)
+
+
+def _link(row: sa.Row) -> str:
+    """The hash a stored row must carry (by digest, or by text for a record from before digests)."""
+    if row.payload_digest is None:
+        return text_record_hash(row.seq, row.decision_id, row.request_id, row.kind, row.created_at,
+                                row.request_digest, row.payload, row.prev_hash)
+    return record_hash(row.seq, row.decision_id, row.request_id, row.kind, row.created_at, row.request_digest,
+                       row.payload_digest, row.prev_hash)
+
+
+def _received(row: sa.Row) -> datetime:
+    """When the service received the request: the payload's ``received_at`` (else the record's ``created_at``)."""
+    when = datetime.fromisoformat(orjson.loads(row.payload).get("received_at") or row.created_at)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -23,11 +23,10 @@ class Bandit:
 def build(config: dict[str, Any]) -> Bandit:
     """Thompson sampling per (segment, profile) against the static order, on the configured state."""
     if config.get("REDIS_URL"):
-        import redis
-
         from features.online.bandit_redis import RedisBanditState
+        from features.online.redis import client_for
 
-        state: Any = RedisBanditState(redis.Redis.from_url(config["REDIS_URL"]))
+        state: Any = RedisBanditState(client_for(config["REDIS_URL"], config["REDIS_TIMEOUT_S"]))
     else:
         state = InProcessState()
     policy, control = ThompsonSampling(state=state), FixedPreference()

@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from features.online import OnlineStore
@@ -22,19 +23,30 @@ from ledger.tables import Ledger
 if TYPE_CHECKING:
     from training.pipeline import TrainConfig
 
+HOLD_EVERY = 1_000
 
-def warm_store(store: OnlineStore, book: Book) -> dict[str, float]:
-    """Fold every event of the ledger into ``store`` in time order (idempotent: known ids are duplicates).
+
+def warm_store(store: OnlineStore, book: Book, hold: Callable[[], None] | None = None) -> dict[str, float]:
+    """Refold every customer of the ledger into ``store``, customer by customer (``OnlineStore.refold_many``).
 
     The service starts from the ledger's state, so a restarted worker or an emptied
-    store answers from the same history as before. Returns events and seconds.
+    store answers from the same history as before. ``hold`` is called every
+    ``HOLD_EVERY`` customers (the keeper extends its warm lock). Returns customers,
+    events, events applied and seconds.
     """
-    t0, applied, seen = time.perf_counter(), 0, 0
-    for batch in book.all_events():
-        results = store.apply(batch)
-        seen += len(results)
-        applied += sum(r.status == "applied" for r in results)
-    return {"events": seen, "applied": applied, "seconds": round(time.perf_counter() - t0, 3)}
+    t0, customers = time.perf_counter(), 0
+
+    def histories() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        nonlocal customers
+        for history in book.customer_histories():
+            customers += 1
+            if hold is not None and customers % HOLD_EVERY == 0:
+                hold()
+            yield history
+
+    results = store.refold_many(histories())
+    return {"customers": customers, "events": len(results), "applied": sum(r.status == "applied" for r in results),
+            "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def ensure_champion(ledger: Ledger, tracking_uri: str, config: "TrainConfig | None" = None) -> dict[str, Any]:

@@ -14,11 +14,18 @@ wins over both.
 | ``MODEL_URI`` | ``KREDO_MODEL_URI`` | ``models:/payment-delay@champion`` |
 | ``POLICY_PATH`` | ``KREDO_POLICY`` | the packaged ``rules/default.yaml`` |
 | ``RELOAD_INTERVAL_S`` | ``KREDO_RELOAD_INTERVAL_S`` | 15 (0: only ``POST /v1/admin/reload``) |
-| ``ADMIN_TOKEN`` | ``KREDO_ADMIN_TOKEN`` | none: admin endpoints open on a trusted network |
+| ``KEYS_REFRESH_S`` | ``KREDO_KEYS_REFRESH_S`` | 5: a key made or revoked with ``kredo keys`` takes effect in every worker within this |
+| ``KEY_PEPPER`` | ``KREDO_KEY_PEPPER`` | none: keys are hashed under ``ledger.keys.DEFAULT_PEPPER`` (set a secret in production) |
+| ``AUDIT_RETENTION_DAYS`` | ``KREDO_AUDIT_RETENTION_DAYS`` | none: ``kredo audit redact`` needs ``--before`` |
 | ``MAX_CONTENT_LENGTH`` | ``KREDO_MAX_BODY_BYTES`` | 262144 |
 | ``EXPERIMENT_NAME`` | ``KREDO_EXPERIMENT`` | ``dunning`` (the bandit experiment; its state key) |
 | ``CONTROL_SHARE`` | ``KREDO_CONTROL_SHARE`` | 0.1 (invoices kept on the static policy) |
 | ``DATE_HORIZON_DAYS`` | ``KREDO_DATE_HORIZON_DAYS`` | 1826: a date or time later than this many days after the server clock is refused |
+| ``DEGRADED_MODE`` | ``KREDO_DEGRADED_MODE`` | none: a checkout answers 503 while the online store is down; ``rules_only``: the policy's rules alone, conservatively, flagged (docs/reliability.md) |
+| ``RETRY_AFTER_S`` | ``KREDO_RETRY_AFTER_S`` | 2: the ``Retry-After`` of every 503 |
+| ``REDIS_TIMEOUT_S`` | ``KREDO_REDIS_TIMEOUT_S`` | 0.5: socket timeout of every Redis command |
+| ``STORE_CHECK_INTERVAL_S`` | ``KREDO_STORE_CHECK_INTERVAL_S`` | 1: how often each worker checks the Redis store's epoch and the store backlog |
+| ``LOCK_TIMEOUT_S`` | ``KREDO_LOCK_TIMEOUT_S`` | 2: how long an audit or ledger statement waits for a database lock (SQLite's busy timeout, PostgreSQL's ``lock_timeout``) before the request answers 503 |
 """
 from __future__ import annotations
 
@@ -27,7 +34,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from domain.contract import DEFAULT_HORIZON_DAYS
+from domain.errors import InvalidInput
 from domain.resources import DEFAULT_POLICY, locate
+
+#: What a checkout does while the online store is down: nothing (None: 503) or the rules alone.
+DEGRADED_MODES = (None, "rules_only")
 
 DEFAULTS: dict[str, Any] = {
     "AUDIT_URL": "sqlite:///var/audit.db",
@@ -37,11 +48,18 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_URI": "models:/payment-delay@champion",
     "POLICY_PATH": str(locate(DEFAULT_POLICY)),
     "RELOAD_INTERVAL_S": 15.0,
-    "ADMIN_TOKEN": None,
+    "KEYS_REFRESH_S": 5.0,
+    "KEY_PEPPER": None,
+    "AUDIT_RETENTION_DAYS": None,
     "MAX_CONTENT_LENGTH": 256 * 1024,
     "EXPERIMENT_NAME": "dunning",
     "CONTROL_SHARE": 0.1,
     "DATE_HORIZON_DAYS": DEFAULT_HORIZON_DAYS,
+    "DEGRADED_MODE": None,
+    "RETRY_AFTER_S": 2,
+    "REDIS_TIMEOUT_S": 0.5,
+    "STORE_CHECK_INTERVAL_S": 1.0,
+    "LOCK_TIMEOUT_S": 2.0,
 }
 
 ENVIRONMENT = {
@@ -52,14 +70,23 @@ ENVIRONMENT = {
     "MODEL_URI": "KREDO_MODEL_URI",
     "POLICY_PATH": "KREDO_POLICY",
     "RELOAD_INTERVAL_S": "KREDO_RELOAD_INTERVAL_S",
-    "ADMIN_TOKEN": "KREDO_ADMIN_TOKEN",
+    "KEYS_REFRESH_S": "KREDO_KEYS_REFRESH_S",
+    "KEY_PEPPER": "KREDO_KEY_PEPPER",
+    "AUDIT_RETENTION_DAYS": "KREDO_AUDIT_RETENTION_DAYS",
     "MAX_CONTENT_LENGTH": "KREDO_MAX_BODY_BYTES",
     "EXPERIMENT_NAME": "KREDO_EXPERIMENT",
     "CONTROL_SHARE": "KREDO_CONTROL_SHARE",
     "DATE_HORIZON_DAYS": "KREDO_DATE_HORIZON_DAYS",
+    "DEGRADED_MODE": "KREDO_DEGRADED_MODE",
+    "RETRY_AFTER_S": "KREDO_RETRY_AFTER_S",
+    "REDIS_TIMEOUT_S": "KREDO_REDIS_TIMEOUT_S",
+    "STORE_CHECK_INTERVAL_S": "KREDO_STORE_CHECK_INTERVAL_S",
+    "LOCK_TIMEOUT_S": "KREDO_LOCK_TIMEOUT_S",
 }
 
-_NUMERIC = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float, "DATE_HORIZON_DAYS": int}
+_NUMERIC = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float, "DATE_HORIZON_DAYS": int,
+            "RETRY_AFTER_S": int, "REDIS_TIMEOUT_S": float, "STORE_CHECK_INTERVAL_S": float,
+            "LOCK_TIMEOUT_S": float, "KEYS_REFRESH_S": float, "AUDIT_RETENTION_DAYS": int}
 
 
 def load(overrides: Mapping[str, Any] | None = None,
@@ -71,4 +98,7 @@ def load(overrides: Mapping[str, Any] | None = None,
         if env.get(var):
             config[key] = _NUMERIC.get(key, str)(env[var])
     config.update(overrides or {})
+    if config["DEGRADED_MODE"] not in DEGRADED_MODES:
+        raise InvalidInput(f"DEGRADED_MODE must be unset or one of {[m for m in DEGRADED_MODES if m]}, "
+                           f"got {config['DEGRADED_MODE']!r}", field="DEGRADED_MODE")
     return config

@@ -238,10 +238,16 @@ def decided_from(payload: Mapping[str, Any]) -> Decided:
     return Decided(invoice_id=invoice["id"], customer_id=on["customer"]["id"], decision_id=r["decision_id"],
                    request_id=r["request_id"], action=r["action"], step=r["step"], segment=r["segment"],
                    channel=r["channel"], send_at=None if r["send_at"] is None else datetime.fromisoformat(r["send_at"]),
-                   tone=r["tone"], assignee=r["assignee"], task=r["task"], amount=float(invoice["amount"]),
+                   tone=r["tone"], assignee=r["assignee"], task=_policy_task(r["task"]), amount=float(invoice["amount"]),
                    collection_costs=r["collection_costs"], p_late_30=float(r["risk"]["p_late_30"]),
                    days_past_due=(now.date() - date.fromisoformat(invoice["due_date"])).days,
                    reasons=tuple(x["text"] for x in r["reasons"][:6]))
+
+
+def _policy_task(task: Mapping[str, Any] | None) -> str | None:
+    """The task a policy row named for the decision (the answer's task is named by its type otherwise: a call
+    or an escalation, which the day consolidates per customer itself)."""
+    return task["name"] if task is not None and task["name"] != task["type"] else None
 
 
 @dataclass

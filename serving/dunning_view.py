@@ -26,7 +26,7 @@ from domain.contract import (Consent, DunningCustomer, Invoice, NextActionReques
 from domain.errors import InvalidInput
 from domain.vocabulary import CHANNELS
 from engine.rules import CreditPolicy
-from ledger.collections import broken_promises, day_of, plan_standing, promise_standing
+from ledger.collections import day_of, plan_standing, promise_standing
 from ledger.events import US_PER_DAY
 from ledger.outbox import contact_id
 from ledger.views import InvoiceView
@@ -52,8 +52,8 @@ def _date(day_number: int) -> date:
 
 
 def customer_of(view: InvoiceView, now_us: int, policy: CreditPolicy) -> DunningCustomer:
-    """The invoice's customer from the ledger's master data (refused when it was never sent), with its
-    broken promises on the day of ``now``."""
+    """The invoice's customer from the ledger's master data (refused when it was never sent); its broken
+    promises are a feature (``broken_promises``), folded from the ledger's events like the others."""
     c = view.customer
     if c["type"] is None or c["country"] is None:
         raise InvalidInput(f"the ledger has no master data for customer {c['id']}: send a customer_updated event "
@@ -62,7 +62,7 @@ def customer_of(view: InvoiceView, now_us: int, policy: CreditPolicy) -> Dunning
     return DunningCustomer.model_construct(
         id=c["id"], type=c["type"], country=c["country"], profile=c["profile"], size=c["size"],
         key_account=bool(c["key_account"]), account_manager=c["account_manager"], blocked=bool(c["blocked"]),
-        consent=consent, broken_promises=broken_promises(view.promises, day_of(now_us), policy.dunning.promise_grace_days))
+        consent=consent)
 
 
 def invoice_of(view: InvoiceView, now_us: int, policy: CreditPolicy) -> Invoice:
@@ -82,7 +82,7 @@ def invoice_of(view: InvoiceView, now_us: int, policy: CreditPolicy) -> Invoice:
         id=inv["id"], amount=(inv["amount_cents"] - inv["paid_cents"]) / 100, currency=inv["currency"],
         issue_date=day(inv["issued_us"]), due_date=day(inv["due_us"]), paperless=bool(inv["paperless"]),
         disputed=dispute is not None, dispute_opened=None if dispute is None else day(dispute["opened_us"]),
-        dispute_reason=None if dispute is None else dispute["reason"],
+        dispute_type=None if dispute is None else dispute["reason"],
         days_in_resolved_disputes=_resolved_dispute_days(view, today), promise=_promise(view, today, policy),
         payment_plan=_plan(view, today, policy), reminders=reminders)
 
@@ -139,18 +139,14 @@ def corrected(body: NextActionRequest, view: InvoiceView,
         notes.append(f"EUR {truth.amount:,.2f} open in the ledger (the request said EUR {said.amount:,.2f})")
     if (said.issue_date, said.due_date) != (truth.issue_date, truth.due_date):
         notes.append(f"issued {truth.issue_date}, due {truth.due_date} in the ledger")
-    if (said.dispute_reason, said.days_in_resolved_disputes) != (truth.dispute_reason, truth.days_in_resolved_disputes):
-        notes.append(f"dispute reason {truth.dispute_reason or 'none'}, {truth.days_in_resolved_disputes} days in "
-                     "resolved disputes in the ledger")
+    if said.days_in_resolved_disputes != truth.days_in_resolved_disputes:
+        notes.append(f"{truth.days_in_resolved_disputes} days in resolved disputes in the ledger")
     if (said.promise, said.payment_plan) != (truth.promise, truth.payment_plan):
         notes.append("the promise to pay and the payment plan as the ledger has them")
-    broken = broken_promises(view.promises, day_of(now_us), policy.dunning.promise_grace_days)
-    if body.customer.broken_promises != broken:
-        notes.append(f"{broken} broken promises to pay in the ledger (the request said "
-                     f"{body.customer.broken_promises})")
-    if not notes:
-        return body, []
-    fixed = body.model_copy(update={"invoice": truth,
-                                    "customer": body.customer.model_copy(update={"broken_promises": broken})})
+    if not notes:  # the dispute's type comes from the ledger (its department owns the task) without a note
+        same = said.dispute_type == truth.dispute_type
+        return (body if same else body.model_copy(update={"invoice": said.model_copy(
+            update={"dispute_type": truth.dispute_type})})), []
+    fixed = body.model_copy(update={"invoice": truth})
     return fixed, [Reason.model_construct(code="ledger.correction", text=f"Ledger truth used: {note}",
                                           source="ledger", contribution=None) for note in notes]

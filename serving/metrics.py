@@ -1,5 +1,10 @@
 """Prometheus metrics: request counts, latency per endpoint, decisions by outcome, model version.
 
+``GET /metrics`` needs a key of role ``admin`` or ``auditor`` (a scraper sends
+``Authorization: Bearer <key>``; Prometheus' ``authorization`` setting). No label
+carries a customer or a person: endpoints are rules (``/v1/customers/<customer_id>``),
+not paths.
+
 Why: operators watch latency and outcome mix per model version, and alert when
 a swap changes either. Metrics live in a registry per app (several apps in one
 test process never collide). Under gunicorn, ``kredo serve`` points
@@ -19,13 +24,16 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
                                generate_latest)
 from prometheus_client import multiprocess
 
+from serving.access import requires
+
 BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
 class Metrics:
-    """The app's metrics; ``model_loaded`` keeps exactly one model-info series per worker."""
+    """The app's metrics; ``model_loaded`` keeps exactly one model-info series at 1 per worker."""
 
     def __init__(self) -> None:
+        self._shown: dict[str, tuple[str, ...]] = {}  # the info series at 1, per part (model, policy)
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("kredo_http_requests", "HTTP requests by endpoint, method and status",
@@ -40,14 +48,23 @@ class Metrics:
                             registry=r, multiprocess_mode="liveall")
         self.reloads = Counter("kredo_reloads", "Hot-swap attempts by part and result", ["part", "result"],
                                registry=r)
+        self.degraded = Counter("kredo_degraded_decisions", "Decisions taken in a degraded mode, by kind and why",
+                                ["kind", "reason"], registry=r)
 
     def model_loaded(self, name: str, version: str, alias: str | None) -> None:
-        self.model.clear()
-        self.model.labels(name, version, alias or "").set(1)
+        self._swap("model", self.model, (name, version, alias or ""))
 
     def policy_loaded(self, version: str, digest: str) -> None:
-        self.policy.clear()
-        self.policy.labels(version, digest).set(1)
+        self._swap("policy", self.policy, (version, digest))
+
+    def _swap(self, part: str, gauge: Gauge, labels: tuple[str, ...]) -> None:
+        """The new series 1, the previous one 0. Not ``clear()``: in multiprocess mode a cleared series
+        stays at 1 in the worker's file, and a worker that went from version 1 to 2 and back showed both."""
+        previous = self._shown.get(part)
+        if previous is not None and previous != labels:
+            gauge.labels(*previous).set(0)
+        gauge.labels(*labels).set(1)
+        self._shown[part] = labels
 
     def exposition(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -77,6 +94,7 @@ def init_app(app: Flask) -> Metrics:
         return response
 
     @app.get("/metrics")
+    @requires("admin", "auditor")
     def _metrics() -> Response:
         return Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)  # it names its charset
 

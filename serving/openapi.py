@@ -2,6 +2,9 @@
 
 Why: OpenAPI 3.1 uses JSON Schema 2020-12, which is what pydantic emits, so the
 document is generated from the validating models with no hand-written copy.
+Who may call an operation is read from its view's declaration
+(``serving.access``): a ``bearer`` security requirement, the roles in the
+description and in ``x-kredo-roles``, and the 401 and 403 answers.
 """
 from __future__ import annotations
 
@@ -9,12 +12,15 @@ import re
 from functools import cache
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Flask, current_app, jsonify
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from domain import contract as c
+from domain.vocabulary import ROLES, TASK_TYPES
 from serving import schemas as s
+from serving.access import Declaration, declaration_at, public
+from serving.api.health import DETAILS
 
 bp = Blueprint("openapi", __name__)
 
@@ -38,6 +44,13 @@ OPERATIONS: list[tuple[str, str, str, Body, dict[int, type[BaseModel] | None]]] 
      "written_off)", None, {200: s.InvoiceList}),
     ("/v1/invoices/{invoice_id}", "get", "An invoice and its timeline (issued, payments, disputes, contacts, "
      "decisions)", None, {200: s.InvoiceDetail}),
+    ("/v1/tasks", "get", "A worklist: tasks by owner, type, due (on or before a day) and status, highest priority "
+     "(amount at risk x P(>30 days late)) first; cursor pages", None, {200: s.TaskPage}),
+    ("/v1/tasks/{task_id}", "get", "One task: type, owner, due day, priority explained, status", None,
+     {200: s.TaskOut}),
+    ("/v1/tasks/{task_id}/outcome", "post", "Book what happened (reached, not reached, promise to pay, dispute raised, "
+     "payment plan agreed, wrong contact): closes or reschedules the task, idempotent by outcome_id",
+     s.TaskOutcomeRequest, {200: s.TaskOutcomeResult}),
     ("/v1/events", "post", "Apply a batch of ledger and reminder events (idempotent by event_id)",
      s.EventsRequest, {200: s.EventsResponse}),
     ("/v1/dunning/runs", "post", "Run the day's dunning: every open invoice decided, one consolidated message per "
@@ -51,8 +64,11 @@ OPERATIONS: list[tuple[str, str, str, Body, dict[int, type[BaseModel] | None]]] 
 #: answers that are not JSON objects: (path, status) -> media type
 MEDIA = {("/metrics", 200): "text/plain"}
 #: statuses an operation has besides 200 and the common ``_ERRORS`` of /v1/
-EXTRA = {"/readyz": {503: "Not ready: the body says which part is missing"},
-         "/v1/admin/reload": {401: "Missing or wrong admin token (when KREDO_ADMIN_TOKEN is set)"}}
+EXTRA = {"/readyz": {503: "Not ready (the details say which part, to a key of role admin or auditor)"}}
+#: the one security scheme: ``Authorization: Bearer <key>``
+SCHEMES = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "kredo_<id>_<secret>",
+                      "description": "an API key made with `kredo keys create --role ROLE`"}}
+_REFUSED = {401: "Missing, malformed, unknown, revoked or wrong API key", 403: "The key's role may not call this"}
 
 _TIME = {"type": "string", "format": "date-time"}
 QUERY: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
@@ -61,6 +77,12 @@ QUERY: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
                                "cursor": {"type": "string", "pattern": r"^[0-9]{1,18}\.dec_[0-9a-f]{32}$"},
                                "limit": {"type": "integer", "minimum": 1,
                                                                         "maximum": 500}},
+    ("/v1/tasks", "get"): {"owner": {"type": "string", "maxLength": 64},
+                           "type": {"type": "string", "enum": list(TASK_TYPES)},
+                           "due": {"type": "string", "format": "date"},
+                           "status": {"type": "string", "enum": ["open", "done"]},
+                           "cursor": {"type": "string", "pattern": r"^[0-9]{1,15}\.[A-Za-z0-9_.:@/+-]{1,200}$"},
+                           "limit": {"type": "integer", "minimum": 1, "maximum": 500}},
     ("/v1/customers/{customer_id}/invoices", "get"): {
         "status": {"type": "string", "enum": ["open", "overdue", "disputed", "paid", "written_off"]}},
 }
@@ -77,17 +99,47 @@ _ERRORS = {400: "Malformed JSON", 404: "Unknown id or route", 405: "Method not a
 
 
 @cache
-def document() -> dict[str, Any]:
-    """The whole OpenAPI 3.1 document (built once per process)."""
+def components() -> dict[str, Any]:
+    """The JSON Schemas of every request, answer and the problem document (built once per process)."""
     bodies = {m for _, _, _, req, _ in OPERATIONS for m in _models(req)}
     models = (bodies | {m for _, _, _, _, resp in OPERATIONS for m in resp.values() if m is not None} | {s.Problem}
               | set(s.EVENT_SCHEMAS))
     _, defs = models_json_schema([(m, "validation" if m in bodies else "serialization")
                                   for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF)
+    return {"schemas": defs["$defs"], "securitySchemes": SCHEMES}
+
+
+def _security(op: dict[str, Any], path: str, declared: Declaration) -> dict[int, str]:
+    """Write the operation's security requirement and roles; returns the refusals to document."""
+    if declared.public:
+        if path == "/readyz":  # open, a key only adds the details
+            op["security"] = [{}, {"bearer": []}]
+            op["description"] = f"Open; the details need a key of role {' or '.join(DETAILS)}."
+        else:
+            op["security"] = []
+            op["description"] = "Open: no key."
+        return {}
+    roles = [role for role in ROLES if role in declared.roles]
+    op["security"] = [{"bearer": []}]
+    op["description"] = f"Roles: {', '.join(roles)}."
+    op["x-kredo-roles"] = roles
+    return _REFUSED
+
+
+def document(app: Flask) -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document of ``app`` (built once per app: the roles come from its URL map)."""
+    built = app.extensions.get("kredo.openapi")
+    if built is None:
+        built = app.extensions["kredo.openapi"] = _build(app)
+    return built
+
+
+def _build(app: Flask) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for path, method, summary, req, responses in OPERATIONS:
         op: dict[str, Any] = {"summary": summary, "operationId": f"{method}_{path.strip('/').replace('/', '_')}",
                               "responses": {}}
+        refusals = _security(op, path, declaration_at(app, path, method))
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 128}}
                   for name in re.findall(r"{(\w+)}", path)]
         params += [{"name": name, "in": "query", "required": False, "schema": schema}
@@ -105,7 +157,7 @@ def document() -> dict[str, Any]:
             op["responses"][str(status)] = {"description": "Created" if status == 201 else "OK",
                                             "content": {MEDIA.get((path, status), "application/json"): {
                                                 "schema": schema}}}
-        errors = {**(_ERRORS if path.startswith("/v1/") else {}), **EXTRA.get(path, {})}
+        errors = {**refusals, **(_ERRORS if path.startswith("/v1/") else {}), **EXTRA.get(path, {})}
         for status, text in errors.items():
             media = "application/json" if path == "/readyz" else "application/problem+json"
             schema = {"type": "object"} if path == "/readyz" else {"$ref": REF.format(model="Problem")}
@@ -118,10 +170,11 @@ def document() -> dict[str, Any]:
                                 "and a tamper-evident audit log."},
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "paths": paths,
-        "components": {"schemas": defs["$defs"]},
+        "components": components(),
     }
 
 
 @bp.get("/openapi.json")
+@public
 def openapi_json():  # noqa: ANN201
-    return jsonify(document())
+    return jsonify(document(current_app))

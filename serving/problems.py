@@ -13,13 +13,28 @@ an unwritable audit store, a Werkzeug 5xx) is the same generic document with
 its stable ``code`` and an ``error_id`` (``err_`` + 32 hex): the exception is
 logged with that id, so support finds the log line, and the body never carries
 a host, port, path or exception text.
+
+Every 503 (a store down or being re-warmed, a database lock not granted within
+the lock timeout, the audit log unwritable, no model loaded yet) carries
+``Retry-After`` (``RETRY_AFTER_S``): the condition is temporary, and the client
+should retry or fall back, not report a bug. A database or Redis error that no
+layer translated (``OperationalError``, ``ConnectionError``) is such a 503 too,
+never a 500.
+
+Every 4xx body goes through :func:`redact` as well: a refused reload (409) or a
+policy error quotes the loader's words, which name files, tracking-server URLs
+and database hosts; the client sees ``sqlite://…``, ``…/policy.yaml`` and
+``<host>`` instead (``/readyz``'s details are redacted the same way).
 """
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
+import redis.exceptions
+import sqlalchemy.exc
 from flask import Flask, Response, current_app
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -48,10 +63,46 @@ class Unauthorized(KredoError):
     code = "unauthorized"
     title = "Unauthorized"
     status = 401
+    headers = {"WWW-Authenticate": 'Bearer realm="kredo"'}
+
+
+class Forbidden(KredoError):
+    code = "forbidden"
+    title = "Forbidden"
+    status = 403
+
+
+_PROBLEM_TYPES = "https://kredo.dev/problems/"
+_URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*)://[^\s'\"<>()\[\],]*")
+_PATH = re.compile(r"(?<![\w.:/~-])(?:~|\.\.?)?(?:/[^\s/'\"<>()\[\],;:]+)+/?")
+_ADDRESS = re.compile(r"\b(?:\d{1,3}(?:\.\d{1,3}){3}|localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+):\d{1,5}\b"
+                      r"|\b\d{1,3}(?:\.\d{1,3}){3}\b"
+                      r"|(?<=server at )\"[^\"]*\"|(?<=host )\"[^\"]*\"|(?<=host name )\"[^\"]*\"")  # libpq's words for the host
+
+
+def redact(value: Any) -> Any:  # noqa: ANN401 - any JSON value
+    """``value`` with every URL, file path and host address in its strings blanked (``problems`` types kept).
+
+    A URL keeps its scheme (``postgresql+psycopg://…``), a path its last part
+    (``…/policy.yaml``), an address becomes ``<host>``: the reader still sees
+    which store or file, the client learns no host, port or directory.
+    """
+    if isinstance(value, str):
+        if value.startswith(_PROBLEM_TYPES):
+            return value
+        value = _URL.sub(lambda m: f"{m.group(1)}://…", value)
+        value = _PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], value)
+        return _ADDRESS.sub("<host>", value)
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
 
 
 def problem(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status=body["status"], mimetype=PROBLEM_JSON, headers=headers)
+    """A problem document; its strings redacted (:func:`redact`)."""
+    return Response(json.dumps(redact(body)), status=body["status"], mimetype=PROBLEM_JSON, headers=headers)
 
 
 def server_error(exc: BaseException, status: int = 500, code: str = "internal",
@@ -60,9 +111,10 @@ def server_error(exc: BaseException, status: int = 500, code: str = "internal",
     error_id = f"err_{uuid.uuid4().hex}"
     current_app.logger.error("error_id=%s status=%s code=%s: %s", error_id, status, code, type(exc).__name__,
                              exc_info=exc)
+    headers = {"Retry-After": str(current_app.config.get("RETRY_AFTER_S", 2))} if status == 503 else None
     return problem({"type": f"https://kredo.dev/problems/{code}", "title": title, "status": status,
                     "detail": f"the service could not answer; quote error_id {error_id} to find its log line",
-                    "code": code, "error_id": error_id})
+                    "code": code, "error_id": error_id}, headers)
 
 
 def from_validation(exc: ValidationError) -> KredoError:
@@ -71,10 +123,17 @@ def from_validation(exc: ValidationError) -> KredoError:
     first = errors[0]
     if first["type"] == "json_invalid":
         return MalformedJson(f"request body is not valid JSON: {first['msg']}")
-    field = ".".join(str(part) for part in first["loc"]) or None
-    listed = [{"field": ".".join(str(p) for p in e["loc"]) or None, "type": e["type"], "detail": e["msg"]}
-              for e in errors[:20]]
-    return InvalidInput(first["msg"], field=field, extra={"errors": listed})
+    listed = [{"field": _field_of(e, exc), "type": e["type"], "detail": e["msg"]} for e in errors[:20]]
+    return InvalidInput(first["msg"], field=listed[0]["field"], extra={"errors": listed})
+
+
+def _field_of(error: Any, exc: ValidationError) -> str | None:
+    """The dotted field of one error; a missing or unknown tag of a tagged union names the tag's field
+    (``outcome``), and a field of one variant reads ``<variant>.<field>`` (``promise_to_pay.promise``)."""
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        full = next(e for e in exc.errors(include_url=False) if e["loc"] == error["loc"])
+        return ".".join([*map(str, error["loc"]), str(full["ctx"]["discriminator"]).strip("'")])
+    return ".".join(str(part) for part in error["loc"]) or None
 
 
 def _from_http(exc: HTTPException) -> dict[str, Any]:
@@ -91,7 +150,7 @@ def init_app(app: Flask) -> None:
     def _kredo(exc: KredoError) -> Response:
         if exc.status >= 500:
             return server_error(exc, exc.status, exc.code, exc.title)
-        return problem(exc.to_dict())
+        return problem(exc.to_dict(), getattr(exc, "headers", None))
 
     @app.errorhandler(ValidationError)
     def _pydantic(exc: ValidationError) -> Response:
@@ -103,6 +162,16 @@ def init_app(app: Flask) -> None:
             return server_error(exc, exc.code or 500, "internal" if exc.code == 500 else f"http_{exc.code}", exc.name)
         headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
         return problem(_from_http(exc), headers)
+
+    @app.errorhandler(sqlalchemy.exc.OperationalError)
+    @app.errorhandler(sqlalchemy.exc.TimeoutError)
+    def _database(exc: Exception) -> Response:
+        return server_error(exc, 503, "database_unavailable", "Database unavailable or busy")
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    def _redis(exc: Exception) -> Response:
+        return server_error(exc, 503, "store_unavailable", "Online feature store unavailable")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

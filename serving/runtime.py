@@ -10,24 +10,43 @@ A model or policy that fails to load is refused (``ModelError`` /
 
 The alias is checked every ``RELOAD_INTERVAL_S`` by a daemon thread in each
 worker and on ``POST /v1/admin/reload`` (which acts at once in the worker that
-receives it; the other workers follow within one interval).
+receives it; the other workers follow within one interval). The checks run at
+a fixed rate (an interval is counted from the previous check's start, not its
+end), and nothing a reload meets ends the thread: a model that raises anything
+while loading or scoring its probe rows is refused like a corrupt one (its
+version is remembered, so a bad alias is not downloaded again every interval),
+and an error outside the model and the policy is logged and counted
+(``kredo_reloads_total{part="loop"}``). So every worker serves the alias's
+version within one interval of the alias moving (issue 15, F5).
+
+The online store's state (ready, warming, unavailable) is the keeper's
+(``serving.keeper``); ``readiness`` reads it and probes the audit log and the
+ledger with a bounded lock wait, so ``/readyz`` never blocks on a lock.
 """
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
 
+from domain.calendar import PublicHolidays
 from domain.errors import KredoError, ModelError, PolicyError
 from engine.ports import ModelInfo, Served
 from features.online import OnlineStore
 from ledger.book import Book
+from ledger.database import probe
+from ledger.schema import store_backlog
 from serving import bandit
 from serving.audit import AuditLog
 from serving.bandit import Bandit
+from serving.keeper import StoreKeeper
 from serving.metrics import Metrics, get_metrics
+
+log = logging.getLogger(__name__)
 
 
 class NotReady(KredoError):
@@ -64,11 +83,13 @@ class Runtime:
     book: Book
     store: OnlineStore
     bandit: Bandit
+    keeper: StoreKeeper
     policy: Any = None
     served: Served | None = None
-    warmed: dict[str, float] = field(default_factory=dict)
     _model: tuple[Any, ModelInfo] | None = None
+    _refused: tuple[str, KredoError] | None = None  # the alias version last refused, and why
     errors: dict[str, str] = field(default_factory=dict)
+    calendar: PublicHolidays = field(default_factory=PublicHolidays)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -86,7 +107,7 @@ class Runtime:
             model, policy = self._reload_model(force, refused), self._reload_policy(refused)
             if self._model is not None and self.policy is not None:
                 self.served = Served(self._model[0], self._model[1], self.policy.current,
-                                     self.bandit.experiment)
+                                     self.bandit.experiment, self.calendar)
         return ReloadReport(model, policy, None if self._model is None else self._model[1].version,
                             None if self.policy is None else self.policy.current.policy.version, refused)
 
@@ -94,17 +115,28 @@ class Runtime:
         from training.registry import load_model
 
         uri, tracking = self.config["MODEL_URI"], self.config["MLFLOW_TRACKING_URI"]
+        version = None
         try:
-            if not force and self._model is not None and alias_version(uri, tracking) in (None, self._model[1].version):
+            version = alias_version(uri, tracking)
+            if not force and self._model is not None and version in (None, self._model[1].version):
+                self.errors.pop("model", None)
                 return "unchanged"
+            if not force and self._refused is not None and version is not None and version == self._refused[0]:
+                refused["model"] = self._refused[1]
+                return "refused"
             model, info = load_model(uri, tracking)
             single_threaded(model)
-        except KredoError as exc:
-            self.errors["model"] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - whatever a model raises, it is refused, never the thread's end
+            error = exc if isinstance(exc, KredoError) else ModelError(
+                f"{uri}: loading failed ({type(exc).__name__})", field="model")
+            if not isinstance(exc, KredoError):
+                log.exception("model %s (version %s) refused", uri, version)
+            self.errors["model"] = str(error)
             self._metrics.reloads.labels("model", "refused").inc()
-            refused["model"] = exc
+            self._refused = None if version is None else (version, error)
+            refused["model"] = error
             return "refused"
-        self._model = (model, info)
+        self._model, self._refused = (model, info), None
         self.errors.pop("model", None)
         self._metrics.reloads.labels("model", "loaded").inc()
         self._metrics.model_loaded(info.name, info.version, info.alias)
@@ -123,10 +155,14 @@ class Runtime:
                     raise PolicyError("; ".join(e.get("message", str(e)) for e in outcome.errors) or "refused",
                                       field="policy", extra={"findings": outcome.errors})
                 result = "loaded" if outcome.changed else "unchanged"
-        except KredoError as exc:
-            self.errors["policy"] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - as for the model: refused, never the thread's end
+            error = exc if isinstance(exc, KredoError) else PolicyError(
+                f"the policy could not be loaded ({type(exc).__name__})", field="policy")
+            if not isinstance(exc, KredoError):
+                log.exception("policy %s refused", self.config["POLICY_PATH"])
+            self.errors["policy"] = str(error)
             self._metrics.reloads.labels("policy", "refused").inc()
-            refused["policy"] = exc
+            refused["policy"] = error
             return "refused"
         self.errors.pop("policy", None)
         if result == "loaded":
@@ -140,17 +176,30 @@ class Runtime:
         return self.config["_metrics"]
 
     def watch(self, interval_s: float) -> None:
-        """Re-check the alias and the policy every ``interval_s`` seconds until ``stop``."""
-        while not self._stop.wait(interval_s):
-            self.reload()
+        """Re-check the alias and the policy every ``interval_s`` seconds (at a fixed rate) until ``stop``;
+        no exception ends the loop."""
+        due = time.monotonic() + interval_s
+        while not self._stop.wait(max(0.0, due - time.monotonic())):
+            due = max(due + interval_s, time.monotonic())
+            try:
+                self.reload()
+            except Exception:  # noqa: BLE001 - the next interval tries again
+                log.exception("reload check failed")
+                self._metrics.reloads.labels("loop", "error").inc()
 
     def stop(self) -> None:
         self._stop.set()
+        self.keeper.stop()
 
     def readiness(self) -> dict[str, Any]:
+        """What ``/readyz`` says; no check waits for a lock longer than ``ledger.database.PROBE_TIMEOUT_S``."""
         checks = {"model": self._model is not None, "policy": self.policy is not None,
-                  "audit": _ok(self.audit.count), "store": _ok(lambda: self.store.aggregates("readyz-probe"))}
-        return {"ready": all(checks.values()), "checks": checks, "errors": dict(self.errors)}
+                  "audit": _ok(self.audit.probe),
+                  "ledger": _ok(lambda: probe(self.book.engine, store_backlog.name)), "store": self.keeper.ready}
+        errors = dict(self.errors)
+        if not self.keeper.ready:
+            errors["store"] = self.keeper.detail
+        return {"ready": all(checks.values()), "checks": checks, "errors": errors}
 
 
 def single_threaded(model: Any) -> None:  # noqa: ANN401
@@ -174,9 +223,9 @@ def alias_version(uri: str, tracking_uri: str) -> str | None:
         raise ModelError(f"{uri}: cannot resolve the alias ({type(exc).__name__}: {exc})", field="uri") from None
 
 
-def _ok(probe: Any) -> bool:  # noqa: ANN401
+def _ok(check: Any) -> bool:  # noqa: ANN401
     try:
-        probe()
+        check()
     except Exception:  # noqa: BLE001 - any failure of a store probe means "not ready"
         return False
     return True
@@ -186,14 +235,15 @@ def init_app(app: Flask) -> Runtime:
     """Open the stores, load model and policy, start the reload thread."""
     from features.online import from_url
     from ledger.database import open_ledger
-    from serving.bootstrap import warm_store
 
     config = dict(app.config, _metrics=get_metrics(app))
-    book = Book(open_ledger(config["LEDGER_URL"]))
-    store = from_url(config["REDIS_URL"])
-    runtime = Runtime(config, AuditLog.from_url(config["AUDIT_URL"]), book, store, bandit.build(config))
-    if config["REDIS_URL"] is None:
-        runtime.warmed = warm_store(store, book)  # the in-process store starts empty: fold the ledger into it
+    lock_timeout = config["LOCK_TIMEOUT_S"]
+    book = Book(open_ledger(config["LEDGER_URL"], lock_timeout))
+    store = from_url(config["REDIS_URL"], timeout_s=config["REDIS_TIMEOUT_S"])
+    keeper = StoreKeeper(store, book, config["STORE_CHECK_INTERVAL_S"])
+    runtime = Runtime(config, AuditLog.from_url(config["AUDIT_URL"], lock_timeout), book, store,
+                      bandit.build(config), keeper)
+    keeper.start(watch=config["STORE_CHECK_INTERVAL_S"] > 0)  # warms an empty store from the ledger first
     runtime.reload(force=True)
     if config["RELOAD_INTERVAL_S"] > 0:
         threading.Thread(target=runtime.watch, args=(config["RELOAD_INTERVAL_S"],),

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from domain.contract import Day, Strict
+from domain.contract import Amount, Day, Id, Strict, Time
+from domain.vocabulary import DISPUTE_TYPES
 
 MAX_EVENTS = 1000
 #: the body limit of ``POST /v1/events`` (or ``MAX_CONTENT_LENGTH`` if larger): 1,000 events of 2 KB
@@ -125,7 +126,8 @@ class Problem(BaseModel):
 
 
 class AuditRecordOut(BaseModel):
-    """The full audit record of one decision (inputs, features, model, rules, SHAP, bandit, hashes)."""
+    """The full audit record of one decision (inputs, features, model, rules, SHAP, bandit, the calling key's
+    id and role, hashes); past the audit retention only the columns, hashes and ``redacted_at`` remain."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -136,6 +138,9 @@ class AuditRecordOut(BaseModel):
     created_at: str
     prev_hash: str
     hash: str
+    payload_digest: str | None = Field(None, description="SHA-256 of the payload text the hash covers (null: a "
+                                                         "record from before payload digests, hashed by its text)")
+    redacted_at: str | None = Field(None, description="set when the payload was redacted past the retention")
 
 
 # -- the book (read API) ---------------------------------------------------------------------
@@ -212,7 +217,7 @@ class CustomerOverview(BaseModel):
 class TimelineEntry(BaseModel):
     at: str
     kind: Literal["issued", "payment", "dispute_opened", "dispute_resolved", "reminder", "final_notice", "call",
-                  "letter", "decision", "written_off"]
+                  "letter", "decision", "written_off", "escalation", "promise", "task"]
     text: str
     amount: float | None = None
     ref: str | None = None
@@ -276,3 +281,89 @@ class DunningRunReport(BaseModel):
     seconds: float
     partition_p50_s: float = Field(description="median wall seconds of a partition (deciding and writing it)")
     cpu_seconds: dict[str, float] = Field(description="CPU seconds per stage")
+
+
+# -- the worklist ----------------------------------------------------------------------------
+class TaskOut(BaseModel):
+    """A task for a person: ``GET /v1/tasks/{id}`` and the rows of a worklist."""
+
+    id: str
+    type: str
+    owner: str
+    customer_id: str | None
+    invoice_id: str | None
+    due: str = Field(description="the business day it is due (ISO date)")
+    priority: float = Field(description="amount at risk x P(>30 days late), EUR")
+    status: Literal["open", "done"]
+    reason: str = Field(description="the priority explained, and what the task is for")
+    created_at: str
+
+
+class TaskPage(BaseModel):
+    """``GET /v1/tasks``: highest priority first; pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    tasks: list[TaskOut]
+    next_cursor: str | None
+
+
+class Instalment(Strict):
+    due_date: Day
+    amount: Amount
+
+
+class PromiseTerms(Strict):
+    date: Day = Field(description="the day the customer promised to pay by")
+    amount: Amount
+
+
+class _Outcome(Strict):
+    outcome_id: Id = Field(description="idempotency key: the same id and body books once")
+    at: Time | None = Field(None, description="when it happened; default: the server clock")
+    by: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    note: Annotated[str, Field(max_length=500)] | None = None
+
+
+class Reached(_Outcome):
+    outcome: Literal["reached"]
+
+
+class NotReached(_Outcome):
+    outcome: Literal["not_reached"]
+    retry_on: Day | None = Field(None, description="when to try again; default: the next business day")
+
+
+class PromiseToPay(_Outcome):
+    outcome: Literal["promise_to_pay"]
+    promise: PromiseTerms
+
+
+class DisputeRaised(_Outcome):
+    outcome: Literal["dispute_raised"]
+    dispute_type: Literal[DISPUTE_TYPES]  # type: ignore[valid-type]
+
+
+class PaymentPlanAgreed(_Outcome):
+    outcome: Literal["payment_plan_agreed"]
+    instalments: Annotated[list[Instalment], Field(min_length=1, max_length=60)]
+
+
+class WrongContact(_Outcome):
+    outcome: Literal["wrong_contact"]
+
+
+Outcome = Reached | NotReached | PromiseToPay | DisputeRaised | PaymentPlanAgreed | WrongContact
+
+
+class TaskOutcomeRequest(RootModel[Annotated[Outcome, Field(discriminator="outcome")]]):
+    """``POST /v1/tasks/{id}/outcome``: what happened, with what each outcome needs: ``promise_to_pay`` a
+    ``promise`` (date, amount), ``dispute_raised`` a ``dispute_type``, ``payment_plan_agreed`` its
+    ``instalments``, ``not_reached`` optionally ``retry_on``."""
+
+
+class TaskOutcomeResult(BaseModel):
+    """The task after its outcome, the events booked for it, and a follow-up task (a wrong contact)."""
+
+    task: TaskOut
+    outcome: str
+    events: list[EventResult]
+    follow_up: TaskOut | None = None

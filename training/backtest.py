@@ -17,8 +17,8 @@ policy would have granted on credit (``accept``; ``review`` counts as granted,
 since a reviewer approves most), or ``p_loss`` from the scorer if it gives one.
 
 Dunning: every invoice still open ``d`` days after its due date, for each ``d``
-in ``DUNNING_CHECKPOINTS``, is re-decided as a next-action with its logged
-reminders and disputes as of that moment (no bandit: the channel is the
+in ``DUNNING_CHECKPOINTS``, is re-decided as a next-action with its open amount,
+logged reminders and disputes as of that moment (no bandit: the channel is the
 policy's first allowed one).
 
 Example::
@@ -35,12 +35,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from domain.calendar import PublicHolidays
 from domain.contract import Consent, Customer, DunningCustomer, Invoice, NextActionRequest, Reminder
 from domain.errors import InvalidInput
 from domain.vocabulary import CHANNELS
 from engine.decisions import checkout_facts, invoice_request, next_action_outcome
 from engine.rules import CreditPolicy, RuleEngine
 from features.definitions import FEATURE_NAMES
+from ledger.book import cents
 from ledger.events import ledger_to_events
 from ledger.tables import Ledger
 from features.offline import build_feature_table
@@ -198,6 +200,7 @@ def dunning_requests(ledger: Ledger, checkpoints: tuple[int, ...] = DUNNING_CHEC
     inv = ledger.invoices
     reminders = {k: g.sort_values("sent_at") for k, g in ledger.reminders.groupby("invoice_id", sort=False)}
     disputes = {k: g.sort_values("opened_at") for k, g in ledger.disputes.groupby("invoice_id", sort=False)}
+    payments = {k: g for k, g in ledger.payments.groupby("invoice_id", sort=False)}
     customers = _customers(ledger)
     out: list[NextActionRequest] = []
     for row in inv.itertuples(index=False):
@@ -208,7 +211,7 @@ def dunning_requests(ledger: Ledger, checkpoints: tuple[int, ...] = DUNNING_CHEC
             if pd.notna(closed) and closed.to_pydatetime() <= moment:
                 break
             out.append(_request(row, moment, customers[row.customer_id], reminders.get(row.invoice_id),
-                                disputes.get(row.invoice_id)))
+                                disputes.get(row.invoice_id), payments.get(row.invoice_id)))
     out.sort(key=lambda r: (r.now, r.request_id))
     if sample is not None and sample < len(out):
         keep = np.sort(np.random.default_rng(seed).choice(len(out), size=sample, replace=False))
@@ -217,7 +220,7 @@ def dunning_requests(ledger: Ledger, checkpoints: tuple[int, ...] = DUNNING_CHEC
 
 
 def _request(row: object, moment: datetime, customer: DunningCustomer, reminders: pd.DataFrame | None,
-             disputes: pd.DataFrame | None) -> NextActionRequest:
+             disputes: pd.DataFrame | None, payments: pd.DataFrame | None) -> NextActionRequest:
     sent = [] if reminders is None else [
         Reminder.model_construct(sent_at=business_time(r.sent_at.to_pydatetime()), channel=r.channel, tone=r.tone,
                                  final_notice=False)
@@ -229,8 +232,11 @@ def _request(row: object, moment: datetime, customer: DunningCustomer, reminders
                 pd.isna(dsp.resolved_at) or dsp.resolved_at.to_pydatetime() >= moment)
             if open_then:
                 opened = dsp.opened_at.date()
+    paid = 0 if payments is None else sum(cents(a) for a, at in zip(payments["amount"], payments["paid_at"])
+                                          if at.to_pydatetime() < moment)
+    open_amount = (cents(row.amount) - paid) / 100  # type: ignore[attr-defined] - at the moment, as the ledger keeps it
     invoice = Invoice.model_construct(
-        id=row.invoice_id, amount=float(row.amount), currency="EUR", issue_date=row.issued_at.date(),  # type: ignore[attr-defined]
+        id=row.invoice_id, amount=open_amount, currency="EUR", issue_date=row.issued_at.date(),  # type: ignore[attr-defined]
         due_date=row.due_at.date(), paperless=bool(row.paperless), disputed=opened is not None,  # type: ignore[attr-defined]
         dispute_opened=opened, reminders=sent)
     return NextActionRequest.model_construct(request_id=f"bt:{row.invoice_id}:{moment:%Y%m%d}",  # type: ignore[attr-defined]
@@ -259,13 +265,14 @@ def dunning_backtest(ledger: Ledger, new: CreditPolicy, baseline: CreditPolicy,
     feats = pd.DataFrame(list(_replayed_features(ledger, requests)), columns=list(FEATURE_NAMES))
     scores = _scores(feats, scorer)
     engines = {"new": RuleEngine(new), "baseline": RuleEngine(baseline)}
+    calendar = PublicHolidays()
     rows = []
     for request, f, s in zip(requests, feats.to_dict("records"), scores.to_dict("records")):
         row = {"request_id": request.request_id, "invoice_id": request.invoice.id,
                "customer_id": request.customer.id, "now": request.now, "amount": request.invoice.amount,
                "days_past_due": (request.now.date() - request.invoice.due_date).days}
         for tag, rules in engines.items():
-            out = next_action_outcome(rules, request, f, s)
+            out = next_action_outcome(rules, request, f, s, calendar)
             row.update({f"action_{tag}": out.action, f"step_{tag}": out.step, f"segment_{tag}": out.segment,
                         f"channel_{tag}": out.allowed_channels[0] if out.allowed_channels else None,
                         f"tone_{tag}": out.tone, f"rules_{tag}": "|".join(out.rules_fired),

@@ -170,6 +170,8 @@ class Forest:
         dtypes = {"feature": np.int64, "threshold": np.float32, "left": np.int64, "right": np.int64,
                   "missing_left": bool, "value": np.float64, "roots": np.int64, "output": np.int64}
         arrays = {k: (np.concatenate(v) if v else np.zeros(0)).astype(dtypes[k]) for k, v in parts.items()}
+        if not (np.all(np.isfinite(arrays["value"])) and np.all(np.isfinite(base))):
+            raise ModelError("a leaf value is not finite: the trees would score infinity or NaN", field="leaves")
         return cls(**arrays, base=np.asarray(base, dtype=np.float64), depth=depth)
 
     def margins(self, x: np.ndarray) -> np.ndarray:

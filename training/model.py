@@ -389,6 +389,10 @@ class PaymentDelayModel:
         model.best_iteration_ = artifact.best_iteration
         model.period_level_ = artifact.period_level
         model.expected_log_odds_ = artifact.expected_log_odds
+        for output, booster in model.boosters_.items():  # before the forest indexes features by the trees' splits
+            if booster is not None and booster.num_features() != len(model.feature_names_):
+                raise ModelError(f"{directory}: the {output} booster reads {booster.num_features()} features, the "
+                                 f"model declares {len(model.feature_names_)}", field="features")
         model._build_forest()
         model._check_base_value(directory)
         return model

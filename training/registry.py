@@ -37,6 +37,7 @@ from urllib.parse import unquote, urlparse
 from engine.ports import ModelInfo
 from domain.errors import Conflict, InvalidInput, ModelError, NotFound
 from training.model import PaymentDelayModel
+from training.probe import check_servable
 
 MODEL_NAME = "payment-delay"
 EXPERIMENT = "payment-delay"
@@ -156,7 +157,8 @@ def _saved_model_dir(model_uri: str, local: Path, meta: Any) -> Path:
 
 
 def check_artifact(model_uri: str) -> tuple[PaymentDelayModel, Path]:
-    """Download ``model_uri`` and refuse it unless its signature is ``FEATURE_NAMES`` and it loads."""
+    """Download ``model_uri`` and refuse it unless its signature is ``FEATURE_NAMES``, it loads and it
+    scores the probe rows soundly (``training.probe``)."""
     import mlflow
     from mlflow.models import Model
 
@@ -177,9 +179,15 @@ def check_artifact(model_uri: str) -> tuple[PaymentDelayModel, Path]:
         raise ModelError(f"{model_uri}: input signature does not match FEATURE_NAMES (missing {missing}, "
                          f"unexpected {extra}{', order differs' if not missing and not extra else ''})",
                          field="signature", extra={"missing": missing, "unexpected": extra})
-    model = PaymentDelayModel.load(_saved_model_dir(model_uri, local, meta))
+    try:
+        model = PaymentDelayModel.load(_saved_model_dir(model_uri, local, meta))
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an artifact that breaks the loader is a refused model, not a crash
+        raise ModelError(f"{model_uri}: the saved model does not load ({type(exc).__name__})", field="model") from None
     if tuple(model.feature_names_) != FEATURE_NAMES:
         raise ModelError(f"{model_uri}: the model's feature_names_ differ from FEATURE_NAMES", field="signature")
+    check_servable(model, model_uri)
     return model, local
 
 

@@ -13,6 +13,10 @@ after it, as when rewards arrive a week later.
 
 Regret of a decision = best allowed arm's truth - chosen arm's truth
 (expected regret, against an oracle that knows each customer's hidden traits).
+The truth is P(paid within 7 days of the *decision*), as the live reward counts
+it, so an arm whose send slot is days away is worth what it is worth to the
+cash; ``delays`` (days from the decision to each arm's send time) also give
+each policy's share of reminders sent within 24 hours.
 
 Example::
 
@@ -34,12 +38,14 @@ from engine.bandits.policies import LearningPolicy
 
 @dataclass(frozen=True)
 class Stream:
-    """Reminders to decide: context, allowed arms, truth (n x 30, ``all_arms`` order), reward draws."""
+    """Reminders to decide: context, allowed arms, truth (n x 30, ``all_arms`` order), reward draws, and
+    the days from each decision to each arm's send time (n x 30; zeros when the stream has no clock)."""
 
     contexts: tuple[Context, ...]
     allowed: tuple[tuple[Arm, ...], ...]
     truth: np.ndarray
     draws: np.ndarray
+    delays: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.contexts)
@@ -86,6 +92,13 @@ class Result:
     name: str
     regrets: np.ndarray
     rewards: np.ndarray
+    delays: np.ndarray
+    """Days from each decision to the chosen arm's send time."""
+
+    @property
+    def sent_within_24h(self) -> float:
+        """Share of reminders that went out within a day of their decision."""
+        return float((self.delays <= 1.0).mean())
 
     @property
     def regret(self) -> float:
@@ -94,7 +107,7 @@ class Result:
 
     @property
     def paid_rate(self) -> float:
-        """Share of reminders followed by payment within 7 days."""
+        """Share of reminders followed by payment within 7 days of their decision."""
         return float(self.rewards.mean())
 
     def curve(self) -> np.ndarray:
@@ -118,5 +131,6 @@ def run(learners: Sequence[Learner], stream: Stream, batch: int = 500, seed: int
             learner.learn_batch(ctx, arms, (stream.draws[lo:hi] < p).astype(float),
                                 [f"r{t}" for t in range(lo, hi)])
         p = stream.truth[np.arange(n), chosen]
-        out[learner.name] = Result(learner.name, best - p, (stream.draws < p).astype(float))
+        delays = np.zeros(n) if stream.delays is None else stream.delays[np.arange(n), chosen]
+        out[learner.name] = Result(learner.name, best - p, (stream.draws < p).astype(float), delays)
     return out

@@ -24,7 +24,7 @@ Example::
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -52,6 +52,9 @@ class BanditState(Protocol):
 
     def get_pending(self, invoice_id: str) -> dict | None:
         """The invoice's pending record, or None."""
+
+    def awaiting(self, invoice_ids: Sequence[str]) -> set[str]:
+        """Those of ``invoice_ids`` that have a pending record (one round trip for a batch)."""
 
     def take_pending(self, invoice_id: str, reminder_id: str) -> dict | None:
         """Remove and return the invoice's pending record if it is ``reminder_id``'s."""
@@ -103,6 +106,10 @@ class InProcessState:
         with self._lock:
             found = self._pending.get(invoice_id)
             return dict(found[0]) if found else None
+
+    def awaiting(self, invoice_ids: Sequence[str]) -> set[str]:
+        with self._lock:
+            return {i for i in invoice_ids if i in self._pending}
 
     def take_pending(self, invoice_id: str, reminder_id: str) -> dict | None:
         with self._lock:

@@ -40,13 +40,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from domain.errors import InvalidInput
 from domain.vocabulary import WEEKDAYS
+from engine.calendar import SEARCH_DAYS, Calendar, is_business_day
 from engine.legal import collection_costs
 from engine.rules import facts as vocab
 from engine.rules.durable import DurableRunner, RulesFault, project
@@ -56,7 +57,13 @@ from engine.rules.model import CreditPolicy, QuietHours, Row
 TABLES = ("risk_segments", "profile_segments", "credit_limits", "checkout", "dunning.rules", "ladder",
           "dunning.notes")
 SENDING_ACTIONS = ("remind", "final_notice", "payment_plan")
-MEMO_LIMIT = 4096  # fact combinations kept per table (bounds memory whatever the facts)
+#: Actions carried out through a channel: without one that the customer allows, a person must decide.
+CHANNEL_ACTIONS = ("remind", "call", "final_notice", "payment_plan", "escalate")
+#: Letters the law counts a term from (the 14-day letter): dated on a business day only.
+LEGAL_LETTERS = ("final_notice",)
+#: The task an action without any possible channel becomes.
+NO_CHANNEL_TASK = "no_channel"
+MEMO_LIMIT = 4096  # fact combinations kept per categorical table (bounds memory for free-text categories)
 
 
 @dataclass(frozen=True)
@@ -83,35 +90,51 @@ class CheckoutOutcome:
 
 @dataclass(frozen=True)
 class SendWindow:
-    """Local contact hours ``[start_hour, end_hour)`` on ``days`` in ``timezone``."""
+    """Local contact hours ``[start_hour, end_hour)`` on ``days`` in ``timezone``, closed on the public
+    holidays of ``region`` (the customer's country) when a ``calendar`` is given."""
 
     country: str
     timezone: str
     start_hour: int
     end_hour: int
     days: tuple[str, ...]
+    region: str = ""
+    calendar: Calendar | None = None
 
     @property
     def allowed_hours(self) -> tuple[int, ...]:
         return tuple(range(self.start_hour, self.end_hour))
 
-    def allows(self, when: datetime) -> bool:
-        local = _aware(when).astimezone(ZoneInfo(self.timezone))
-        return WEEKDAYS[local.weekday()] in self.days and self.start_hour <= local.hour < self.end_hour
+    def local_date(self, when: datetime) -> date:
+        """The calendar date at ``when`` in the window's time zone (what the customer's wall calendar says)."""
+        return _aware(when).astimezone(ZoneInfo(self.timezone)).date()
 
-    def earliest(self, now: datetime) -> datetime:
+    def open_on(self, day: date, business_days_only: bool = False) -> bool:
+        """A contact day: one of ``days`` and no public holiday; ``business_days_only``: also Monday-Friday."""
+        if WEEKDAYS[day.weekday()] not in self.days:
+            return False
+        if business_days_only and not is_business_day(self.calendar, self.region, day):
+            return False
+        return self.calendar is None or self.calendar.holiday(self.region, day) is None
+
+    def allows(self, when: datetime, business_days_only: bool = False) -> bool:
+        local = _aware(when).astimezone(ZoneInfo(self.timezone))
+        return self.open_on(local.date(), business_days_only) and self.start_hour <= local.hour < self.end_hour
+
+    def earliest(self, now: datetime, business_days_only: bool = False) -> datetime:
         """The first moment at or after ``now`` inside the window (local time, tz-aware)."""
         local = _aware(now).astimezone(ZoneInfo(self.timezone))
-        if self.allows(local):
+        if self.allows(local, business_days_only):
             return local
-        for offset in range(8):
+        for offset in range(SEARCH_DAYS):
             day = (local + timedelta(days=offset)).date()
-            if WEEKDAYS[day.weekday()] not in self.days:
+            if not self.open_on(day, business_days_only):
                 continue
             start = datetime(day.year, day.month, day.day, self.start_hour, tzinfo=ZoneInfo(self.timezone))
             if start >= local:
                 return start
-        raise InvalidInput("quiet hours leave no contact time in a week", field="quiet_hours")
+        raise InvalidInput(f"quiet hours and holidays leave no contact time in {SEARCH_DAYS} days",
+                           field="quiet_hours")
 
 
 def _aware(when: datetime) -> datetime:
@@ -194,8 +217,11 @@ class RuleEngine:
         return self._decide("risk_segments", vocab.normalize(facts, vocab.RISK_FIELDS)).sets["segment"]
 
     # -- dunning --
-    def evaluate_dunning(self, facts: Mapping[str, Any], now: datetime | None = None) -> DunningOutcome:
-        """Next best action for an open invoice; ``now`` (tz-aware) also yields ``earliest_send_at``."""
+    def evaluate_dunning(self, facts: Mapping[str, Any], now: datetime | None = None,
+                         calendar: Calendar | None = None) -> DunningOutcome:
+        """Next best action for an open invoice; ``now`` (tz-aware) also yields ``earliest_send_at``,
+        outside quiet hours and, with a ``calendar``, off the public holidays of the customer's country
+        (a legal letter on a business day only)."""
         p, t, d = self.policy, self.policy.tables, self.policy.dunning
         f = vocab.normalize(facts, vocab.DUNNING_INPUT)
         risk = self._decide("risk_segments", f)
@@ -213,8 +239,11 @@ class RuleEngine:
         reasons = [_reason(r, values) for r in (risk, *decisive, *notes)]
         if not decisive:
             reasons.append(Reason("ladder.not_started", "No dunning step has been reached yet"))
-        channels, consent_reasons = self._consented(sets["action"], sets["channels"], f)
-        reasons += consent_reasons
+        action, channels, channel_reasons = self._channels(sets["action"], sets["channels"], f)
+        reasons += channel_reasons
+        task = sets.get("task") or next((n.sets["task"] for n in notes if "task" in n.sets), None)
+        if action == "review":
+            task = task or NO_CHANNEL_TASK
         assignee = sets["assignee"]
         if d.key_account_assignee and f["key_account"] and f["account_manager"]:
             assignee = "account_manager"
@@ -222,34 +251,53 @@ class RuleEngine:
                                   f"Key account: {f['account_manager']} owns the relationship and decides"))
         if assignee == "account_manager":
             assignee = f["account_manager"] or "collections"
-        window = self.send_window(f["country"])
-        costs = collection_costs(f["amount"]) if sets["action"] == "final_notice" else None
+        window = self.send_window(f["country"], calendar)
+        costs = collection_costs(f["amount"]) if action == "final_notice" else None
         return DunningOutcome(
-            action=sets["action"], step=sets["step"], allowed_channels=channels, tone=sets["tone"],
-            assignee=assignee, task=sets.get("task") or next((n.sets["task"] for n in notes if "task" in n.sets), None),
-            send_window=window, earliest_send_at=window.earliest(now) if now is not None else None,
+            action=action, step=sets["step"], allowed_channels=channels, tone=sets["tone"],
+            assignee=assignee, task=task, send_window=window,
+            earliest_send_at=window.earliest(now, action in LEGAL_LETTERS) if now is not None else None,
             collection_costs=costs, segment=f["segment"], reasons=reasons,
             rules_fired=[r.id for r in (risk, *decisive, *notes)], policy_version=p.version,
             policy_hash=p.content_hash,
         )
 
-    def send_window(self, country: str) -> SendWindow:
-        """Allowed local contact hours for ``country`` (the policy's default if not listed)."""
+    def send_window(self, country: str, calendar: Calendar | None = None) -> SendWindow:
+        """Allowed local contact hours for ``country`` (the policy's default if not listed), closed on
+        the country's public holidays when a ``calendar`` is given."""
         q: Mapping[str, QuietHours] = self.policy.dunning.quiet_hours
         key = (country or "").upper()
         w = q.get(key) or q["default"]
-        return SendWindow(key if key in q else "default", w.timezone, w.start, w.end, w.days)
+        return SendWindow(key if key in q else "default", w.timezone, w.start, w.end, w.days, key, calendar)
 
-    def _consented(self, action: str, channels: list[str], f: Mapping[str, Any]) -> tuple[list[str], list[Reason]]:
+    def _channels(self, action: str, channels: list[str],
+                  f: Mapping[str, Any]) -> tuple[str, list[str], list[Reason]]:
+        """The action as it can be carried out, the channels the customer allows for it, and why.
+
+        A channel that needs consent the customer did not give is dropped. When none of the
+        step's channels is left, the policy's ``fallbacks`` of those channels are tried in
+        order (a call without phone consent becomes a written reminder); when no channel at all
+        is possible, the action becomes ``review``: a person decides, never a message without a
+        channel.
+        """
         d = self.policy.dunning
-        kept = [ch for ch in channels if ch not in d.consent_required or f[f"consent_{ch}"]]
-        dropped = [ch for ch in channels if ch not in kept]
+        allowed = [ch for ch in channels if ch not in d.consent_required or f[f"consent_{ch}"]]
+        dropped = [ch for ch in channels if ch not in allowed]
         reasons = [Reason("constraint.consent", f"No recorded consent for {', '.join(dropped)}: not used")] \
             if dropped else []
-        if not kept and channels and action in SENDING_ACTIONS:
-            kept = [d.fallback_channel]
-            reasons.append(Reason("constraint.fallback_channel", f"Sent by {d.fallback_channel} instead"))
-        return kept, reasons
+        if allowed or action not in CHANNEL_ACTIONS:
+            return action, allowed, reasons
+        tried = dict.fromkeys(fb for ch in channels for fb in d.fallbacks.get(ch, ()))
+        fallback = [ch for ch in tried if ch not in channels and (ch not in d.consent_required
+                                                                   or f[f"consent_{ch}"])]
+        if fallback:
+            carried = "remind" if action == "call" and "phone" not in fallback else action
+            instead = " (a written reminder instead of the call)" if carried != action else ""
+            reasons.append(Reason("constraint.fallback_channel", f"Sent by {' or '.join(fallback)} instead{instead}"))
+            return carried, fallback, reasons
+        reasons.append(Reason("constraint.no_channel", f"No channel the customer allows for {action}: "
+                              f"a person decides (task {NO_CHANNEL_TASK})"))
+        return "review", [], reasons
 
     def _run(self, table: str, f: Mapping[str, Any]) -> frozenset[str]:
         """The ids of the rules of ``table`` that fire on ``f`` (remembered per combination of its facts)."""
@@ -278,7 +326,7 @@ class RuleEngine:
 def derive_dunning(policy: CreditPolicy, f: dict[str, Any], segment: str) -> None:
     """Add the ``DUNNING_DERIVED`` facts to normalised dunning facts ``f``: the segment, the ladder day
     (days past due less the days in dispute) and the open dispute's SLA from the policy's route."""
-    route = policy.disputes.route(f["dispute_reason"])
+    route = policy.disputes.route(f["dispute_type"])
     f.update(segment=segment, ladder_day=f["days_past_due"] - f["days_in_dispute"],
              dispute_sla_days=route.sla_days, dispute_resumes_after_sla=route.resume_dunning_after_sla)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.errors import InvalidInput
-from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DISPUTE_REASONS, PROFILES, SIZES
+from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DISPUTE_TYPES, PROFILES, SIZES
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,11 @@ RISK_FIELDS: tuple[FactField, ...] = (
     F("share_paid_late", "number", "share of paid invoices that were paid late (0..1)"),
     F("mean_days_late", "number", "mean days late of paid invoices"),
     F("open_disputes", "number", "number of open disputes"),
-    F("broken_promises", "number", "promises to pay the customer broke (not paid in full by their date plus "
-      "the grace); 0 where the caller does not know"),
+    F("max_days_overdue", "number", "days past due of the oldest overdue open invoice (0 if none)"),
+    F("overdue_share", "number", "share of the open exposure past its due date (0..1)"),
+    F("disputed_share", "number", "share of the open exposure under an open dispute (0..1)"),
+    F("broken_promises", "number", "promises to pay broken so far"),
+    F("in_escalation", "bool", "an open invoice is with a collection agency or lawyer"),
     F("p_late", "number", "model: probability the invoice is paid late"),
     F("p_late_30", "number", "model: probability of paying more than 30 days late"),
     F("expected_days_late", "number", "model: expected days late"),
@@ -93,7 +96,7 @@ DUNNING_FIELDS: tuple[FactField, ...] = (
     F("final_notice_days_ago", "number", "days since the final notice"),
     F("disputed", "bool", "the invoice has an open dispute"),
     F("dispute_days_open", "number", "days the dispute has been open"),
-    F("dispute_reason", "str", "what the open dispute is about (empty: none or not said)", choices=DISPUTE_REASONS),
+    F("dispute_type", "str", "what the open dispute is about (empty: none or not said)", choices=DISPUTE_TYPES),
     F("days_in_dispute", "number", "days past due the invoice spent disputed (resolved and open disputes)"),
     F("promise_pending", "bool", "a promise to pay runs: its date plus the grace has not passed"),
     F("promise_broken", "bool", "the invoice's last promise to pay was broken"),

@@ -24,7 +24,8 @@ from typing import Any, Protocol
 from domain.vocabulary import WEEKDAYS
 from engine.rules import facts as vocab
 from engine.rules.expr import ExprError, parse_condition
-from engine.rules.model import DisputeSettings, DunningSettings, Path_, PlanSettings, QuietHours, Row, Table, line_of
+from engine.rules.model import (DisputeSettings, DunningSettings, Path_, PlanSettings, QuietHours, Row, Table,
+                                Worklists, line_of)
 
 KINDS = vocab.kinds(vocab.DUNNING_FIELDS)
 
@@ -49,7 +50,8 @@ def compile_dunning(b: Builder, raw: Mapping[str, Any], constants: Mapping[str, 
     reminder = plans.get("reminder") or {}
     settings = DunningSettings(
         consent_required=tuple(raw.get("consent_required", ("sms", "whatsapp", "phone"))),
-        fallback_channel=raw.get("fallback_channel", "letter"),
+        fallbacks=_fallbacks(b, raw.get("fallbacks") or {}, tuple(raw.get("consent_required",
+                                                                          ("sms", "whatsapp", "phone")))),
         min_days_between_reminders=raw.get("min_days_between_reminders", 7),
         final_notice_term_days=raw.get("final_notice_term_days", 14),
         promise_grace_days=(raw.get("promises") or {}).get("grace_days", 3),
@@ -58,10 +60,8 @@ def compile_dunning(b: Builder, raw: Mapping[str, Any], constants: Mapping[str, 
                            reminder_tone=reminder.get("tone", "firm")),
         key_account_assignee=raw.get("key_account_assignee"),
         quiet_hours=_quiet_hours(b, raw["quiet_hours"]),
+        worklists=_worklists(b, raw.get("worklists") or {}, segments),
     )
-    if settings.fallback_channel in settings.consent_required:
-        b.error("consent", f"fallback channel {settings.fallback_channel!r} itself needs consent",
-                ("dunning", "fallback_channel"), "use a channel that needs no consent, e.g. letter")
     s, plan = settings, settings.plans
     guards = [
         _generated(b, "constraint.dispute_pause",
@@ -173,6 +173,34 @@ def _check_steps(b: Builder, seg: str, steps: list[Mapping[str, Any]], path: Pat
         b.error("legal", f"ladder {seg!r} escalates but has no final_notice step before it: consumers would "
                 "never get the 14-day letter (art. 6:96 lid 6 BW) and could not be escalated", path,
                 "add a step with action: final_notice before the escalate step")
+
+
+def _fallbacks(b: Builder, raw: Mapping[str, list[str]],
+               consent_required: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """``fallbacks``: per channel, the channels to use when a step has no channel the customer allows."""
+    out = {}
+    for channel, instead in raw.items():
+        path = ("dunning", "fallbacks", channel)
+        if channel in instead:
+            b.error("fallback", f"fallbacks.{channel} names {channel} itself", path,
+                    f"list other channels, e.g. {channel}: [email, letter]")
+        if instead and all(ch in consent_required for ch in instead):
+            b.error("fallback", f"every fallback of {channel} ({', '.join(instead)}) needs consent too: a customer "
+                    f"without any would get no message", path, "end the list with a channel that needs no consent, "
+                    "e.g. letter")
+        out[channel] = tuple(instead)
+    return out
+
+
+def _worklists(b: Builder, raw: Mapping[str, Any], segments: set[str]) -> Worklists:
+    queues = dict(raw.get("queues") or {})
+    for seg in sorted(set(queues) - segments):
+        b.error("unknown_value", f"worklists.queues names {seg!r}, a segment no risk rule sets",
+                ("dunning", "worklists", "queues", seg), f"segments are: {', '.join(sorted(segments))}")
+    for seg in sorted(segments - set(queues)) if queues else ():
+        b.error("gap", f"risk segment {seg!r} has no collector queue", ("dunning", "worklists", "queues"),
+                f"add '{seg}: collectors-{seg}' under worklists.queues")
+    return Worklists(queues, raw.get("review", "credit_desk"))
 
 
 def _quiet_hours(b: Builder, raw: Mapping[str, Mapping[str, Any]]) -> dict[str, QuietHours]:

@@ -75,15 +75,29 @@ class PlanSettings:
 
 
 @dataclass(frozen=True)
+class Worklists:
+    """Who owns a task: a collector queue per risk segment, the credit desk for reviews (key accounts: their
+    account manager, see ``DunningSettings.key_account_assignee``). A dispute's department is the policy's
+    ``disputes.types`` route (:meth:`DisputeSettings.route`), the one place it is written."""
+
+    queues: Mapping[str, str]
+    review: str
+
+    def queue(self, segment: str) -> str:
+        return self.queues.get(segment) or f"collections-{segment or 'unsegmented'}"
+
+
+@dataclass(frozen=True)
 class DunningSettings:
     consent_required: tuple[str, ...]
-    fallback_channel: str
+    fallbacks: Mapping[str, tuple[str, ...]]
     min_days_between_reminders: int
     final_notice_term_days: int
     promise_grace_days: int
     plans: PlanSettings
     key_account_assignee: str | None
     quiet_hours: Mapping[str, QuietHours]
+    worklists: Worklists
 
 
 @dataclass(frozen=True)
@@ -106,8 +120,8 @@ class DisputeSettings:
     escalate_to: str
     types: Mapping[str, DisputeRoute]
 
-    def route(self, reason: str | None) -> DisputeRoute:
-        return self.types.get(reason or "other") or self.types["other"]
+    def route(self, dispute_type: str | None) -> DisputeRoute:
+        return self.types.get(dispute_type or "other") or self.types["other"]
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,14 @@
 -- numbers stored with 17 significant digits so they round-trip exactly).
 -- KEYS: 1 aggregates hash, 2 open invoices hash, 3 open disputes set,
 --       4 issued invoice ids set, 5 applied event ids set
--- ARGV: event_id, type, invoice_id, at_us, amount, due_us,
+-- ARGV: event_id, type, invoice_id, at_us, amount, due_us (a promise: its deadline),
 --       RECENT_K, PAID_TOLERANCE, EWM_ORIGIN_US, EWM_HALFLIFE_US, US_PER_DAY
 -- Returns {'applied'} | {'duplicate'} | {'refused', reason[, watermark_us]}
--- A sum that would leave the double range is refused ('not_finite') before
--- anything is written: no infinite aggregate is ever stored.
+-- Every check comes before any write: a refused event changes nothing, and a
+-- sum that would leave the double range is refused ('not_finite'). Promises
+-- whose deadline is at or before the event's time are counted broken first.
+-- An open invoice is "amount|paid|due_us|issued_us|disputed|escalated";
+-- pending promises are "deadline,target,invoice;..." in the aggregates hash.
 local main, open, disputed, invoices, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local event_id, kind, inv = ARGV[1], ARGV[2], ARGV[3]
 local at, amount, due = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -46,6 +49,41 @@ local function entry_after(entry, t, id)
   return str_after(eid, id)
 end
 
+local function open_record(id)
+  local rec = redis.call('HGET', open, id)
+  if not rec then return nil end
+  local a, p, d, issued, dis, esc = string.match(rec, '^([^|]+)|([^|]+)|([^|]+)|([^|]+)|([^|]+)|([^|]+)$')
+  if not a then  -- written before the dispute and escalation flags existed
+    a, p, d, issued = string.match(rec, '^([^|]+)|([^|]+)|([^|]+)|([^|]+)$')
+    dis, esc = redis.call('SISMEMBER', disputed, id) == 1 and '1' or '0', '0'
+  end
+  return {a = tonumber(a), p = tonumber(p), d = d, issued = issued, dis = dis, esc = esc}
+end
+local function save(id, r)
+  redis.call('HSET', open, id, fmt(r.a) .. '|' .. fmt(r.p) .. '|' .. r.d .. '|' .. r.issued .. '|' .. r.dis
+             .. '|' .. r.esc)
+end
+
+-- pending promises: keep those for which keep(deadline, target, invoice) is true; returns how many were dropped
+local function filter_promises(keep)
+  local list = redis.call('HGET', main, 'promises')
+  if not list then return 0 end
+  local kept, dropped = {}, 0
+  for e in string.gmatch(list, '[^;]+') do
+    local dl, target, id = string.match(e, '^([^,]+),([^,]+),(.+)$')
+    if keep(tonumber(dl), tonumber(target), id) then kept[#kept + 1] = e else dropped = dropped + 1 end
+  end
+  if dropped > 0 then
+    if #kept > 0 then redis.call('HSET', main, 'promises', table.concat(kept, ';'))
+    else redis.call('HDEL', main, 'promises') end
+  end
+  return dropped
+end
+local function break_due()
+  local broken = filter_promises(function(dl) return dl > at end)
+  if broken > 0 then add('broken_promises', broken) end
+end
+
 if redis.call('SISMEMBER', seen, event_id) == 1 then return {'duplicate'} end
 if kind ~= 'reminder_sent' then
   local watermark = get('watermark')
@@ -53,35 +91,65 @@ if kind ~= 'reminder_sent' then
   if kind == 'invoice_issued' then
     if redis.call('SISMEMBER', invoices, inv) == 1 then return {'refused', 'invoice_exists'} end
     if not finite((get('amount_sum') or 0) + amount) then return {'refused', 'not_finite'} end
+    break_due()
     redis.call('SADD', invoices, inv)
-    redis.call('HSET', open, inv, fmt(amount) .. '|0|' .. fmt(due) .. '|' .. fmt(at))
+    redis.call('HSET', open, inv, fmt(amount) .. '|0|' .. fmt(due) .. '|' .. fmt(at) .. '|0|0')
     add('n_issued', 1)
     add('amount_sum', amount)
     if not get('first_issued') then redis.call('HSET', main, 'first_issued', fmt(at)) end
-  elseif kind == 'payment_received' or kind == 'invoice_written_off' then
-    local rec = redis.call('HGET', open, inv)
-    if not rec then
+  elseif kind == 'dispute_opened' or kind == 'dispute_resolved' then
+    if kind == 'dispute_opened' then
+      if redis.call('SISMEMBER', invoices, inv) == 0 then return {'refused', 'unknown_invoice'} end
+      if redis.call('SISMEMBER', disputed, inv) == 1 then return {'refused', 'dispute_open'} end
+    elseif redis.call('SISMEMBER', disputed, inv) == 0 then
+      return {'refused', 'no_open_dispute'}
+    end
+    break_due()
+    local r = open_record(inv)
+    if kind == 'dispute_opened' then
+      redis.call('SADD', disputed, inv)
+      add('disputes_opened', 1)
+      if r then r.dis = '1' end
+    else
+      redis.call('SREM', disputed, inv)
+      if r then r.dis = '0' end
+    end
+    if r then save(inv, r) end
+    redis.call('HSET', main, 'open_disputes', redis.call('SCARD', disputed))
+  else -- payment_received, invoice_written_off, promise_made, invoice_escalated: the invoice must be open
+    local r = open_record(inv)
+    if not r then
       if redis.call('SISMEMBER', invoices, inv) == 1 then return {'refused', 'invoice_closed'} end
       return {'refused', 'unknown_invoice'}
     end
-    local a, p, d, issued = string.match(rec, '^([^|]+)|([^|]+)|([^|]+)|([^|]+)$')
-    a, p, d = tonumber(a), tonumber(p), tonumber(d)
-    if kind == 'invoice_written_off' then
-      redis.call('HDEL', open, inv)
-      add('write_offs', 1)
-    else
-      p = p + amount
+    local p = r.p + amount
+    local paid_in_full, days, w = false, 0, 0
+    if kind == 'payment_received' or kind == 'promise_made' then
       if not finite(p) then return {'refused', 'not_finite'} end
-      local paid_in_full = p >= a - TOL
-      local days, w
+    end
+    if kind == 'payment_received' then
+      paid_in_full = p >= r.a - TOL
       if paid_in_full then
-        days = (at - d) / DAY
+        days = (at - tonumber(r.d)) / DAY
         w = math.pow(2, (at - ORIGIN) / HALF)
         if not finite(days, w, (get('dl_sum') or 0) + days, (get('ewm_num') or 0) + w * days,
                       (get('ewm_den') or 0) + w) then
           return {'refused', 'not_finite'}
         end
       end
+    end
+    break_due()
+    if kind == 'invoice_written_off' then
+      redis.call('HDEL', open, inv)
+      add('write_offs', 1)
+    elseif kind == 'promise_made' then
+      local entry = fmt(due) .. ',' .. fmt(p) .. ',' .. inv
+      local list = redis.call('HGET', main, 'promises')
+      redis.call('HSET', main, 'promises', list and (list .. ';' .. entry) or entry)
+    elseif kind == 'invoice_escalated' then
+      r.esc = '1'
+      save(inv, r)
+    else
       redis.call('HSET', main, 'last_payment', fmt(at))
       if paid_in_full then
         redis.call('HDEL', open, inv)
@@ -101,17 +169,11 @@ if kind ~= 'reminder_sent' then
         while #items > K do table.remove(items, 1) end
         redis.call('HSET', main, 'recent', table.concat(items, ';'))
       else
-        redis.call('HSET', open, inv, fmt(a) .. '|' .. fmt(p) .. '|' .. fmt(d) .. '|' .. issued)
+        r.p = p
+        save(inv, r)
       end
+      filter_promises(function(_, target, id) return id ~= inv or p < math.min(target, r.a) - TOL end)
     end
-  elseif kind == 'dispute_opened' then
-    if redis.call('SISMEMBER', invoices, inv) == 0 then return {'refused', 'unknown_invoice'} end
-    if redis.call('SADD', disputed, inv) == 0 then return {'refused', 'dispute_open'} end
-    add('disputes_opened', 1)
-    redis.call('HSET', main, 'open_disputes', redis.call('SCARD', disputed))
-  else
-    if redis.call('SREM', disputed, inv) == 0 then return {'refused', 'no_open_dispute'} end
-    redis.call('HSET', main, 'open_disputes', redis.call('SCARD', disputed))
   end
   redis.call('HSET', main, 'watermark', fmt(at))
 end

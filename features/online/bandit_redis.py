@@ -13,6 +13,10 @@ Keys (``namespace`` defaults to ``kredo:bandit``):
 * ``{ns}:pending``       hash invoice id -> JSON of the pending reminder
 * ``{ns}:deadline``      sorted set invoice id -> reward deadline (epoch seconds)
 
+A server that cannot be reached is :class:`~domain.errors.StoreUnavailable` (the
+events endpoint books the event and skips the bandit's bookkeeping; a decision
+answers 503), never a client library's exception.
+
 Example::
 
     state = RedisBanditState(redis.Redis.from_url("redis://127.0.0.1:6379/0"))
@@ -20,11 +24,27 @@ Example::
 """
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
+import redis
+
+from domain.errors import StoreUnavailable
 from domain.vocabulary import BANDIT_SEEN_TTL_S
+
+T = TypeVar("T")
+
+
+def _reachable(method: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> T:
+        try:
+            return method(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(f"the bandit state cannot be reached ({type(exc).__name__})") from exc
+    return call
 
 _INCREMENT = """
 if ARGV[1] ~= '' then
@@ -79,10 +99,12 @@ class RedisBanditState:
         self._expired = client.register_script(_TAKE_EXPIRED)
         self._pending_keys = [f"{namespace}:pending", f"{namespace}:deadline"]
 
+    @_reachable
     def read(self, key: str) -> dict[str, float]:
         raw = self._r.hgetall(f"{self._ns}:h:{key}")
         return {k.decode() if isinstance(k, bytes) else k: float(v) for k, v in raw.items()}
 
+    @_reachable
     def increment(self, key: str, deltas: Mapping[str, float], once: str | None = None) -> bool:
         args: list[Any] = [once or "", self._ttl]
         for field, delta in deltas.items():
@@ -90,19 +112,30 @@ class RedisBanditState:
         keys = [f"{self._ns}:h:{key}", f"{self._ns}:seen:{once or ''}"]
         return bool(self._increment(keys=keys, args=args))
 
+    @_reachable
     def put_pending(self, invoice_id: str, record: Mapping[str, Any], deadline: float) -> tuple[bool, dict | None]:
         marker = f"{self._ns}:seen:reminder:{record['reminder_id']}"
         stored, previous = self._put(keys=[*self._pending_keys, marker],
                                      args=[invoice_id, json.dumps(dict(record)), repr(float(deadline)), self._ttl])
         return bool(stored), (json.loads(previous) if previous else None)
 
+    @_reachable
     def get_pending(self, invoice_id: str) -> dict | None:
         raw = self._r.hget(self._pending_keys[0], invoice_id)
         return json.loads(raw) if raw else None
 
+    @_reachable
+    def awaiting(self, invoice_ids: Sequence[str]) -> set[str]:
+        ids = list(dict.fromkeys(invoice_ids))
+        if not ids:
+            return set()
+        return {i for i, found in zip(ids, self._r.hmget(self._pending_keys[0], ids)) if found}
+
+    @_reachable
     def take_pending(self, invoice_id: str, reminder_id: str) -> dict | None:
         raw = self._take(keys=self._pending_keys, args=[invoice_id, reminder_id])
         return json.loads(raw) if raw else None
 
+    @_reachable
     def take_expired(self, now: float, limit: int = 1000) -> list[dict]:
         return [json.loads(r) for r in self._expired(keys=self._pending_keys, args=[repr(float(now)), int(limit)])]

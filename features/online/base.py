@@ -15,6 +15,15 @@ Guarantees of every backend:
   never folded in the wrong place. Events of the same instant may come in any
   order. ``reminder_sent`` is accepted at any time and changes no feature.
 * An unknown customer reads as a new customer (all defaults), not an error.
+* A store that cannot be reached raises ``domain.errors.StoreUnavailable``
+  (a 503 for the caller), never a client library's exception.
+
+A *shared* store (Redis) lives outside the process: it can restart empty, be
+flushed or be replaced while the service runs. It carries an *epoch*, a token
+written when the store was last filled from the ledger; a missing or changed
+epoch means its content is not the one this process knows
+(``serving.keeper`` re-warms it from the ledger). The in-process store lives and
+dies with its process, is warmed once at start and has no epoch.
 """
 from __future__ import annotations
 
@@ -25,12 +34,16 @@ from datetime import datetime
 from typing import Any, Literal
 
 from domain.contract import DateWindow
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, StoreUnavailable
 from features.aggregates import CustomerAggregates, Refusal
 from ledger.events import Event, parse_event
 from features.transform import InvoiceRequest, invoice_features
 
 Status = Literal["applied", "duplicate", "refused"]
+
+
+class StoreEmptied(StoreUnavailable):
+    """A shared store lost its content (restarted empty, flushed) or is being re-warmed from the ledger."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +95,7 @@ class OnlineStore(ABC):
     def apply_booked(self, events: Sequence[Event]) -> list[EventResult]:
         """Fold events the ledger booked, given as the ``Event`` values they were validated into when booked
         (``ledger.book.Book.booked_events``): in order, idempotent, with no second parse."""
-        return self._apply_valid(events)
+        return self._apply_valid(events) if events else []
 
     @abstractmethod
     def _apply_valid(self, events: Sequence[Event]) -> list[EventResult]:
@@ -96,17 +109,37 @@ class OnlineStore(ABC):
         in one atomic swap: a reader sees the old state or the new one.
         """
         valid = [parse_event(raw) for raw in events]
-        if any(e.customer_id != customer_id for e in valid):
-            raise InvalidInput(f"refold of {customer_id} got another customer's event", field="customer_id")
+        check_owner(customer_id, valid)
         return self._replace(customer_id, valid)
 
     @abstractmethod
     def _replace(self, customer_id: str, events: Sequence[Event]) -> list[EventResult]:
         """Atomically swap the customer's state for the fold of ``events``."""
 
+    def refold_many(self, histories: Iterable[tuple[str, Sequence[Event]]]) -> list[EventResult]:
+        """Replace each customer's state by the fold of its booked events (``ledger.book.Book.customer_histories``):
+        how a store is warmed from the ledger, customer by customer, so a write of another worker between
+        two customers can never be folded out of order.
+
+        Unlike ``refold`` it does not check the shared store's epoch: the warm runs while the epoch is
+        not yet published (``serving.keeper``).
+        """
+        results: list[EventResult] = []
+        for customer_id, events in histories:
+            check_owner(customer_id, events)
+            results += self._replace(customer_id, events)
+        return results
+
+    #: True for a store outside the process (it has an epoch, see the module docstring).
+    shared = False
+
     @abstractmethod
     def aggregates_many(self, customer_ids: Sequence[str]) -> list[CustomerAggregates]:
         """Aggregates of several customers in one round trip (new customers: defaults)."""
+
+    def watermarks(self, customer_ids: Sequence[str]) -> list[int | None]:
+        """Each customer's time of its last folded event (None: nothing folded yet), in one round trip."""
+        return [a.watermark_us for a in self.aggregates_many(customer_ids)]
 
     def aggregates(self, customer_id: str) -> CustomerAggregates:
         """One customer's aggregates (a copy; a new customer gets defaults)."""
@@ -128,3 +161,9 @@ class OnlineStore(ABC):
 
     def close(self) -> None:
         """Release connections (no-op for the in-process store)."""
+
+
+def check_owner(customer_id: str, events: Sequence[Event]) -> None:
+    """A refold replaces one customer's state: every event must be that customer's."""
+    if any(e.customer_id != customer_id for e in events):
+        raise InvalidInput(f"refold of {customer_id} got another customer's event", field="customer_id")

@@ -61,6 +61,10 @@ class MemoryStore(OnlineStore):
             return [copy.deepcopy(self._states[c].aggregates) if c in self._states else CustomerAggregates()
                     for c in customer_ids]
 
+    def watermarks(self, customer_ids: Sequence[str]) -> list[int | None]:
+        with self._lock:
+            return [self._states[c].aggregates.watermark_us if c in self._states else None for c in customer_ids]
+
     def customer_features_many(self, queries: Sequence[FeatureQuery]) -> list[dict[str, float]]:
         """Computed under the lock on the live state: no copy per read."""
         with self._lock:

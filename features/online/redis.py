@@ -9,11 +9,23 @@ the server. Batches of events go out pipelined; a read is one round trip
 
 Keys (``{id}`` is a Redis Cluster hash tag: one customer's keys share a slot):
 
-* ``{ns}:cust:{id}``           hash: counts, sums, recent days late, watermark
-* ``{ns}:cust:{id}:open``      hash: invoice id -> "amount|paid|due_us|issued_us"
+* ``{ns}:cust:{id}``           hash: counts, sums, recent days late, pending and broken promises, watermark
+* ``{ns}:cust:{id}:open``      hash: invoice id -> "amount|paid|due_us|issued_us|disputed|escalated"
 * ``{ns}:cust:{id}:disputes``  set of invoices with an open dispute
 * ``{ns}:cust:{id}:invoices``  set of invoice ids ever issued (validates payments)
 * ``{ns}:cust:{id}:seen``      set of applied event ids (idempotency)
+* ``{ns}:epoch``               the token of the fill from the ledger this content comes from
+* ``{ns}:warming``             the warm lock: which process is filling the store now (expires)
+
+The epoch is checked without a round trip of its own: once the store knows its
+``epoch`` (``serving.keeper`` sets it), every read and write pipeline carries a
+``GET`` of the epoch key. A missing key (Redis restarted empty, flushed) is
+:class:`StoreEmptied`, so no decision is answered from an empty store; on a
+write, a missing or changed key means the write may have raced a re-warm, and
+the caller marks the customers for a refold from the ledger. Every command
+has a socket timeout and one retry (a pooled connection that died with a
+restarted server is replaced once), so a dead or hung Redis costs a request at
+most two timeouts, and is :class:`~domain.errors.StoreUnavailable`.
 
 Example::
 
@@ -22,33 +34,120 @@ Example::
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from domain.errors import StoreUnavailable
 from domain.resources import REDIS_FOLD_SCRIPT, read_text
 
 from features.aggregates import EWM_HALFLIFE_US, EWM_ORIGIN_US, CustomerAggregates, OpenInvoice, refusal
 from features.definitions import PAID_TOLERANCE, RECENT_K
 from ledger.events import US_PER_DAY, Event
-from features.online.base import EventResult, OnlineStore
+from features.online.base import EventResult, OnlineStore, StoreEmptied, check_owner
 
 _SCRIPT = read_text(REDIS_FOLD_SCRIPT)
 _CONSTANTS = [str(RECENT_K), repr(PAID_TOLERANCE), str(EWM_ORIGIN_US), str(EWM_HALFLIFE_US), str(US_PER_DAY)]
 BATCH = 2_000
+#: Socket timeout of every command (connect and read): far above a healthy round trip (< 1 ms on a LAN),
+#: far below the request timeout.
+TIMEOUT_S = 0.5
+#: redis-py's errors that mean "cannot talk to the server now" (``BusyLoadingError``, a server still
+#: reading its append-only file, is a ``ConnectionError``); a ``ResponseError`` (a script bug) is not one.
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+_HOLD = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+
+
+def client_for(url: str, timeout_s: float = TIMEOUT_S) -> redis.Redis:
+    """A client with bounded waits: socket timeouts and one immediate retry (see the module docstring)."""
+    return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                                retry=Retry(NoBackoff(), 1))
 
 
 class RedisStore(OnlineStore):
     """Online store in Redis; ``namespace`` prefixes every key (default ``kredo``)."""
 
+    shared = True
+
     def __init__(self, client: redis.Redis, namespace: str = "kredo") -> None:
         self._client = client
         self._ns = namespace
         self._apply_script = client.register_script(_SCRIPT)
+        self._release = client.register_script(_RELEASE)
+        self._hold = client.register_script(_HOLD)
+        self._epoch_key, self._warm_key = f"{namespace}:epoch", f"{namespace}:warming"
+        #: the epoch this process knows (None: not checked; ``serving.keeper`` sets it)
+        self.epoch: str | None = None
+        #: called with the error when the store could not be used (the keeper takes note and looks at once)
+        self.on_fault: Callable[[StoreUnavailable], None] = lambda error: None
 
     @classmethod
-    def from_url(cls, url: str, namespace: str = "kredo") -> "RedisStore":
-        return cls(redis.Redis.from_url(url), namespace)
+    def from_url(cls, url: str, namespace: str = "kredo", timeout_s: float = TIMEOUT_S) -> "RedisStore":
+        return cls(client_for(url, timeout_s), namespace)
+
+    def _execute(self, pipe: redis.client.Pipeline, checked: bool, reading: bool) -> list[Any]:
+        """Run a pipeline (with the epoch's ``GET`` last when ``checked``); a dead server is StoreUnavailable."""
+        known = self.epoch
+        if checked and known is not None:
+            pipe.get(self._epoch_key)
+        try:
+            replies = pipe.execute()
+        except UNREACHABLE as exc:
+            error = StoreUnavailable(f"the online store cannot be reached ({type(exc).__name__})")
+            self.on_fault(error)
+            raise error from exc
+        if not checked or known is None:
+            return replies
+        epoch = replies.pop()
+        if epoch is None:
+            error = StoreEmptied("the online store lost its content (restarted empty or flushed) and is being "
+                                 "re-warmed from the ledger")
+            self.on_fault(error)
+            raise error
+        if epoch.decode() != known:
+            self.epoch = epoch.decode()  # another worker re-warmed it: its content is the ledger's again
+            if not reading:  # this write may have raced that warm: the caller refolds these customers
+                raise StoreEmptied("the online store was re-warmed while this write ran")
+        return replies
+
+    # -- the epoch protocol (serving.keeper) --------------------------------------------------
+    def read_epoch(self) -> str | None:
+        """The epoch written by the last fill from the ledger, or None (empty or never filled)."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.get(self._epoch_key)
+        (epoch,) = self._execute(pipe, checked=False, reading=True)
+        return None if epoch is None else epoch.decode()
+
+    def claim_warm(self, owner: str, ttl_s: float) -> bool:
+        """Take the warm lock (``SET NX PX``): one process fills the store, the others wait for the epoch."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.set(self._warm_key, owner, nx=True, px=int(ttl_s * 1000))
+        return bool(self._execute(pipe, checked=False, reading=False)[0])
+
+    def hold_warm(self, owner: str, ttl_s: float) -> bool:
+        """Extend the warm lock while filling; False if it expired and another process took it."""
+        pipe = self._client.pipeline(transaction=False)
+        self._hold(keys=[self._warm_key], args=[owner, int(ttl_s * 1000)], client=pipe)
+        return bool(self._execute(pipe, checked=False, reading=False)[0])
+
+    def release_warm(self, owner: str) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        self._release(keys=[self._warm_key], args=[owner], client=pipe)
+        self._execute(pipe, checked=False, reading=False)
+
+    def publish_epoch(self) -> str:
+        """Mark the content as a complete fill from the ledger with a new epoch; returns it (and knows it)."""
+        epoch = uuid.uuid4().hex
+        pipe = self._client.pipeline(transaction=False)
+        pipe.set(self._epoch_key, epoch)
+        self._execute(pipe, checked=False, reading=False)
+        self.epoch = epoch
+        return epoch
 
     def _key(self, customer_id: str, suffix: str = "") -> str:
         return f"{self._ns}:cust:{{{customer_id}}}{suffix}"
@@ -79,24 +178,58 @@ class RedisStore(OnlineStore):
             pipe = self._client.pipeline(transaction=False)
             for e in chunk:
                 self._fold_in(pipe, e)
-            results += self._results(chunk, pipe.execute())
+            results += self._results(chunk, self._execute(pipe, checked=True, reading=False))
         return results
 
     def _replace(self, customer_id: str, events: Sequence[Event]) -> list[EventResult]:
         """DEL and the whole fold in one MULTI/EXEC: other clients see the old state or the new one."""
         pipe = self._client.pipeline(transaction=True)
+        self._queue_replace(pipe, customer_id, events)
+        return self._results(events, self._execute(pipe, checked=True, reading=False)[1:])
+
+    def _queue_replace(self, pipe: redis.client.Pipeline, customer_id: str, events: Sequence[Event]) -> None:
         pipe.delete(*self._keys(customer_id))
         for e in events:
             self._fold_in(pipe, e)
-        return self._results(events, pipe.execute()[1:])
+
+    def refold_many(self, histories: Iterable[tuple[str, Sequence[Event]]]) -> list[EventResult]:
+        """Whole customers per MULTI/EXEC, about ``BATCH`` events each (see ``OnlineStore.refold_many``)."""
+        results: list[EventResult] = []
+        pending: list[tuple[str, Sequence[Event]]] = []
+        size = 0
+        for customer_id, events in histories:
+            check_owner(customer_id, events)
+            pending.append((customer_id, events))
+            size += len(events) + 1
+            if size >= BATCH:
+                results += self._replace_all(pending)
+                pending, size = [], 0
+        return results + (self._replace_all(pending) if pending else [])
+
+    def _replace_all(self, histories: list[tuple[str, Sequence[Event]]]) -> list[EventResult]:
+        pipe = self._client.pipeline(transaction=True)
+        for customer_id, events in histories:
+            self._queue_replace(pipe, customer_id, events)
+        replies = iter(self._execute(pipe, checked=False, reading=False))
+        results: list[EventResult] = []
+        for _, events in histories:
+            next(replies)  # the DEL
+            results += self._results(events, [next(replies) for _ in events])
+        return results
 
     def aggregates_many(self, customer_ids: Sequence[str]) -> list[CustomerAggregates]:
         pipe = self._client.pipeline(transaction=True)
         for c in customer_ids:
             pipe.hgetall(self._key(c))
             pipe.hgetall(self._key(c, ":open"))
-        replies = pipe.execute()
+        replies = self._execute(pipe, checked=True, reading=True)
         return [_aggregates(replies[2 * i], replies[2 * i + 1]) for i in range(len(customer_ids))]
+
+    def watermarks(self, customer_ids: Sequence[str]) -> list[int | None]:
+        pipe = self._client.pipeline(transaction=False)
+        for c in customer_ids:
+            pipe.hget(self._key(c), "watermark")
+        return [None if mark is None else int(float(mark)) for mark in self._execute(pipe, checked=True, reading=True)]
 
     def close(self) -> None:
         self._client.close()
@@ -112,11 +245,18 @@ def _aggregates(main: dict[bytes, bytes], open_: dict[bytes, bytes]) -> Customer
         recent.append((int(float(at)), invoice, float(days)))
     open_invoices = {}
     for invoice, rec in open_.items():
-        amount, paid, due, issued = rec.decode().split("|")
-        open_invoices[invoice.decode()] = OpenInvoice(float(amount), float(paid), int(float(due)), int(float(issued)))
+        amount, paid, due, issued, *flags = rec.decode().split("|")
+        disputed, escalated = (flags[0] == "1", flags[1] == "1") if flags else (False, False)
+        open_invoices[invoice.decode()] = OpenInvoice(float(amount), float(paid), int(float(due)), int(float(issued)),
+                                                      disputed, escalated)
+    promises = []
+    for entry in main[b"promises"].decode().split(";") if b"promises" in main else ():
+        deadline, target, invoice = entry.split(",", 2)
+        promises.append((int(float(deadline)), float(target), invoice))
     return CustomerAggregates(
         invoices_issued=int(num(b"n_issued")), amount_sum=num(b"amount_sum"), first_issued_us=opt(b"first_issued"),
         invoices_paid=int(num(b"n_paid")), paid_late=int(num(b"n_late")), days_late_sum=num(b"dl_sum"),
         ewm_num=num(b"ewm_num"), ewm_den=num(b"ewm_den"), recent=recent, last_payment_us=opt(b"last_payment"),
         write_offs=int(num(b"write_offs")), disputes_opened=int(num(b"disputes_opened")),
-        open_disputes=int(num(b"open_disputes")), open_invoices=open_invoices, watermark_us=opt(b"watermark"))
+        open_disputes=int(num(b"open_disputes")), open_invoices=open_invoices, promises=promises,
+        broken_promises=int(num(b"broken_promises")), watermark_us=opt(b"watermark"))

@@ -141,6 +141,9 @@ def parse_camt053(data: bytes | str, source: str = "<memory>") -> list[Statement
     except DefusedXmlException as exc:
         raise StatementError(f"{source}: forbidden XML construct: {exc}", field="xml",
                              extra={"file": source, "line": None, "element": None}) from None
+    except LookupError as exc:  # the declaration names an encoding Python does not know
+        raise StatementError(f"{source}: unknown character encoding in the XML declaration: {exc}",
+                             field="xml", extra={"file": source, "line": 1, "element": None}) from None
     for elem in root.iter():  # namespace-agnostic from here on: every version reads alike
         elem.tag = _local(elem.tag)
     reader = _Reader(source, parser.lines)

@@ -1,17 +1,15 @@
-"""``POST /v1/admin/reload``: check the model alias and the policy file now.
+"""``POST /v1/admin/reload``: check the model alias and the policy file now (role ``admin``).
 
 A model or policy that fails to load is refused (409, the reasons in the
-problem document); the old one keeps serving. With ``ADMIN_TOKEN`` set, an
-``Authorization: Bearer <token>`` header is required.
+problem document, with file paths and URLs redacted by ``serving.problems``);
+the old one keeps serving.
 """
 from __future__ import annotations
 
-import hmac
-
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify
 
 from domain.errors import KredoError
-from serving.problems import Unauthorized
+from serving.access import requires
 from serving.runtime import get_runtime
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/admin")
@@ -23,15 +21,8 @@ class ReloadRefused(KredoError):
     status = 409
 
 
-@bp.before_request
-def _authorise() -> None:
-    token = current_app.config.get("ADMIN_TOKEN")
-    if token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
-        raise Unauthorized("admin endpoints need 'Authorization: Bearer <KREDO_ADMIN_TOKEN>'",
-                           field="Authorization")
-
-
 @bp.post("/reload")
+@requires("admin")
 def reload():  # noqa: ANN201
     report = get_runtime().reload()
     if report.refused:

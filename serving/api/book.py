@@ -19,6 +19,7 @@ from domain.vocabulary import CHANNELS
 from engine.decisions import standing
 from ledger.views import (INVOICE_STATUSES, ageing, customer_invoices, customer_row, days_past_due, invoice_view,
                           search_decisions)
+from serving.access import requires
 from serving.dunning_view import micros, moment
 from serving.runtime import get_runtime
 from serving.schemas import (Ageing, CustomerOverview, DecisionSummary, InvoiceDetail, InvoiceList, InvoiceSummary,
@@ -69,15 +70,17 @@ def _standing(row: dict, now: datetime) -> Standing:
 
 
 @bp.get("/customers/<customer_id>")
+@requires("dunning", "auditor")
 def get_customer(customer_id: str) -> Response:
     runtime = get_runtime()
-    row = customer_row(runtime.book.engine, customer_id)
-    if row is None:
-        raise NotFound(f"the ledger has no customer {customer_id[:80]!r}", field="customer_id")
     now_us = micros(g.received)
-    open_items = customer_invoices(runtime.book.engine, customer_id, "open", now_us)
+    with runtime.book.engine.connect() as conn:
+        row = customer_row(conn, customer_id)
+        if row is None:
+            raise NotFound(f"the ledger has no customer {customer_id[:80]!r}", field="customer_id")
+        open_items = customer_invoices(conn, customer_id, "open", now_us)
+        recent = search_decisions(conn, customer_id=customer_id, limit=LAST_DECISIONS)
     buckets = ageing(open_items, now_us)
-    recent = search_decisions(runtime.book.engine, customer_id=customer_id, limit=LAST_DECISIONS)
     overview = CustomerOverview(
         id=row["id"], name=row["name"], customer_type=row["type"], country=row["country"], profile=row["profile"],
         size=row["size"], sector=row["sector"], account_manager=row["account_manager"],
@@ -93,20 +96,23 @@ def get_customer(customer_id: str) -> Response:
 
 
 @bp.get("/customers/<customer_id>/invoices")
+@requires("dunning", "auditor")
 def get_customer_invoices(customer_id: str) -> Response:
     runtime = get_runtime()
     status = request.args.get("status")
     if status is not None and status not in INVOICE_STATUSES:
         raise InvalidInput(f"status must be one of {list(INVOICE_STATUSES)}", field="status")
-    if customer_row(runtime.book.engine, customer_id) is None:
-        raise NotFound(f"the ledger has no customer {customer_id[:80]!r}", field="customer_id")
     now_us = micros(g.received)
-    rows = customer_invoices(runtime.book.engine, customer_id, status, now_us)
+    with runtime.book.engine.connect() as conn:
+        if customer_row(conn, customer_id) is None:
+            raise NotFound(f"the ledger has no customer {customer_id[:80]!r}", field="customer_id")
+        rows = customer_invoices(conn, customer_id, status, now_us)
     return _json(InvoiceList(customer_id=customer_id, status=status,
                              invoices=[invoice_summary(r, now_us) for r in rows]))
 
 
 @bp.get("/invoices/<invoice_id>")
+@requires("dunning", "auditor")
 def get_invoice(invoice_id: str) -> Response:
     view = invoice_view(get_runtime().book.engine, invoice_id, decisions=True)
     if view is None:

@@ -15,9 +15,16 @@ checking the invoice in the ledger), the decision's own stages (``features``,
 timings), ``audit`` (building and committing the record, indexing it in the
 ledger) and ``serialise``.
 CPU, not wall time: it is what a stage costs, whatever else the machine runs.
+
+While the online store is down (or being re-warmed) a decision answers 503
+with ``Retry-After``; with ``DEGRADED_MODE=rules_only`` a checkout is decided
+by the credit policy alone instead (``engine.degraded``), flagged in the
+answer and the audit record. Next-action always waits for the store: dunning
+can wait a few seconds, a checkout cannot.
 """
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -25,14 +32,19 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic_core import to_json
+from sqlalchemy.exc import OperationalError
 from werkzeug.routing import BaseConverter
 
-from domain.contract import CheckoutRequest, NextActionByInvoice, NextActionRequest, Reason
-from domain.errors import InvalidInput, NotFound
+from domain.contract import (CheckoutDecision, CheckoutRequest, NextActionByInvoice, NextActionDecision,
+                             NextActionRequest, Reason)
+from domain.errors import InvalidInput, NotFound, StoreUnavailable
 from engine.decisions import Decision, decide_checkout, decide_next_action
+from engine.degraded import LedgerStanding, decide_checkout_rules_only
+from serving.access import requires
 from serving.api._body import parse
-from ledger.views import customer_row, invoice_view, record_decision, search_decisions
+from ledger.views import customer_row, invoice_view, open_standing, record_decision, search_decisions
 from serving.api.book import decision_summary
+from serving.api.tasks import open_decision_task
 from serving.audit import json_bytes
 from serving.dunning_view import corrected, from_ledger, micros
 from serving.metrics import get_metrics
@@ -41,6 +53,7 @@ from serving.runtime import get_runtime
 from serving.schemas import DecisionPage
 
 bp = Blueprint("decisions", __name__, url_prefix="/v1/decisions")
+log = logging.getLogger(__name__)
 _ID_PATTERN = re.compile(r"dec_[0-9a-f]{32}")
 
 
@@ -72,22 +85,27 @@ def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now
     ``before``: CPU seconds of the request path's stages before the decision (for ``Server-Timing``).
 
     The record keeps the server's receipt time beside the business ``now`` the
-    caller sent, so a decision cannot be backdated unnoticed.
+    caller sent, so a decision cannot be backdated unnoticed, and the key that
+    asked (``caller``: its public id and role, never the secret).
     """
     cpu0 = time.thread_time()
     runtime = get_runtime()
     decision_id = f"dec_{uuid.uuid4().hex}"
     latency_ms = round((time.perf_counter() - g.t0) * 1e3, 3)
-    entry, response = decision_entry(body, decision, decision_id, latency_ms, g.received, now, decided_on)
+    entry, response = decision_entry(body, decision, decision_id, latency_ms, g.received, now, decided_on,
+                                     caller={"key_id": g.caller.id, "role": g.caller.role})
     record, created = runtime.audit.append(entry)
     if not created:
         return Response(json_bytes(record.payload["response"]), mimetype="application/json",
                         headers={"Kredo-Replayed": "true"})
     subject = decided_on or body
     invoice = getattr(subject, "invoice", None)
-    record_decision(runtime.book.engine, decision_id, body.request_id, decision.kind, subject.customer.id,
-                    None if invoice is None else invoice.id, decision.outcome, micros(now), micros(g.received),
-                    {"reasons": [r["text"] for r in response["reasons"]][:6]})
+    try:
+        record_decision(runtime.book.engine, decision_id, body.request_id, decision.kind, subject.customer.id,
+                        None if invoice is None else invoice.id, decision.outcome, micros(now), micros(g.received),
+                        {"reasons": [r["text"] for r in response["reasons"]][:6]})
+    except OperationalError:  # the decision is taken and recorded: the index (search, timelines) misses it
+        log.exception("decision %s is in the audit log but not in the ledger's decision index", decision_id)
     get_metrics(current_app).decisions.labels(decision.kind, decision.outcome).inc()
     cpu1 = time.thread_time()
     data = json_bytes(response)
@@ -97,17 +115,28 @@ def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now
 
 
 @bp.post("/checkout")
+@requires("checkout")
 def checkout() -> Response:
     cpu0 = time.thread_time()
     body = parse(CheckoutRequest)
     runtime = get_runtime()
     now = body.now or g.received
     parse_cpu = time.thread_time() - cpu0
-    decision = decide_checkout(body, now, store=runtime.store, served=runtime.snapshot())
+    served = runtime.snapshot()
+    try:
+        decision = decide_checkout(body, now, store=runtime.store, served=served)
+    except StoreUnavailable as exc:
+        if runtime.config["DEGRADED_MODE"] != "rules_only":
+            raise
+        open_cents, overdue_cents, disputes = open_standing(runtime.book.engine, body.customer.id, micros(now))
+        decision = decide_checkout_rules_only(body, now, rules=served.rules, reason=exc.code,
+                                              standing=LedgerStanding(open_cents / 100, overdue_cents / 100, disputes))
+        get_metrics(current_app).degraded.labels(decision.kind, exc.code).inc()
     return _answer(body, now, decision, {"parse": parse_cpu})
 
 
 @bp.post("/next-action")
+@requires("dunning")
 def next_action() -> Response:
     cpu0 = time.thread_time()
     body = parse(NextActionRequest, NextActionByInvoice)
@@ -132,10 +161,14 @@ def next_action() -> Response:
     closed = None if view is None or view.invoice["status"] == "open" else view.invoice["status"]
     before = {"parse": cpu1 - cpu0, "ledger": time.thread_time() - cpu1}
     decision = decide_next_action(request, store=runtime.store, served=served, known=known, closed=closed)
+    task = decision.answer.task
+    if task is not None and view is not None:  # the ledger keeps the invoice: the task goes on the worklist
+        task.id = open_decision_task(runtime.book.engine, task, request.customer.id, request.invoice.id, request.now)
     return _answer(body, request.now, decision, before, decided_on=request)
 
 
 @bp.get("")
+@requires("auditor")
 def list_decisions() -> Response:
     """Decisions newest first, filtered by customer, invoice, outcome and business time; cursor pages."""
     args = request.args
@@ -157,7 +190,8 @@ def list_decisions() -> Response:
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name) or None
+    """An integer query parameter; left out, ``default``; empty or out of range, a 422 (the schema's integer)."""
+    raw = request.args.get(name)
     if raw is None:
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
@@ -191,6 +225,7 @@ def _cursor(raw: str | None) -> tuple[int, str] | None:
 
 
 @bp.get("/<decision_id:decision_id>")
+@requires("auditor")
 def get_decision(decision_id: str) -> Response:
     """The full audit record, with its place in the hash chain (404 for an id that cannot exist, too)."""
     if not _ID_PATTERN.fullmatch(decision_id):

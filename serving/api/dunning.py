@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g
 
+from serving.access import requires
 from serving.api._body import parse
 from serving.audit import json_bytes
 from serving.dunning_run import Deciding, run_day
@@ -23,6 +24,7 @@ bp = Blueprint("dunning", __name__, url_prefix="/v1/dunning")
 
 
 @bp.post("/runs")
+@requires("dunning")
 def post_run() -> Response:
     body = parse(DunningRunRequest)
     runtime = get_runtime()

@@ -17,9 +17,20 @@ Then the bandit learns from what the ledger now says:
   read back from that decision's audit record as a typed ``BanditFeedback``
   (a decision of another invoice is refused before booking);
 * an applied ``payment_received`` pays the invoice's pending reminder its reward
-  once the ledger says the invoice is settled;
+  once the ledger says the invoice is settled: 1 when within 7 days of the
+  *decision* (the audit record's ``decided_at``), so a late send slot costs what it
+  costs the cash;
 * reminders whose 7-day window ended before the batch's latest event time (but
   never later than the server's clock) are settled with reward 0.
+
+The events are acknowledged once the ledger has committed them (``applied``):
+they are durable. When the online store cannot follow at that moment (Redis
+down or being re-warmed), their customers are marked behind in the ledger and
+the keeper refolds them when the store is back (``serving.keeper``); the
+answer is the same. The bandit's bookkeeping of an event whose store is down is
+skipped with ``code`` and ``reason: bandit_skipped`` (its expiry settles later
+by itself). A batch the ledger cannot commit (a lock not granted in time, the
+database down) is a 503 and nothing of it is acknowledged.
 
 A refused event never stops the batch: the answer lists a result per event. A batch of more
 than ``MAX_EVENTS`` is a 422 naming ``events``: the body limit of this endpoint is
@@ -34,11 +45,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from domain.errors import KredoError, NotFound
+from domain.errors import KredoError, NotFound, StoreUnavailable
 from engine.bandits import Choice
 from engine.decisions import BanditFeedback
-from ledger.book import Verdict, sort_events
+from ledger.book import RANK, Verdict
 from ledger.events import to_us
+from serving.access import requires
 from serving.api._body import date_window, parse
 from serving.runtime import Runtime, get_runtime
 from serving.workflow import open_dispute_tasks
@@ -55,6 +67,7 @@ def now_us() -> int:
 
 
 @bp.post("/events")
+@requires("dunning")
 def post_events() -> Response:
     body = parse(EventsRequest, max_bytes=MAX_EVENTS_BODY_BYTES)
     runtime = get_runtime()
@@ -69,20 +82,29 @@ def post_events() -> Response:
             open_dispute_tasks(conn, runtime.policy.current.policy, disputes, received)
     booked = iter(applied.verdicts)
     verdicts = [p if p is not None else next(booked) for p in pre]
-    _follow(runtime, verdicts)
+    follow(runtime, verdicts)
     out, rewards, latest = [], 0, None
+    try:
+        waiting: set[str] | None = runtime.bandit.attribution.awaiting(
+            [v.event.invoice_id for v in verdicts if v.status == "applied" and v.event is not None
+             and v.event.type == "payment_received" and applied.invoice_status.get(v.event.invoice_id) == "paid"])
+    except StoreUnavailable:
+        waiting = None  # the bandit state is down: a payment that may settle a reminder says so in its row
     for verdict in verdicts:
         row = {"event_id": verdict.event_id, "status": verdict.status, "code": verdict.code,
                "field": verdict.field, "reason": verdict.reason, "detail": verdict.reason}
         if verdict.status == "applied" and verdict.event is not None:
             try:
-                rewards += _pay_bandit(runtime, verdict, applied.invoice_status)
+                rewards += _pay_bandit(runtime, verdict, applied.invoice_status, waiting)
                 latest = max(latest or 0, verdict.event.at_us)
             except KredoError as exc:
                 row.update(code=exc.code, reason="bandit_skipped", detail=f"booked; bandit skipped: {exc.detail}")
         out.append(row)
     if latest is not None:  # event time settles as it did live, but a future date settles nothing early
-        rewards += len(runtime.bandit.attribution.expire(min(latest, received) / 1e6))
+        try:
+            rewards += len(runtime.bandit.attribution.expire(min(latest, received) / 1e6))
+        except StoreUnavailable:
+            log.warning("bandit state unavailable: reward expiry left to a later batch")
     counts = {s: sum(r["status"] == s for r in out) for s in ("applied", "duplicate", "refused")}
     return jsonify({"results": out, **counts, "rewards": rewards})
 
@@ -104,10 +126,14 @@ def _precheck(runtime: Runtime, event: dict[str, Any], received_us: int) -> Verd
                            f"{name} {window.rule(at < _EARLIEST_US, latest)}, got {event[name]}")
     if event.get("type") == "reminder_sent" and event.get("decision_id"):
         try:
-            payload = runtime.audit.get(str(event["decision_id"])).payload
+            record = runtime.audit.get(str(event["decision_id"]))
         except NotFound:
             return Verdict(event_id, "refused", "unknown_decision", "decision_id",
                            f"no decision {str(event['decision_id'])[:80]!r}")
+        if record.redacted:
+            return Verdict(event_id, "refused", "decision_redacted", "decision_id",
+                           f"decision {event['decision_id']} is past the audit retention; its arm is no longer kept")
+        payload = record.payload
         decided_on = payload.get("decided_on") or payload.get("request") or {}
         decided_for = (decided_on.get("invoice") or {}).get("id") or decided_on.get("invoice_id")
         if decided_for != event.get("invoice_id"):
@@ -117,31 +143,51 @@ def _precheck(runtime: Runtime, event: dict[str, Any], received_us: int) -> Verd
     return None
 
 
-def _follow(runtime: Runtime, verdicts: list[Verdict]) -> None:
-    """The online features follow the ledger: in-order customers fold in, late ones refold from the ledger."""
+def follow(runtime: Runtime, verdicts: list[Verdict]) -> None:
+    """The online features follow the ledger: in-order customers fold in, late ones refold from the ledger;
+    when the store cannot follow, the customers are marked behind (see the module docstring)."""
     applied = [v for v in verdicts if v.status == "applied" and v.event is not None]
+    customers = {v.event.customer_id for v in applied if v.event is not None}
+    if not customers:
+        return
+    if not runtime.keeper.ready:
+        runtime.keeper.behind(customers)
+        return
+    try:
+        _fold_in(runtime, applied)
+    except StoreUnavailable as exc:
+        log.warning("online store did not follow %d customers (%s); marked for a refold", len(customers), exc.detail)
+        runtime.keeper.behind(customers)
+
+
+def _fold_in(runtime: Runtime, applied: list[Verdict]) -> None:
+    """Fold the booked events into the store (raises ``StoreUnavailable`` when it cannot)."""
     late = _late(runtime, applied)
     for customer_id in sorted(late):
         runtime.store.refold(customer_id, runtime.book.customer_events(customer_id))
-    in_order = sort_events([dict(v.raw) for v in applied if v.raw is not None and v.event is not None
-                            and v.event.customer_id not in late])
-    for result in runtime.store.apply(in_order):
+    in_order = sorted((v.event for v in applied if v.event is not None and v.event.customer_id not in late),
+                      key=lambda e: (e.at_us, RANK[e.type], e.invoice_id, e.event_id))
+    for event, result in zip(in_order, runtime.store.apply_booked(in_order)):
         if result.status == "refused":  # the ledger accepted it: the store's fold must agree, else refold
             log.warning("online store refused a booked event %s (%s); refolding", result.event_id, result.reason)
-            owner = next(e["customer_id"] for e in in_order if e["event_id"] == result.event_id)
-            runtime.store.refold(owner, runtime.book.customer_events(owner))
+            runtime.store.refold(event.customer_id, runtime.book.customer_events(event.customer_id))
 
 
 def _late(runtime: Runtime, applied: list[Verdict]) -> set[str]:
     """Customers with an event dated before the online store's last applied event of theirs."""
     customers = sorted({v.event.customer_id for v in applied if v.event is not None})
-    marks = dict(zip(customers, (a.watermark_us for a in runtime.store.aggregates_many(customers))))
+    marks = dict(zip(customers, runtime.store.watermarks(customers)))
     return {v.event.customer_id for v in applied if v.event is not None
             and marks.get(v.event.customer_id) is not None and v.event.at_us < marks[v.event.customer_id]}
 
 
-def _pay_bandit(runtime: Runtime, verdict: Verdict, invoice_status: dict[str, str]) -> int:
+def _pay_bandit(runtime: Runtime, verdict: Verdict, invoice_status: dict[str, str],
+                waiting: set[str] | None) -> int:
     """Feed one booked event to the reward bookkeeping; returns the number of rewards settled.
+
+    ``waiting`` holds the invoices with a pending reminder (asked once per batch; a reminder
+    recorded in this batch joins it), so a payment that no reminder waits for costs nothing;
+    None when the bandit state could not be asked (``StoreUnavailable`` for a settling payment).
 
     Times are the event's own (business time, as epoch seconds), so a replayed
     history settles rewards exactly as it did live.
@@ -155,9 +201,14 @@ def _pay_bandit(runtime: Runtime, verdict: Verdict, invoice_status: dict[str, st
         if feedback is None:
             return 0
         choice = Choice(feedback.arm, feedback.propensity, feedback.policy, feedback.experiment, feedback.group)
-        settled = attribution.record_reminder(event.event_id, feedback.invoice_id, at, feedback.context, choice)
+        settled = attribution.record_reminder(event.event_id, feedback.invoice_id, at, feedback.context, choice,
+                                              decided_at=feedback.decided_at)
+        if waiting is not None:
+            waiting.add(feedback.invoice_id)
         return len(settled)
-    if event.type == "payment_received":
+    if event.type == "payment_received" and waiting is None and invoice_status.get(event.invoice_id) == "paid":
+        raise StoreUnavailable("the bandit state cannot be reached")
+    if event.type == "payment_received" and waiting is not None and event.invoice_id in waiting:
         settled = attribution.payment_received(event.event_id, event.invoice_id, at,
                                                invoice_settled=invoice_status.get(event.invoice_id) == "paid")
         return int(settled is not None)

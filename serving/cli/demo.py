@@ -3,19 +3,29 @@
 Why: a newcomer needs one command that shows the product working, with no
 server to set up: a simulated ledger, a trained champion model in the local
 MLflow store, the default policy, the in-process feature store warmed with
-the ledger's history, the SQLite audit log, and the API on localhost with a
-ready-to-paste ``curl``. Each preparation step is idempotent: it is skipped
-when its output is already there, so ``kredo demo --no-serve`` can run again
-and again.
+the ledger's history, the SQLite audit log, one API key per role, and the API
+on localhost with ready-to-paste ``curl`` lines. Each preparation step is
+idempotent: it is skipped when its output is already there, so ``kredo demo
+--no-serve`` can run again and again.
+
+The keys are made by the code ``kredo keys create`` runs and written, one
+``KREDO_KEY_<ROLE>=...`` line per role, to ``<dir>/api-keys.env`` (mode 0600,
+under ``var/``, which git ignores): no key is committed or printed, only where
+they are. A rerun keeps the keys in that file as long as they still
+authenticate, and replaces those that do not (revoked, or another pepper).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+from domain.vocabulary import ROLES
+
 DEFAULT_DIR = Path("var/demo")
+KEYS_FILE = "api-keys.env"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,21 +93,67 @@ def prepare_champion(ledger_dir: Path, tracking_uri: str, seed: int) -> str:
     return info["version"]
 
 
-def curl_examples(base: str, customer: dict[str, str], invoice_id: str) -> str:
-    """Requests for ``customer`` (its record: id, type, country, profile, size) and one of its open invoices."""
+def env_name(role: str) -> str:
+    return f"KREDO_KEY_{role.upper()}"
+
+
+def curl_examples(base: str, customer: dict[str, str], invoice_id: str, keys_file: Path) -> str:
+    """Requests for ``customer`` (its record: id, type, country, profile, size) and one of its open invoices,
+    each with the key of the role it needs (read from ``keys_file`` by the shell)."""
     checkout = {"request_id": "demo-ord-1", "customer": customer,
                 "order": {"amount": 1250.0, "currency": "EUR", "payment_terms_days": 30}}
     next_action = {"request_id": "demo-na-1", "invoice_id": invoice_id}
+    auth = lambda role: f'-H "Authorization: Bearer ${env_name(role)}"'  # noqa: E731
     return "\n".join([
-        f"curl -s -X POST {base}/v1/decisions/checkout -H 'Content-Type: application/json' "
+        f". {keys_file}    # one key per role: {', '.join(f'${env_name(r)}' for r in ROLES)}",
+        f"curl -s -X POST {base}/v1/decisions/checkout {auth('checkout')} -H 'Content-Type: application/json' "
         f"-d '{json.dumps(checkout)}'",
-        f"curl -s -X POST {base}/v1/decisions/next-action -H 'Content-Type: application/json' "
+        f"curl -s -X POST {base}/v1/decisions/next-action {auth('dunning')} -H 'Content-Type: application/json' "
         f"-d '{json.dumps(next_action)}'",
-        f"curl -s {base}/v1/customers/{customer['id']}    # standing, exposure, ageing, last decisions",
-        f"curl -s {base}/v1/invoices/{invoice_id}    # the invoice's timeline",
-        f"curl -s {base}/v1/decisions/<decision_id>    # the audit record",
+        f"curl -s {auth('dunning')} {base}/v1/customers/{customer['id']}    # standing, exposure, ageing, "
+        "last decisions",
+        f"curl -s {auth('dunning')} {base}/v1/invoices/{invoice_id}    # the invoice's timeline",
+        f"curl -s {auth('auditor')} {base}/v1/decisions/<decision_id>    # the audit record",
         f"curl -s {base}/openapi.json",
     ])
+
+
+def prepare_keys(ledger_url: str, path: Path) -> dict[str, str]:
+    """One key per role in ``path`` (mode 0600), made as ``kredo keys create`` makes them; live ones kept."""
+    from ledger.database import open_ledger
+    from ledger.keys import create_key, pepper_bytes
+    from serving.access import KeyRing
+    from serving.config import load
+
+    pepper = pepper_bytes(load()["KEY_PEPPER"])
+    engine = open_ledger(ledger_url)
+    ring = KeyRing(engine, pepper, refresh_s=0.0)
+    known = _read_keys(path)
+    keys, made = {}, []
+    for role in ROLES:
+        token = known.get(role)
+        key = None if token is None else ring.authenticate(token)
+        if key is None or key.role != role:
+            token = create_key(engine, role, f"demo-{role}", pepper).token
+            made.append(role)
+        keys[role] = token
+    engine.dispose()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when the file was there with a wider mode
+    with os.fdopen(fd, "w") as out:
+        out.write("# Kredo demo API keys, one per role (kredo keys list shows them; kredo keys revoke ID)\n")
+        out.writelines(f"{env_name(role)}={token}\n" for role, token in keys.items())
+    print(f"[demo] API keys, one per role, in {path} (mode 0600; "
+          + (f"made: {', '.join(made)})" if made else "kept from the last run)"))
+    return keys
+
+
+def _read_keys(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    pairs = (line.strip().partition("=") for line in path.read_text().splitlines() if not line.startswith("#"))
+    names = {env_name(role): role for role in ROLES}
+    return {names[name]: value for name, _, value in pairs if name in names and value}
 
 
 def prepare_book(ledger_dir: Path, url: str) -> None:
@@ -144,6 +200,8 @@ def run(args: argparse.Namespace) -> int:
     prepare_champion(ledger_dir, tracking_uri, args.seed)
     ledger_url = f"sqlite:///{(args.dir / 'ledger.db').resolve()}"
     prepare_book(ledger_dir, ledger_url)
+    keys_file = args.dir / KEYS_FILE
+    prepare_keys(ledger_url, keys_file)
     if args.no_serve:
         print("[demo] prepared; not serving (--no-serve)")
         return 0
@@ -152,10 +210,10 @@ def run(args: argparse.Namespace) -> int:
 
     app = create_app({"MLFLOW_TRACKING_URI": tracking_uri, "REDIS_URL": None,
                       "AUDIT_URL": f"sqlite:///{(args.dir / 'audit.db').resolve()}", "LEDGER_URL": ledger_url})
-    warmed = app.extensions["kredo.runtime"].warmed
+    warmed = app.extensions["kredo.runtime"].keeper.warmed
     print(f"[demo] feature store warmed from the ledger: {warmed['applied']:,} events in {warmed['seconds']} s")
     customer, invoice = _example_customer(ledger_dir)
     base = f"http://{args.host}:{args.port}"
-    print(f"[demo] serving on {base} (Ctrl-C to stop). Try:\n{curl_examples(base, customer, invoice)}")
+    print(f"[demo] serving on {base} (Ctrl-C to stop). Try:\n{curl_examples(base, customer, invoice, keys_file)}")
     app.run(host=args.host, port=args.port, threaded=True)
     return 0

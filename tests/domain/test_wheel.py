@@ -56,7 +56,10 @@ def test_the_installed_package_answers_a_checkout(installed: Path, tmp_path: Pat
                           "MODEL_URI": {champion['uri']!r}, "RELOAD_INTERVAL_S": 0}})
         body = {{"request_id": "wheel-1", "customer": {{"id": "C-1", "type": "business", "country": "NL"}},
                 "order": {{"amount": 800.0, "currency": "EUR"}}}}
-        answer = app.test_client().post("/v1/decisions/checkout", json=body)
+        from serving.access import get_ring
+        token = get_ring(app).create("checkout", "wheel").token  # as `kredo keys create` makes it
+        answer = app.test_client().post("/v1/decisions/checkout", json=body,
+                                        headers={{"Authorization": f"Bearer {{token}}"}})
         print(json.dumps({{"status": answer.status_code, **answer.get_json()}}))
     """)
     result = _run(installed, tmp_path, "-c", script)
@@ -72,3 +75,15 @@ def test_the_image_definition_passes_hadolint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     text = (ROOT / "Dockerfile").read_text()
     assert "pip wheel" in text and "/wheels/*.whl" in text and "HEALTHCHECK" in text and "USER 10001" in text
+
+
+def test_the_image_builds_its_wheel_from_every_package() -> None:
+    """The build stage copies each package ``pyproject.toml`` ships (``ledger`` was missing: the image's
+    wheel would have been built without the system of record)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = {line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")
+              and len(line.split()) == 3 and line.split()[1] == line.split()[2]}
+    assert packages <= copied, sorted(packages - copied)

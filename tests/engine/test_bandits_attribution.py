@@ -86,3 +86,19 @@ def test_unrelated_invoice_payment_is_ignored(setup):
     send(exp, attr, "REM-1", "INV-1", 0.0)
     assert attr.payment_received("PAY-9", "INV-9", DAY) is None
     assert attr.expire(DAY) == []
+
+
+def test_the_window_runs_from_the_decision_not_the_send_time(setup):
+    """Finding: 25 of 80 reminders were planned more than 48 h ahead (up to 6.5 days): the reward
+    counted 'paid within 7 days of the reminder', so a later slot cost the bandit nothing although
+    it delayed the cash."""
+    exp, ts, attr, _ = setup
+    decided = 1000.0
+    choice = exp.decide("INV-9", CTX, ALLOWED, np.random.default_rng(0))
+    attr.record_reminder("REM-9", "INV-9", decided + 6.5 * DAY, CTX, choice, decided_at=decided)
+    late = attr.payment_received("PAY-9", "INV-9", decided + 8 * DAY)  # 1.5 days after it went out
+    assert late.reward == 0.0 and counts(ts, choice.arm) == (0.0, 1.0)
+    attr.record_reminder("REM-10", "INV-10", decided + 0.1 * DAY, CTX, choice, decided_at=decided)
+    assert attr.payment_received("PAY-10", "INV-10", decided + 6.9 * DAY).reward == 1.0
+    attr.record_reminder("REM-11", "INV-11", decided + 6.5 * DAY, CTX, choice, decided_at=decided)
+    assert [s.reward for s in attr.expire(decided + 7.01 * DAY)] == [0.0]  # the window closed a week after deciding

@@ -13,15 +13,19 @@ from engine.bandits.offline import evaluate_on_ledger, make_policy, train
 from engine.bandits.ope import evaluate, target_probabilities
 from ledger.tables import save_ledger
 from serving.cli import main
+from training.simulation import paid_within_window_of_decision
+from training.simulation.simulator import arm_delays_of
 
 
 @pytest.fixture(scope="module")
 def logs(small_ledger):
-    """(train part, test part, truth matrix of the test part) of the small ledger's reminders."""
+    """(train part, test part, truth matrix of the test part) of the small ledger's reminders; the truth,
+    like the logged reward, is P(paid within 7 days of the decision), each arm's send delay priced in."""
     logged = from_ledger(small_ledger)
-    customer = small_ledger.reminders.set_index("reminder_id")["customer_id"]
-    traits = small_ledger.traits.set_index("customer_id").loc[customer.loc[list(logged.reminder_ids)]]
-    truth = truth_matrix(traits.reset_index(), np.array([c.step for c in logged.contexts]))
+    rows = small_ledger.reminders.set_index("reminder_id").loc[list(logged.reminder_ids)]
+    traits = small_ledger.traits.set_index("customer_id").loc[rows["customer_id"]]
+    truth = paid_within_window_of_decision(truth_matrix(traits.reset_index(), np.array([c.step for c in logged.contexts])),
+                                           arm_delays_of(rows))
     train_part, test_part = logged.split(0.5)
     return train_part, test_part, truth[len(train_part):]
 

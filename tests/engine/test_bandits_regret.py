@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.bandits import VowpalWabbitSquareCB, build_stream, learners, vw_example
-from engine.bandits import Arm, Context, InProcessState, ThompsonSampling, UniformRandom
+from engine.bandits import Arm, Context, InProcessState, ThompsonSampling, UniformRandom, all_arms
 from engine.bandits.regret import PolicyLearner, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +76,22 @@ def test_bench_script_prints_json_table_and_plot(tmp_path):
                          capture_output=True, text=True, timeout=300, check=True).stdout
     figures = json.loads(out.strip().splitlines()[-1])
     for name in ("uniform", "static", "thompson", "linear_ts", "mabwiser_ts", "mabwiser_linucb", "vw_squarecb"):
-        assert set(figures[name]) == {"regret", "paid_rate"} and 0 <= figures[name]["paid_rate"] <= 1
+        assert set(figures[name]) == {"regret", "paid_rate", "sent_within_24h"} and 0 <= figures[name]["paid_rate"] <= 1
+        assert 0 <= figures[name]["sent_within_24h"] <= 1
     assert {"thompson_p99_ms", "linear_ts_p99_ms"} <= set(figures["latency_redis"])
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "mabwiser_linucb" in out.split("==")[0]  # the human table comes first
+
+
+def test_the_stream_prices_the_send_delay_in():
+    """A reminder decided on Monday morning and sent by a weekend arm waits five days: only the part of
+    its week after Saturday can bring the cash, so its truth is far below the same arm sent at once."""
+    from bench.bandits import arm_delays
+
+    delays = arm_delays()
+    monday, weekend = delays[0], [a.index for a in all_arms() if a.weekend]
+    assert monday[weekend].min() > 5.0 and monday[[a.index for a in all_arms() if not a.weekend]].max() < 1.0
+    stream = build_stream(2_000, seed=3)
+    assert stream.delays.shape == stream.truth.shape and (stream.truth <= 1).all()
+    uniform = run([PolicyLearner(UniformRandom())], stream, seed=3)["uniform"]
+    assert 0.3 < uniform.sent_within_24h < 0.8

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from domain.contract import MAX_AMOUNT
-from domain.vocabulary import CUSTOMER_TYPES, DISPUTE_REASONS, PROFILES, SIZES
+from domain.vocabulary import CUSTOMER_TYPES, DISPUTE_TYPES, PROFILES, SIZES
 from engine.rules import RuleEngine, load_policy
 from engine.rules import facts as vocab
 from engine.rules import durable
@@ -176,7 +176,7 @@ def test_checkout_equals_the_plain_python_policy(facts: dict[str, Any]) -> None:
                                     "days_since_last_reminder": numbers, "final_notice_sent": st.booleans(),
                                     "final_notice_days_ago": numbers, "disputed": st.booleans(),
                                     "dispute_days_open": numbers, "account_manager": st.sampled_from(("", "Ann")),
-                                    "dispute_reason": st.sampled_from(("", *DISPUTE_REASONS)),
+                                    "dispute_type": st.sampled_from(("", *DISPUTE_TYPES)),
                                     "days_in_dispute": numbers, "promise_pending": st.booleans(),
                                     "promise_broken": st.booleans(), "days_since_promise_broken": numbers,
                                     "broken_promises": counts, "under_plan": st.booleans(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ledger.tables import CUSTOMERS, DISPUTES, INVOICES, PAYMENTS, REMINDERS, Ledger
+from ledger.tables import CUSTOMERS, DISPUTES, ESCALATIONS, INVOICES, PAYMENTS, PROMISES, REMINDERS, Ledger
 
 
 def _frame(table, rows: list[dict]) -> pd.DataFrame:
@@ -84,3 +84,29 @@ def shuffle_after(ledger: Ledger, cutoff: pd.Timestamp, seed: int) -> Ledger:
     for col in ("opened_at", "resolved_at"):
         dis[col] = scramble(dis[col])
     return Ledger(customers=ledger.customers, invoices=inv, payments=pay, disputes=dis, reminders=ledger.reminders)
+
+
+def with_collections(ledger: Ledger, seed: int, share: float = 0.08) -> Ledger:
+    """``ledger`` with promises to pay and escalations on a random ``share`` of its invoices.
+
+    Promises are made 1-20 days after the due date for 20-120 % of the amount, for the same
+    day up to 10 days later; escalations come 25-60 days after the due date. Some land on
+    invoices already paid by then (the fold refuses those), some are kept, some broken.
+    """
+    rng = np.random.default_rng(seed)
+    inv = ledger.invoices
+    picked = inv.iloc[np.flatnonzero(rng.random(len(inv)) < share)]
+    made = picked["due_at"] + pd.to_timedelta(rng.uniform(1, 20, len(picked)), unit="D").floor("s")
+    promises = _frame(PROMISES, [
+        {"promise_id": f"PRM-{i}", "invoice_id": r.invoice_id, "customer_id": r.customer_id, "made_at": m,
+         "promised_for": m.floor("D") + pd.Timedelta(days=int(d)), "amount": round(r.amount * f, 2)}
+        for i, (r, m, d, f) in enumerate(zip(picked.itertuples(), made, rng.integers(0, 11, len(picked)),
+                                             rng.uniform(0.2, 1.2, len(picked))))])
+    escalated = inv.iloc[np.flatnonzero(rng.random(len(inv)) < share)]
+    escalations = _frame(ESCALATIONS, [
+        {"escalation_id": f"ESC-{i}", "invoice_id": r.invoice_id, "customer_id": r.customer_id,
+         "escalated_at": (r.due_at + pd.Timedelta(days=float(d))).floor("s")}
+        for i, (r, d) in enumerate(zip(escalated.itertuples(), rng.uniform(25, 60, len(escalated))))])
+    return Ledger(customers=ledger.customers, invoices=inv, payments=ledger.payments, disputes=ledger.disputes,
+                  reminders=ledger.reminders, traits=ledger.traits,
+                  promises=promises, escalations=escalations)

@@ -283,3 +283,39 @@ def test_customer_record_features_follow_the_request(store: OnlineStore) -> None
     assert {n for n in profiles if said[n] == 1.0} == {"profile_enterprise", "size_large"}
     assert all(said[n] == 0.0 for n in profiles if n not in ("profile_enterprise", "size_large"))
     assert all(silent[n] == 0.0 for n in profiles)
+
+
+def test_broken_and_kept_promises_and_an_escalation_hand_checked(store) -> None:
+    """C-1 owes INV-2 (EUR 3,000, due 2024-02-14, disputed since 2024-01-20): a promise of EUR 1,000 for
+    25 February is paid at midnight after it (too late: broken); a promise of EUR 500 for 1 March is
+    paid on 28 February (kept); INV-2 is handed over to collections on 29 February."""
+    import pandas as pd
+
+    from features.offline import build_feature_table
+    from features.online.replay import online_feature_table
+    from ledger.tables import ESCALATIONS, PAYMENTS, PROMISES, Ledger
+    from tests.features.ledgers import _frame, tiny_ledger
+
+    base = tiny_ledger()
+    promises = _frame(PROMISES, [
+        {"promise_id": "PRM-1", "invoice_id": "INV-2", "customer_id": "C-1", "made_at": "2024-02-20 10:00",
+         "promised_for": "2024-02-25", "amount": 1000.0},
+        {"promise_id": "PRM-2", "invoice_id": "INV-2", "customer_id": "C-1", "made_at": "2024-02-26 09:00",
+         "promised_for": "2024-03-01", "amount": 500.0}])
+    payments = pd.concat([base.payments, _frame(PAYMENTS, [
+        {"payment_id": "PAY-4", "invoice_id": "INV-2", "customer_id": "C-1", "paid_at": "2024-02-26 00:00",
+         "amount": 1000.0},
+        {"payment_id": "PAY-5", "invoice_id": "INV-2", "customer_id": "C-1", "paid_at": "2024-02-28 12:00",
+         "amount": 500.0}])], ignore_index=True)
+    escalations = _frame(ESCALATIONS, [{"escalation_id": "ESC-1", "invoice_id": "INV-2", "customer_id": "C-1",
+                                        "escalated_at": "2024-02-29 08:00"}])
+    ledger = Ledger(customers=base.customers, invoices=base.invoices, payments=payments, disputes=base.disputes,
+                    reminders=base.reminders, promises=promises, escalations=escalations)
+    offline = build_feature_table(ledger).set_index("invoice_id").loc["INV-3"]  # issued 2024-03-01
+    online, problems = online_feature_table(store, ledger)
+    row = online.set_index("invoice_id").loc["INV-3"]
+    assert problems == []
+    expected = {"broken_promises": 1.0, "open_escalations": 1.0, "open_exposure": 1500.0,
+                "overdue_share": 1.0, "disputed_share": 1.0}
+    for name, value in expected.items():
+        assert offline[name] == value and row[name] == value, (name, offline[name], row[name])

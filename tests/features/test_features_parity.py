@@ -15,7 +15,7 @@ from features.definitions import FEATURE_NAMES
 from ledger.events import to_us
 from features.offline import build_feature_table
 from features.online.replay import online_feature_table
-from tests.features.ledgers import cut_at, shuffle_after
+from tests.features.ledgers import cut_at, shuffle_after, with_collections
 from training.simulation import SimulationConfig, simulate
 
 TOL = 1e-9
@@ -50,6 +50,20 @@ def test_parity_on_20000_customers(store, big_ledger, big_offline) -> None:
     # the ledger exercises every part of the state
     for name in ("open_disputes", "write_offs", "overdue_90_plus", "p90_days_late", "days_since_last_payment"):
         assert (big_offline[name] > 0).any(), name
+
+
+def test_parity_with_promises_escalations_and_disputes(store, small_ledger) -> None:
+    """The non-payment facts checkout reads (overdue and disputed shares, broken promises, open
+    escalations) are point-in-time exact offline: the online fold gives the same at every decision."""
+    ledger = with_collections(small_ledger, seed=3)
+    online, problems = online_feature_table(store, ledger)
+    offline = build_feature_table(ledger)
+    assert_same(online, offline)
+    assert {p.reason for p in problems} == {"invoice_closed"}  # promises and escalations after the payment
+    assert 0 < len(problems) < len(ledger.promises) + len(ledger.escalations)
+    for name in ("overdue_share", "disputed_share", "broken_promises", "open_escalations"):
+        assert (offline[name] > 0).sum() > 20, name
+    assert (offline["broken_promises"] >= 2).any()
 
 
 @pytest.mark.parametrize("variant", ["deleted", "shuffled"])

@@ -1,4 +1,6 @@
-"""Handwritten statements: CAMT.053 in two versions and MT940 in the Dutch banks' and a German layout.
+"""Ledger fixtures: a fresh database on each dialect, and handwritten bank statements.
+
+Handwritten statements: CAMT.053 in two versions and MT940 in the Dutch banks' and a German layout.
 
 Why handwritten: each sample shows one shape a real bank sends (batch booking,
 a pending entry, ``Sts`` as text or as ``Sts/Cd``, ``:86:`` cut at 65
@@ -6,7 +8,25 @@ characters in the middle of a tag), small enough to read next to its test.
 """
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import pytest
+import sqlalchemy as sa
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of its own: a SQLite file, or a new database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/ledger.db"
+    base = request.getfixturevalue("postgres_url")
+    name = f"ledger_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return str(sa.engine.make_url(base).set(database=name))
 
 CAMT_V02 = """<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">

@@ -5,7 +5,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from domain.errors import StatementError
 from ledger.statements import parse_camt053, read_statements
@@ -96,6 +96,7 @@ def test_inconsistent_files_are_refused(broken, words):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, len(CAMT_V02) - 1), st.integers(1, 40), st.text(max_size=8))
+@example(CAMT_V02.index("UTF-8"), 1, "")  # 'encoding="TF-8"': an encoding Python does not know
 def test_any_corruption_is_a_statement_error_never_a_crash(start, length, insert):
     """Cut or overwrite any part of a valid file: it parses whole, or it is refused with the code."""
     data = CAMT_V02[:start] + insert + CAMT_V02[start + length:]

@@ -3,45 +3,29 @@ on SQLite and on PostgreSQL, keeping their rows; workers starting together migra
 from __future__ import annotations
 
 import multiprocessing
-import uuid
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from ledger import schema
 from ledger.book import Book
 from ledger.database import current_revision, engine_for, open_ledger, upgrade
 
-HEAD = "0004"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/ledger.db"
-    base = request.getfixturevalue("postgres_url")
-    name = f"ledger_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return str(sa.engine.make_url(base).set(database=name))
+HEAD = "0005"
 
 
 def tables(engine: sa.Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names())
 
 
-def test_an_empty_database_upgrades_to_head(url: str) -> None:
-    engine = open_ledger(url)
+def test_an_empty_database_upgrades_to_head(ledger_url: str) -> None:
+    engine = open_ledger(ledger_url)
     assert current_revision(engine) == HEAD
     assert {t.name for t in schema.metadata.sorted_tables} <= tables(engine)
     engine.dispose()
 
 
-def test_the_previous_revision_upgrades_with_its_rows(url: str) -> None:
-    engine = engine_for(url)
+def test_the_previous_revision_upgrades_with_its_rows(ledger_url: str) -> None:
+    engine = engine_for(ledger_url)
     upgrade(engine, "0001")
     assert current_revision(engine) == "0001" and "promises" not in tables(engine)
     with engine.begin() as conn:  # a row written by the previous revision's code
@@ -60,25 +44,25 @@ def test_the_previous_revision_upgrades_with_its_rows(url: str) -> None:
     engine.dispose()
 
 
-def _open(url: str) -> str | None:
-    engine = open_ledger(url)
+def _open(ledger_url: str) -> str | None:
+    engine = open_ledger(ledger_url)
     try:
         return current_revision(engine)
     finally:
         engine.dispose()
 
 
-def test_workers_starting_together_migrate_once(url: str) -> None:
+def test_workers_starting_together_migrate_once(ledger_url: str) -> None:
     with multiprocessing.get_context("spawn").Pool(4) as pool:
-        assert pool.map(_open, [url] * 4) == [HEAD] * 4
+        assert pool.map(_open, [ledger_url] * 4) == [HEAD] * 4
 
 
-def test_the_migrations_build_exactly_the_declared_schema(url: str) -> None:
+def test_the_migrations_build_exactly_the_declared_schema(ledger_url: str) -> None:
     """``ledger/schema.py`` is what the code reads and writes; Alembic's head must build the same tables."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    engine = open_ledger(url)
+    engine = open_ledger(ledger_url)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
     assert [d for d in diff if not (d[0] == "remove_table" and d[1].name == "kredo_ledger_version")] == []

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.api import make_app
+from tests.support.api import Clients, make_app
 
 
 @pytest.fixture(scope="module")
@@ -18,5 +18,6 @@ def app(champion: dict[str, str], tmp_path_factory: pytest.TempPathFactory, smal
 
 
 @pytest.fixture()
-def client(app):  # noqa: ANN201
-    return app.test_client()
+def api(app) -> Clients:
+    """Test clients by role: ``api.checkout``, ``api.dunning``, ``api.auditor``, ``api.admin``, ``api.anonymous``."""
+    return Clients(app)

@@ -9,12 +9,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.api import CHECKOUT, NEXT_ACTION, make_app
+from tests.support.api import CHECKOUT, NEXT_ACTION, Clients, make_app
 
 EVENT = {"event_id": "f-1", "type": "payment_received", "customer_id": "C-1", "invoice_id": "I-1",
          "at": "2026-02-10T10:00:00", "amount": 10.0}
 POSTS = {"/v1/decisions/checkout": CHECKOUT, "/v1/decisions/next-action": NEXT_ACTION,
          "/v1/events": {"events": [EVENT]}}
+ROLE = {"/v1/decisions/checkout": "checkout", "/v1/decisions/next-action": "dunning", "/v1/events": "dunning"}
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70),
                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=80))
@@ -48,10 +49,11 @@ def mutated(draw, base: dict):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture(scope="module")
-def fuzz_client(champion, tmp_path_factory):  # noqa: ANN001, ANN201, F811
+def fuzz_clients(champion, tmp_path_factory):  # noqa: ANN001, ANN201, F811
+    """Clients with the key each endpoint needs, so the fuzzed bodies reach the validation behind the check."""
     tmp: Path = tmp_path_factory.mktemp("fuzz")
     app = make_app(champion, tmp)
-    yield app.test_client()
+    yield Clients(app)
     app.extensions["kredo.runtime"].stop()
 
 
@@ -67,29 +69,30 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 @FUZZ
 @given(path=st.sampled_from(sorted(POSTS)), data=st.data())
-def test_mutated_valid_bodies_never_5xx(fuzz_client, path: str, data) -> None:  # noqa: ANN001
+def test_mutated_valid_bodies_never_5xx(fuzz_clients: Clients, path: str, data) -> None:  # noqa: ANN001
     body = data.draw(mutated(POSTS[path]))
     raw = json.dumps(body, allow_nan=True)
-    check(fuzz_client.post(path, data=raw, content_type="application/json"))
+    check(getattr(fuzz_clients, ROLE[path]).post(path, data=raw, content_type="application/json"))
 
 
 @FUZZ
 @given(path=st.sampled_from(sorted(POSTS)), body=json_values)
-def test_arbitrary_json_never_5xx(fuzz_client, path: str, body) -> None:  # noqa: ANN001
-    check(fuzz_client.post(path, data=json.dumps(body, allow_nan=True), content_type="application/json"))
+def test_arbitrary_json_never_5xx(fuzz_clients: Clients, path: str, body) -> None:  # noqa: ANN001
+    check(getattr(fuzz_clients, ROLE[path]).post(path, data=json.dumps(body, allow_nan=True), content_type="application/json"))
 
 
 @FUZZ
 @given(path=st.sampled_from(sorted(POSTS)), raw=st.binary(max_size=300),
        ctype=st.sampled_from(["application/json", "text/plain", "", "application/x-www-form-urlencoded"]))
-def test_arbitrary_bytes_never_5xx(fuzz_client, path: str, raw: bytes, ctype: str) -> None:  # noqa: ANN001
-    check(fuzz_client.post(path, data=raw, content_type=ctype))
+def test_arbitrary_bytes_never_5xx(fuzz_clients: Clients, path: str, raw: bytes, ctype: str) -> None:  # noqa: ANN001
+    check(getattr(fuzz_clients, ROLE[path]).post(path, data=raw, content_type=ctype))
 
 
 @FUZZ
 @given(tail=st.text(max_size=80), method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]))
-def test_arbitrary_paths_and_methods_never_5xx(fuzz_client, tail: str, method: str) -> None:  # noqa: ANN001
+def test_arbitrary_paths_and_methods_never_5xx(fuzz_clients: Clients, tail: str, method: str) -> None:
     # percent-encoded as a real client sends it; a leading "//" would make the test client read a host
     path = quote(tail.lstrip("/"), safe="/")
     for prefix in ("/v1/decisions/", "/v1/", "/"):
-        check(fuzz_client.open(prefix + path, method=method))
+        for caller in (fuzz_clients.auditor, fuzz_clients.anonymous):
+            check(caller.open(prefix + path, method=method))

@@ -1,10 +1,16 @@
-"""Schemathesis over the app's own ``/openapi.json``, in-process: every check, zero failures.
+"""Schemathesis over the app's own ``/openapi.json`` on loopback: every check, zero failures.
 
 The tester's run (Schemathesis 4.32.5, ``--checks all --seed 20261201``) found 408 answers 500 of
 3,650 cases and several answers that broke the published contract. This test runs the same engine
-(examples, coverage, fuzzing and stateful phases) on the WSGI app with a fixed seed and a bounded
+(examples, coverage, fuzzing and stateful phases) on the app with a fixed seed and a bounded
 number of examples per operation, and fails on any failed check: no 5xx, every status, content type,
 header and body as documented, schema-valid requests accepted and schema-invalid ones refused.
+
+Every operation is called with a key of the first role its ``x-kredo-roles`` names (the same
+declaration the app enforces); the ``ignored_auth`` check then proves that each one refuses a
+request without a key and one with a wrong key. The app answers over HTTP from werkzeug's server
+in a thread of this process: Schemathesis 4.32.5's in-process WSGI transport cannot send that
+check's probes (it hands ``max_redirects`` to werkzeug's ``EnvironBuilder``, a ``TypeError``).
 
 Two rules of the contract are not expressible in JSON Schema and are told to the generator here:
 dates lie in the service's window (2000-01-01 to the horizon after the server clock; documented on
@@ -16,8 +22,10 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import threading
 import time
 from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,9 +34,11 @@ from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
 from schemathesis.specs.openapi import formats
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from domain.contract import EARLIEST
-from tests.support.api import make_app
+from domain.vocabulary import ROLES
+from tests.support.api import make_app, make_key
 
 SEED = 20261201
 MAX_EXAMPLES = 100  # per operation and phase: 1,906 cases, 67 s of Schemathesis on two busy cores
@@ -65,13 +75,45 @@ def window_formats():  # noqa: ANN201
             schemathesis.openapi.format(name, strategy)
 
 
-def test_schemathesis_all_checks_report_no_failure(champion, tmp_path, window_formats) -> None:  # noqa: ANN001
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - one line per case is noise
+        pass
+
+
+@pytest.fixture()
+def served(champion, tmp_path) -> Iterator[tuple[Any, str]]:  # noqa: ANN001
+    """The app and its base URL on a free loopback port (werkzeug's threaded server)."""
     app = make_app(champion, tmp_path)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, name="schemathesis-app", daemon=True)
+    thread.start()
+    try:
+        yield app, f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+        app.extensions["kredo.runtime"].stop()
+
+
+def test_schemathesis_all_checks_report_no_failure(served, window_formats) -> None:  # noqa: ANN001
+    app, base = served
     config = SchemathesisConfig()
     config.update(seed=SEED, max_failures=None)
     config.projects.override.checks.update(included_check_names=["all"])
     config.projects.override.generation.update(max_examples=MAX_EXAMPLES)
-    schema = schemathesis.openapi.from_wsgi("/openapi.json", app, config=config)
+    schema = schemathesis.openapi.from_url(f"{base}/openapi.json", config=config)
+    keys = {role: make_key(app, role, "schemathesis") for role in ROLES}
+
+    @schema.auth(refresh_interval=None)
+    class RoleKey:
+        """The key of the role the operation declares; none for an open operation."""
+
+        def get(self, case, context):  # noqa: ANN001, ANN201
+            roles = context.operation.definition.raw.get("x-kredo-roles")
+            return keys[roles[0]] if roles else None
+
+        def set(self, case, data, context) -> None:  # noqa: ANN001
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
     @schema.hook
     def map_body(context, body):  # noqa: ANN001, ANN202
@@ -98,7 +140,6 @@ def test_schemathesis_all_checks_report_no_failure(champion, tmp_path, window_fo
                 errors.append(repr(getattr(event, "value", None) or getattr(event, "exception", event))[:500])
     finally:
         logging.getLogger("kredo").disabled = False
-        app.extensions["kredo.runtime"].stop()
     seconds = time.perf_counter() - started
     print(json.dumps({"seed": SEED, "max_examples": MAX_EXAMPLES, "cases": cases,
                                    "operations": len(operations - {"Stateful tests"}),

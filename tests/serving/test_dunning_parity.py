@@ -18,7 +18,7 @@ from ledger import schema as t
 from ledger.database import open_ledger
 from serving.audit import AuditLog
 from serving.dunning_run import Deciding, RunSpec, decide_partition, partitions, run_day, run_moment
-from tests.support.api import make_app
+from tests.support.api import make_app, routed
 from tests.support.collections import rows
 
 DAY = date(2025, 1, 2)  # the day after the small ledger's last month
@@ -35,7 +35,7 @@ def test_the_run_decides_each_invoice_as_next_action_by_id(champion, small_ledge
     results = [decide_partition(ctx, DAY, part, received) for part in parts[:2]]
     decided = [json.loads(e.payload_text) for r in results for e in r.entries]
     assert len(decided) >= 600
-    client, actions, arms = app.test_client(), set(), 0
+    client, actions, arms = routed(app), set(), 0
     for payload in decided[::4]:
         body = {"request_id": payload["request"]["request_id"], "invoice_id": payload["request"]["invoice_id"],
                 "now": run_moment(DAY).isoformat()}

@@ -3,7 +3,9 @@
 Checks what only shows across processes: the same ``request_id`` sent to both
 workers at once yields one decision and one audit record; the hash chain
 written by two workers verifies; ``/metrics`` merges both workers; a
-dunning decision's reminder and its payment pay the bandit through Redis.
+dunning decision's reminder and its payment pay the bandit through Redis; a key
+made or revoked with ``kredo keys`` takes effect in both workers within
+``KREDO_KEYS_REFRESH_S``. The keys are made with the ``kredo keys`` command.
 """
 from __future__ import annotations
 
@@ -20,9 +22,21 @@ import pytest
 import requests
 
 from tests.support.services import free_port
-from tests.support.api import CHECKOUT, NEXT_ACTION
+from tests.support.api import CHECKOUT, NEXT_ACTION, bearer
 
 ROOT = Path(__file__).resolve().parents[2]
+REFRESH_S = 1.0
+
+
+def kredo(env: dict[str, str], *args: str) -> str:
+    """Run ``kredo ARGS`` as an operator would; its standard output."""
+    done = subprocess.run([sys.executable, "-m", "serving.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, check=True)
+    return done.stdout
+
+
+def new_key(env: dict[str, str], role: str) -> str:
+    return kredo(env, "keys", "create", "--role", role, "--name", f"gunicorn-{role}").strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +49,8 @@ def server(champion, redis_url, tmp_path_factory) -> Iterator[dict[str, str]]:  
     env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=f"sqlite:///{work}/audit.db",
                KREDO_LEDGER_URL=f"sqlite:///{work}/ledger.db",
                MLFLOW_TRACKING_URI=champion["tracking"], KREDO_MODEL_URI=champion["uri"],
-               KREDO_RELOAD_INTERVAL_S="0", KREDO_CONTROL_SHARE="0")
+               KREDO_RELOAD_INTERVAL_S="0", KREDO_CONTROL_SHARE="0", KREDO_KEYS_REFRESH_S=str(REFRESH_S))
+    keys = {role: new_key(env, role) for role in ("checkout", "dunning", "auditor")}
     proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(port), "--workers", "2"],
                             cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
@@ -50,7 +65,7 @@ def server(champion, redis_url, tmp_path_factory) -> Iterator[dict[str, str]]:  
                 pass
             assert time.monotonic() < deadline, "kredo serve not ready"
             time.sleep(0.2)
-        yield {"base": base, "env": env}
+        yield {"base": base, "env": env, "keys": keys}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -60,7 +75,8 @@ def test_same_request_id_on_both_workers_is_one_decision(server) -> None:
     req = {**CHECKOUT, "request_id": "race-1"}
 
     def send(_: int) -> dict:
-        return requests.post(f"{server['base']}/v1/decisions/checkout", json=req, timeout=10).json()
+        return requests.post(f"{server['base']}/v1/decisions/checkout", json=req, timeout=10,
+                             headers=bearer(server["keys"]["checkout"])).json()
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(send, range(16)))
@@ -73,7 +89,7 @@ def test_same_request_id_on_both_workers_is_one_decision(server) -> None:
 
 def test_chain_written_by_two_workers_verifies(server) -> None:
     def send(i: int) -> int:
-        return requests.post(f"{server['base']}/v1/decisions/checkout",
+        return requests.post(f"{server['base']}/v1/decisions/checkout", headers=bearer(server["keys"]["checkout"]),
                              json={**CHECKOUT, "request_id": f"chain-{i}"}, timeout=10).status_code
 
     with ThreadPoolExecutor(6) as pool:
@@ -87,8 +103,9 @@ def test_chain_written_by_two_workers_verifies(server) -> None:
 def test_metrics_merge_all_workers(server) -> None:
     for i in range(10):
         requests.post(f"{server['base']}/v1/decisions/checkout", json={**CHECKOUT, "request_id": f"m-{i}"},
-                      timeout=10)
-    text = requests.get(f"{server['base']}/metrics", timeout=10).text
+                      timeout=10, headers=bearer(server["keys"]["checkout"]))
+    assert requests.get(f"{server['base']}/metrics", timeout=10).status_code == 401
+    text = requests.get(f"{server['base']}/metrics", timeout=10, headers=bearer(server["keys"]["auditor"])).text
     model_lines = [line for line in text.splitlines() if line.startswith("kredo_model_info{")]
     assert len({line.split('pid="')[1].split('"')[0] for line in model_lines}) == 2
     counted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
@@ -102,7 +119,8 @@ def test_reminder_then_payment_pays_the_bandit_through_redis(server, redis_url) 
     req.update(request_id="bandit-1", now="2026-11-04T10:00:00+01:00")
     req["customer"]["id"] = "C-BANDIT"
     req["invoice"].update(id="INV-BANDIT", due_date="2026-10-31")
-    decision = requests.post(f"{base}/v1/decisions/next-action", json=req, timeout=10).json()
+    dunning = bearer(server["keys"]["dunning"])
+    decision = requests.post(f"{base}/v1/decisions/next-action", json=req, timeout=10, headers=dunning).json()
     assert decision["action"] == "remind", decision
     assert decision["bandit"]["group"] == "bandit" and decision["bandit"]["arm"] is not None
     events = [
@@ -114,8 +132,29 @@ def test_reminder_then_payment_pays_the_bandit_through_redis(server, redis_url) 
         {"event_id": "b-3", "type": "payment_received", "customer_id": "C-BANDIT", "invoice_id": "INV-BANDIT",
          "at": "2026-11-06T10:00:00", "amount": 300.0},
     ]
-    answer = requests.post(f"{base}/v1/events", json={"events": events}, timeout=10).json()
+    answer = requests.post(f"{base}/v1/events", json={"events": events}, timeout=10, headers=dunning).json()
     assert [r["status"] for r in answer["results"]] == ["applied"] * 3
     assert answer["rewards"] == 1
-    again = requests.post(f"{base}/v1/events", json={"events": events}, timeout=10).json()
+    again = requests.post(f"{base}/v1/events", json={"events": events}, timeout=10, headers=dunning).json()
     assert again["duplicate"] == 3 and again["rewards"] == 0
+
+
+def _statuses(server, token: str, tag: str, n: int = 24) -> set[int]:  # noqa: ANN001
+    """Status codes of ``n`` checkouts, each on a new connection (gunicorn spreads them over its workers)."""
+    return {requests.post(f"{server['base']}/v1/decisions/checkout", headers=bearer(token), timeout=10,
+                          json={**CHECKOUT, "request_id": f"{tag}-{i}"}).status_code for i in range(n)}
+
+
+def test_made_and_revoked_keys_take_effect_in_every_worker_within_the_refresh_bound(server) -> None:
+    token = new_key(server["env"], "checkout")
+    time.sleep(REFRESH_S + 0.3)
+    assert _statuses(server, token, "fresh") == {200}
+    listed = [json.loads(line) for line in kredo(server["env"], "keys", "list", "--json").splitlines()]
+    key_id = token.split("_")[1]
+    assert {"id": key_id, "role": "checkout", "revoked": None}.items() <= next(
+        k for k in listed if k["id"] == key_id).items()
+    assert all(token.split("_", 2)[2] not in line for line in map(json.dumps, listed))  # never the secret
+    kredo(server["env"], "keys", "revoke", key_id)
+    time.sleep(REFRESH_S + 0.3)
+    assert _statuses(server, token, "revoked") == {401}
+    assert _statuses(server, server["keys"]["checkout"], "others") == {200}  # the other keys still work

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.api import CHECKOUT, make_app
+from tests.support.api import CHECKOUT, Clients, client, make_app
 
 
 @pytest.fixture(scope="module")
@@ -32,57 +32,58 @@ def registry(champion):  # noqa: ANN201, F811
     c.set_registered_model_alias("payment-delay", "champion", champion["version"])
 
 
-def version_of(client_) -> str:  # noqa: ANN001
-    return client_.get("/readyz").get_json()["model"]["version"]
+def version_of(admin) -> str:  # noqa: ANN001 - a test client with an admin key (readyz's details)
+    return admin.get("/readyz").get_json()["model"]["version"]
 
 
-def decide(client_, i: int) -> int:  # noqa: ANN001
-    return client_.post("/v1/decisions/checkout", json={**CHECKOUT, "request_id": f"swap-{i}"}).status_code
+def decide(checkout, i: int) -> int:  # noqa: ANN001 - a test client with a checkout key
+    return checkout.post("/v1/decisions/checkout", json={**CHECKOUT, "request_id": f"swap-{i}"}).status_code
 
 
 def test_admin_reload_swaps_to_the_new_champion(champion, second_version, registry, tmp_path) -> None:  # noqa: F811
-    app = make_app(champion, tmp_path)
-    c = app.test_client()
-    assert version_of(c) == champion["version"]
+    api = Clients(make_app(champion, tmp_path))
+    assert version_of(api.admin) == champion["version"]
     registry.set_registered_model_alias("payment-delay", "champion", second_version)
-    r = c.post("/v1/admin/reload")
+    r = api.admin.post("/v1/admin/reload")
     assert r.status_code == 200 and r.get_json()["model"] == "loaded"
-    assert version_of(c) == second_version
-    body = c.post("/v1/decisions/checkout", json=CHECKOUT).get_json()
+    assert version_of(api.admin) == second_version
+    body = api.checkout.post("/v1/decisions/checkout", json=CHECKOUT).get_json()
     assert body["risk"]["version"] == second_version
-    assert c.post("/v1/admin/reload").get_json()["model"] == "unchanged"
+    assert api.admin.post("/v1/admin/reload").get_json()["model"] == "unchanged"
 
 
 def test_periodic_check_follows_the_alias(champion, second_version, registry, tmp_path) -> None:  # noqa: F811
     app = make_app(champion, tmp_path, RELOAD_INTERVAL_S=0.2)
-    c = app.test_client()
+    admin = client(app, "admin")
     try:
         registry.set_registered_model_alias("payment-delay", "champion", second_version)
         for _ in range(100):
-            if version_of(c) == second_version:
+            if version_of(admin) == second_version:
                 break
             threading.Event().wait(0.1)
-        assert version_of(c) == second_version
+        assert version_of(admin) == second_version
     finally:
         app.extensions["kredo.runtime"].stop()
 
 
 def test_corrupt_model_is_refused_and_old_one_keeps_serving(champion, second_version, registry,  # noqa: F811
                                                             tmp_path) -> None:
-    app = make_app(champion, tmp_path)
-    c = app.test_client()
+    api = Clients(make_app(champion, tmp_path))
     source = registry.get_model_version("payment-delay", second_version).source.removeprefix("models:/")
     (booster,) = (Path(champion["dir"]) / "artifacts" / "models" / source).rglob("p_late.ubj")
     original = booster.read_bytes()
     try:
         booster.write_bytes(original[: len(original) // 2])
         registry.set_registered_model_alias("payment-delay", "champion", second_version)
-        r = c.post("/v1/admin/reload")
+        r = api.admin.post("/v1/admin/reload")
         assert r.status_code == 409 and r.mimetype == "application/problem+json"
         assert r.get_json()["code"] == "reload_refused" and r.get_json()["field"] == "model"
-        assert version_of(c) == champion["version"]
-        assert decide(c, 0) == 200
-        assert c.get("/readyz").get_json()["errors"]["model"]
+        assert version_of(api.admin) == champion["version"]
+        assert decide(api.checkout, 0) == 200
+        errors = api.admin.get("/readyz").get_json()["errors"]
+        assert errors["model"]
+        for text in (r.get_data(as_text=True), str(errors)):  # F6: the loader's words, without the store's path
+            assert champion["dir"] not in text and "/tmp" not in text and "sqlite:///" not in text, text
     finally:
         booster.write_bytes(original)
 
@@ -90,14 +91,17 @@ def test_corrupt_model_is_refused_and_old_one_keeps_serving(champion, second_ver
 def test_broken_policy_is_refused_and_old_one_keeps_serving(champion, tmp_path) -> None:  # noqa: F811
     policy = tmp_path / "policy.yaml"
     shutil.copy("rules/default.yaml", policy)
-    app = make_app(champion, tmp_path, POLICY_PATH=str(policy))
-    c = app.test_client()
-    before = c.get("/readyz").get_json()["policy"]
+    api = Clients(make_app(champion, tmp_path, POLICY_PATH=str(policy)))
+    before = api.admin.get("/readyz").get_json()["policy"]
     policy.write_text(policy.read_text().replace("tables:", "tabels:", 1) + "\n  - [unclosed\n")
-    r = c.post("/v1/admin/reload")
+    r = api.admin.post("/v1/admin/reload")
     assert r.status_code == 409 and r.get_json()["field"] == "policy"
-    assert c.get("/readyz").get_json()["policy"] == before
-    assert decide(c, 1) == 200
+    ready = api.admin.get("/readyz").get_json()
+    assert ready["policy"] == before
+    assert decide(api.checkout, 1) == 200
+    for text in (r.get_data(as_text=True), str(ready)):  # F6: which file, not where it lives
+        assert str(tmp_path) not in text and "/tmp" not in text, text
+    assert r.get_json()["errors"]["policy"]["findings"][0]["file"] == "…/policy.yaml"
 
 
 def test_edited_policy_is_swapped_in(champion, tmp_path) -> None:  # noqa: F811
@@ -105,14 +109,13 @@ def test_edited_policy_is_swapped_in(champion, tmp_path) -> None:  # noqa: F811
 
     policy = tmp_path / "policy.yaml"
     shutil.copy("rules/default.yaml", policy)
-    app = make_app(champion, tmp_path, POLICY_PATH=str(policy))
-    c = app.test_client()
+    api = Clients(make_app(champion, tmp_path, POLICY_PATH=str(policy)))
     doc = yaml.safe_load(policy.read_text())
     doc["version"] = f"{doc['version']}-edited"
     policy.write_text(yaml.safe_dump(doc, sort_keys=False))
-    assert c.post("/v1/admin/reload").get_json()["policy"] == "loaded"
-    assert c.get("/readyz").get_json()["policy"]["version"].endswith("-edited")
-    assert c.post("/v1/decisions/checkout", json=CHECKOUT).get_json()["policy_version"].endswith("-edited")
+    assert api.admin.post("/v1/admin/reload").get_json()["policy"] == "loaded"
+    assert api.admin.get("/readyz").get_json()["policy"]["version"].endswith("-edited")
+    assert api.checkout.post("/v1/decisions/checkout", json=CHECKOUT).get_json()["policy_version"].endswith("-edited")
 
 
 def test_no_request_is_dropped_while_swapping(champion, second_version, registry, tmp_path) -> None:  # noqa: F811
@@ -121,7 +124,7 @@ def test_no_request_is_dropped_while_swapping(champion, second_version, registry
     stop = threading.Event()
 
     def hammer(worker: int) -> None:
-        c = app.test_client()
+        c = client(app, "checkout")
         i = 0
         while not stop.is_set():
             statuses.append(decide(c, worker * 100_000 + i))
@@ -130,7 +133,7 @@ def test_no_request_is_dropped_while_swapping(champion, second_version, registry
     threads = [threading.Thread(target=hammer, args=(w,)) for w in range(3)]
     for t in threads:
         t.start()
-    admin = app.test_client()
+    admin = client(app, "admin")
     versions = [second_version, champion["version"]] * 3
     for v in versions:
         registry.set_registered_model_alias("payment-delay", "champion", v)

@@ -22,7 +22,7 @@ def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
-def _run(client, small_ledger) -> list[tuple[dict, dict]]:
+def _run(api, small_ledger) -> list[tuple[dict, dict]]:
     """Many checkouts and next-actions (by invoice id, the ledger's own invoices, open ones first)
     over real customers; every answer with its stored record."""
     invoices = small_ledger.invoices.assign(open=lambda f: f.paid_at.isna() & f.written_off_at.isna())
@@ -33,15 +33,15 @@ def _run(client, small_ledger) -> list[tuple[dict, dict]]:
         customer = {"id": row.customer_id, "type": row.type, "country": row.country}
         req = {**CHECKOUT, "request_id": f"shap-co-{i}", "customer": customer,
                "order": {**CHECKOUT["order"], "amount": 100.0 + 731.0 * i, "payment_terms_days": (14, 30, 60)[i % 3]}}
-        decisions.append(client.post("/v1/decisions/checkout", json=req).get_json())
+        decisions.append(api.checkout.post("/v1/decisions/checkout", json=req).get_json())
         if i % 2 == 0:
             na = {"request_id": f"shap-na-{i}", "invoice_id": asked[row.customer_id]}
-            decisions.append(client.post("/v1/decisions/next-action", json=na).get_json())
-    return [(body, client.get(f"/v1/decisions/{body['decision_id']}").get_json()) for body in decisions]
+            decisions.append(api.dunning.post("/v1/decisions/next-action", json=na).get_json())
+    return [(body, api.auditor.get(f"/v1/decisions/{body['decision_id']}").get_json()) for body in decisions]
 
 
-def test_p_late_is_reconstructed_from_the_stored_record_alone(client, small_ledger) -> None:
-    run = _run(client, small_ledger)
+def test_p_late_is_reconstructed_from_the_stored_record_alone(api, small_ledger) -> None:
+    run = _run(api, small_ledger)
     assert {r["kind"] for _, r in run} == {"checkout", "next_action"} and len(run) == 60
     for body, record in run:
         shap_record, p_late = record["shap"], record["scores"]["p_late"]
@@ -70,17 +70,17 @@ def test_p_late_is_reconstructed_from_the_stored_record_alone(client, small_ledg
             assert reason["text"].endswith(f"({points['contributions'][name]:+.2f})")
 
 
-def test_base_value_is_the_expected_calibrated_log_odds_of_the_training_rows(client, app) -> None:
+def test_base_value_is_the_expected_calibrated_log_odds_of_the_training_rows(api, app) -> None:
     model = app.extensions["kredo.runtime"].snapshot().model
-    body = client.post("/v1/decisions/checkout", json={**CHECKOUT, "request_id": "shap-base"}).get_json()
-    record = client.get(f"/v1/decisions/{body['decision_id']}").get_json()
+    body = api.checkout.post("/v1/decisions/checkout", json={**CHECKOUT, "request_id": "shap-base"}).get_json()
+    record = api.auditor.get(f"/v1/decisions/{body['decision_id']}").get_json()
     a, b = model.calibration_["p_late"]
     assert record["shap"]["base_value"] == pytest.approx(model.expected_log_odds_["p_late"], abs=1e-9)
     assert record["shap"]["link"]["scale"] == a and record["shap"]["link"]["shift"] == b
     assert record["shap"]["link"]["period_level"] == model.period_level_.get("p_late", 0.0)
 
 
-def test_audit_shap_is_exact_treeshap_of_the_served_booster(client, app, small_ledger) -> None:
+def test_audit_shap_is_exact_treeshap_of_the_served_booster(api, app, small_ledger) -> None:
     model = app.extensions["kredo.runtime"].snapshot().model
     booster = model.boosters_["p_late"]
     explainer = shap.TreeExplainer(booster)
@@ -89,8 +89,8 @@ def test_audit_shap_is_exact_treeshap_of_the_served_booster(client, app, small_l
         req = {**CHECKOUT, "request_id": f"shap-{i}",
                "customer": {"id": row.customer_id, "type": row.type, "country": row.country},
                "order": {**CHECKOUT["order"], "amount": 100.0 + 250.0 * i}}
-        body = client.post("/v1/decisions/checkout", json=req).get_json()
-        record = client.get(f"/v1/decisions/{body['decision_id']}").get_json()
+        body = api.checkout.post("/v1/decisions/checkout", json=req).get_json()
+        record = api.auditor.get(f"/v1/decisions/{body['decision_id']}").get_json()
         x = np.array([record["features"][n] for n in FEATURE_NAMES])
         link = record["shap"]["link"]
         contributions = np.array([record["shap"]["contributions"][n] for n in FEATURE_NAMES]) / link["scale"]

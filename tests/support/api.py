@@ -4,7 +4,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from flask import Flask
+from flask.testing import FlaskClient
+
+from domain.vocabulary import ROLES
 from serving import create_app
+from serving.access import declaration_at, get_ring
 
 CHECKOUT = {"request_id": "ord-1", "customer": {"id": "C-1", "type": "business", "country": "NL"},
             "order": {"amount": 1250.0, "currency": "EUR", "payment_terms_days": 30}}
@@ -27,13 +32,78 @@ def make_app(champion: dict[str, str], tmp_path: Path, history: Path | None = No
     return create_app(config)
 
 
+def make_key(app: Flask, role: str, name: str | None = None) -> str:
+    """A fresh key of ``role`` for ``app``, made as ``kredo keys create`` makes it (the app knows it at once)."""
+    return get_ring(app).create(role, name or f"test-{role}").token
+
+
+def client(app: Flask, role: str) -> FlaskClient:
+    """A test client that sends a fresh key of ``role`` on every request."""
+    c = app.test_client()
+    c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {make_key(app, role)}"
+    return c
+
+
+class RoutedClient(FlaskClient):
+    """A client that calls each route with a key of a role the route admits (the first, alphabetically).
+
+    For tests of what a route does, not of who may call it (``tests/serving/test_access.py`` checks that):
+    one client walks a whole workflow, checkout, events, next-action, tasks and audit alike.
+    """
+
+    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        path = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "/")
+        method = kwargs.get("method", "GET")
+        try:
+            roles = sorted(declaration_at(self.application, path.split("?")[0], method).roles)
+        except Exception:  # noqa: BLE001 - an unknown route or method: the app answers 404/405 itself
+            roles = []
+        headers = dict(kwargs.pop("headers", None) or {})
+        if roles and "Authorization" not in headers:
+            keys = self.application.extensions.setdefault("tests.keys", {})
+            if roles[0] not in keys:
+                keys[roles[0]] = make_key(self.application, roles[0])
+            headers["Authorization"] = f"Bearer {keys[roles[0]]}"
+        return super().open(*args, headers=headers, **kwargs)
+
+
+def routed(app: Flask) -> RoutedClient:
+    """A test client that authenticates every call with a role its route admits."""
+    return RoutedClient(app, app.response_class, use_cookies=True)
+
+
+class Clients:
+    """One test client per role, each with its own fresh key, made on first use.
+
+    ``api.checkout.post("/v1/decisions/checkout", ...)``, ``api.auditor.get(f"/v1/decisions/{id}")``;
+    ``api.anonymous`` sends no key.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._made: dict[str, FlaskClient] = {}
+
+    def __getattr__(self, role: str) -> FlaskClient:
+        if role == "anonymous":
+            return self.app.test_client()
+        if role not in ROLES:
+            raise AttributeError(role)
+        if role not in self._made:
+            self._made[role] = client(self.app, role)
+        return self._made[role]
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The header a real HTTP client sends with ``token``."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 def known_customer(small_ledger) -> dict[str, str]:
     row = small_ledger.customers.iloc[3]
     return {"id": row.customer_id, "type": row.type, "country": row.country}
 
 
 def schema_of(name: str) -> dict:
-    from serving.openapi import document
+    from serving.openapi import components
 
-    doc = document()
-    return {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+    return {"$ref": f"#/components/schemas/{name}", "components": components()}

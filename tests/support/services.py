@@ -38,27 +38,58 @@ def _wait_port(port: int, proc: subprocess.Popen | None, timeout: float = 20.0) 
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
 
 
+class RedisServer:
+    """A redis-server on one loopback port that a test can kill and start again on the same port.
+
+    Why: a fault test must see what the service does while Redis is down and after it
+    comes back, and a restarted server with ``persistent=False`` comes back *empty*
+    (no RDB, no AOF): what a Redis without persistence does after a crash.
+    """
+
+    def __init__(self, persistent: bool = False) -> None:
+        ensure("redis-server")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = tempfile.mkdtemp(prefix="kredo-redis-")
+        self.persistent = persistent
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "RedisServer":
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else \
+            ["--appendonly", "no"]
+        self.proc = subprocess.Popen(
+            [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", *persistence, "--dir", self.workdir, "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        _wait_port(self.port, self.proc)
+        return self
+
+    def stop(self, kill: bool = False) -> None:
+        """SIGKILL (a crash: nothing flushed) or SIGTERM; waits for the process to end."""
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 @contextmanager
 def redis_server() -> Iterator[str]:
     """Yield ``redis://127.0.0.1:PORT/0`` of a fresh redis-server with no persistence."""
-    ensure("redis-server")
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="kredo-redis-")
-    proc = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--dir", workdir, "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    server = RedisServer().start()
     try:
-        _wait_port(port, proc)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
+        server.close()
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""Install the system services the tests run for real (redis-server, PostgreSQL).
+"""Install the system tools the tests run for real (redis-server, PostgreSQL, docker-compose's validator).
 
 Why: tests never skip because a service is absent, and a fresh machine has
 neither binary. Debian's packages are the one source we may use; this module
@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 
-PACKAGES = {"redis-server": "redis-server", "initdb": "postgresql"}
+PACKAGES = {"redis-server": "redis-server", "initdb": "postgresql", "docker-compose": "docker-compose"}
 
 
 def postgres_bindir() -> str | None:

@@ -70,8 +70,11 @@ def test_scorer_feeds_the_risk_rules(ledger) -> None:
         return pd.DataFrame({"p_late": 0.9, "p_late_30": 0.9, "expected_days_late": 40.0}, index=df.index)
 
     result = backtest(ledger, p, p, scorer=everyone_risky, sample=200)
-    assert set(result.decisions.segment_new) == {"high"}
-    assert set(result.decisions.outcome_new) <= {"prepay", "reject"}
+    d = result.decisions
+    assert set(d.segment_new) == {"high"}
+    assert set(d.outcome_new) <= {"prepay", "reject", "review"}
+    # a high-risk business more than 30 days overdue is for a credit manager, not prepayment
+    assert set(d.rule_new[d.outcome_new == "review"]) <= {"checkout.review_business_long_overdue"}
 
     with pytest.raises(InvalidInput) as err:
         backtest(ledger, p, p, scorer=lambda df: pd.DataFrame({"p_late": [0.1]}))
@@ -119,7 +122,9 @@ def test_dunning_replay_shows_what_a_ladder_change_does(ledger, tmp_path: Path) 
     assert len(early) > 0 and set(early.action_new) == {"final_notice"}
     # the ladder takes the last step reached, so past the call (day 21) the call now wins: the replay shows it
     late = changed[changed.days_past_due >= 28]
-    assert set(late.action_new) <= {"call"} and set(late.action_baseline) <= {"final_notice"}
+    # (without phone consent the call step goes out as a written reminder: the policy's fallback)
+    assert set(late.step_new) == {"call"} and set(late.action_baseline) <= {"final_notice"}
+    assert set(late.action_new) <= {"call", "remind"}
     summary = dunning_summary(d).set_index("policy")  # the letters gained early minus the letters lost late
     gained = int((early.action_new == "final_notice").sum())
     lost = int((late.action_baseline == "final_notice").sum())

@@ -14,7 +14,7 @@ from ledger.tables import Ledger
 from training.backtest import backtest, dunning_backtest, dunning_requests, model_scorer
 from training.registry import load_model
 from training.simulation import SimulationConfig, simulate
-from tests.support.api import make_app
+from tests.support.api import Clients, make_app
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,8 @@ class Feeder:
     next-action body that lists reminders the ledger never saw is corrected to the ledger's.
     """
 
-    def __init__(self, client, ledger: Ledger) -> None:  # noqa: ANN001
-        self.client, self.events, self.done = client, ledger_to_events(ledger), 0
+    def __init__(self, dunning, ledger: Ledger) -> None:  # noqa: ANN001 - a test client with a dunning key
+        self.dunning, self.events, self.done = dunning, ledger_to_events(ledger), 0
 
     def until(self, moment: datetime) -> None:
         end = self.done
@@ -43,25 +43,25 @@ class Feeder:
             end += 1
         for start in range(self.done, end, 1000):
             batch = self.events[start:min(end, start + 1000)]
-            answer = self.client.post("/v1/events", json={"events": batch}).get_json()
+            answer = self.dunning.post("/v1/events", json={"events": batch}).get_json()
             assert answer["applied"] == len(batch), answer
         self.done = end
 
 
 @pytest.fixture()
-def client(champion: dict[str, str], tmp_path: Path) -> Iterator:
+def api(champion: dict[str, str], tmp_path: Path) -> Iterator[Clients]:
     app = make_app(champion, tmp_path)
-    yield app.test_client()
+    yield Clients(app)
     app.extensions["kredo.runtime"].stop()
 
 
-def test_checkout_backtest_equals_the_api(ledger: Ledger, scorer, client) -> None:  # noqa: ANN001
+def test_checkout_backtest_equals_the_api(ledger: Ledger, scorer, api: Clients) -> None:  # noqa: ANN001
     policy = default_rules().policy
     decisions = backtest(ledger, policy, policy, scorer=scorer, sample=120, seed=3).decisions
     decisions = decisions.sort_values(["issued_at", "invoice_id"])
     customers = ledger.customers.set_index("customer_id")
     invoices = ledger.invoices.set_index("invoice_id")
-    feeder, outcomes = Feeder(client, ledger), set()
+    feeder, outcomes = Feeder(api.dunning, ledger), set()
     for row in decisions.itertuples(index=False):
         issued = row.issued_at.to_pydatetime()
         feeder.until(issued)
@@ -72,22 +72,22 @@ def test_checkout_backtest_equals_the_api(ledger: Ledger, scorer, client) -> Non
                              **({"account_manager": c.account_manager} if isinstance(c.account_manager, str) else {})},
                 "order": {"amount": float(inv.amount), "currency": "EUR",
                           "payment_terms_days": int(inv.payment_terms_days), "paperless": bool(inv.paperless)}}
-        answer = client.post("/v1/decisions/checkout", json=body).get_json()
+        answer = api.checkout.post("/v1/decisions/checkout", json=body).get_json()
         assert (answer["outcome"], answer["segment"], answer["credit_limit"], answer["rules_fired"][-1]) == (
             row.outcome_new, row.segment_new, row.credit_limit_new, row.rule_new), row.invoice_id
         outcomes.add(row.outcome_new)
     assert len(outcomes) >= 2, "a replay that only ever says one thing proves little"
 
 
-def test_next_action_backtest_equals_the_api(ledger: Ledger, scorer, client) -> None:  # noqa: ANN001
+def test_next_action_backtest_equals_the_api(ledger: Ledger, scorer, api: Clients) -> None:  # noqa: ANN001
     policy = default_rules().policy
     rows = dunning_backtest(ledger, policy, policy, scorer=scorer, sample=120, seed=4)
     requests = dunning_requests(ledger, sample=120, seed=4)
-    feeder, actions = Feeder(client, ledger), set()
+    feeder, actions = Feeder(api.dunning, ledger), set()
     for request, row in zip(requests, rows.itertuples(index=False)):
         assert request.request_id == row.request_id
         feeder.until(request.now.replace(tzinfo=None))
-        answer = client.post("/v1/decisions/next-action", json=request.model_dump(mode="json")).get_json()
+        answer = api.dunning.post("/v1/decisions/next-action", json=request.model_dump(mode="json")).get_json()
         assert "|".join(answer["rules_fired"]) == row.rules_new, (row.request_id, answer)
         assert (answer["action"], answer["step"], answer["segment"], answer["tone"]) == (
             row.action_new, row.step_new, row.segment_new, row.tone_new)

@@ -12,7 +12,8 @@ from scipy.stats import chi2
 from domain.vocabulary import CHANNELS, DAY_TYPES, SLOTS
 from ledger.tables import load_ledger, save_ledger
 from serving.cli import main
-from training.simulation import SimulationConfig, response_probability, simulate, summarize
+from training.simulation import (SimulationConfig, paid_within_window_of_decision, response_probability, simulate,
+                                 summarize)
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -24,7 +25,7 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
         assert main(["simulate", "--customers", "300", "--months", "6", "--seed", "3",
                      "--out", str(tmp_path / run), "--csv"]) == 0
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
-    assert len(_digest(tmp_path / "a")) == 12  # six tables, Parquet and CSV
+    assert len(_digest(tmp_path / "a")) == 16  # eight tables (promises, escalations: empty), Parquet and CSV
 
 
 def test_other_seed_gives_other_ledger() -> None:
@@ -80,6 +81,9 @@ def test_logged_rewards_follow_the_ground_truth(small_ledger) -> None:
     weekday = rem["sent_at"].dt.day_of_week.to_numpy()
     p = response_probability(rem, rem["channel"].to_numpy(), hour, weekday,
                              rem["tone"].to_numpy(), rem["step"].to_numpy())
+    delay = (rem["sent_at"] - rem["decided_at"]).dt.total_seconds().to_numpy() / 86_400
+    assert (delay > 0).all() and (delay < 7).all()
+    p = paid_within_window_of_decision(p, delay)  # the reward counts from the decision
     observed, expected = rem["paid_within_7d"].mean(), p.mean()
     se = np.sqrt(expected * (1 - expected) / len(rem))
     assert abs(observed - expected) < 4 * se

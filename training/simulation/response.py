@@ -23,6 +23,9 @@ from domain.vocabulary import CHANNELS, TONES
 _CHANNEL_INDEX = {c: i for i, c in enumerate(CHANNELS)}
 _TONE_WEIGHT = {"friendly": 0.0, "neutral": 0.5, "firm": 1.0}
 WINDOW_DAYS = 7
+#: A reminder that works gets paid this many days after it went out at the soonest, and uniformly
+#: up to ``WINDOW_DAYS`` (the simulator draws it so).
+PAY_AFTER_MIN_DAYS = 0.05
 
 
 def _codes(values: np.ndarray, index: Mapping[str, int]) -> np.ndarray:
@@ -83,4 +86,14 @@ def response_probability(
     return 1.0 / (1.0 + np.exp(-response_logit(traits, channel, hour, weekday, tone, step)))
 
 
-__all__ = ["response_logit", "response_probability", "WINDOW_DAYS", "CHANNELS", "TONES"]
+def paid_within_window_of_decision(p_sent: np.ndarray, delay_days: np.ndarray) -> np.ndarray:
+    """P(paid within ``WINDOW_DAYS`` of the *decision*) of a reminder sent ``delay_days`` after it,
+    given ``p_sent`` = P(paid within the window of the send): a reminder that works is paid
+    uniformly between ``PAY_AFTER_MIN_DAYS`` and ``WINDOW_DAYS`` after it went out, so only the
+    part of that spread that falls inside the decision's week counts."""
+    inside = (WINDOW_DAYS - np.asarray(delay_days, dtype=float) - PAY_AFTER_MIN_DAYS) / (WINDOW_DAYS - PAY_AFTER_MIN_DAYS)
+    return np.asarray(p_sent, dtype=float) * np.clip(inside, 0.0, 1.0)
+
+
+__all__ = ["response_logit", "response_probability", "paid_within_window_of_decision", "WINDOW_DAYS",
+           "PAY_AFTER_MIN_DAYS", "CHANNELS", "TONES"]

@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from domain.vocabulary import CHANNELS, DAY_TYPES, SLOT_HOURS, SLOTS, TONES
+from engine.bandits import all_arms
 
 from ledger.tables import Ledger
-from training.simulation.response import WINDOW_DAYS, response_probability
+from training.simulation.response import PAY_AFTER_MIN_DAYS, WINDOW_DAYS, response_probability
 
 DAY = np.timedelta64(86_400, "s")
 SECTORS = ("retail", "construction", "hospitality", "wholesale", "manufacturing", "services", "transport")
@@ -234,6 +235,21 @@ def simulate(cfg: SimulationConfig = SimulationConfig()) -> Ledger:
                            disputes=disputes, reminders=rem, traits=traits), end)
 
 
+def arm_delays_of(reminders: pd.DataFrame) -> np.ndarray:
+    """Days from each logged reminder's decision to the send time every arm would have had (columns in
+    ``all_arms`` order), by the simulator's own send rule: the first day of the arm's day type on or after
+    the decision's day, at the slot's hour and the logged reminder's minute."""
+    decided = reminders["decided_at"].to_numpy(dtype="datetime64[s]")
+    sent = reminders["sent_at"].to_numpy(dtype="datetime64[s]")
+    minute = (sent - sent.astype("datetime64[h]")).astype("timedelta64[s]")
+    out = np.empty((len(reminders), len(all_arms())))
+    for arm in all_arms():
+        day = _next_day_type(decided, np.full(len(decided), arm.weekend)).astype("datetime64[s]")
+        at = day + np.timedelta64(arm.hour * 3600, "s") + minute
+        out[:, arm.index] = (at - decided) / np.timedelta64(1, "D")
+    return out
+
+
 def _next_day_type(t: np.ndarray, weekend: np.ndarray) -> np.ndarray:
     """Move each date to the first day (on or after it) of the wanted day type."""
     days = t.astype("datetime64[D]")
@@ -266,7 +282,7 @@ def _reminders(rng, customers, tr, cust, due, paid_days, remindable, end) -> dic
     consent = np.column_stack([customers[f"consent_{c}"].to_numpy()[cust] for c in CHANNELS])
     n_allowed = consent.sum(axis=1)
     paid_days = paid_days.copy()
-    out: dict[str, list] = {k: [] for k in ("invoice", "sent", "step", "channel", "slot", "day_type",
+    out: dict[str, list] = {k: [] for k in ("invoice", "decided", "sent", "step", "channel", "slot", "day_type",
                                              "propensity", "paid")}
     remaining = remindable.copy()
     for step, offset in enumerate(REMINDER_OFFSETS_DAYS, start=1):
@@ -278,6 +294,7 @@ def _reminders(rng, customers, tr, cust, due, paid_days, remindable, end) -> dic
         hour = np.asarray([SLOT_HOURS[s] for s in SLOTS])[slot]
         minute = (u[:, 3] * 3600).astype(np.int64)
         ladder_day = due + offset * DAY
+        decided = ladder_day.astype("datetime64[D]").astype("datetime64[s]")  # the day's dunning run decides
         day = _next_day_type(ladder_day, weekend)
         sent = day.astype("datetime64[s]") + (hour * 3600 + minute).astype("timedelta64[s]")
         sent_days = (sent - due) / np.timedelta64(1, "D")
@@ -290,7 +307,8 @@ def _reminders(rng, customers, tr, cust, due, paid_days, remindable, end) -> dic
         p = response_probability(tr.iloc[idx], channel[idx], hour[idx], weekday,
                                  np.full(len(idx), step - 1), step)
         success = rng.random(len(idx)) < p
-        window = rng.uniform(0.05, WINDOW_DAYS, len(idx))
+        window = rng.uniform(PAY_AFTER_MIN_DAYS, WINDOW_DAYS, len(idx))
+        delay = (sent[idx] - decided[idx]) / np.timedelta64(1, "D")
         new_paid = np.where(success, sent_days[idx] + window,
                             np.where(paid_days[idx] <= sent_days[idx] + WINDOW_DAYS,
                                      sent_days[idx] + WINDOW_DAYS + window, paid_days[idx]))
@@ -298,19 +316,21 @@ def _reminders(rng, customers, tr, cust, due, paid_days, remindable, end) -> dic
         remaining[idx[success]] = False
         remaining &= active
         out["invoice"].append(idx)
+        out["decided"].append(decided[idx])
         out["sent"].append(sent[idx])
         out["step"].append(np.full(len(idx), step))
         out["channel"].append(channel[idx])
         out["slot"].append(slot[idx])
         out["day_type"].append(weekend[idx].astype(np.int64))
         out["propensity"].append(1.0 / (n_allowed[idx] * len(SLOTS) * len(DAY_TYPES)))
-        out["paid"].append(success)
+        out["paid"].append(success & (window <= WINDOW_DAYS - delay))  # the reward counts from the decision
     cat = {k: np.concatenate(v) for k, v in out.items()}
     order = np.lexsort((cat["invoice"], cat["sent"]))
     cat = {k: v[order] for k, v in cat.items()}
     return {
         "reminder_id": _ids("REM", len(order)),
         "invoice_idx": cat["invoice"],
+        "decided_at": cat["decided"],
         "sent_at": cat["sent"],
         "step": cat["step"].astype(np.int64),
         "channel": np.asarray(CHANNELS, dtype=object)[cat["channel"]],
