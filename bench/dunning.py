@@ -143,6 +143,7 @@ def main() -> None:
             shutil.copy(seed_db, work / f"{name}.db")
             figures.update(_run(name, f"sqlite:///{work}/{name}.db", f"sqlite:///{work}/{name}-audit.db", tracking,
                                 champion["uri"], args))
+    shutil.rmtree(work, ignore_errors=True)
     report("dunning run: every open invoice of a day", figures, args.json)
 
 
@@ -165,7 +166,7 @@ def _copy_pg(source: str, target: str) -> None:
 
 
 def _run(name: str, ledger_url: str, audit_url: str, tracking: str, model_uri: str, args) -> dict[str, object]:  # noqa: ANN001
-    spec = RunSpec(ledger_url, "rules/default.yaml", model_uri, tracking, None, "dunning", 0.1)
+    spec = RunSpec(ledger_url, audit_url, "rules/default.yaml", model_uri, tracking, None, "dunning", 0.1)
     engine, audit = open_ledger(ledger_url), AuditLog.from_url(audit_url)
     ctx, warm_s = None, None
     if name == "warm":
@@ -174,9 +175,9 @@ def _run(name: str, ledger_url: str, audit_url: str, tracking: str, model_uri: s
         t0 = time.perf_counter()
         warm_store(store, Book(engine))
         warm_s = time.perf_counter() - t0
-        ctx = Deciding(engine, base.served, store)
+        ctx = Deciding(engine, base.audit, base.served, store)
     t0 = time.perf_counter()
-    done = run_day(DAY, engine=engine, audit=audit, ctx=ctx, spec=spec, workers=args.workers if name == "dask" else 0,
+    done = run_day(DAY, engine=engine, ctx=ctx, spec=spec, workers=args.workers if name == "dask" else 0,
                    partition_size=args.partition_size).to_dict()
     seconds = time.perf_counter() - t0
     assert done["invoices"] == args.invoices, done

@@ -9,8 +9,9 @@ fixed number of queries, its features in one read of the store, scored and
 explained in one model call each. Then ``engine.consolidation`` turns each
 customer's decisions into one message per channel (five overdue invoices, one
 reminder) and its calls into one task, and everything a partition decided is
-written together: the hash-chained audit records first (one transaction), then in
-one ledger transaction the decision index, the outbox messages (``queued``), the
+written together, where it was decided: the hash-chained audit records first
+(one transaction, serialised with every other writer of the chain), then in one
+ledger transaction the decision index, the outbox messages (``queued``), the
 tasks, and what the day found of promises and payment plans.
 
 Idempotent per business day: ids are fixed by the day and the invoice (request
@@ -21,15 +22,16 @@ resumed (a partition adds only what is missing; its audit records, already
 written, are kept and the ledger follows them).
 
 Partitioned by customer (a customer's invoices are consolidated together), so a
-partition is decided anywhere: in this process, or on a Dask cluster
+partition is decided and written anywhere: in this process, or on a Dask cluster
 (``workers``: a local cluster of that many processes; the result is the same).
-Each worker builds its own model, policy and store from a picklable ``RunSpec``;
-without a shared store (Redis) a partition folds its customers' events from the
-ledger into a store of its own (the features' one fold).
+Each worker builds its own model, policy, store, ledger and audit connections
+from a picklable ``RunSpec`` and sends back only its counts; without a shared
+store (Redis) a partition folds its customers' events from the ledger into a
+store of its own (the features' one fold).
 
 Example::
 
-    report = run_day(date(2026, 3, 2), engine=engine, audit=audit, spec=RunSpec.from_config(config))
+    report = run_day(date(2026, 3, 2), engine=engine, spec=RunSpec.from_config(config))
     report.to_dict()["summary"]["actions"]      # {'remind': 812, 'wait': 9120, ...}
 """
 from __future__ import annotations
@@ -39,7 +41,7 @@ import logging
 import statistics
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -87,6 +89,7 @@ class RunSpec:
     """What a worker process needs to decide partitions on its own (picklable: it is sent to Dask workers)."""
 
     ledger_url: str
+    audit_url: str
     policy_path: str
     model_uri: str
     tracking_uri: str
@@ -96,15 +99,18 @@ class RunSpec:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RunSpec:
-        return cls(config["LEDGER_URL"], config["POLICY_PATH"], config["MODEL_URI"], config["MLFLOW_TRACKING_URI"],
-                   config["REDIS_URL"], config["EXPERIMENT_NAME"], float(config["CONTROL_SHARE"]))
+        return cls(config["LEDGER_URL"], config["AUDIT_URL"], config["POLICY_PATH"], config["MODEL_URI"],
+                   config["MLFLOW_TRACKING_URI"], config["REDIS_URL"], config["EXPERIMENT_NAME"],
+                   float(config["CONTROL_SHARE"]))
 
 
 @dataclass(frozen=True)
 class Deciding:
-    """What partitions are decided with; ``store`` None: each partition folds its customers from the ledger."""
+    """What partitions are decided with and written to; ``store`` None: each partition folds its customers
+    from the ledger."""
 
     engine: Engine
+    audit: AuditLog
     served: Served
     store: FeatureStore | None = None
 
@@ -122,8 +128,8 @@ def deciding(spec: RunSpec) -> Deciding:
     model, info = load_model(spec.model_uri, spec.tracking_uri)
     experiment = build({"REDIS_URL": spec.redis_url, "EXPERIMENT_NAME": spec.experiment,
                         "CONTROL_SHARE": spec.control_share}).experiment
-    return Deciding(engine_for(spec.ledger_url), Served(model, info, RuleEngine(load_policy(spec.policy_path)),
-                                                        experiment),
+    return Deciding(engine_for(spec.ledger_url), AuditLog.from_url(spec.audit_url),
+                    Served(model, info, RuleEngine(load_policy(spec.policy_path)), experiment),
                     from_url(spec.redis_url) if spec.redis_url else None)
 
 
@@ -220,9 +226,49 @@ def decide_partition(ctx: Deciding, day: date, part: Partition, received: dateti
                            time.perf_counter() - t0)
 
 
-def decide_remote(part: Partition, spec: RunSpec, day: date, received: datetime) -> PartitionResult:
-    """``decide_partition`` in a worker process, on the model, policy and store it builds from ``spec``."""
-    return decide_partition(deciding(spec), day, part, received)
+@dataclass
+class Done:
+    """What a partition did (or, dry, would do): the counts the run's report adds up."""
+
+    invoices: int
+    skipped: int
+    messages: int
+    tasks: int
+    actions: Counter[str]
+    channels: Counter[str]
+    segments: Counter[str]
+    assignees: Counter[str]
+    promises: Counter[str]
+    plans: Counter[str]
+    cpu: Counter[str]
+    seconds: float
+
+
+def run_partition(ctx: Deciding, day: date, part: Partition, received: datetime, dry_run: bool) -> Done:
+    """Decide a partition and (unless dry) write it: audit records, then one ledger transaction."""
+    t0 = time.perf_counter()
+    result = decide_partition(ctx, day, part, received)
+    clock = _Stages()
+    if dry_run:
+        decided = result.decided
+        bundles, work = consolidate(decided, result.handled)
+        messages, tasks = len(bundles), len(work) + len(result.state.tasks)
+    else:
+        decided = _recorded(ctx.audit, result)
+        clock.lap("audit")
+        messages, tasks = _write(ctx.engine, day, decided, result, micros(run_moment(day)), micros(received))
+        clock.lap("ledger")
+    state = result.state
+    return Done(len(decided), len(result.skipped), messages, tasks, Counter(d.action for d in decided),
+                Counter(d.channel or "none" for d in decided), Counter(d.segment for d in decided),
+                Counter(d.assignee or "none" for d in decided), Counter(s.status for s in state.promises.values()),
+                Counter(status for _, status in state.plans.values() if status is not None), result.cpu + clock.cpu,
+                time.perf_counter() - t0)
+
+
+def run_remote(part: Partition, spec: RunSpec, day: date, received: datetime, dry_run: bool) -> Done:
+    """``run_partition`` in a worker process, on the model, policy, store and databases it opens from ``spec``."""
+    return run_partition(deciding(spec), day, part, received, dry_run)
 
 
 def _folded(conn: sa.Connection, part: Partition) -> MemoryStore:
@@ -275,20 +321,15 @@ class RunReport:
     cpu: Counter[str] = field(default_factory=Counter)
     partition_seconds: list[float] = field(default_factory=list)
 
-    def count(self, decided: Sequence[Decided], skipped: int, state: DayState, cpu: Counter[str],
-              seconds: float) -> None:
-        self.cpu.update(cpu)
-        self.partition_seconds.append(seconds)
-        self.invoices += len(decided)
-        self.skipped += skipped
+    def add(self, done: Done) -> None:
         self.partitions += 1
-        for d in decided:
-            self.actions[d.action] += 1
-            self.channels[d.channel or "none"] += 1
-            self.segments[d.segment] += 1
-            self.assignees[d.assignee or "none"] += 1
-        self.promises.update(s.status for s in state.promises.values())
-        self.plans.update(status for _, status in state.plans.values() if status is not None)
+        self.partition_seconds.append(done.seconds)
+        self.invoices += done.invoices
+        self.skipped += done.skipped
+        self.messages += done.messages
+        self.tasks += done.tasks
+        for name in ("actions", "channels", "segments", "assignees", "promises", "plans", "cpu"):
+            getattr(self, name).update(getattr(done, name))
 
     def to_dict(self) -> dict[str, Any]:
         sort = lambda c: dict(sorted(c.items()))  # noqa: E731
@@ -302,47 +343,33 @@ class RunReport:
                 else 0.0, "cpu_seconds": {k: round(v, 3) for k, v in sorted(self.cpu.items())}}
 
 
-def run_day(day: date, *, engine: Engine, audit: AuditLog, ctx: Deciding | None = None, spec: RunSpec | None = None,
+def run_day(day: date, *, engine: Engine, ctx: Deciding | None = None, spec: RunSpec | None = None,
             dry_run: bool = False, workers: int = 0, partition_size: int = PARTITION_INVOICES) -> RunReport:
-    """Run the day: in this process on ``ctx`` (or on ``spec``'s), or on a local Dask cluster of ``workers``
-    processes (needs ``spec``). A day already run answers its stored report (``created`` false)."""
+    """Run the day on ``engine``'s ledger: in this process on ``ctx`` (or on ``spec``'s), or on a local Dask
+    cluster of ``workers`` processes (needs ``spec``). A day already run answers its stored report
+    (``created`` false)."""
     t0 = time.perf_counter()
     business_date, received = day.isoformat(), datetime.now(UTC)
-    now_us, wall_us = micros(run_moment(day)), micros(received)
     report = RunReport(runs.run_id(business_date), business_date, dry_run, created=not dry_run, workers=workers)
     if not dry_run:
         with engine.begin() as conn:
-            if runs.begin(conn, business_date, now_us, wall_us) == "done":
+            if runs.begin(conn, business_date, micros(run_moment(day)), micros(received)) == "done":
                 stored = runs.find(conn, business_date)
                 assert stored is not None
                 return _stored(stored["summary"])
     parts = partitions(engine, partition_size)
     if workers:
         if spec is None:
-            raise InvalidInput("a run on Dask workers needs a RunSpec (each worker loads model and policy)",
-                               field="workers")
-        results: Iterator[PartitionResult] = _on_dask(spec, day, parts, received, workers)
+            raise InvalidInput("a run on Dask workers needs a RunSpec (each worker opens model, policy and "
+                               "databases)", field="workers")
+        done: Iterator[Done] = _on_dask(spec, day, parts, received, workers, dry_run)
     else:
         if ctx is None and spec is None:
             raise InvalidInput("give the run what it decides with (ctx or spec)", field="ctx")
         here = ctx if ctx is not None else deciding(spec)
-        results = (decide_partition(here, day, part, received) for part in parts)
-    for result in results:
-        if dry_run:
-            bundles, work = consolidate(result.decided, result.handled)
-            report.messages += len(bundles)
-            report.tasks += len(work) + len(result.state.tasks)
-            report.count(result.decided, len(result.skipped), result.state, result.cpu, result.seconds)
-            continue
-        clock, t1 = _Stages(), time.perf_counter()
-        decided = _recorded(audit, result)
-        clock.lap("audit")
-        messages, tasks = _write(engine, day, decided, result, now_us, wall_us)
-        clock.lap("ledger")
-        report.messages += messages
-        report.tasks += tasks
-        report.count(decided, len(result.skipped), result.state, result.cpu + clock.cpu,
-                     result.seconds + time.perf_counter() - t1)
+        done = (run_partition(here, day, part, received, dry_run) for part in parts)
+    for partition in done:
+        report.add(partition)
     report.seconds = round(time.perf_counter() - t0, 3)
     if not dry_run:
         with engine.begin() as conn:
@@ -360,14 +387,14 @@ def _stored(stored: Mapping[str, Any]) -> RunReport:
                      partition_seconds=[stored["partition_p50_s"]] if stored["partitions"] else [], **counts)
 
 
-def _on_dask(spec: RunSpec, day: date, parts: list[Partition], received: datetime,
-             workers: int) -> Iterator[PartitionResult]:
-    """Partitions decided on a local Dask cluster, yielded as they finish (the driver writes them)."""
+def _on_dask(spec: RunSpec, day: date, parts: list[Partition], received: datetime, workers: int,
+             dry_run: bool) -> Iterator[Done]:
+    """Partitions decided and written on a local Dask cluster; their counts as they finish."""
     from dask.distributed import Client, LocalCluster, as_completed
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-        futures = client.map(decide_remote, parts, spec=spec, day=day, received=received, pure=False)
+        futures = client.map(run_remote, parts, spec=spec, day=day, received=received, dry_run=dry_run, pure=False)
         for future in as_completed(futures):
             yield future.result()
             future.release()

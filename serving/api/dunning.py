@@ -28,7 +28,6 @@ bp = Blueprint("dunning", __name__, url_prefix="/v1/dunning")
 def post_run() -> Response:
     body = parse(DunningRunRequest)
     runtime = get_runtime()
-    ctx = Deciding(runtime.book.engine, runtime.snapshot(), runtime.store)
-    report = run_day(body.date or g.received.date(), engine=runtime.book.engine, audit=runtime.audit, ctx=ctx,
-                     dry_run=body.dry_run)
+    ctx = Deciding(runtime.book.engine, runtime.audit, runtime.snapshot(), runtime.store)
+    report = run_day(body.date or g.received.date(), engine=runtime.book.engine, ctx=ctx, dry_run=body.dry_run)
     return Response(json_bytes(report.to_dict()), status=201 if report.created else 200, mimetype="application/json")

@@ -30,13 +30,10 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 0:
         raise InvalidInput("--workers must be 0 (in process) or more", field="workers")
     config = load()
-    audit = AuditLog.from_url(config["AUDIT_URL"])
-    try:
-        report = run_day(args.date or datetime.now(UTC).date(), engine=open_ledger(config["LEDGER_URL"]), audit=audit,
-                         spec=RunSpec.from_config(config), dry_run=args.dry_run, workers=args.workers,
-                         partition_size=args.partition_size or PARTITION_INVOICES)
-    finally:
-        audit.close()
+    AuditLog.from_url(config["AUDIT_URL"]).close()  # created here once, not by the workers at once
+    report = run_day(args.date or datetime.now(UTC).date(), engine=open_ledger(config["LEDGER_URL"]),
+                     spec=RunSpec.from_config(config), dry_run=args.dry_run, workers=args.workers,
+                     partition_size=args.partition_size or PARTITION_INVOICES)
     out = report.to_dict()
     if args.json:
         print(json.dumps(out))
