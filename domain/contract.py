@@ -170,6 +170,25 @@ class Reminder(Strict):
     final_notice: bool = False
 
 
+class PromiseToPay(Strict):
+    """The invoice's last promise to pay: ``pending`` until its date plus the policy's grace, then ``kept``
+    (paid in full by then) or ``broken`` (from ``broken_since``, the day after the grace)."""
+
+    promised_for: Day
+    amount: Amount
+    status: Literal["pending", "kept", "broken"] = "pending"
+    broken_since: Day | None = None
+
+
+class PaymentPlan(Strict):
+    """The active payment plan covering the invoice: ``on_track`` while its instalments are paid, ``missed``
+    from ``missed_since`` (the day after an unpaid instalment's due date plus the policy's grace)."""
+
+    plan_id: Id
+    status: Literal["on_track", "missed"] = "on_track"
+    missed_since: Day | None = None
+
+
 class Invoice(Strict):
     id: Id
     amount: Amount
@@ -180,7 +199,11 @@ class Invoice(Strict):
     disputed: bool = False
     dispute_opened: Day | None = None
     dispute_type: Literal[DISPUTE_TYPES] | None = Field(  # type: ignore[valid-type]
-        None, description="the open dispute's type (its department owns the dispute task); default other")
+        None, description="the open dispute's type: the policy's disputes.types give its department and SLA")
+    days_in_resolved_disputes: integer(ge=0, le=36_500) = Field(  # type: ignore[valid-type]
+        0, description="days past due this invoice spent in disputes already resolved (they pause its ladder)")
+    promise: PromiseToPay | None = None
+    payment_plan: PaymentPlan | None = None
     reminders: Annotated[list[Reminder], Field(max_length=100)] = []
 
     @model_validator(mode="after")

@@ -36,6 +36,10 @@ class FeatureStore(Protocol):
     def customer_features(self, customer_id: str, request: InvoiceRequest,
                           now: datetime | str | None = None) -> dict[str, float]: ...
 
+    def customer_features_many(self, queries: Sequence[tuple[str, InvoiceRequest, datetime | str | None]]
+                               ) -> list[dict[str, float]]:
+        """``customer_features`` of many (customer, request, now) queries with one read of the store."""
+
 
 class Explanation(Protocol):
     """Exact SHAP of the served P(late) in the answer's terms (``training.model.Explanation`` is one).
@@ -59,6 +63,12 @@ class Scorer(Protocol):
 
     def explain_probability_one(self, x: np.ndarray) -> Explanation:
         """Exact SHAP of ``p_late`` per feature, adding up to the served probability."""
+
+    def predict_many(self, X: np.ndarray) -> list[dict[str, float]]:
+        """``predict_one`` of every row of a matrix, in one call and bit for bit the same (the batch path)."""
+
+    def explain_probability_many(self, X: np.ndarray) -> list[Explanation]:
+        """``explain_probability_one`` of every row of a matrix, in one call and bit for bit the same."""
 
 
 class Rules(Protocol):

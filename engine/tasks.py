@@ -50,11 +50,11 @@ def task_for(outcome: DunningOutcome, request: NextActionRequest, scores: Mappin
     kind = task_type(outcome, invoice.disputed)
     if kind is None:
         return None
-    d = policy.dunning
     if kind == "dispute":
-        owner = d.worklists.department(invoice.dispute_type)
+        route = policy.disputes.route(invoice.dispute_type)
+        owner = route.department
         opened = invoice.dispute_opened or request.now.date()
-        due = opened + timedelta(days=d.resume_after_days)
+        due = opened + timedelta(days=route.sla_days)
     else:
         owner = _owner(kind, outcome, customer.key_account, customer.account_manager, policy)
         when = outcome.earliest_send_at or request.now

@@ -40,12 +40,14 @@ from sqlalchemy.engine import Engine
 from domain.errors import InvalidInput
 from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DISPUTE_TYPES, PROFILES, SIZES
 from ledger import schema as t
-from ledger.events import EVENT_TYPES, US_PER_DAY, Event, parse_event, to_us
+from ledger.events import (COMMITMENT_TYPES, EVENT_TYPES, US_PER_DAY, Commitment, Event, parse_commitment, parse_event,
+                           to_us)
+from ledger.outbox import withdraw
 from ledger.tasks import OUTCOME_STATUS, TASK_OUTCOMES
 
 Status = Literal["applied", "duplicate", "refused"]
-#: Event types the book keeps beside the ones the features fold (master data only).
-BOOK_ONLY_TYPES = ("customer_updated", "task_outcome")
+#: Event types the book keeps beside the ones the features fold: master data, task outcomes, payment plans.
+BOOK_ONLY_TYPES = ("customer_updated", "task_outcome", *COMMITMENT_TYPES)
 ALL_TYPES = (*BOOK_ONLY_TYPES, *EVENT_TYPES)
 RANK = {kind: i for i, kind in enumerate(ALL_TYPES)}
 _MASTER_FIELDS = {"name": str, "customer_type": str, "country": str, "sector": str, "size": str, "profile": str,
@@ -92,6 +94,8 @@ class Applied:
     verdicts: list[Verdict]
     touched_customers: frozenset[str]
     invoice_status: dict[str, str] = field(default_factory=dict)
+    withdrawn: list[str] = field(default_factory=list)
+    """Queued messages the batch made moot (cancelled; the rest of their invoices re-issued)."""
 
 
 class Refused(Exception):
@@ -111,7 +115,8 @@ def _refusal_of(exc: InvalidInput, raw: Any) -> Refused:
     name = exc.field
     if name == "type":
         return Refused("unknown_type", exc.detail, name)
-    if not isinstance(raw, Mapping) or name is not None and raw.get(name) is None:
+    root = None if name is None else name.split("[")[0].split(".")[0]  # instalments[1].due_at -> instalments
+    if not isinstance(raw, Mapping) or root is not None and raw.get(root) is None:
         return Refused("missing_field", f"{name or 'event'} is missing: {exc.detail}", name)
     return Refused("invalid_field", exc.detail, name)
 
@@ -153,7 +158,7 @@ class _Booked:
         self.raws[event.event_id] = raw
         self._folded = None
 
-    def state(self, before: Event | None = None) -> _Invoice:
+    def state(self, before: Event | Commitment | None = None) -> _Invoice:
         """The invoice after its events (only those before ``before``, when given)."""
         if before is not None and (not self.events or _key(self.events[-1]) < _key(before)):
             before = None
@@ -164,8 +169,12 @@ class _Booked:
         return self._folded
 
 
-def _key(event: Event) -> tuple[int, int, str]:
+def _key(event: Event | Commitment) -> tuple[int, int, str]:
     return event.at_us, RANK[event.type], event.event_id
+
+
+Parsed = Event | Commitment | None
+"""What a valid event becomes: an ``Event`` the features fold, a ``Commitment``, or None (master data)."""
 
 
 class Book:
@@ -185,14 +194,16 @@ class Book:
         with self.engine.begin() as own:
             return self._book(own, parsed, received_us)
 
-    def _parse(self, raw: Any) -> Verdict | tuple[Event | None, Mapping[str, Any], str]:
+    def _parse(self, raw: Any) -> Verdict | tuple[Parsed, Mapping[str, Any], str]:
         event_id = raw.get("event_id") if isinstance(raw, Mapping) else None
         event_id = event_id if isinstance(event_id, str) else None
         try:
             if isinstance(raw, Mapping) and raw.get("type") in BOOK_ONLY_TYPES:
-                (_master_data if raw["type"] == "customer_updated" else _task_outcome)(raw)
                 if event_id is None or not 0 < len(event_id) <= 200:
                     raise InvalidInput("event_id is required (1-200 characters)", field="event_id")
+                if raw["type"] in COMMITMENT_TYPES:
+                    return parse_commitment(raw), raw, _canonical(raw)
+                (_master_data if raw["type"] == "customer_updated" else _task_outcome)(raw)
                 return None, raw, _canonical(raw)
             return parse_event(raw), raw, _canonical(raw)
         except InvalidInput as exc:
@@ -208,10 +219,12 @@ class Book:
         ids = [raw["event_id"] for _, raw, _ in candidates]
         known = dict(conn.execute(sa.select(t.ledger_events.c.event_id, t.ledger_events.c.digest)
                                   .where(_among(conn, t.ledger_events.c.event_id, ids))).all()) if ids else {}
-        invoice_ids = sorted({e.invoice_id for e, _, _ in candidates if e is not None})
+        invoice_ids = sorted({i for e, _, _ in candidates for i in _invoices_of(e)})
         customer_ids = sorted({(e.customer_id if e is not None else raw["customer_id"]) for e, raw, _ in candidates})
         invoices = self._load_invoices(conn, invoice_ids)
         before = {invoice_id: _projection(invoice_id, booked) for invoice_id, booked in invoices.items()}
+        commitments = _Commitments.load(conn, sorted({i for e, _, _ in candidates if _commits(e)
+                                                      for i in _invoices_of(e)}))
         task_ids = sorted({raw["task_id"] for e, raw, _ in candidates if e is None and raw["type"] == "task_outcome"})
         tasks = {r.id: r.status for r in conn.execute(sa.select(t.tasks.c.id, t.tasks.c.status)
                                                       .where(_among(conn, t.tasks.c.id, task_ids)))} if task_ids else {}
@@ -237,10 +250,14 @@ class Book:
                                         "this event_id was already booked with other content", event, raw))
                 continue
             try:
-                note = self._judge(event, raw, invoices) if event is not None or raw["type"] == "customer_updated" \
-                    else _judge_outcome(raw, tasks)
+                if _commits(event):
+                    commitments.judge(event, invoices)
+                note = (None if isinstance(event, Commitment) else
+                        self._judge(event, raw, invoices) if event is not None or raw["type"] == "customer_updated"
+                        else _judge_outcome(raw, tasks))
             except Refused as exc:
-                verdicts.append(Verdict(event_id, "refused", exc.code, exc.field, exc.reason, event, raw))
+                verdicts.append(Verdict(event_id, "refused", exc.code, exc.field, exc.reason,
+                                        event if isinstance(event, Event) else None, raw))
                 continue
             seen[event_id] = digest
             item = (event, raw, digest, text)
@@ -250,11 +267,13 @@ class Book:
             elif event is not None and customer not in existing_customers:
                 stubs.setdefault(customer, event.at_us)
             accepted.append(item)
-            verdicts.append(Verdict(event_id, "applied", *(note or (None, None, None)), event=event, raw=raw))
-        self._write(conn, accepted, invoices, before, masters, stubs, existing_customers, received_us)
+            verdicts.append(Verdict(event_id, "applied", *(note or (None, None, None)),
+                                    event=event if isinstance(event, Event) else None, raw=raw))
+        withdrawn = self._write(conn, accepted, invoices, before, masters, stubs, existing_customers, received_us)
         touched = frozenset((e.customer_id if e is not None else r["customer_id"]) for e, r, _, _ in accepted)
-        statuses = {e.invoice_id: invoices[e.invoice_id].state().status for e, _, _, _ in accepted if e is not None}
-        return Applied(verdicts, touched, statuses)
+        statuses = {e.invoice_id: invoices[e.invoice_id].state().status for e, _, _, _ in accepted
+                    if isinstance(e, Event)}
+        return Applied(verdicts, touched, statuses, withdrawn)
 
     def _judge(self, event: Event | None, raw: Mapping[str, Any],
                invoices: dict[str, _Booked]) -> tuple[str, str, str] | None:
@@ -324,32 +343,46 @@ class Book:
     def _write(self, conn: sa.Connection, accepted: list, invoices: dict[str, _Booked],
                before: dict[str, dict[sa.Table, dict[tuple, dict[str, Any]]]],
                masters: dict[str, Mapping[str, Any]], stubs: dict[str, int], existing: set[str],
-               received_us: int) -> None:
+               received_us: int) -> list[str]:
+        """Write the accepted events and their projections; returns the queued messages they made moot."""
         if not accepted:
-            return
+            return []
         insert_rows(conn, t.ledger_events, [
             {"event_id": raw["event_id"], "type": raw["type"],
              "customer_id": event.customer_id if event is not None else raw["customer_id"],
-             "invoice_id": event.invoice_id if event is not None else None,
+             "invoice_id": event.invoice_id if isinstance(event, Event) else None,
              "at_us": event.at_us if event is not None else received_us, "received_us": received_us,
              "digest": digest, "body": text} for event, raw, digest, text in accepted])
         self._write_customers(conn, masters, stubs, existing, received_us)
         _write_outcomes(conn, [raw for e, raw, _, _ in accepted if e is None and raw["type"] == "task_outcome"])
-        touched = sorted({e.invoice_id for e, _, _, _ in accepted if e is not None})
+        touched = sorted({e.invoice_id for e, _, _, _ in accepted if isinstance(e, Event)})
         after = {i: _projection(i, invoices[i]) for i in touched}
         for table in _PROJECTIONS:
             _sync(conn, table, {k: row for i in touched for k, row in before.get(i, {}).get(table, {}).items()},
                   {k: row for i in touched for k, row in after[i][table].items()})
+        promised = [e for e, _, _, _ in accepted if _commits(e)]
+        _Commitments.write(conn, promised)
         contacts = [{"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,
                      "kind": _contact_kind(e, raw), "channel": raw.get("channel"),
                      "at_us": e.at_us, "step": raw.get("step"), "tone": raw.get("tone"),
                      "decision_id": raw.get("decision_id")}
-                    for e, raw, _, _ in accepted if e is not None and e.type in ("reminder_sent", "invoice_escalated")]
+                    for e, raw, _, _ in accepted
+                    if isinstance(e, Event) and e.type in ("reminder_sent", "invoice_escalated")]
         insert_rows(conn, t.contacts, contacts)
-        insert_rows(conn, t.promises, [
-            {"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,
-             "promised_for_us": e.due_us - US_PER_DAY, "amount_cents": cents(e.amount), "status": "open",
-             "created_us": e.at_us} for e, _, _, _ in accepted if e is not None and e.type == "promise_made"])
+        return self._withdraw(conn, touched, invoices, promised, received_us)
+
+    @staticmethod
+    def _withdraw(conn: sa.Connection, touched: list[str], invoices: dict[str, _Booked],
+                  promised: list[Event | Commitment], received_us: int) -> list[str]:
+        """Queued reminders of invoices this batch closed, disputed, promised or put under a plan are moot."""
+        moot: dict[str, list[str]] = {}
+        for invoice_id in touched:
+            state = invoices[invoice_id].state()
+            if state.status != "open" or state.dispute is not None:
+                moot.setdefault(state.status if state.status != "open" else "disputed", []).append(invoice_id)
+        for commitment in promised:
+            moot.setdefault(commitment.type, []).extend(_invoices_of(commitment))
+        return [m for reason, ids in sorted(moot.items()) for m in withdraw(conn, ids, reason, received_us)]
 
     @staticmethod
     def _write_customers(conn: sa.Connection, masters: dict[str, Mapping[str, Any]], stubs: dict[str, int],
@@ -395,6 +428,16 @@ class Book:
             for customer_id, group in itertools.groupby(rows, key=lambda row: row.customer_id):
                 yield customer_id, [_booked_event(row, json.loads(row.body)) for row in group]
 
+    @staticmethod
+    def booked_events(conn: sa.Connection, first: str, last: str) -> list[Event]:
+        """The events the features fold of the customers ``first`` to ``last`` (by id), in the order they happened,
+        as the ``Event`` values they were validated into when booked (a dunning run's partition folds them into a
+        store of its own without parsing them again: only the amounts and due dates are read from the body)."""
+        e = t.ledger_events.c
+        query = _in_fold_order(sa.and_(e.customer_id >= first, e.customer_id <= last),
+                               e.event_id, e.type, e.customer_id, e.invoice_id, e.at_us)
+        return [_booked_event(row, json.loads(row.body)) for row in conn.execute(query)]
+
 
 _PROJECTIONS: dict[sa.Table, tuple[str, ...]] = {
     t.invoices: ("id",), t.payments: ("id",), t.allocations: ("payment_id", "invoice_id"), t.disputes: ("id",)}
@@ -434,6 +477,10 @@ def _booked_event(row: sa.Row, raw: Mapping[str, Any]) -> Event:
                      to_us(raw["due_at"], "due_at"))
     if row.type == "payment_received":
         return Event(row.event_id, row.type, row.customer_id, row.invoice_id, row.at_us, float(raw["amount"]))
+    if row.type == "promise_made":
+        promised = to_us(raw["promised_for"], "promised_for")
+        return Event(row.event_id, row.type, row.customer_id, row.invoice_id, row.at_us, float(raw["amount"]),
+                     promised - promised % US_PER_DAY + US_PER_DAY)
     return Event(row.event_id, row.type, row.customer_id, row.invoice_id, row.at_us)
 
 
@@ -495,6 +542,105 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str
                 as copy:
             for row in rows:
                 copy.write_row([row[c] for c in columns])
+
+
+def _in_fold_order(where: sa.ColumnElement[bool], *columns: sa.ColumnElement[Any]) -> sa.Select:
+    e = t.ledger_events.c
+    rank = sa.case({kind: RANK[kind] for kind in EVENT_TYPES}, value=e.type)
+    return (sa.select(e.body, *columns).where(where, e.type.in_(EVENT_TYPES))
+            .order_by(e.at_us, rank, e.invoice_id, e.event_id))
+
+
+def _invoices_of(parsed: Parsed) -> tuple[str, ...]:
+    if isinstance(parsed, Event):
+        return (parsed.invoice_id,)
+    return parsed.invoice_ids if isinstance(parsed, Commitment) else ()
+
+
+def _commits(parsed: Parsed) -> bool:
+    """A customer's commitment the book keeps a row of: a ``promise_made`` event (which the features fold
+    too) or a ``plan_agreed``."""
+    return isinstance(parsed, Commitment) or isinstance(parsed, Event) and parsed.type == "promise_made"
+
+
+@dataclass
+class _Commitments:
+    """The promises and active plans of the invoices a batch's commitments name: what a new one is judged by."""
+
+    promised_for: dict[str, list[int]]       # invoice -> promised dates of its open promises
+    planned: dict[str, str]                  # invoice -> the active plan covering it
+
+    @classmethod
+    def load(cls, conn: sa.Connection, invoice_ids: list[str]) -> _Commitments:
+        out = cls({}, {})
+        p, pi, pp = t.promises.c, t.plan_invoices.c, t.payment_plans.c
+        if not invoice_ids:
+            return out
+        for invoice_id, promised in conn.execute(sa.select(p.invoice_id, p.promised_for_us)
+                                                 .where(_among(conn, p.invoice_id, invoice_ids), p.status == "open")):
+            out.promised_for.setdefault(invoice_id, []).append(promised)
+        out.planned.update(conn.execute(sa.select(pi.invoice_id, pi.plan_id).join(t.payment_plans, pp.id == pi.plan_id)
+                                        .where(_among(conn, pi.invoice_id, invoice_ids), pp.status == "active")).all())
+        return out
+
+    def judge(self, commitment: Event | Commitment, invoices: dict[str, _Booked]) -> None:
+        """Refuse a promise or plan on invoices that are unknown, someone else's, closed, or already promised
+        (a promise whose date has not passed) or planned; keep an accepted one for the rest of the batch."""
+        field_name = "invoice_id" if commitment.type == "promise_made" else "invoice_ids"
+        open_cents = 0
+        for invoice_id in _invoices_of(commitment):
+            booked = invoices.get(invoice_id)
+            if booked is None or booked.state().issued is None:
+                raise Refused("unknown_invoice", f"invoice {invoice_id} was never issued", field_name)
+            if booked.customer_id != commitment.customer_id:
+                raise Refused("customer_mismatch", f"invoice {invoice_id} belongs to customer {booked.customer_id}, "
+                              f"not {commitment.customer_id}", "customer_id")
+            before = booked.state(before=commitment)
+            if before.issued is None:
+                raise Refused("before_issue", f"{commitment.type} dated before invoice {invoice_id} was issued", "at")
+            if before.status != "open":
+                raise Refused("invoice_closed", f"invoice {invoice_id} was already {before.status.replace('_', ' ')}",
+                              field_name)
+            if invoice_id in self.planned:
+                raise Refused("plan_active", f"invoice {invoice_id} is already under payment plan "
+                              f"{self.planned[invoice_id]}", field_name)
+            open_cents += before.amount_cents - before.paid_cents
+        if isinstance(commitment, Event):
+            day = commitment.at_us // US_PER_DAY
+            if any(d // US_PER_DAY >= day for d in self.promised_for.get(commitment.invoice_id, ())):
+                raise Refused("promise_open", f"invoice {commitment.invoice_id} has a promise to pay whose date "
+                              "has not passed", "invoice_id")
+            if cents(commitment.amount) > open_cents:
+                raise Refused("invalid_field", f"the promise of EUR {commitment.amount:,.2f} is more than the open "
+                              f"EUR {euros(open_cents):,.2f}", "amount")
+            self.promised_for.setdefault(commitment.invoice_id, []).append(_promised_for_us(commitment))
+            return
+        planned = sum(cents(i.amount) for i in commitment.instalments)
+        if planned < open_cents:
+            raise Refused("invalid_field", f"the instalments add up to EUR {euros(planned):,.2f}, less than the open "
+                          f"EUR {euros(open_cents):,.2f} of the invoices", "instalments")
+        self.planned.update({i: commitment.event_id for i in commitment.invoice_ids})
+
+    @staticmethod
+    def write(conn: sa.Connection, accepted: list[Event | Commitment]) -> None:
+        promises = [{"id": c.event_id, "customer_id": c.customer_id, "invoice_id": c.invoice_id,
+                     "promised_for_us": _promised_for_us(c), "amount_cents": cents(c.amount), "status": "open",
+                     "created_us": c.at_us} for c in accepted if isinstance(c, Event)]
+        plans = [c for c in accepted if isinstance(c, Commitment)]
+        for table, rows in (
+                (t.promises, promises),
+                (t.payment_plans, [{"id": c.event_id, "customer_id": c.customer_id, "status": "active",
+                                    "created_us": c.at_us} for c in plans]),
+                (t.plan_instalments, [{"plan_id": c.event_id, "number": n, "due_us": i.due_us,
+                                       "amount_cents": cents(i.amount), "paid_cents": 0}
+                                      for c in plans for n, i in enumerate(c.instalments, 1)]),
+                (t.plan_invoices, [{"plan_id": c.event_id, "invoice_id": i} for c in plans for i in c.invoice_ids])):
+            insert_rows(conn, table, rows)
+
+
+def _promised_for_us(promise: Event) -> int:
+    """The promised day of a ``promise_made`` (its ``due_us`` is the end of that day)."""
+    return promise.due_us - US_PER_DAY
 
 
 def sort_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -576,13 +722,6 @@ def _task_outcome(raw: Mapping[str, Any]) -> None:
     to_us(raw.get("at"), "at")
     if raw["outcome"] == "not_reached":
         to_us(raw.get("due_again"), "due_again")
-    if raw["outcome"] == "payment_plan_agreed":
-        plan = raw.get("instalments")
-        if not isinstance(plan, list) or not 0 < len(plan) <= 60:
-            raise InvalidInput("instalments must list 1-60 instalments", field="instalments")
-        for item in plan:
-            to_us(item.get("due") if isinstance(item, Mapping) else None, "instalments.due")
-            cents(item.get("amount"), "instalments.amount")
 
 
 def _judge_outcome(raw: Mapping[str, Any], tasks: dict[str, str]) -> None:
@@ -595,8 +734,8 @@ def _judge_outcome(raw: Mapping[str, Any], tasks: dict[str, str]) -> None:
 
 
 def _write_outcomes(conn: sa.Connection, outcomes: list[Mapping[str, Any]]) -> None:
-    """What a task's outcome does to the book: the task closed or due again, the contact it was, a payment
-    plan. (A promise or a dispute it brings is its own event in the same batch.)"""
+    """What a task's outcome does to the book: the task closed or due again, the contact it was. (A promise,
+    a dispute or a payment plan it brings is its own event in the same batch, booked as one sent alone.)"""
     for raw in outcomes:
         at = to_us(raw["at"])
         values: dict[str, Any] = {"status": OUTCOME_STATUS.get(raw["outcome"], "done")}
@@ -607,12 +746,6 @@ def _write_outcomes(conn: sa.Connection, outcomes: list[Mapping[str, Any]]) -> N
             id=raw["event_id"], customer_id=raw["customer_id"], invoice_id=raw.get("invoice_id"),
             kind="call" if raw.get("task_type") == "call" else "task", channel=raw.get("channel"), at_us=at,
             step=raw.get("task_type"), outcome=raw["outcome"], decision_id=None))
-        if raw["outcome"] == "payment_plan_agreed":
-            conn.execute(sa.insert(t.payment_plans).values(id=raw["event_id"], customer_id=raw["customer_id"],
-                                                           status="active", created_us=at))
-            conn.execute(sa.insert(t.plan_instalments), [
-                {"plan_id": raw["event_id"], "number": i, "due_us": to_us(x["due"]), "amount_cents": cents(x["amount"])}
-                for i, x in enumerate(raw["instalments"], start=1)])
 
 
 def add_tasks(engine: Engine, tasks: Sequence[Mapping[str, Any]]) -> int:

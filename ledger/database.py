@@ -10,20 +10,22 @@ session advisory lock on PostgreSQL.
 Example::
 
     engine = open_ledger("sqlite:///var/ledger.db")   # created and migrated
-    current_revision(engine)                          # '0002'
+    current_revision(engine)                          # '0005'
 """
 from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from domain.resources import Resource, locate
@@ -147,6 +149,27 @@ def upgrade(engine: Engine, revision: str = HEAD) -> None:
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def insert_new(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert the rows whose primary key (one column) is not there yet; returns the new keys.
+
+    Why: the dunning run and the event reactions write rows with deterministic ids, so running
+    them again (or resuming a run) adds nothing; ``ON CONFLICT DO NOTHING`` also covers a row
+    another writer added between the look-up and the insert.
+    """
+    if not rows:
+        return set()
+    (key,) = table.primary_key.columns
+    wanted = [r[key.name] for r in rows]
+    known: set[str] = set()
+    for part in range(0, len(wanted), 500):
+        known |= set(conn.execute(sa.select(key).where(key.in_(wanted[part:part + 500]))).scalars())
+    new = [r for r in rows if r[key.name] not in known]
+    if new:
+        dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+        conn.execute(dialect.insert(table).on_conflict_do_nothing(), new)
+    return {r[key.name] for r in new}
 
 
 def open_ledger(url: str, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:

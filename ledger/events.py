@@ -182,6 +182,71 @@ def parse_event(raw: Any, window: DateWindow | None = None) -> Event:
     return Event(event_id, kind, customer_id, invoice_id, at_us)
 
 
+#: Commitments the book keeps and the features do not fold: payment plans. (A ``promise_made`` is an
+#: ``Event``: the features fold it, and the book keeps its promise row too.)
+COMMITMENT_TYPES = ("plan_agreed",)
+MAX_PLAN_INVOICES = 100
+MAX_INSTALMENTS = 120
+
+
+@dataclass(frozen=True)
+class Instalment:
+    due_us: int
+    amount: float
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """A validated ``plan_agreed``: its invoices and instalments in due order; the book judges it against
+    the invoices' state at ``at``."""
+
+    event_id: str
+    type: str
+    customer_id: str
+    invoice_ids: tuple[str, ...]
+    at_us: int
+    instalments: tuple[Instalment, ...] = ()
+
+
+def parse_commitment(raw: Mapping[str, Any], window: DateWindow | None = None) -> Commitment:
+    """Validate a ``plan_agreed``; raises ``InvalidInput`` naming the field.
+
+    ``plan_agreed``: ``invoice_ids`` (1-100, distinct), ``at`` and ``instalments`` (1-120 of
+    ``{"due_at", "amount" > 0}``, due dates not before ``at`` and in order).
+    """
+    window = window or DateWindow()
+    kind = raw.get("type")
+    if kind not in COMMITMENT_TYPES:
+        raise InvalidInput(f"unknown commitment type {kind!r}", field="type")
+    event_id, customer_id = raw.get("event_id"), _ident(raw, "customer_id")
+    if "at" not in raw:
+        raise InvalidInput("at is required", field="at")
+    at_us = _time(raw, "at", window)
+    ids = raw.get("invoice_ids")
+    if not isinstance(ids, list) or not 0 < len(ids) <= MAX_PLAN_INVOICES:
+        raise InvalidInput(f"invoice_ids must be a list of 1-{MAX_PLAN_INVOICES} invoice ids", field="invoice_ids")
+    invoice_ids = tuple(_ident({"invoice_ids": i}, "invoice_ids") for i in ids)
+    if len(set(invoice_ids)) != len(invoice_ids):
+        raise InvalidInput("invoice_ids lists an invoice twice", field="invoice_ids")
+    rows = raw.get("instalments")
+    if not isinstance(rows, list) or not 0 < len(rows) <= MAX_INSTALMENTS:
+        raise InvalidInput(f"instalments must be a list of 1-{MAX_INSTALMENTS} {{due_at, amount}}", field="instalments")
+    instalments: list[Instalment] = []
+    for i, row in enumerate(rows):
+        name = f"instalments[{i}]"
+        if not isinstance(row, Mapping) or set(row) - {"due_at", "amount"} or "due_at" not in row:
+            raise InvalidInput(f"{name} must be an object with due_at and amount", field=name)
+        try:
+            due, amount = _time(row, "due_at", window), _amount(row, positive=True)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.detail, field=f"{name}.{exc.field}") from None
+        if due < at_us or instalments and due < instalments[-1].due_us:
+            raise InvalidInput(f"{name}.due_at is before the plan was agreed or before the instalment ahead of it",
+                               field=f"{name}.due_at")
+        instalments.append(Instalment(due, amount))
+    return Commitment(str(event_id), kind, customer_id, invoice_ids, at_us, instalments=tuple(instalments))
+
+
 def check_event(raw: Any) -> InvalidInput | None:
     """The validation error of ``raw`` as a value, or ``None`` when it is valid."""
     try:

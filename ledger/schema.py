@@ -78,6 +78,8 @@ invoices = sa.Table(
     sa.Column("paid_us", Micros, nullable=True),
     sa.Column("written_off_us", Micros, nullable=True),
     sa.Column("disputed", sa.Boolean(), nullable=False, server_default=sa.false()),
+    # (0004) the dunning run reads the open invoices of a range of customers: by status and customer together
+    sa.Index("ix_invoices_status_customer_id", "status", "customer_id"),
 )
 
 payments = sa.Table(
@@ -163,6 +165,7 @@ promises = sa.Table(
     sa.Column("amount_cents", Cents, nullable=False),
     sa.Column("status", sa.String(16), nullable=False, server_default="open"),  # open / kept / broken
     sa.Column("created_us", Micros, nullable=False),
+    sa.Column("resolved_us", Micros, nullable=True),           # (0004) when the run found it kept or broken
 )
 
 payment_plans = sa.Table(
@@ -171,6 +174,7 @@ payment_plans = sa.Table(
     sa.Column("customer_id", Id, nullable=False, index=True),
     sa.Column("status", sa.String(16), nullable=False, server_default="active"),  # active / completed / cancelled
     sa.Column("created_us", Micros, nullable=False),
+    sa.Column("closed_us", Micros, nullable=True),             # (0004) when the run completed or cancelled it
 )
 
 plan_instalments = sa.Table(
@@ -188,7 +192,7 @@ tasks = sa.Table(
     sa.Column("type", sa.String(32), nullable=False),          # call / dispute / review / unmatched_payment / ...
     sa.Column("owner", sa.String(64), nullable=False, index=True),
     sa.Column("customer_id", Id, nullable=True, index=True),
-    sa.Column("invoice_id", Id, nullable=True),
+    sa.Column("invoice_id", Id, nullable=True, index=True),     # (0004: indexed)
     sa.Column("due_us", Micros, nullable=False),
     sa.Column("priority", sa.Float(), nullable=False, server_default="0"),
     sa.Column("status", sa.String(16), nullable=False, server_default="open", index=True),
@@ -219,7 +223,57 @@ api_keys = sa.Table(
 )
 
 
-# -- the online store's backlog (revision 0004): customers whose online features fell behind the ledger --
+# -- the dunning day (revision 0004): runs, the outbox they fill, the invoices a payment plan covers --
+dunning_runs = sa.Table(
+    "dunning_runs", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),              # run:YYYY-MM-DD
+    sa.Column("business_date", sa.String(10), nullable=False, unique=True),  # one run per business day
+    sa.Column("moment_us", Micros, nullable=False),                 # the business moment its decisions are for
+    sa.Column("status", sa.String(16), nullable=False),             # running / done
+    sa.Column("started_us", Micros, nullable=False),                # server clock
+    sa.Column("finished_us", Micros, nullable=True),
+    sa.Column("invoices", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("messages", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("tasks", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("summary", sa.Text(), nullable=False, server_default="{}"),  # counts per action, channel, ...
+)
+
+outbox_messages = sa.Table(  # the transactional outbox: written with the decisions it carries out
+    "outbox_messages", metadata,
+    sa.Column("id", sa.String(200), primary_key=True),             # deterministic; the delivery's idempotency key
+    sa.Column("run_id", sa.String(32), nullable=True, index=True),
+    sa.Column("customer_id", Id, nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),              # reminder / final_notice / payment_plan
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("tone", sa.String(16), nullable=True),
+    sa.Column("decided_us", Micros, nullable=False),                # business moment of its decisions
+    sa.Column("send_at_us", Micros, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="queued", index=True),
+    sa.Column("status_us", Micros, nullable=False),                 # server clock of the last status change
+    sa.Column("reason", sa.Text(), nullable=True),                  # why it was cancelled
+    sa.Column("replaces", sa.String(200), nullable=True),           # the cancelled message it re-issues
+    sa.Column("created_us", Micros, nullable=False),
+)
+
+outbox_items = sa.Table(  # the invoices a message lists (a consolidated reminder lists several)
+    "outbox_items", metadata,
+    sa.Column("message_id", sa.String(200), primary_key=True),
+    sa.Column("invoice_id", Id, primary_key=True, index=True),
+    sa.Column("decision_id", sa.String(64), nullable=True),         # the decision it carries out
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("step", sa.String(32), nullable=False),
+    sa.Column("amount_cents", Cents, nullable=False),               # open amount when decided
+    sa.Column("collection_costs_cents", Cents, nullable=True),      # stated in a final notice
+    sa.Column("lead", sa.Boolean(), nullable=False, server_default=sa.false()),  # its decision chose channel and time
+)
+
+plan_invoices = sa.Table(
+    "plan_invoices", metadata,
+    sa.Column("plan_id", Id, primary_key=True),
+    sa.Column("invoice_id", Id, primary_key=True, index=True),
+)
+
+# -- the online store's backlog (revision 0005): customers whose online features fell behind the ledger --
 store_backlog = sa.Table(
     "store_backlog", metadata,
     sa.Column("customer_id", Id, primary_key=True),

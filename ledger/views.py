@@ -3,7 +3,9 @@
 Why here: every reader (the read API, next-action by invoice id, the dunning run)
 asks the same questions of the same tables; one module answers them, in plain
 typed rows with exact cents and integer-microsecond times (the API turns them
-into EUR and ISO times).
+into EUR and ISO times). ``invoice_views`` reads any number of invoices in a
+fixed number of queries: one invoice for next-action, a partition of customers
+for the dunning run, the same code either way.
 
 Example::
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from ledger import schema as t
 from ledger.events import US_PER_DAY
+from ledger.outbox import LIVE
 
 #: Ageing buckets by days past due on the report date (current = not yet due).
 AGEING = (("current", None, 0), ("1_30", 0, 30), ("31_60", 30, 60), ("61_90", 60, 90), ("90_plus", 90, None))
@@ -48,8 +51,33 @@ def _rows(conn: sa.Connection, query: sa.Select) -> list[dict[str, Any]]:
 
 
 @dataclass(frozen=True)
+class PromiseRecord:
+    """A promise to pay with what its invoice received: enough to say whether it was kept."""
+
+    row: dict[str, Any]
+    paid: tuple[tuple[int, int], ...]      # (received_us, allocated cents) of the invoice's payments
+    invoice_paid_us: int | None            # when the invoice was settled in full, if it was
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    """An active payment plan: its instalments in order and what its invoices received since it was agreed."""
+
+    row: dict[str, Any]
+    instalments: tuple[dict[str, Any], ...]
+    invoice_ids: tuple[str, ...]
+    paid: tuple[tuple[int, int], ...]      # (received_us, allocated cents) since the plan was agreed
+    open_invoices: int
+
+
+@dataclass(frozen=True)
 class InvoiceView:
-    """One invoice as the book knows it, with its customer and everything that happened to it."""
+    """One invoice as the book knows it, with its customer and everything that happened to it.
+
+    ``messages``: the outbox items listing it that still count (queued, sent or delivered); ``promises``:
+    every promise of its customer (a customer's broken promises are a risk fact); ``plan``: the active
+    payment plan covering it, if any.
+    """
 
     invoice: dict[str, Any]
     customer: dict[str, Any]
@@ -57,26 +85,126 @@ class InvoiceView:
     disputes: list[dict[str, Any]]
     contacts: list[dict[str, Any]]
     decisions: list[dict[str, Any]]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    promises: tuple[PromiseRecord, ...] = ()
+    plan: PlanRecord | None = None
 
     @property
     def open_dispute(self) -> dict[str, Any] | None:
         return next((d for d in self.disputes if d["status"] == "open"), None)
 
 
-def invoice_view(engine: Engine, invoice_id: str) -> InvoiceView | None:
-    """The invoice, its customer, payments, disputes, contacts and decisions; None if never issued."""
+def invoice_view(engine: Engine, invoice_id: str, decisions: bool = False) -> InvoiceView | None:
+    """The invoice, its customer, payments, disputes, contacts, messages, promises and plan (and the decisions
+    taken on it, for a timeline); None if never issued."""
     with engine.connect() as conn:
-        invoice = conn.execute(sa.select(t.invoices).where(t.invoices.c.id == invoice_id)).first()
-        if invoice is None:
-            return None
-        inv = dict(invoice._mapping)
-        customer = dict(conn.execute(sa.select(t.customers).where(t.customers.c.id == inv["customer_id"]))
-                        .one()._mapping)
-        by_invoice = lambda table, order: _rows(conn, sa.select(table).where(table.c.invoice_id == invoice_id)  # noqa: E731
-                                                .order_by(order))
-        return InvoiceView(inv, customer, by_invoice(t.payments, t.payments.c.received_us),
-                           by_invoice(t.disputes, t.disputes.c.opened_us), by_invoice(t.contacts, t.contacts.c.at_us),
-                           by_invoice(t.decisions, t.decisions.c.received_us))
+        views = invoice_views(conn, t.invoices.c.id == invoice_id, decisions=decisions)
+    return views[0] if views else None
+
+
+#: Up to this many invoices, related rows are fetched by their ids; beyond, by the same filter as a subquery.
+FEW = 200
+Keys = list[str] | sa.Select
+
+
+def invoice_views(conn: sa.Connection, where: sa.ColumnElement[bool], decisions: bool = False) -> list[InvoiceView]:
+    """Every invoice matching ``where`` (e.g. the open invoices of a range of customers) with all it needs,
+    in a fixed number of queries whatever their count; ordered by customer, issue time and id.
+
+    The one reader of an invoice's state: next-action by invoice id reads one, the dunning run a partition
+    of customers, so both decide on the same facts. ``decisions``: also the decisions taken on each (the
+    timeline; the dunning run does not need them).
+    """
+    i = t.invoices.c
+    invoices = _rows(conn, sa.select(t.invoices).where(where).order_by(i.customer_id, i.issued_us, i.id))
+    if not invoices:
+        return []
+    ids, customer_ids = (sorted({inv[key] for inv in invoices}) if len(invoices) <= FEW
+                         else sa.select(column).where(where) for key, column in (("id", i.id), ("customer_id", i.customer_id)))
+    customers = {r["id"]: r for r in _rows(conn, sa.select(t.customers).where(t.customers.c.id.in_(customer_ids)))}
+
+    def per_invoice(query: sa.Select) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in _rows(conn, query):
+            out.setdefault(row["invoice_id"], []).append(row)
+        return out
+
+    payments = per_invoice(sa.select(t.payments).where(t.payments.c.invoice_id.in_(ids))
+                           .order_by(t.payments.c.received_us, t.payments.c.id))
+    disputes = per_invoice(sa.select(t.disputes).where(t.disputes.c.invoice_id.in_(ids))
+                           .order_by(t.disputes.c.opened_us, t.disputes.c.id))
+    contacts = per_invoice(sa.select(t.contacts).where(t.contacts.c.invoice_id.in_(ids))
+                           .order_by(t.contacts.c.at_us, t.contacts.c.id))
+    m, o = t.outbox_messages.c, t.outbox_items.c
+    messages = per_invoice(sa.select(o.invoice_id, o.message_id, o.action, o.step, o.decision_id, m.channel, m.tone,
+                                     m.send_at_us, m.decided_us, m.status)
+                           .join(t.outbox_messages, m.id == o.message_id)
+                           .where(o.invoice_id.in_(ids)).order_by(m.send_at_us, o.message_id))
+    messages = {k: live for k, v in messages.items() if (live := [r for r in v if r["status"] in LIVE])}
+    # (the status is filtered here, not in SQL: a filter on it would lead the plan through every queued message)
+    taken = per_invoice(sa.select(t.decisions).where(t.decisions.c.invoice_id.in_(ids))
+                        .order_by(t.decisions.c.received_us)) if decisions else {}
+    promises = _promises(conn, customer_ids)
+    plans = _plans(conn, customer_ids)
+    return [InvoiceView(inv, customers[inv["customer_id"]], payments.get(inv["id"], []), disputes.get(inv["id"], []),
+                        contacts.get(inv["id"], []), taken.get(inv["id"], []), messages.get(inv["id"], []),
+                        promises.get(inv["customer_id"], ()), plans.get(inv["id"]))
+            for inv in invoices]
+
+
+def _paid(conn: sa.Connection, invoice_ids: Keys) -> dict[str, list[tuple[int, int]]]:
+    """Allocated payments of ``invoice_ids`` in time order: (received_us, cents) per invoice."""
+    p = t.payments.c
+    out: dict[str, list[tuple[int, int]]] = {}
+    for invoice_id, at, allocated in conn.execute(sa.select(p.invoice_id, p.received_us, p.allocated_cents)
+                                                  .where(p.invoice_id.in_(invoice_ids), p.allocated_cents > 0)
+                                                  .order_by(p.received_us, p.id)):
+        out.setdefault(invoice_id, []).append((at, allocated))
+    return out
+
+
+def _promises(conn: sa.Connection, customer_ids: Keys) -> dict[str, tuple[PromiseRecord, ...]]:
+    """Every promise of these customers, oldest first, with its invoice's payments."""
+    p = t.promises.c
+    rows = _rows(conn, sa.select(t.promises).where(p.customer_id.in_(customer_ids)).order_by(p.created_us, p.id))
+    if not rows:
+        return {}
+    promised = sa.select(p.invoice_id).where(p.customer_id.in_(customer_ids))
+    paid = _paid(conn, promised)
+    settled = dict(conn.execute(sa.select(t.invoices.c.id, t.invoices.c.paid_us).where(t.invoices.c.id.in_(promised))).all())
+    out: dict[str, list[PromiseRecord]] = {}
+    for row in rows:
+        out.setdefault(row["customer_id"], []).append(
+            PromiseRecord(row, tuple(paid.get(row["invoice_id"], ())), settled.get(row["invoice_id"])))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _plans(conn: sa.Connection, customer_ids: Keys) -> dict[str, PlanRecord]:
+    """The active plans of these customers, by each invoice they cover."""
+    pp, pi, pn = t.payment_plans.c, t.plan_invoices.c, t.plan_instalments.c
+    active = sa.select(pp.id).where(pp.customer_id.in_(customer_ids), pp.status == "active")
+    plans = {r["id"]: r for r in _rows(conn, sa.select(t.payment_plans).where(pp.id.in_(active)))}
+    if not plans:
+        return {}
+    covered: dict[str, list[str]] = {}
+    for plan_id, invoice_id in conn.execute(sa.select(pi.plan_id, pi.invoice_id).where(pi.plan_id.in_(active))
+                                            .order_by(pi.invoice_id)):
+        covered.setdefault(plan_id, []).append(invoice_id)
+    instalments: dict[str, list[dict[str, Any]]] = {}
+    for row in _rows(conn, sa.select(t.plan_instalments).where(pn.plan_id.in_(active)).order_by(pn.number)):
+        instalments.setdefault(row["plan_id"], []).append(row)
+    planned = sa.select(pi.invoice_id).where(pi.plan_id.in_(active))
+    paid = _paid(conn, planned)
+    still_open = set(conn.execute(sa.select(t.invoices.c.id).where(t.invoices.c.id.in_(planned),
+                                                                  t.invoices.c.status == "open")).scalars())
+    out: dict[str, PlanRecord] = {}
+    for plan_id, row in plans.items():
+        invoice_ids = tuple(covered.get(plan_id, ()))
+        since = sorted(x for i in invoice_ids for x in paid.get(i, ()) if x[0] >= row["created_us"])
+        record = PlanRecord(row, tuple(instalments.get(plan_id, ())), invoice_ids, tuple(since),
+                            sum(i in still_open for i in invoice_ids))
+        out.update({i: record for i in invoice_ids})
+    return out
 
 
 def customer_row(source: Source, customer_id: str) -> dict[str, Any] | None:

@@ -24,7 +24,8 @@ sequence number under a unique constraint: SQLite takes its write lock up front
 lock, and a lost race on ``seq`` is retried. SQLite writers of several
 processes queue on an ``flock`` first (see ``_WriterLock``). The same ``request_id`` twice
 inserts nothing: the unique constraint on it turns the second append into a
-lookup of the first (idempotency across workers).
+lookup of the first (idempotency across workers). ``append_many`` chains a
+batch (a dunning run's partition) in one such transaction.
 
 SQLite file by default, PostgreSQL with a ``postgresql+psycopg://`` URL; the
 same code path for both: SQLAlchemy creates the table, pools connections and
@@ -46,7 +47,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -131,6 +132,24 @@ class AuditEntry:
     created_at: str
     payload: dict[str, Any]
     request_digest: str = ""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An entry whose payload is already the stored text (a batch serialises where it decides: in a
+    dunning run's worker)."""
+
+    decision_id: str
+    request_id: str
+    kind: str
+    created_at: str
+    request_digest: str
+    payload_text: str
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> Prepared:
+        return cls(entry.decision_id, entry.request_id, entry.kind, entry.created_at, entry.request_digest,
+                   payload_json(entry.payload))
 
 
 @dataclass(frozen=True)
@@ -270,6 +289,65 @@ class AuditLog:
         self._writers.close()
 
     # -- writing -----------------------------------------------------------------------------
+    def append_many(self, entries: Sequence[Prepared]) -> list[AuditRecord]:
+        """Append a batch at the tip in one serialised transaction (the dunning run's decisions), in order.
+
+        Idempotent like ``append``: an entry whose ``request_id`` is already recorded is not written
+        again; those records are returned (a resumed run keeps what it recorded before). The same
+        ``request_id`` with another request is a ``Conflict``.
+        """
+        if not entries:
+            return []
+        dbapi = self.engine.dialect.dbapi
+        for _ in range(_MAX_RETRIES):
+            try:
+                with self._write_transaction() as cur:
+                    known = self._known(cur, [e.request_id for e in entries])
+                    cur.execute(self._sql_tip)
+                    tip = cur.fetchone()
+                    seq, prev = (tip[0], tip[1]) if tip else (0, GENESIS)
+                    rows, seen = [], set(known)
+                    for e in entries:
+                        if e.request_id in seen:
+                            continue
+                        seen.add(e.request_id)
+                        seq += 1
+                        payload_digest = digest(e.payload_text)
+                        h = record_hash(seq, e.decision_id, e.request_id, e.kind, e.created_at, e.request_digest,
+                                        payload_digest, prev)
+                        rows.append((seq, e.decision_id, e.request_id, e.kind, e.created_at, e.request_digest,
+                                     e.payload_text, prev, h, payload_digest))
+                        prev = h
+                    if rows:
+                        cur.executemany(self._sql_insert, rows)
+                break
+            except dbapi.IntegrityError:
+                continue  # another writer took the tip (or one of the ids) first: look again
+            except dbapi.OperationalError as exc:
+                self.refused_at = time.monotonic()
+                raise AuditError(f"audit store not writable: {exc}") from exc
+        else:
+            self.refused_at = time.monotonic()
+            raise AuditError(f"could not append after {_MAX_RETRIES} attempts (write contention)")
+        replayed = [self.by_request_id(request_id) for request_id in known]
+        digests = {e.request_id: e.request_digest for e in entries}
+        for record in replayed:
+            if record is not None and digests[record.request_id] and record.request_digest != digests[record.request_id]:
+                raise Conflict("request_id was already used for a different request", field="request_id",
+                               extra={"decision_id": record.decision_id})
+        return [r for r in replayed if r is not None]
+
+    def _known(self, cur: Any, request_ids: list[str]) -> list[str]:
+        """Which of ``request_ids`` are recorded already (inside the write transaction)."""
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        found: list[str] = []
+        for part in range(0, len(request_ids), 500):
+            chunk = request_ids[part:part + 500]
+            cur.execute(f"SELECT request_id FROM audit_records WHERE request_id IN ({', '.join([mark] * len(chunk))})",
+                        tuple(chunk))
+            found += [row[0] for row in cur.fetchall()]
+        return found
+
     def append(self, entry: AuditEntry) -> tuple[AuditRecord, bool]:
         """Append ``entry`` at the tip; returns ``(record, created)``.
 

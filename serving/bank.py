@@ -22,7 +22,8 @@ import sqlalchemy as sa
 
 from engine.matching import Invoice, Match, Receivables, Unmatched, match_lines
 from ledger import schema as t
-from ledger.book import Book, add_tasks
+from ledger.book import Book
+from ledger.collections import add_tasks
 from ledger.statements import read_statements
 
 OWNER = "cash_application"

@@ -53,6 +53,9 @@ OPERATIONS: list[tuple[str, str, str, Body, dict[int, type[BaseModel] | None]]] 
      s.TaskOutcomeRequest, {200: s.TaskOutcomeResult}),
     ("/v1/events", "post", "Apply a batch of ledger and reminder events (idempotent by event_id)",
      s.EventsRequest, {200: s.EventsResponse}),
+    ("/v1/dunning/runs", "post", "Run the day's dunning: every open invoice decided, one consolidated message per "
+     "customer and channel queued in the outbox, tasks for people (201; 200 when the day had been run, or dry)",
+     s.DunningRunRequest, {200: s.DunningRunReport, 201: s.DunningRunReport}),
     ("/v1/admin/reload", "post", "Reload model and policy now; a broken one is refused", None, {200: None}),
     ("/healthz", "get", "Liveness: the process answers", None, {200: None}),
     ("/readyz", "get", "Readiness: model, policy and stores loaded", None, {200: None}),
@@ -99,7 +102,8 @@ _ERRORS = {400: "Malformed JSON", 404: "Unknown id or route", 405: "Method not a
 def components() -> dict[str, Any]:
     """The JSON Schemas of every request, answer and the problem document (built once per process)."""
     bodies = {m for _, _, _, req, _ in OPERATIONS for m in _models(req)}
-    models = bodies | {m for _, _, _, _, resp in OPERATIONS for m in resp.values() if m is not None} | {s.Problem}
+    models = (bodies | {m for _, _, _, _, resp in OPERATIONS for m in resp.values() if m is not None} | {s.Problem}
+              | set(s.EVENT_SCHEMAS))
     _, defs = models_json_schema([(m, "validation" if m in bodies else "serialization")
                                   for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF)
     return {"schemas": defs["$defs"], "securitySchemes": SCHEMES}
@@ -150,7 +154,7 @@ def _build(app: Flask) -> dict[str, Any]:
             schema = {"$ref": REF.format(model=model.__name__)} if model is not None else {"type": "object"}
             if (path, status) in MEDIA:
                 schema = {"type": "string"}
-            op["responses"][str(status)] = {"description": "OK",
+            op["responses"][str(status)] = {"description": "Created" if status == 201 else "OK",
                                             "content": {MEDIA.get((path, status), "application/json"): {
                                                 "schema": schema}}}
         errors = {**refusals, **(_ERRORS if path.startswith("/v1/") else {}), **EXTRA.get(path, {})}

@@ -29,6 +29,8 @@ class Event(BaseModel):
     ``reason`` (price, quantity, quality, not_received, duplicate, other), ``owner``;
     ``dispute_resolved``, ``invoice_written_off``: nothing more; ``reminder_sent``: optional
     ``decision_id`` (the next-action it carried out), ``channel``, ``step``, ``tone``, ``final_notice``;
+    ``promise_made`` (a promise to pay; schema ``PromiseMade``): ``promised_for``, ``amount``;
+    ``plan_agreed`` (a payment plan; schema ``PlanAgreed``, no ``invoice_id``): ``invoice_ids``, ``instalments``;
     ``customer_updated`` (no ``invoice_id``): master data ``customer_type``, ``country``, ``profile``,
     ``size``, ``sector``, ``name``, ``account_manager``, ``key_account``, ``paperless``, ``blocked``,
     ``credit_limit``, ``legal_entity_id``, ``parent_id``, ``ibans``, ``consent_<channel>``.
@@ -38,6 +40,52 @@ class Event(BaseModel):
 
     event_id: str | None = Field(None, description="unique per event; required (refused per event when missing)")
     type: str | None = Field(None, description="event type; required")
+
+
+class PromiseMade(BaseModel):
+    """``promise_made``: the customer promises to pay ``amount`` of ``invoice_id`` by ``promised_for``. Dunning
+    waits until that date plus the policy's grace (``dunning.promises.grace_days``); the promise is kept when the
+    invoice received that amount by then, broken otherwise (a broken promise is a risk fact and a task).
+
+    Refused (per event): ``unknown_invoice``, ``customer_mismatch``, ``before_issue``, ``invoice_closed``,
+    ``promise_open`` (a promise of this invoice whose date has not passed), ``invalid_field`` (``promised_for``
+    before ``at``; ``amount`` not positive or above the open amount)."""
+
+    event_id: str
+    type: Literal["promise_made"]
+    customer_id: str
+    invoice_id: str
+    at: str = Field(description="when the promise was made (ISO-8601)")
+    promised_for: str = Field(description="the date it will be paid by (ISO-8601 date or time)")
+    amount: float = Field(gt=0, description="EUR, at most the invoice's open amount")
+
+
+class Instalment(BaseModel):
+    due_at: str = Field(description="ISO-8601; not before the plan was agreed nor before the instalment ahead")
+    amount: float = Field(gt=0, description="EUR")
+
+
+class PlanAgreed(BaseModel):
+    """``plan_agreed``: a payment plan over ``invoice_ids`` (all of the customer, open), its instalments in due
+    order adding up to at least their open amount. Dunning follows the plan: no reminders while its instalments
+    are paid; an instalment unpaid past its due date plus the grace is reminded, and if still unpaid
+    ``dunning.payment_plans.cancel_after_days`` later the plan is cancelled and the ladder resumes.
+
+    Refused (per event): ``unknown_invoice``, ``customer_mismatch``, ``before_issue``, ``invoice_closed``,
+    ``plan_active`` (an invoice already under an active plan), ``invalid_field`` (``invoice_ids``,
+    ``instalments``: empty, too many, out of order, or adding up to less than the open amount)."""
+
+    event_id: str
+    type: Literal["plan_agreed"]
+    customer_id: str
+    at: str
+    invoice_ids: Annotated[list[str], Field(min_length=1, max_length=100)]
+    instalments: Annotated[list[Instalment], Field(min_length=1, max_length=120)]
+
+
+#: Event types documented with a schema of their own (components of the OpenAPI document; the batch itself is
+#: judged event by event, so ``EventsRequest`` lists them as ``Event``).
+EVENT_SCHEMAS = (PromiseMade, PlanAgreed)
 
 
 class EventsRequest(Strict):
@@ -193,6 +241,46 @@ class DecisionPage(BaseModel):
 
     decisions: list[DecisionSummary]
     next_cursor: str | None
+
+
+# -- the dunning run -------------------------------------------------------------------------------
+class DunningRunRequest(Strict):
+    """``POST /v1/dunning/runs``: run the day (``date``, default: today on the server clock); ``dry_run``
+    decides and counts without writing anything."""
+
+    date: Day | None = None
+    dry_run: bool = False
+
+
+class DunningRunSummary(BaseModel):
+    """Decisions per action, channel (``none``: no channel), segment and assignee."""
+
+    actions: dict[str, int]
+    channels: dict[str, int]
+    segments: dict[str, int]
+    assignees: dict[str, int]
+
+
+class DunningRunReport(BaseModel):
+    """What the day's run did: its decisions, the messages it queued in the outbox and the tasks it opened
+    (dry run: would queue and open). ``created`` false: the day had been run; this is what that run did."""
+
+    run_id: str
+    date: str
+    dry_run: bool
+    created: bool
+    invoices: int = Field(description="open invoices decided")
+    skipped: int = Field(description="open invoices of customers without master data (not dunned)")
+    messages: int
+    tasks: int
+    summary: DunningRunSummary
+    promises: dict[str, int] = Field(description="promises to pay found kept or broken")
+    plans: dict[str, int] = Field(description="payment plans completed or cancelled")
+    partitions: int
+    workers: int
+    seconds: float
+    partition_p50_s: float = Field(description="median wall seconds of a partition (deciding and writing it)")
+    cpu_seconds: dict[str, float] = Field(description="CPU seconds per stage")
 
 
 # -- the worklist ----------------------------------------------------------------------------

@@ -8,21 +8,26 @@ ruleset, run in order because later tables read what earlier ones decided:
 * checkout: ``risk_segments`` -> ``segment``; ``profile_segments`` ->
   ``profile_segment``; ``credit_limits`` -> ``credit_limit`` (a formula) and
   ``available_credit``; ``checkout`` -> ``outcome``;
-* dunning: ``risk_segments`` -> ``segment`` (the same table as at checkout), guards
+* dunning: ``risk_segments`` -> ``segment`` (the same table as at checkout); the
+  ladder day and the open dispute's SLA (``disputes``) are derived; guards
   (``dunning.rules``, constraints first), the ``ladder`` step of that segment, and
   ``dunning.notes``; a guard overrides the step's action.
 
 durable-rules applies each table's hit policy itself (see ``durable.py``), so
-the trace holds exactly the deciding row of each table.
+the trace holds exactly the deciding row of each table. A ``collect`` table
+(``dunning.notes``) posts one ruleset per row; a row whose condition requires a
+yes/no fact (``disputed and ...``) that the facts do not have is not posted: it
+could not fire.
 
-A table whose conditions read no number (only booleans and categories, e.g.
-``profile_segments`` and ``credit_limits``) can only see a small, finite set
-of fact combinations, and durable-rules is deterministic for a fresh session:
-the first time a combination is seen durable-rules decides it, and the rule
-ids that fired are kept for that combination (at most ``MEMO_LIMIT`` per
-table, then nothing more is kept). That halves the durable-rules posts of a
-checkout (four tables, two of them categorical). Tables reading numbers are
-posted every time.
+durable-rules is deterministic for a fresh session, so the first time a
+combination of the facts a table reads is seen durable-rules decides it, and
+the rule ids that fired are kept for that combination (at most ``MEMO_LIMIT``
+per table, then nothing more is kept). A table that reads only booleans and
+categories (``profile_segments``, ``credit_limits``) sees few combinations:
+that halves the durable-rules posts of a checkout. The dunning ladder reads a
+whole number of days, the segment and a few flags: a dunning run's invoices
+share its combinations too. A table reading scores or amounts (``risk_segments``)
+rarely sees one twice; its memo fills up and is then only looked in.
 
 Example::
 
@@ -46,7 +51,7 @@ from engine.calendar import SEARCH_DAYS, Calendar, is_business_day
 from engine.legal import collection_costs
 from engine.rules import facts as vocab
 from engine.rules.durable import DurableRunner, RulesFault, project
-from engine.rules.expr import to_durable
+from engine.rules.expr import required_flags, to_durable
 from engine.rules.model import CreditPolicy, QuietHours, Row
 
 TABLES = ("risk_segments", "profile_segments", "credit_limits", "checkout", "dunning.rules", "ladder",
@@ -176,8 +181,10 @@ class RuleEngine:
             elif rows:
                 groups[name] = [(name, rows)]
         self._rulesets = {name: [rs for rs, _ in g] for name, g in groups.items()}
-        self._memo: dict[str, dict[tuple[Any, ...], frozenset[str]]] = {
-            name: {} for name in TABLES if all(vocab.ALL_KINDS.get(f) in ("bool", "str") for f in self._fields[name])}
+        # a collect table's row needs no post when a yes/no fact its condition requires is not so (most notes)
+        self._flags = {rs: required_flags(rows[0].when.node) for name, g in groups.items() if t[name].hit == "collect"
+                       for rs, rows in g}
+        self._memo: dict[str, dict[tuple[Any, ...], frozenset[str]]] = {name: {} for name in TABLES}
         self._runner = DurableRunner({rs: {r.id: to_durable(r.when.node) for r in rows}
                                       for g in groups.values() for rs, rows in g})
 
@@ -218,7 +225,7 @@ class RuleEngine:
         p, t, d = self.policy, self.policy.tables, self.policy.dunning
         f = vocab.normalize(facts, vocab.DUNNING_INPUT)
         risk = self._decide("risk_segments", f)
-        f["segment"] = risk.sets["segment"]
+        derive_dunning(p, f, risk.sets["segment"])
         guard = self._decide("dunning.rules", f, required=False)
         step = self._decide("ladder", f, required=False)
         noted = self._run("dunning.notes", f)
@@ -234,7 +241,7 @@ class RuleEngine:
             reasons.append(Reason("ladder.not_started", "No dunning step has been reached yet"))
         action, channels, channel_reasons = self._channels(sets["action"], sets["channels"], f)
         reasons += channel_reasons
-        task = sets.get("task") or next((n.sets["task"] for n in notes), None)
+        task = sets.get("task") or next((n.sets["task"] for n in notes if "task" in n.sets), None)
         if action == "review":
             task = task or NO_CHANNEL_TASK
         assignee = sets["assignee"]
@@ -293,15 +300,15 @@ class RuleEngine:
         return "review", [], reasons
 
     def _run(self, table: str, f: Mapping[str, Any]) -> frozenset[str]:
-        """The ids of the rules of ``table`` that fire on ``f`` (remembered for categorical tables)."""
+        """The ids of the rules of ``table`` that fire on ``f`` (remembered per combination of its facts)."""
         facts = project(f, self._fields[table])
-        memo = self._memo.get(table)
-        key = tuple(facts.values()) if memo is not None else ()
-        if memo is not None and (known := memo.get(key)) is not None:
+        memo, key = self._memo[table], tuple(facts.values())
+        if (known := memo.get(key)) is not None:
             return known
-        fired = (self._runner.match(rs, facts) for rs in self._rulesets.get(table, ()))
+        fired = (self._runner.match(rs, facts) for rs in self._rulesets.get(table, ())
+                 if all(f[k] == v for k, v in self._flags.get(rs, {}).items()))
         result = frozenset(rid for rid in fired if rid is not None)
-        if memo is not None and len(memo) < MEMO_LIMIT:
+        if len(memo) < MEMO_LIMIT:
             memo[key] = result  # one dict store: atomic, so threads may share the memo without a lock
         return result
 
@@ -314,6 +321,14 @@ class RuleEngine:
         if required:
             raise RulesFault(f"no rule of {table} fired; the policy check guarantees a fallback row")
         return None
+
+
+def derive_dunning(policy: CreditPolicy, f: dict[str, Any], segment: str) -> None:
+    """Add the ``DUNNING_DERIVED`` facts to normalised dunning facts ``f``: the segment, the ladder day
+    (days past due less the days in dispute) and the open dispute's SLA from the policy's route."""
+    route = policy.disputes.route(f["dispute_type"])
+    f.update(segment=segment, ladder_day=f["days_past_due"] - f["days_in_dispute"],
+             dispute_sla_days=route.sla_days, dispute_resumes_after_sla=route.resume_dunning_after_sla)
 
 
 def _limit(value: float) -> float:

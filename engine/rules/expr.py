@@ -317,6 +317,14 @@ def _durable_arith(node: Node) -> Any:
     raise ExprError("functions are not allowed in conditions", "use them in a credit-limit formula")
 
 
+def required_flags(node: Node) -> dict[str, bool]:
+    """The yes/no fields a condition requires outright (``disputed and ...``: ``{"disputed": True}``): facts
+    without them cannot make it true, whatever else they hold."""
+    parts = node[1] if node[0] == "and" else (node,)
+    return {p[2][1]: p[3][1] for p in parts
+            if p[0] == "cmp" and p[1] == "==" and p[2][0] == "field" and p[3][0] == "const" and isinstance(p[3][1], bool)}
+
+
 def comparison_constants(node: Node) -> dict[str, set[Any]]:
     """Per field, the constants it is compared with (the checker samples around them)."""
     out: dict[str, set[Any]] = {}

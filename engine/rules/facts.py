@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.errors import InvalidInput
-from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, PROFILES, SIZES
+from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DISPUTE_TYPES, PROFILES, SIZES
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,14 @@ CHECKOUT_DERIVED: tuple[FactField, ...] = (
     F("credit_limit", "number", "credit limit decided by credit_limits"),
     F("available_credit", "number", "credit_limit - open_exposure, at least 0"),
 )
+#: What the engine decides from the dunning facts before the guards and the ladder read them.
+DUNNING_DERIVED: tuple[FactField, ...] = (
+    F("segment", "str", "risk segment decided by risk_segments"),
+    F("ladder_day", "number", "the day of the ladder: days past due minus days in dispute (a dispute pauses "
+      "the ladder, its resolution resumes it where it stood)"),
+    F("dispute_sla_days", "number", "the policy's SLA for the open dispute's type (disputes.types)"),
+    F("dispute_resumes_after_sla", "bool", "the policy resumes dunning when that SLA has passed"),
+)
 DUNNING_FIELDS: tuple[FactField, ...] = (
     *RISK_FIELDS,
     F("account_manager", "str", "owner of the relationship, if any"),
@@ -88,7 +96,15 @@ DUNNING_FIELDS: tuple[FactField, ...] = (
     F("final_notice_days_ago", "number", "days since the final notice"),
     F("disputed", "bool", "the invoice has an open dispute"),
     F("dispute_days_open", "number", "days the dispute has been open"),
-    F("segment", "str", "risk segment decided by risk_segments"),
+    F("dispute_type", "str", "what the open dispute is about (empty: none or not said)", choices=DISPUTE_TYPES),
+    F("days_in_dispute", "number", "days past due the invoice spent disputed (resolved and open disputes)"),
+    F("promise_pending", "bool", "a promise to pay runs: its date plus the grace has not passed"),
+    F("promise_broken", "bool", "the invoice's last promise to pay was broken"),
+    F("days_since_promise_broken", "number", "days since the broken promise's date plus the grace ran out"),
+    F("under_plan", "bool", "the invoice is covered by an active payment plan"),
+    F("plan_missed", "bool", "an instalment of the plan is unpaid past its due date plus the grace"),
+    F("plan_missed_days", "number", "days since the first missed instalment's due date plus the grace"),
+    *DUNNING_DERIVED,
 )
 del F
 
@@ -98,8 +114,9 @@ def kinds(fields: Iterable[FactField]) -> dict[str, str]:
 
 
 ALL_KINDS: dict[str, str] = {**kinds(CHECKOUT_FIELDS), **kinds(CHECKOUT_DERIVED), **kinds(DUNNING_FIELDS)}
-#: The dunning facts a caller gives; ``segment`` is decided by ``risk_segments`` on them.
-DUNNING_INPUT: tuple[FactField, ...] = tuple(f for f in DUNNING_FIELDS if f.name != "segment")
+#: The dunning facts a caller gives; the engine derives the rest (``DUNNING_DERIVED``: the segment from
+#: ``risk_segments``, the ladder day, the open dispute's SLA from ``disputes``).
+DUNNING_INPUT: tuple[FactField, ...] = tuple(f for f in DUNNING_FIELDS if f not in DUNNING_DERIVED)
 
 
 def normalize(facts: Mapping[str, Any], fields: Iterable[FactField]) -> dict[str, Any]:

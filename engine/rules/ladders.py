@@ -1,14 +1,17 @@
 """Compile the ``dunning`` section: constraint guards, analyst guards, ladders per segment.
 
-Why: the legal and courtesy constraints (no contact during an open dispute,
-the 14-day term after a final notice, minimum days between reminders, no
-escalation of a consumer before the 14-day letter) must hold whatever an
-analyst writes in a ladder. They are therefore *generated* as rules with fixed
+Why: the legal and courtesy constraints (no contact during an open dispute
+until its SLA has passed, the 14-day term after a final notice and only one
+such letter, no reminder while a promise to pay runs or a payment plan is
+kept, minimum days between reminders, no escalation of a consumer before the
+14-day letter) must hold whatever an analyst writes in a ladder. They are therefore *generated* as rules with fixed
 ids (``constraint.*``) placed before the analyst's own rules, so they show in
 the trace like any other rule and cannot be forgotten.
 
 A ladder is a list of steps per risk segment; the step with the highest
-``from_day`` that has been reached (and whose ``when`` holds) applies. It is
+``from_day`` that the ``ladder_day`` has reached (and whose ``when`` holds)
+applies. The ladder day is the days past due minus the days spent in dispute,
+so a resolved dispute resumes the ladder where it stood. It is
 compiled as one first-hit table, steps ordered by ``from_day`` descending
 (rows of different segments never compete: each row tests its segment).
 """
@@ -21,7 +24,8 @@ from typing import Any, Protocol
 from domain.vocabulary import WEEKDAYS
 from engine.rules import facts as vocab
 from engine.rules.expr import ExprError, parse_condition
-from engine.rules.model import DunningSettings, Path_, QuietHours, Row, Table, Worklists, line_of
+from engine.rules.model import (DisputeSettings, DunningSettings, Path_, PlanSettings, QuietHours, Row, Table,
+                                Worklists, line_of)
 
 KINDS = vocab.kinds(vocab.DUNNING_FIELDS)
 
@@ -39,49 +43,70 @@ class Builder(Protocol):
                   path: Path_) -> Any: ...
 
 
-def compile_dunning(b: Builder, raw: Mapping[str, Any], constants: Mapping[str, Any],
-                    segments: set[str]) -> tuple[DunningSettings, dict[str, Table]]:
+def compile_dunning(b: Builder, raw: Mapping[str, Any], constants: Mapping[str, Any], segments: set[str],
+                    disputes: DisputeSettings) -> tuple[DunningSettings, dict[str, Table]]:
     """Settings plus the tables ``dunning.rules``, ``dunning.notes`` and ``ladder``."""
-    dispute = raw.get("dispute") or {}
+    plans = raw.get("payment_plans") or {}
+    reminder = plans.get("reminder") or {}
     settings = DunningSettings(
         consent_required=tuple(raw.get("consent_required", ("sms", "whatsapp", "phone"))),
         fallbacks=_fallbacks(b, raw.get("fallbacks") or {}, tuple(raw.get("consent_required",
                                                                           ("sms", "whatsapp", "phone")))),
         min_days_between_reminders=raw.get("min_days_between_reminders", 7),
         final_notice_term_days=raw.get("final_notice_term_days", 14),
-        resume_after_days=dispute.get("resume_after_days", 30),
-        dispute_task=dispute.get("task", "resolve_dispute"),
-        dispute_overdue_task=dispute.get("overdue_task", "dispute_overdue"),
+        promise_grace_days=(raw.get("promises") or {}).get("grace_days", 3),
+        plans=PlanSettings(grace_days=plans.get("grace_days", 3), cancel_after_days=plans.get("cancel_after_days", 7),
+                           reminder_channels=tuple(reminder.get("channels", ("email", "letter"))),
+                           reminder_tone=reminder.get("tone", "firm")),
         key_account_assignee=raw.get("key_account_assignee"),
         quiet_hours=_quiet_hours(b, raw["quiet_hours"]),
         worklists=_worklists(b, raw.get("worklists") or {}, segments),
     )
-    s = settings
+    s, plan = settings, settings.plans
     guards = [
-        _generated(b, "constraint.dispute_pause", f"disputed and dispute_days_open < {s.resume_after_days}",
-                   {"action": "pause", "task": s.dispute_task, "channels": []},
-                   "Invoice is disputed: dunning paused, task {task} created (resumes after "
-                   f"{s.resume_after_days} days)", ("dunning", "dispute")),
+        _generated(b, "constraint.dispute_pause",
+                   "disputed and (dispute_days_open < dispute_sla_days or not dispute_resumes_after_sla)",
+                   {"action": "pause", "task": disputes.task, "channels": []},
+                   "Invoice is disputed: dunning paused, task {task} for the department (SLA "
+                   "{dispute_sla_days:.0f} days)", ("disputes",)),
         _generated(b, "constraint.final_notice_term",
                    f"final_notice_sent and final_notice_days_ago < {s.final_notice_term_days}",
                    {"action": "wait", "channels": []},
                    f"Final notice sent {{final_notice_days_ago}} days ago: the {s.final_notice_term_days}-day "
                    "term runs", ("dunning", "final_notice_term_days")),
+        _generated(b, "constraint.promise_pause", "promise_pending", {"action": "wait", "channels": []},
+                   f"A promise to pay runs: dunning waits until its date plus {s.promise_grace_days} days' grace",
+                   ("dunning", "promises")),
+        _generated(b, "constraint.plan_on_track", "under_plan and not plan_missed", {"action": "wait", "channels": []},
+                   "Under a payment plan whose instalments are paid: dunning follows the plan",
+                   ("dunning", "payment_plans")),
         _generated(b, "constraint.min_days_between_reminders",
                    f"reminders_sent > 0 and days_since_last_reminder < {s.min_days_between_reminders}",
                    {"action": "wait", "channels": []},
                    "Last reminder {days_since_last_reminder} days ago; at least "
                    f"{s.min_days_between_reminders} days between reminders",
                    ("dunning", "min_days_between_reminders")),
+        _generated(b, "constraint.plan_missed",
+                   f"under_plan and plan_missed and plan_missed_days < {plan.cancel_after_days}",
+                   {"action": "remind", "step": "plan_instalment", "channels": list(plan.reminder_channels),
+                    "tone": plan.reminder_tone},
+                   "An instalment of the payment plan is {plan_missed_days:.0f} days past its grace: reminder "
+                   f"(the plan is cancelled after {plan.cancel_after_days} days)", ("dunning", "payment_plans")),
     ]
     ordered = [g for g in guards if g is not None]
     tables = {"dunning.rules": b.table("dunning.rules", raw.get("rules") or {"rules": []},
                                        ("dunning", "rules"), KINDS, constants, extra_rows=ordered)}
-    note = _generated(b, "constraint.dispute_resume", f"disputed and dispute_days_open >= {s.resume_after_days}",
-                      {"task": s.dispute_overdue_task},
-                      "Dispute open {dispute_days_open} days without a solution: dunning resumed, task "
-                      f"{s.dispute_overdue_task}", ("dunning", "dispute"))
-    tables["dunning.notes"] = Table("dunning.notes", "collect", (note,) if note else (), None)
+    notes = [
+        _generated(b, "constraint.dispute_overdue", "disputed and dispute_days_open >= dispute_sla_days",
+                   {"task": disputes.overdue_task},
+                   "Dispute open {dispute_days_open:.0f} days, past its SLA of {dispute_sla_days:.0f} days: "
+                   f"escalated to {disputes.escalate_to} (task {disputes.overdue_task})", ("disputes",)),
+        _generated(b, "constraint.plan_cancelled",
+                   f"under_plan and plan_missed and plan_missed_days >= {plan.cancel_after_days}", {},
+                   f"An instalment was not paid {plan.cancel_after_days} days after its grace: the payment plan "
+                   "is cancelled and the ladder resumes", ("dunning", "payment_plans")),
+    ]
+    tables["dunning.notes"] = Table("dunning.notes", "collect", tuple(n for n in notes if n is not None), None)
     tables["ladder"] = _ladders(b, raw["ladders"], constants, segments, s.final_notice_term_days)
     return settings, tables
 
@@ -114,9 +139,11 @@ def _ladders(b: Builder, raw: Mapping[str, list[Mapping[str, Any]]], constants: 
         for i in order:
             st = steps[i]
             spath = (*path, i)
-            parts = [f"segment == {seg!r}", f"days_past_due >= {st['from_day']}"]
+            parts = [f"segment == {seg!r}", f"ladder_day >= {st['from_day']}"]
             if "when" in st:
                 parts.append(f"({st['when'] if isinstance(st['when'], str) else st['when']!s})")
+            if st["action"] == "final_notice":  # one 14-day letter: once its term ran, the step is done
+                parts.append(f"(not final_notice_sent or final_notice_days_ago < {term})")
             if st["action"] == "escalate":
                 parts.append(f'(customer_type != "consumer" or final_notice_sent and final_notice_days_ago >= {term})')
             when = b.condition(" and ".join(parts), KINDS, constants, (*spath, "when" if "when" in st else "step"))
@@ -173,7 +200,7 @@ def _worklists(b: Builder, raw: Mapping[str, Any], segments: set[str]) -> Workli
     for seg in sorted(segments - set(queues)) if queues else ():
         b.error("gap", f"risk segment {seg!r} has no collector queue", ("dunning", "worklists", "queues"),
                 f"add '{seg}: collectors-{seg}' under worklists.queues")
-    return Worklists(queues, dict(raw.get("departments") or {}), raw.get("review", "credit_desk"))
+    return Worklists(queues, raw.get("review", "credit_desk"))
 
 
 def _quiet_hours(b: Builder, raw: Mapping[str, Mapping[str, Any]]) -> dict[str, QuietHours]:

@@ -65,19 +65,26 @@ class QuietHours:
 
 
 @dataclass(frozen=True)
+class PlanSettings:
+    """``dunning.payment_plans``: a missed instalment is reminded, then the plan is cancelled."""
+
+    grace_days: int
+    cancel_after_days: int
+    reminder_channels: tuple[str, ...]
+    reminder_tone: str
+
+
+@dataclass(frozen=True)
 class Worklists:
-    """Who owns a task: a collector queue per risk segment, a department per dispute type, the credit desk
-    for reviews (key accounts: their account manager, see ``DunningSettings.key_account_assignee``)."""
+    """Who owns a task: a collector queue per risk segment, the credit desk for reviews (key accounts: their
+    account manager, see ``DunningSettings.key_account_assignee``). A dispute's department is the policy's
+    ``disputes.types`` route (:meth:`DisputeSettings.route`), the one place it is written."""
 
     queues: Mapping[str, str]
-    departments: Mapping[str, str]
     review: str
 
     def queue(self, segment: str) -> str:
         return self.queues.get(segment) or f"collections-{segment or 'unsegmented'}"
-
-    def department(self, dispute_type: str | None) -> str:
-        return self.departments.get(dispute_type or "other") or self.departments.get("other") or "collections"
 
 
 @dataclass(frozen=True)
@@ -86,12 +93,35 @@ class DunningSettings:
     fallbacks: Mapping[str, tuple[str, ...]]
     min_days_between_reminders: int
     final_notice_term_days: int
-    resume_after_days: int
-    dispute_task: str
-    dispute_overdue_task: str
+    promise_grace_days: int
+    plans: PlanSettings
     key_account_assignee: str | None
     quiet_hours: Mapping[str, QuietHours]
     worklists: Worklists
+
+
+@dataclass(frozen=True)
+class DisputeRoute:
+    """Where one type of dispute goes: the department that solves it, in how many days, and whether
+    dunning resumes when that SLA has passed unsolved."""
+
+    department: str
+    sla_days: int
+    resume_dunning_after_sla: bool
+
+
+@dataclass(frozen=True)
+class DisputeSettings:
+    """The ``disputes`` section: a route per dispute type (``other`` for the types not listed), the task
+    names of the answer, and who hears of a dispute past its SLA."""
+
+    task: str
+    overdue_task: str
+    escalate_to: str
+    types: Mapping[str, DisputeRoute]
+
+    def route(self, dispute_type: str | None) -> DisputeRoute:
+        return self.types.get(dispute_type or "other") or self.types["other"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +135,7 @@ class CreditPolicy:
     constants: Mapping[str, Any]
     block_list: frozenset[str]
     dunning: DunningSettings
+    disputes: DisputeSettings
     cases: tuple[Mapping[str, Any], ...]
     lines: Mapping[Path_, int] = field(repr=False)
 

@@ -28,7 +28,8 @@ from domain.resources import POLICY_SCHEMA, read_text
 from engine.rules import facts as vocab
 from engine.rules.expr import Expr, ExprError, comparison_constants, parse_condition, parse_formula
 from engine.rules.ladders import compile_dunning
-from engine.rules.model import Finding, Path_, CreditPolicy, Row, Table, dotted, line_of
+from engine.rules.model import (CreditPolicy, DisputeRoute, DisputeSettings, Finding, Path_, Row, Table, dotted,
+                                line_of)
 
 # decided later in the same decision, so a reason text may show them
 REASON_EXTRA = {f.name for f in vocab.CHECKOUT_DERIVED}
@@ -224,8 +225,9 @@ def parse_policy(path: str | Path) -> tuple[CreditPolicy | None, list[Finding]]:
                                       constants)
     tables["checkout"] = b.table("checkout", data["checkout"], ("checkout",), derived, constants)
 
+    disputes = _disputes(data.get("disputes") or {})
     settings, dunning_tables = compile_dunning(b, data["dunning"], constants,
-                                               {r.sets["segment"] for r in tables["risk_segments"].rows})
+                                               {r.sets["segment"] for r in tables["risk_segments"].rows}, disputes)
     tables.update(dunning_tables)
     _check_segment_values(b, tables)
     if any(f.severity == "error" for f in b.findings):
@@ -233,9 +235,21 @@ def parse_policy(path: str | Path) -> tuple[CreditPolicy | None, list[Finding]]:
     policy = CreditPolicy(
         version=data["version"], content_hash=hashlib.sha256(raw).hexdigest(), path=str(path),
         tables=tables, constants=constants, block_list=frozenset(data.get("block_list") or ()),
-        dunning=settings, cases=tuple(data.get("tests") or ()), lines=lines,
+        dunning=settings, disputes=disputes, cases=tuple(data.get("tests") or ()), lines=lines,
     )
     return policy, b.findings
+
+
+#: Where a dispute type goes when the policy does not say (the ``other`` route, unless given).
+DEFAULT_ROUTE = {"department": "credit_management", "sla_days": 30, "resume_dunning_after_sla": True}
+
+
+def _disputes(raw: Mapping[str, Any]) -> DisputeSettings:
+    """The ``disputes`` section (the schema checked it): every type not listed takes the ``other`` route."""
+    types = {name: DisputeRoute(**{**DEFAULT_ROUTE, **route}) for name, route in (raw.get("types") or {}).items()}
+    types.setdefault("other", DisputeRoute(**DEFAULT_ROUTE))
+    return DisputeSettings(task=raw.get("task", "resolve_dispute"), overdue_task=raw.get("overdue_task", "dispute_overdue"),
+                           escalate_to=raw.get("escalate_to", "credit_manager"), types=types)
 
 
 def _collect_ids(b: _Builder, rows: list[Mapping[str, Any]], path: Path_, ids: dict[str, Path_]) -> None:

@@ -114,7 +114,7 @@ def get_customer_invoices(customer_id: str) -> Response:
 @bp.get("/invoices/<invoice_id>")
 @requires("dunning", "auditor")
 def get_invoice(invoice_id: str) -> Response:
-    view = invoice_view(get_runtime().book.engine, invoice_id)
+    view = invoice_view(get_runtime().book.engine, invoice_id, decisions=True)
     if view is None:
         raise NotFound(f"the ledger has no invoice {invoice_id[:80]!r}", field="invoice_id")
     inv = view.invoice

@@ -41,13 +41,14 @@ from domain.errors import InvalidInput, NotFound, StoreUnavailable
 from engine.decisions import Decision, decide_checkout, decide_next_action
 from engine.degraded import LedgerStanding, decide_checkout_rules_only
 from serving.access import requires
-from serving.api._body import parse, request_digest
+from serving.api._body import parse
 from ledger.views import customer_row, days_past_due, invoice_view, open_standing, record_decision, search_decisions
 from serving.api.book import decision_summary
 from serving.api.tasks import open_decision_task
-from serving.audit import AuditEntry, json_bytes
+from serving.audit import json_bytes
 from serving.dunning_view import corrected, from_ledger, micros
 from serving.metrics import get_metrics
+from serving.records import decision_entry
 from serving.runtime import get_runtime
 from serving.schemas import DecisionPage
 
@@ -67,7 +68,6 @@ def _register_converter(state) -> None:  # noqa: ANN001 - Flask's BlueprintSetup
     state.app.url_map.converters["decision_id"] = _DecisionId
 
 
-_RESPONSES = {"checkout": CheckoutDecision, "next_action": NextActionDecision}
 _DECISION_STAGES = ("features", "model", "shap", "rules", "bandit")
 
 
@@ -92,15 +92,9 @@ def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now
     runtime = get_runtime()
     decision_id = f"dec_{uuid.uuid4().hex}"
     latency_ms = round((time.perf_counter() - g.t0) * 1e3, 3)
-    answer = _RESPONSES[decision.kind].model_construct(**decision.answer.__dict__, decision_id=decision_id,
-                                                       request_id=body.request_id, latency_ms=latency_ms)
-    request, response = body.model_dump(mode="json"), answer.model_dump(mode="json")
-    payload = {"request": request, **decision.record.to_dict(), "outcome": decision.outcome, "response": response,
-               "received_at": g.received.isoformat(), "caller": {"key_id": g.caller.id, "role": g.caller.role}}
-    if decided_on is not None and decided_on is not body:
-        payload["decided_on"] = decided_on.model_dump(mode="json")
-    record, created = runtime.audit.append(AuditEntry(decision_id, body.request_id, decision.kind,
-                                                      now.isoformat(), payload, request_digest(request)))
+    entry, response = decision_entry(body, decision, decision_id, latency_ms, g.received, now, decided_on,
+                                     caller={"key_id": g.caller.id, "role": g.caller.role})
+    record, created = runtime.audit.append(entry)
     if not created:
         return Response(json_bytes(record.payload["response"]), mimetype="application/json",
                         headers={"Kredo-Replayed": "true"})
@@ -151,24 +145,25 @@ def next_action() -> Response:
     body = parse(NextActionRequest, NextActionByInvoice)
     cpu1 = time.thread_time()
     runtime = get_runtime()
+    served = runtime.snapshot()
+    policy = served.rules.policy
     invoice_id = body.invoice_id if isinstance(body, NextActionByInvoice) else body.invoice.id
     view = invoice_view(runtime.book.engine, invoice_id)
     known: list[Reason] = []
     if isinstance(body, NextActionByInvoice):
         if view is None:
             raise NotFound(f"the ledger has no invoice {invoice_id!r}", field="invoice_id")
-        request = from_ledger(view, body.request_id, body.now or g.received)
+        request = from_ledger(view, body.request_id, body.now or g.received, policy)
     elif view is None:
         if customer_row(runtime.book.engine, body.customer.id) is not None:
             raise NotFound(f"the ledger keeps customer {body.customer.id}'s book and has no invoice "
                            f"{invoice_id!r}", field="invoice.id")
         request = body  # a caller that keeps its own state for a customer the ledger does not know
     else:
-        request, known = corrected(body, view)
+        request, known = corrected(body, view, policy)
     closed = None if view is None or view.invoice["status"] == "open" else view.invoice["status"]
     before = {"parse": cpu1 - cpu0, "ledger": time.thread_time() - cpu1}
-    decision = decide_next_action(request, store=runtime.store, served=runtime.snapshot(), known=known,
-                                  closed=closed)
+    decision = decide_next_action(request, store=runtime.store, served=served, known=known, closed=closed)
     task = decision.answer.task
     if task is not None and view is not None:  # the ledger keeps the invoice: the task goes on the worklist
         task.id = open_decision_task(runtime.book.engine, task, request.customer.id, request.invoice.id, request.now)

@@ -3,6 +3,10 @@
 Why this order: the ledger is the system of record. The batch is judged and
 booked in one transaction (``ledger.book.Book``), with a verdict per event:
 ``applied``, ``duplicate``, or ``refused`` with a code and the field to blame.
+In that transaction, what the batch makes moot leaves the outbox (a queued
+reminder of an invoice now paid, written off, disputed, promised or under a
+payment plan is cancelled) and a dispute opens its department's task (the
+policy's ``disputes`` route: department and SLA).
 Only then do the online features follow: a customer's events in time order are
 folded in; a customer that received a late event (dated before events already
 booked) is refolded from the ledger, so point-in-time features stay exact.
@@ -49,6 +53,7 @@ from ledger.events import to_us
 from serving.access import requires
 from serving.api._body import date_window, parse
 from serving.runtime import Runtime, get_runtime
+from serving.workflow import open_dispute_tasks
 from serving.schemas import MAX_EVENTS_BODY_BYTES, EventsRequest
 
 bp = Blueprint("events", __name__, url_prefix="/v1")
@@ -69,7 +74,12 @@ def post_events() -> Response:
     received = now_us()
     events = [e.model_dump() for e in body.events]
     pre = [_precheck(runtime, event, received) for event in events]
-    applied = runtime.book.apply([e for e, p in zip(events, pre) if p is None], received)
+    with runtime.book.engine.begin() as conn:
+        applied = runtime.book.apply([e for e, p in zip(events, pre) if p is None], received, conn=conn)
+        disputes = [v.event_id for v in applied.verdicts if v.status == "applied" and v.event is not None
+                    and v.event.type == "dispute_opened"]
+        if disputes and runtime.policy is not None:
+            open_dispute_tasks(conn, runtime.policy.current.policy, disputes, received)
     booked = iter(applied.verdicts)
     verdicts = [p if p is not None else next(booked) for p in pre]
     follow(runtime, verdicts)
@@ -103,7 +113,7 @@ def _precheck(runtime: Runtime, event: dict[str, Any], received_us: int) -> Verd
     """What the book cannot judge alone: dates against the server's clock, decisions against the audit log."""
     event_id = event.get("event_id")
     window = date_window()
-    for name in ("at", "due_at"):
+    for name in ("at", "due_at", "promised_for"):
         if name not in event:
             continue
         try:

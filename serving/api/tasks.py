@@ -130,8 +130,6 @@ def _events(row: dict, body: Outcome, at: datetime, next_day: date) -> list[dict
                "invoice_id": row["invoice_id"], "outcome": body.outcome, "by": body.by, "note": body.note, **common}
     if isinstance(body, NotReached):
         outcome["due_again"] = _midnight(body.retry_on or next_day).isoformat()
-    if isinstance(body, PaymentPlanAgreed):
-        outcome["instalments"] = [{"due": i.due_date.isoformat(), "amount": i.amount} for i in body.instalments]
     events = [outcome]
     if row["invoice_id"] is not None and isinstance(body, PromiseToPay):
         events.append({"event_id": f"{base}:promise", "type": "promise_made", "invoice_id": row["invoice_id"],
@@ -139,7 +137,11 @@ def _events(row: dict, body: Outcome, at: datetime, next_day: date) -> list[dict
     if row["invoice_id"] is not None and isinstance(body, DisputeRaised):
         events.append({"event_id": f"{base}:dispute", "type": "dispute_opened", "invoice_id": row["invoice_id"],
                        "reason": body.dispute_type, **common})
-    if body.outcome in ("promise_to_pay", "dispute_raised") and row["invoice_id"] is None:
+    if row["invoice_id"] is not None and isinstance(body, PaymentPlanAgreed):  # the same as one sent as an event
+        events.append({"event_id": f"{base}:plan", "type": "plan_agreed", "invoice_ids": [row["invoice_id"]],
+                       "instalments": [{"due_at": _midnight(i.due_date).isoformat(), "amount": i.amount}
+                                       for i in body.instalments], **common})
+    if body.outcome in ("promise_to_pay", "dispute_raised", "payment_plan_agreed") and row["invoice_id"] is None:
         raise Conflict(f"task {row['id']} is about no invoice: a {body.outcome.replace('_', ' ')} needs one",
                        field="outcome")
     return [{k: v for k, v in e.items() if v is not None} for e in events]
@@ -158,8 +160,9 @@ def _review_contact(engine, row: dict, at: datetime, calendar) -> TaskOut:  # no
 
 def _field(name: str | None) -> str:
     """A refused event's field as the request names it."""
-    return {"reason": "dispute_type", "promised_for": "promise.date", "amount": "promise.amount"}.get(
-        name or "", name or "outcome")
+    name = (name or "").replace(".due_at", ".due_date")
+    return {"reason": "dispute_type", "promised_for": "promise.date", "amount": "promise.amount",
+            "invoice_ids": "outcome"}.get(name, name or "outcome")
 
 
 def _midnight(day: date) -> datetime:

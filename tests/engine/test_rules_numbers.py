@@ -23,11 +23,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from domain.contract import MAX_AMOUNT
-from domain.vocabulary import CUSTOMER_TYPES, PROFILES, SIZES
+from domain.vocabulary import CUSTOMER_TYPES, DISPUTE_TYPES, PROFILES, SIZES
 from engine.rules import RuleEngine, load_policy
 from engine.rules import facts as vocab
 from engine.rules import durable
 from engine.rules.durable import DurableRunner
+from engine.rules.engine import derive_dunning
 from engine.rules.expr import parse_condition, parse_formula, to_durable
 from engine.rules.model import CreditPolicy
 from tests.support.durable import RawHost
@@ -135,7 +136,7 @@ def python_dunning(policy: CreditPolicy, facts: Mapping[str, Any]) -> list[str]:
     """The rules a dunning decision fires, in plain Python (notes: every matching row)."""
     f = vocab.normalize(facts, vocab.DUNNING_INPUT)
     risk = _first(policy, "risk_segments", f)
-    f["segment"] = risk.sets["segment"]
+    derive_dunning(policy, f, risk.sets["segment"])
     decisive = [r for r in (_first(policy, "dunning.rules", f), _first(policy, "ladder", f)) if r is not None]
     notes = [r.id for r in policy.tables["dunning.notes"].rows if r.when.py(f)]
     return [risk.id, *(r.id for r in decisive), *notes]
@@ -167,7 +168,12 @@ def test_checkout_equals_the_plain_python_policy(facts: dict[str, Any]) -> None:
                                     "amount": amounts, "reminders_sent": counts,
                                     "days_since_last_reminder": numbers, "final_notice_sent": st.booleans(),
                                     "final_notice_days_ago": numbers, "disputed": st.booleans(),
-                                    "dispute_days_open": numbers, "account_manager": st.sampled_from(("", "Ann"))}))
+                                    "dispute_days_open": numbers, "account_manager": st.sampled_from(("", "Ann")),
+                                    "dispute_type": st.sampled_from(("", *DISPUTE_TYPES)),
+                                    "days_in_dispute": numbers, "promise_pending": st.booleans(),
+                                    "promise_broken": st.booleans(), "days_since_promise_broken": numbers,
+                                    "broken_promises": counts, "under_plan": st.booleans(),
+                                    "plan_missed": st.booleans(), "plan_missed_days": numbers}))
 @example(facts={"customer_type": "consumer", "days_past_due": 30.000000000000004, "expected_days_late": 1e20,
                 "amount": 1e-05, "p_late_30": 3e-05})
 def test_dunning_equals_the_plain_python_policy(facts: dict[str, Any]) -> None:

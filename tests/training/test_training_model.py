@@ -215,3 +215,15 @@ def test_trees_deeper_than_the_shap_tables_allow_are_refused(data) -> None:
                         xgb.DMatrix(X.to_numpy(dtype=np.float32), y["late"].to_numpy()), 3)
     with pytest.raises(ModelError, match="depth"):
         TreeShap.from_booster(booster, X.shape[1])
+
+
+def test_a_batch_scores_and_explains_bit_for_bit_as_one_row_at_a_time(model, data) -> None:
+    """The dunning run scores a partition at once and must decide as next-action does, row by row."""
+    X = data[0].to_numpy(dtype=np.float64)[:400].copy()
+    X[::7, 3] = np.nan  # missing values take each node's default side in both
+    assert model.predict_many(X) == [model.predict_one(x) for x in X]
+    for one, many in zip((model.explain_probability_one(x) for x in X), model.explain_probability_many(X)):
+        assert np.array_equal(one.log_odds, many.log_odds) and np.array_equal(one.points, many.points)
+        assert (one.probability, one.base_log_odds) == (many.probability, many.base_log_odds)
+    with pytest.raises(ModelError):
+        model.predict_many(X[:, :5])

@@ -1,0 +1,50 @@
+"""One decision as the audit log keeps it and as the caller reads it: built in one place.
+
+Why: an answer of ``POST /v1/decisions/next-action`` and a decision of the dunning
+run are the same kind of fact for an auditor (the request, what the ledger made of
+it, features, scores, SHAP, rules, bandit, answer), so both are recorded by this
+builder and read back alike.
+
+Example::
+
+    entry, response = decision_entry(body, decision, "dec_...", latency_ms, received, decided_on=request)
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from domain.contract import CheckoutDecision, NextActionDecision, NextActionRequest
+from engine.decisions import Decision
+from serving.api._body import request_digest
+from serving.audit import AuditEntry
+
+_RESPONSES = {"checkout": CheckoutDecision, "next_action": NextActionDecision}
+
+
+def decision_entry(body: Any, decision: Decision, decision_id: str, latency_ms: float, received: datetime,
+                   now: datetime, decided_on: NextActionRequest | None = None,
+                   caller: dict[str, str] | None = None) -> tuple[AuditEntry, dict[str, Any]]:
+    """The audit entry and the JSON answer of one decision on ``body`` (the request as the caller sent it).
+
+    ``decided_on``: the request as the ledger completed or corrected it (kept beside the caller's);
+    ``received``: the server's clock when it was asked, kept beside the business ``now``; ``caller``: the
+    API key that asked (its id and role), when one did.
+    """
+    answer = _RESPONSES[decision.kind].model_construct(**decision.answer.__dict__, decision_id=decision_id,
+                                                       request_id=body.request_id, latency_ms=latency_ms)
+    request, response = body.model_dump(mode="json"), answer.model_dump(mode="json")
+    payload = {"request": request, **decision.record.to_dict(), "outcome": decision.outcome, "response": response,
+               "received_at": received.isoformat()}
+    if caller is not None:
+        payload["caller"] = caller
+    if decided_on is not None and decided_on is not body:
+        payload["decided_on"] = decided_on.model_dump(mode="json")
+    return AuditEntry(decision_id, body.request_id, decision.kind, now.isoformat(), payload,
+                      request_digest(request)), response
+
+
+def decision_id_for(request_id: str) -> str:
+    """A decision id fixed by its request id (the dunning run's: a resumed run names the same decisions)."""
+    return f"dec_{hashlib.sha256(request_id.encode()).hexdigest()[:32]}"

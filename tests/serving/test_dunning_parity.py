@@ -1,0 +1,100 @@
+"""The dunning run decides as next-action does, and decides the same on a Dask cluster as in process.
+
+The run's own partition step (``decide_partition``, the batch path: bulk ledger reads, one store read, batch
+scores and SHAP) against ``POST /v1/decisions/next-action`` by invoice id for the same invoice, day and request
+id; then the whole run in process and on a local cluster of two workers, on two copies of one ledger.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from ledger import schema as t
+from ledger.database import open_ledger
+from serving.audit import AuditLog
+from serving.dunning_run import Deciding, RunSpec, decide_partition, partitions, run_day, run_moment
+from tests.support.api import make_app, routed
+from tests.support.collections import rows
+
+DAY = date(2025, 1, 2)  # the day after the small ledger's last month
+IGNORED = {"decision_id", "latency_ms"}
+
+
+def test_the_run_decides_each_invoice_as_next_action_by_id(champion, small_ledger_db, tmp_path: Path) -> None:
+    app = make_app(champion, tmp_path, history=small_ledger_db)
+    runtime = app.extensions["kredo.runtime"]
+    ctx = Deciding(runtime.book.engine, runtime.audit, runtime.snapshot(), runtime.store)
+    parts = partitions(runtime.book.engine, size=400)
+    assert len(parts) >= 3
+    received = datetime.now(UTC)
+    results = [decide_partition(ctx, DAY, part, received) for part in parts[:2]]
+    decided = [json.loads(e.payload_text) for r in results for e in r.entries]
+    assert len(decided) >= 600
+    client, actions, arms = routed(app), set(), 0
+    for payload in decided[::4]:
+        body = {"request_id": payload["request"]["request_id"], "invoice_id": payload["request"]["invoice_id"],
+                "now": run_moment(DAY).isoformat()}
+        answer = client.post("/v1/decisions/next-action", json=body).get_json()
+        run = payload["response"]
+        assert _same(answer) == _same(run), body
+        recorded = runtime.audit.by_request_id(body["request_id"]).payload
+        assert recorded["decided_on"] == payload["decided_on"] and recorded["features"] == payload["features"]
+        assert recorded["shap"] == payload["shap"]
+        actions.add(run["action"])
+        arms += run["bandit"]["arm"] is not None
+    assert len(actions) >= 4 and arms >= 5, (actions, arms)
+    runtime.stop()
+
+
+def _tables(engine: sa.Engine) -> dict[str, list[tuple]]:
+    out = {}
+    for table, drop in ((t.outbox_messages, {"status_us", "created_us"}), (t.outbox_items, set()),
+                        (t.tasks, {"created_us"}), (t.decisions, {"received_us"})):
+        out[table.name] = sorted(tuple(sorted((k, v) for k, v in r.items() if k not in drop))
+                                 for r in rows(engine, table))
+    return out
+
+
+@pytest.mark.slow
+def test_the_run_on_dask_workers_gives_the_in_process_result(champion, small_ledger_db, tmp_path: Path) -> None:
+    results = {}
+    for workers in (0, 2):
+        work = tmp_path / f"w{workers}"
+        work.mkdir()
+        shutil.copy(small_ledger_db, work / "ledger.db")
+        spec = RunSpec(f"sqlite:///{work}/ledger.db", f"sqlite:///{work}/audit.db", "rules/default.yaml",
+                       champion["uri"], champion["tracking"], None, "dunning", 0.1)
+        engine, audit = open_ledger(spec.ledger_url), AuditLog.from_url(spec.audit_url)
+        report = run_day(DAY, engine=engine, spec=spec, workers=workers, partition_size=500)
+        responses = sorted((r.request_id, json.dumps({k: v for k, v in r.payload["response"].items()
+                                                      if k != "latency_ms"}, sort_keys=True))
+                           for r in map(_record(audit), range(1, audit.count() + 1)))
+        assert audit.verify().ok and report.partitions >= 3
+        results[workers] = (report.to_dict(), _tables(engine), responses)
+        audit.close()
+        engine.dispose()
+    (local, tables0, responses0), (dask, tables2, responses2) = results[0], results[2]
+    timing = ("workers", "seconds", "partition_p50_s", "cpu_seconds")
+    assert {k: v for k, v in local.items() if k not in timing} == {k: v for k, v in dask.items() if k not in timing}
+    assert tables0 == tables2 and responses0 == responses2
+    assert local["messages"] > 0 and local["tasks"] > 0
+
+
+def _same(answer: dict) -> dict:
+    """An answer without what differs by path: its ids and timings, and the worklist id of its task (next-action
+    by id puts the task on the worklist at once; the run opens the day's tasks when it consolidates them)."""
+    out = {k: v for k, v in answer.items() if k not in IGNORED}
+    if out.get("task") is not None:
+        out["task"] = {k: v for k, v in out["task"].items() if k != "id"}
+    return out
+
+
+def _record(audit: AuditLog):  # noqa: ANN202
+    with audit.engine.connect() as conn:
+        ids = dict(conn.execute(sa.text("SELECT seq, decision_id FROM audit_records")).all())
+    return lambda seq: audit.get(ids[seq])
