@@ -102,20 +102,6 @@ def customer_invoices(source: Source, customer_id: str, status: str | None, at_u
         return _rows(conn, query.order_by(inv.issued_us.desc(), inv.id))
 
 
-def open_standing(engine: Engine, customer_id: str, at_us: int) -> tuple[int, int, int]:
-    """The customer's open cents, the part past due at ``at_us``, and its open disputes: one query, for a
-    decision that cannot read the online features (``engine.degraded``)."""
-    inv = t.invoices.c
-    outstanding = inv.amount_cents - inv.paid_cents
-    query = sa.select(sa.func.coalesce(sa.func.sum(outstanding), 0),
-                      sa.func.coalesce(sa.func.sum(sa.case((inv.due_us < at_us, outstanding), else_=0)), 0),
-                      sa.func.coalesce(sa.func.sum(sa.case((inv.disputed.is_(True), 1), else_=0)), 0)) \
-        .where(inv.customer_id == customer_id, inv.status == "open")
-    with engine.connect() as conn:
-        open_cents, overdue_cents, disputes = conn.execute(query).one()
-    return int(open_cents), int(overdue_cents), int(disputes)
-
-
 def days_past_due(due_us: int, at_us: int) -> int:
     """Whole days past due on the report day (0 on the due day itself, negative before)."""
     return (at_us // US_PER_DAY) - (due_us // US_PER_DAY)
