@@ -4,8 +4,10 @@ Why: gunicorn runs N workers on N hosts; they must fold every event exactly
 once and read the same state. Each event is applied by one Lua script
 (``apply.lua``, the same steps as :func:`features.aggregates.fold`), so the
 duplicate check, the ordering check and every update happen atomically on
-the server. Batches of events go out pipelined; a read is one round trip
-(``MULTI``/``EXEC`` of two ``HGETALL``: a consistent snapshot).
+the server. Batches of events go out pipelined; a read is one round trip:
+one script (``_READ``) returns both hashes of each customer and the epoch,
+atomically (a consistent snapshot, as ``MULTI``/``EXEC`` of the same commands
+was, at half its client CPU: one command and one reply instead of five).
 
 Keys (``{id}`` is a Redis Cluster hash tag: one customer's keys share a slot):
 
@@ -18,8 +20,8 @@ Keys (``{id}`` is a Redis Cluster hash tag: one customer's keys share a slot):
 * ``{ns}:warming``             the warm lock: which process is filling the store now (expires)
 
 The epoch is checked without a round trip of its own: once the store knows its
-``epoch`` (``serving.keeper`` sets it), every read and write pipeline carries a
-``GET`` of the epoch key. A missing key (Redis restarted empty, flushed) is
+``epoch`` (``serving.keeper`` sets it), every write pipeline carries a ``GET`` of
+the epoch key and every read script returns it. A missing key (Redis restarted empty, flushed) is
 :class:`StoreEmptied`, so no decision is answered from an empty store; on a
 write, a missing or changed key means the write may have raced a re-warm, and
 the caller marks the customers for a refold from the ledger. Every command
@@ -60,6 +62,9 @@ TIMEOUT_S = 0.5
 #: reading its append-only file, is a ``ConnectionError``); a ``ResponseError`` (a script bug) is not one.
 UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+#: a read: HGETALL of every key but the last (flat field/value lists), then GET of the last (the epoch)
+_READ = ("local out = {} for i = 1, #KEYS - 1 do out[i] = redis.call('HGETALL', KEYS[i]) end "
+         "out[#KEYS] = redis.call('GET', KEYS[#KEYS]) return out")
 _HOLD = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 
 
@@ -80,6 +85,7 @@ class RedisStore(OnlineStore):
         self._apply_script = client.register_script(_SCRIPT)
         self._release = client.register_script(_RELEASE)
         self._hold = client.register_script(_HOLD)
+        self._read = client.register_script(_READ)
         self._epoch_key, self._warm_key = f"{namespace}:epoch", f"{namespace}:warming"
         #: the epoch this process knows (None: not checked; ``serving.keeper`` sets it)
         self.epoch: str | None = None
@@ -95,15 +101,20 @@ class RedisStore(OnlineStore):
         known = self.epoch
         if checked and known is not None:
             pipe.get(self._epoch_key)
+        replies = self._reach(pipe.execute)
+        if checked and known is not None:
+            self._check_epoch(replies.pop(), known, reading)
+        return replies
+
+    def _reach(self, call: Callable[[], Any]) -> Any:  # noqa: ANN401 - whatever the command answers
         try:
-            replies = pipe.execute()
+            return call()
         except UNREACHABLE as exc:
             error = StoreUnavailable(f"the online store cannot be reached ({type(exc).__name__})")
             self.on_fault(error)
             raise error from exc
-        if not checked or known is None:
-            return replies
-        epoch = replies.pop()
+
+    def _check_epoch(self, epoch: bytes | None, known: str, reading: bool) -> None:
         if epoch is None:
             error = StoreEmptied("the online store lost its content (restarted empty or flushed) and is being "
                                  "re-warmed from the ledger")
@@ -113,7 +124,6 @@ class RedisStore(OnlineStore):
             self.epoch = epoch.decode()  # another worker re-warmed it: its content is the ledger's again
             if not reading:  # this write may have raced that warm: the caller refolds these customers
                 raise StoreEmptied("the online store was re-warmed while this write ran")
-        return replies
 
     # -- the epoch protocol (serving.keeper) --------------------------------------------------
     def read_epoch(self) -> str | None:
@@ -218,12 +228,12 @@ class RedisStore(OnlineStore):
         return results
 
     def aggregates_many(self, customer_ids: Sequence[str]) -> list[CustomerAggregates]:
-        pipe = self._client.pipeline(transaction=True)
-        for c in customer_ids:
-            pipe.hgetall(self._key(c))
-            pipe.hgetall(self._key(c, ":open"))
-        replies = self._execute(pipe, checked=True, reading=True)
-        return [_aggregates(replies[2 * i], replies[2 * i + 1]) for i in range(len(customer_ids))]
+        known = self.epoch
+        keys = [key for c in customer_ids for key in (self._key(c), self._key(c, ":open"))]
+        *hashes, epoch = self._reach(lambda: self._read(keys=[*keys, self._epoch_key]))
+        if known is not None:
+            self._check_epoch(epoch, known, reading=True)
+        return [_aggregates(_pairs(hashes[2 * i]), _pairs(hashes[2 * i + 1])) for i in range(len(customer_ids))]
 
     def watermarks(self, customer_ids: Sequence[str]) -> list[int | None]:
         pipe = self._client.pipeline(transaction=False)
@@ -233,6 +243,11 @@ class RedisStore(OnlineStore):
 
     def close(self) -> None:
         self._client.close()
+
+
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    """A hash as a script returns it (field, value, field, value, ...)."""
+    return dict(zip(flat[::2], flat[1::2]))
 
 
 def _aggregates(main: dict[bytes, bytes], open_: dict[bytes, bytes]) -> CustomerAggregates:

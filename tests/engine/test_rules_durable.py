@@ -4,6 +4,7 @@ Crash-prone demonstrations run in a subprocess so a segfault fails one test, not
 """
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import threading
@@ -12,9 +13,10 @@ from pathlib import Path
 import pytest
 from durable.engine import Host, MessageNotHandledException
 
-from engine.rules import RuleEngine, RulesFault, load_policy
-from engine.rules.durable import DurableRunner, _QuietHost
+from engine.rules import RuleEngine, load_policy
+from engine.rules.durable import DurableRunner
 from engine.rules.expr import parse_condition, to_durable
+from tests.support.durable import RawHost
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "rules" / "default.yaml"
@@ -45,10 +47,11 @@ def test_dollar_m_arithmetic_trap_raw_and_compiled() -> None:
     assert runner.match("bad", facts) == "b"  # the trap: fires although it should not
 
 
-def test_dispatcher_thread_is_disabled() -> None:
+def test_no_dispatcher_thread_is_started() -> None:
+    """The library's host starts timer threads that run actions elsewhere; the runner uses no host at all."""
     before = threading.active_count()
-    host = _QuietHost()
-    assert not hasattr(host, "_d_timer") and not hasattr(host, "_t_timer")
+    runner = DurableRunner({"t": {"x": _cond("a > 0")}})
+    assert runner.match("t", {"a": 1}) == "x"
     assert threading.active_count() == before
     raw = Host()  # the library default starts timer threads
     assert hasattr(raw, "_d_timer")
@@ -64,7 +67,7 @@ def test_never_returns_none_in_one_thread(engine: RuleEngine) -> None:
 
 
 def test_message_not_handled_raw_and_handled() -> None:
-    host = _QuietHost()
+    host = RawHost()
     host.set_rulesets({"t": {"r": {"all": [{"m": {"$gt": {"a": 0}}}], "run": lambda c: None}}})
     with pytest.raises(MessageNotHandledException):
         host.post("t", {"sid": "1", "a": -1})
@@ -94,8 +97,10 @@ def test_delete_state_after_unhandled_message_crashes_raw_library() -> None:
     assert raw.returncode != 0 or "survived" not in raw.stdout
 
 
-def test_exception_in_action_is_returned_in_state_and_raised_by_us(monkeypatch: pytest.MonkeyPatch) -> None:
-    host = _QuietHost()
+def test_exception_in_action_is_returned_in_state_raw_and_no_action_runs_in_ours() -> None:
+    """The library returns an action's exception in the state; the runner runs no Python action (trap 6) and
+    names, over varied facts, exactly the rule the library's own post runs the action of."""
+    host = RawHost()
 
     def boom(c):  # noqa: ANN001
         raise ValueError("boom")
@@ -104,21 +109,35 @@ def test_exception_in_action_is_returned_in_state_and_raised_by_us(monkeypatch: 
     state = host.post("t", {"sid": "1", "a": 1})
     assert "boom" in state["exception"]  # not raised by durable-rules
 
-    import engine.rules.durable as durable
+    conditions = {"both": _cond("a > 3 and b < 2"), "either": _cond("a > 7 or kind == 'x'"),
+                  "flag": _cond("flag"), "sum": _cond("a + b > limit"), "rest": _cond("b >= 0")}
+    fired: list[str | None] = []
 
-    def failing_recorder(fired, rule_id):  # noqa: ANN001
-        def record(c):  # noqa: ANN001
-            raise RuntimeError("recorder failed")
-        return record
+    def recorder(rule_id: str | None):  # noqa: ANN202 - a one-argument action (two would be asynchronous)
+        return lambda c: fired.append(rule_id)
 
-    monkeypatch.setattr(durable, "_recorder", failing_recorder)
-    runner = DurableRunner({"t": {"r": _cond("a > 0")}})
-    with pytest.raises(RulesFault, match="recorder failed"):
-        runner.match("t", {"a": 1})
+    library = RawHost()
+    library.set_rulesets({"lib": {
+        **{f"r{i}": {"pri": i + 1, "all": [{"m": c}], "run": recorder(rid)}
+           for i, (rid, c) in enumerate(conditions.items())},
+        "none": {"pri": len(conditions) + 1, "all": [{"m": {"always": 1}}], "run": recorder(None)}}})
+    runner = DurableRunner({"t": conditions})
+    draw = random.Random(17)
+    seen = set()
+    for i in range(2_000):
+        facts = {"a": round(draw.uniform(-2, 10), 3), "b": draw.choice([-1.0, 0.5, 1.5, 3.0]),
+                 "limit": round(draw.uniform(0, 12), 3),
+                 "flag": draw.random() < 0.2, "kind": draw.choice(["x", "y"])}
+        fired.clear()
+        library.post("lib", {**facts, "always": 1, "sid": f"lib{i}"})
+        library.delete_state("lib", f"lib{i}")
+        assert runner.match("t", facts) == fired[0], facts
+        seen.add(fired[0])
+    assert seen == {*conditions, None}
 
 
 def test_session_limit_raw_and_sessions_deleted() -> None:
-    host = _QuietHost()
+    host = RawHost()
     host.set_rulesets({"t": {"r": {"all": [{"m": {"$gt": {"a": 0}}}], "run": lambda c: None}}})
     with pytest.raises(MemoryError):
         for i in range(1_100):
@@ -128,7 +147,7 @@ def test_session_limit_raw_and_sessions_deleted() -> None:
 
 
 def test_name_cannot_be_registered_twice_reload_is_new_host(engine: RuleEngine) -> None:
-    host = _QuietHost()
+    host = RawHost()
     host.set_rulesets({"t": {"r": {"all": [{"m": {"a": 1}}], "run": lambda c: None}}})
     with pytest.raises(Exception, match="already registered"):
         host.set_rulesets({"t": {"r": {"all": [{"m": {"a": 1}}], "run": lambda c: None}}})

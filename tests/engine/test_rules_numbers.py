@@ -19,7 +19,6 @@ from typing import Any
 
 import durable_rules_engine
 import pytest
-from durable.engine import Host
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +30,7 @@ from engine.rules import durable
 from engine.rules.durable import DurableRunner
 from engine.rules.expr import parse_condition, parse_formula, to_durable
 from engine.rules.model import CreditPolicy
+from tests.support.durable import RawHost
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "rules" / "default.yaml"
@@ -50,15 +50,8 @@ PROPERTY = settings(max_examples=300, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
-class _RawHost(Host):
-    """The library's own host and rulesets (``json.dumps``, no wrapper), without its timer threads."""
-
-    def _run(self) -> None:
-        return None
-
-
-def _raw(condition: dict[str, Any], fired: list[str]) -> _RawHost:
-    host = _RawHost()
+def _raw(condition: dict[str, Any], fired: list[str]) -> RawHost:
+    host = RawHost()
     host.set_rulesets({"raw": {"r": {"pri": 1, "all": [{"m": condition}], "run": lambda c: fired.append("r")},
                                "z": {"pri": 2, "all": [{"m": {"always": 1}}], "run": lambda c: None}}})
     return host

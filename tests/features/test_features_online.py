@@ -220,26 +220,23 @@ def test_concurrent_workers_apply_each_event_once(store: OnlineStore, small_ledg
         assert store.aggregates(c) == reference.aggregates(c), c
 
 
-def test_one_round_trip_per_read(redis_client) -> None:
+def test_one_round_trip_per_read(redis_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read, once the server knows the read script, sends one packet of commands and reads its answer."""
     store = RedisStore(redis_client)
     store.apply([issue("e1", "INV-1", "2024-05-01T10:00:00")])
-    calls = {"execute": 0}
-    original = redis_client.pipeline
+    store.publish_epoch()  # the epoch comes back with the hashes, in the same reply
+    store.customer_features("C-1", REQ)  # the first read loads the script (NOSCRIPT, SCRIPT LOAD, EVALSHA)
+    connection_class = redis_client.connection_pool.connection_class
+    send = connection_class.send_packed_command
+    sent: list[object] = []
 
-    def counting_pipeline(*args, **kwargs):
-        pipe = original(*args, **kwargs)
-        run = pipe.execute
+    def counting(self, command, check_health=True):  # noqa: ANN001, ANN202
+        sent.append(command)
+        return send(self, command, check_health)
 
-        def execute(*a, **k):
-            calls["execute"] += 1
-            return run(*a, **k)
-        pipe.execute = execute
-        return pipe
-
-    redis_client.pipeline = counting_pipeline
-    redis_client.execute_command = lambda *a, **k: pytest.fail(f"unpipelined command {a[:1]}")
+    monkeypatch.setattr(connection_class, "send_packed_command", counting)
     feats = store.customer_features("C-1", REQ)
-    assert calls["execute"] == 1 and feats["open_exposure"] == 100.0
+    assert len(sent) == 1 and feats["open_exposure"] == 100.0
 
 
 def test_keys_are_namespaced(redis_client) -> None:

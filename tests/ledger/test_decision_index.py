@@ -1,0 +1,41 @@
+"""The decision index (``ledger.views.record_decision``) on SQLite and PostgreSQL: one plain INSERT on the
+driver connection, read back by the decision search, and a driver error raised as SQLAlchemy's own."""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from ledger.database import open_ledger
+from ledger.views import record_decision, search_decisions
+
+
+@pytest.fixture()
+def engine(ledger_url: str):  # noqa: ANN201 - both dialects (tests/ledger/conftest.py)
+    made = open_ledger(ledger_url)
+    yield made
+    made.dispose()
+
+
+def _record(engine: sa.Engine, decision_id: str, invoice_id: str | None = None, received_us: int = 2_000) -> None:
+    record_decision(engine, decision_id, f"req-{decision_id}", "checkout", "C-1", invoice_id, "accept", 1_000,
+                    received_us, {"reasons": ["Segment low: paid on time", "é ✓"]})
+
+
+def test_an_indexed_decision_is_found_with_every_column(engine) -> None:  # noqa: ANN001
+    _record(engine, "dec_a", received_us=2_000)
+    _record(engine, "dec_b", invoice_id="INV-1", received_us=3_000)
+    found = search_decisions(engine, customer_id="C-1")
+    assert [row["decision_id"] for row in found] == ["dec_b", "dec_a"]
+    assert found[0] == {"decision_id": "dec_b", "request_id": "req-dec_b", "kind": "checkout", "customer_id": "C-1",
+                        "invoice_id": "INV-1", "outcome": "accept", "at_us": 1_000, "received_us": 3_000,
+                        "summary": '{"reasons":["Segment low: paid on time","\\u00e9 \\u2713"]}'}
+    assert search_decisions(engine, invoice_id="INV-1")[0]["decision_id"] == "dec_b"
+
+
+def test_a_driver_error_is_sqlalchemys_without_values_and_leaves_the_pool_usable(engine) -> None:  # noqa: ANN001
+    _record(engine, "dec_a")
+    with pytest.raises(sa.exc.IntegrityError) as raised:  # the same decision id twice: the primary key
+        _record(engine, "dec_a")
+    assert "req-dec_a" not in str(raised.value)  # hide_parameters: a logged error carries no values
+    _record(engine, "dec_c")  # the connection went back to the pool rolled back
+    assert {row["decision_id"] for row in search_decisions(engine)} == {"dec_a", "dec_c"}
