@@ -149,7 +149,11 @@ def test_events_booked_while_redis_is_down_reach_a_persistent_redis(champion, tm
     """Redis comes back with its data (append-only file): no re-warm, but what was booked meanwhile
     is refolded from the ledger (the store backlog) before the customer is read again."""
     server = RedisServer(persistent=True).start()
-    app, api = app_on(champion, tmp_path, None, server)
+    try:
+        app, api = app_on(champion, tmp_path, None, server)
+    except BaseException:
+        server.close()
+        raise
     try:
         server.stop(kill=True)
         for i in range(3):
