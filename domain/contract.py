@@ -170,7 +170,7 @@ class Reminder(Strict):
     final_notice: bool = False
 
 
-class InvoicePromise(Strict):
+class PromiseToPay(Strict):
     """The invoice's last promise to pay: ``pending`` until its date plus the policy's grace, then ``kept``
     (paid in full by then) or ``broken`` (from ``broken_since``, the day after the grace)."""
 
@@ -199,11 +199,10 @@ class Invoice(Strict):
     disputed: bool = False
     dispute_opened: Day | None = None
     dispute_type: Literal[DISPUTE_TYPES] | None = Field(  # type: ignore[valid-type]
-        None, description="the open dispute's type: its department owns the dispute task, its SLA (the policy's "
-                          "disputes.types) says how long dunning pauses; default other")
+        None, description="the open dispute's type: the policy's disputes.types give its department and SLA")
     days_in_resolved_disputes: integer(ge=0, le=36_500) = Field(  # type: ignore[valid-type]
         0, description="days past due this invoice spent in disputes already resolved (they pause its ladder)")
-    promise: InvoicePromise | None = None
+    promise: PromiseToPay | None = None
     payment_plan: PaymentPlan | None = None
     reminders: Annotated[list[Reminder], Field(max_length=100)] = []
 

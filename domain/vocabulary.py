@@ -21,7 +21,8 @@ TONES = ("friendly", "neutral", "firm")
 CUSTOMER_TYPES = ("business", "consumer")
 PROFILES = ("student", "young_family", "adult", "60_plus", "sme", "enterprise")
 SIZES = ("small", "medium", "large", "consumer")
-#: Dispute types (a customer's objection to an invoice): each has its owner department in the policy.
+#: Dispute types (a customer's objection to an invoice): the policy's ``disputes.types`` routes each to a
+#: department with its SLA.
 DISPUTE_TYPES = ("price", "quantity", "quality", "not_received", "duplicate", "other")
 #: Work for people: the kinds of task on a worklist.
 TASK_TYPES = ("call", "dispute", "review", "unmatched_payment", "broken_promise", "escalation")

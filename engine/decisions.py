@@ -274,7 +274,8 @@ def dunning_facts(customer: DunningCustomer, invoice: Invoice, now: datetime, fe
     broken = promise is not None and promise.status == "broken"
     missed = plan is not None and plan.status == "missed"
     return {
-        **risk_facts(customer, feats, scores), "account_manager": customer.account_manager or "",
+        **risk_facts(customer, feats, scores),
+        "account_manager": customer.account_manager or "",
         **{f"consent_{ch}": value for ch, value in customer.consent},
         "days_past_due": (today - invoice.due_date).days, "amount": invoice.amount,
         "reminders_sent": len(reminders),
@@ -405,11 +406,9 @@ def decide_next_actions(requests: Sequence[NextActionRequest], *, store: Feature
     feats = store.customer_features_many(queries)
     X = np.vstack([vector(f) for f in feats])
     batch.lap("features_ms")
-    scores = _batch(served, "scoring", served.model.predict_many, X)
-    if not all(math.isfinite(v) for row in scores for v in row.values()):
-        raise _fault(served.model_info, "a score is not a finite number")
+    scores = served.model.predict_many(X)
     batch.lap("model_ms")
-    explanations = _batch(served, "explaining", served.model.explain_probability_many, X)
+    explanations = served.model.explain_probability_many(X)
     batch.lap("shap_ms")
     shared = {name: round(ms / len(requests), 4) for name, ms in batch.ms.items()}
     out = []
@@ -420,17 +419,9 @@ def decide_next_actions(requests: Sequence[NextActionRequest], *, store: Feature
     return out
 
 
-def _batch(served: Served, what: str, call: Any, X: np.ndarray) -> list[Any]:
-    """A batch call of the model: whatever it raises is the model's fault (as ``model_scores`` for one row)."""
-    try:
-        return call(X)
-    except Exception as exc:  # noqa: BLE001 - the port's boundary
-        raise _fault(served.model_info, f"{what} raised {type(exc).__name__}") from exc
-
-
 def _next_action(request: NextActionRequest, scored: _Scored, served: Served, clock: Clock,
                  known: Sequence[Reason]) -> Decision:
-    """The policy's outcome, the bandit's arm, the task and the answer for one scored open invoice."""
+    """The policy's outcome, the bandit's arm and the answer for one scored open invoice."""
     customer, invoice, now = request.customer, request.invoice, request.now
     out = next_action_outcome(served.rules, request, scored.features, scored.scores, served.calendar)
     clock.lap("rules_ms")

@@ -1,32 +1,30 @@
-"""A checkout decided by the credit policy's rules alone, when the customer's history cannot be read.
+"""A checkout decided by the credit policy's rules alone, when the online store cannot be read.
 
 Why: Kredo sits in a webshop's checkout; while the online feature store is down
 an operator may prefer a conservative answer to a 503 (``DEGRADED_MODE=rules_only``).
-Conservative here means two things. The model is not consulted: its inputs (the
-customer's history) are unknown, and a score of made-up features would look
-like knowledge in the audit record. And every customer is treated as one we do
-not know yet, so the policy's own rules for new customers bound the credit
-(the caps the analysts set for exactly that case) against what the ledger, the
-system of record and still readable, says is open, overdue and disputed. The
-rules are told zero for what cannot be known (the model's scores, the share
-paid late, days late, monthly purchases): none of it can lift the credit above
-a new customer's, while the ledger's open exposure, overdue amount and open
-disputes still count against it.
+The ledger, the system of record, is still readable, so the customer's history
+is folded from it (the same fold and transform as the online store: the caller
+hands the features in). Conservative here means: every fact that can only make
+the decision stricter comes from the ledger (open and overdue amounts, the
+oldest overdue invoice, disputes, broken promises, escalations, the share paid
+late), while what would *earn* credit is replaced by a new customer's (no
+invoices, no monthly purchases: the policy's new-customer caps, the limits the
+analysts set for a customer we know nothing about). The model is not consulted:
+a degraded mode is for when parts are down, and its scores are told to the rules
+as zero, so only the ledger's facts can raise the risk segment.
 
 The answer and the audit record say so (``degraded``: the mode, why, what was
 unknown, what the rules were told instead, the ledger's figures), and the first
 reason tells a person. Same facts builder as every other checkout
-(``engine.decisions.checkout_facts``): pure logic, the ledger's figures are
-handed in.
+(``engine.decisions.checkout_facts``): pure logic.
 
 Example::
 
-    decide_checkout_rules_only(request, now, rules=served.rules,
-                               standing=LedgerStanding(293.27, 293.27, 3), reason="store_unavailable")
+    decide_checkout_rules_only(request, now, rules=served.rules, ledger_features=feats, reason="store_unavailable")
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
 from datetime import datetime
 
 from domain.contract import CheckoutRequest, Degraded, Reason
@@ -34,38 +32,21 @@ from engine.decisions import Clock, Decision, DecisionRecord, checkout_answer, c
 from engine.ports import Rules
 
 MODE = "rules_only"
-UNKNOWN = ("the customer's payment history (online features)", "the model's scores")
-#: What the rules are told in place of what cannot be read (see the module docstring).
-ASSUMED_HISTORY = {"invoices_issued": 0.0, "invoices_paid": 0.0, "avg_monthly_purchases": 0.0, "share_paid_late": 0.0,
-                   "mean_days_late": 0.0}
+UNKNOWN = ("the online store (the ledger's fold was used)", "the model's scores")
+#: What would earn credit, replaced by a new customer's (see the module docstring).
+ASSUMED_HISTORY = {"invoices_issued": 0.0, "invoices_paid": 0.0, "avg_monthly_purchases": 0.0}
 ASSUMED_SCORES = {"p_late": 0.0, "p_late_30": 0.0, "expected_days_late": 0.0}
+#: The ledger's facts the rules read as they are (recorded in the audit record).
+FROM_LEDGER = ("open_exposure", "overdue_amount", "max_days_overdue", "overdue_share", "disputed_share",
+               "open_disputes", "broken_promises", "open_escalations", "share_paid_late", "mean_days_late")
 
 
-@dataclass(frozen=True)
-class LedgerStanding:
-    """What the ledger knows of the customer at the decision time: open and overdue EUR, open disputes, and
-    the non-payment facts (the oldest overdue invoice's days, disputed EUR, escalations, broken promises)."""
-
-    open_exposure: float
-    overdue_amount: float
-    open_disputes: int
-    disputed_amount: float = 0.0
-    max_days_overdue: int = 0
-    open_escalations: int = 0
-    broken_promises: int = 0
-
-
-def decide_checkout_rules_only(request: CheckoutRequest, now: datetime, *, rules: Rules, standing: LedgerStanding,
-                               reason: str) -> Decision:
-    """The policy's checkout for a customer whose history is unknown (``reason``: why, e.g. an error code)."""
+def decide_checkout_rules_only(request: CheckoutRequest, now: datetime, *, rules: Rules,
+                               ledger_features: Mapping[str, float], reason: str) -> Decision:
+    """The policy's checkout without the model, on the ledger's history made conservative (``reason``: why)."""
     clock = Clock()
     customer, order = request.customer, request.order
-    exposure = standing.open_exposure
-    feats = {**ASSUMED_HISTORY, "open_exposure": exposure, "overdue_amount": standing.overdue_amount,
-             "open_disputes": standing.open_disputes, "max_days_overdue": standing.max_days_overdue,
-             "overdue_share": standing.overdue_amount / exposure if exposure > 0 else 0.0,
-             "disputed_share": standing.disputed_amount / exposure if exposure > 0 else 0.0,
-             "broken_promises": standing.broken_promises, "open_escalations": standing.open_escalations}
+    feats = {**ledger_features, **ASSUMED_HISTORY}
     out = rules.evaluate_checkout(checkout_facts(customer, order.amount, order.payment_terms_days, feats,
                                                  ASSUMED_SCORES))
     clock.lap("rules_ms")
@@ -73,11 +54,12 @@ def decide_checkout_rules_only(request: CheckoutRequest, now: datetime, *, rules
                                         assumed={"is_new_customer": True, **ASSUMED_HISTORY, **ASSUMED_SCORES})
     note = Reason.model_construct(
         code=f"degraded.{MODE}", source="rule", contribution=None,
-        text="Payment history unavailable: decided by the credit policy alone, as for a customer we do not know "
-             f"yet, against the ledger's open EUR {standing.open_exposure:,.2f}")
+        text="Online store unavailable: decided by the credit policy alone, with the credit of a customer we do "
+             f"not know yet, against the ledger's open EUR {ledger_features['open_exposure']:,.2f}")
     reasons = [note, *(Reason.model_construct(code=r.code, text=r.text, source="rule", contribution=None)
                        for r in out.reasons)]
+    ledger = {name: float(ledger_features[name]) for name in FROM_LEDGER}
     record = DecisionRecord(features=None, scores={}, model=None, policy_version=str(out.policy_version),
                             policy_hash=out.policy_hash, rules_fired=list(out.rules_fired), explanation=None,
-                            timings=clock.ms, degraded={**degraded.model_dump(), "ledger": asdict(standing)})
+                            timings=clock.ms, degraded={**degraded.model_dump(), "ledger": ledger})
     return Decision("checkout", out.outcome, checkout_answer(out, None, reasons, degraded), record)

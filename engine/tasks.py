@@ -50,7 +50,7 @@ def task_for(outcome: DunningOutcome, request: NextActionRequest, scores: Mappin
     kind = task_type(outcome, invoice.disputed)
     if kind is None:
         return None
-    if kind == "dispute":  # the department of its type, due at the end of its SLA (the policy's disputes)
+    if kind == "dispute":
         route = policy.disputes.route(invoice.dispute_type)
         owner = route.department
         opened = invoice.dispute_opened or request.now.date()

@@ -223,11 +223,11 @@ class Book:
         customer_ids = sorted({(e.customer_id if e is not None else raw["customer_id"]) for e, raw, _ in candidates})
         invoices = self._load_invoices(conn, invoice_ids)
         before = {invoice_id: _projection(invoice_id, booked) for invoice_id, booked in invoices.items()}
+        commitments = _Commitments.load(conn, sorted({i for e, _, _ in candidates if _commits(e)
+                                                      for i in _invoices_of(e)}))
         task_ids = sorted({raw["task_id"] for e, raw, _ in candidates if e is None and raw["type"] == "task_outcome"})
         tasks = {r.id: r.status for r in conn.execute(sa.select(t.tasks.c.id, t.tasks.c.status)
                                                       .where(_among(conn, t.tasks.c.id, task_ids)))} if task_ids else {}
-        commitments = _Commitments.load(conn, sorted({i for e, _, _ in candidates if isinstance(e, Commitment)
-                                                      for i in e.invoice_ids}))
         existing_customers = set(conn.execute(sa.select(t.customers.c.id)
                                               .where(_among(conn, t.customers.c.id, customer_ids))).scalars()) \
             if customer_ids else set()
@@ -250,12 +250,11 @@ class Book:
                                         "this event_id was already booked with other content", event, raw))
                 continue
             try:
-                if isinstance(event, Commitment):
-                    note = commitments.judge(event, invoices)
-                elif event is not None or raw["type"] == "customer_updated":
-                    note = self._judge(event, raw, invoices)
-                else:
-                    note = _judge_outcome(raw, tasks)
+                if _commits(event):
+                    commitments.judge(event, invoices)
+                note = (None if isinstance(event, Commitment) else
+                        self._judge(event, raw, invoices) if event is not None or raw["type"] == "customer_updated"
+                        else _judge_outcome(raw, tasks))
             except Refused as exc:
                 verdicts.append(Verdict(event_id, "refused", exc.code, exc.field, exc.reason,
                                         event if isinstance(event, Event) else None, raw))
@@ -324,8 +323,6 @@ class Book:
             if before.status != "open":
                 raise Refused("invoice_closed", f"invoice {event.invoice_id} is already "
                               f"{before.status.replace('_', ' ')}", "invoice_id")
-            if event.type == "promise_made":
-                _judge_promise(event, booked, before)
         booked.add(event, raw)
         return note
 
@@ -353,7 +350,7 @@ class Book:
         insert_rows(conn, t.ledger_events, [
             {"event_id": raw["event_id"], "type": raw["type"],
              "customer_id": event.customer_id if event is not None else raw["customer_id"],
-             "invoice_id": event.invoice_id if event is not None else None,
+             "invoice_id": event.invoice_id if isinstance(event, Event) else None,
              "at_us": event.at_us if event is not None else received_us, "received_us": received_us,
              "digest": digest, "body": text} for event, raw, digest, text in accepted])
         self._write_customers(conn, masters, stubs, existing, received_us)
@@ -363,34 +360,28 @@ class Book:
         for table in _PROJECTIONS:
             _sync(conn, table, {k: row for i in touched for k, row in before.get(i, {}).get(table, {}).items()},
                   {k: row for i in touched for k, row in after[i][table].items()})
-        planned = [e for e, _, _, _ in accepted if isinstance(e, Commitment)]
-        _Commitments.write(conn, planned)
+        promised = [e for e, _, _, _ in accepted if _commits(e)]
+        _Commitments.write(conn, promised)
         contacts = [{"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,
                      "kind": _contact_kind(e, raw), "channel": raw.get("channel"),
                      "at_us": e.at_us, "step": raw.get("step"), "tone": raw.get("tone"),
                      "decision_id": raw.get("decision_id")}
-                    for e, raw, _, _ in accepted if isinstance(e, Event) and e.type in ("reminder_sent",
-                                                                                       "invoice_escalated")]
+                    for e, raw, _, _ in accepted
+                    if isinstance(e, Event) and e.type in ("reminder_sent", "invoice_escalated")]
         insert_rows(conn, t.contacts, contacts)
-        insert_rows(conn, t.promises, [
-            {"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,
-             "promised_for_us": e.due_us - US_PER_DAY, "amount_cents": cents(e.amount), "status": "open",
-             "created_us": e.at_us} for e, _, _, _ in accepted if isinstance(e, Event) and e.type == "promise_made"])
-        return self._withdraw(conn, touched, invoices, accepted, planned, received_us)
+        return self._withdraw(conn, touched, invoices, promised, received_us)
 
     @staticmethod
-    def _withdraw(conn: sa.Connection, touched: list[str], invoices: dict[str, _Booked], accepted: list,
-                  planned: list[Commitment], received_us: int) -> list[str]:
+    def _withdraw(conn: sa.Connection, touched: list[str], invoices: dict[str, _Booked],
+                  promised: list[Event | Commitment], received_us: int) -> list[str]:
         """Queued reminders of invoices this batch closed, disputed, promised or put under a plan are moot."""
         moot: dict[str, list[str]] = {}
         for invoice_id in touched:
             state = invoices[invoice_id].state()
             if state.status != "open" or state.dispute is not None:
                 moot.setdefault(state.status if state.status != "open" else "disputed", []).append(invoice_id)
-        moot.setdefault("promise_made", []).extend(e.invoice_id for e, _, _, _ in accepted
-                                                   if isinstance(e, Event) and e.type == "promise_made")
-        for commitment in planned:
-            moot.setdefault(commitment.type, []).extend(commitment.invoice_ids)
+        for commitment in promised:
+            moot.setdefault(commitment.type, []).extend(_invoices_of(commitment))
         return [m for reason, ids in sorted(moot.items()) for m in withdraw(conn, ids, reason, received_us)]
 
     @staticmethod
@@ -437,6 +428,16 @@ class Book:
             for customer_id, group in itertools.groupby(rows, key=lambda row: row.customer_id):
                 yield customer_id, [_booked_event(row, json.loads(row.body)) for row in group]
 
+    @staticmethod
+    def booked_events(conn: sa.Connection, first: str, last: str) -> list[Event]:
+        """The events the features fold of the customers ``first`` to ``last`` (by id), in the order they happened,
+        as the ``Event`` values they were validated into when booked (a dunning run's partition folds them into a
+        store of its own without parsing them again: only the amounts and due dates are read from the body)."""
+        e = t.ledger_events.c
+        query = _in_fold_order(sa.and_(e.customer_id >= first, e.customer_id <= last),
+                               e.event_id, e.type, e.customer_id, e.invoice_id, e.at_us)
+        return [_booked_event(row, json.loads(row.body)) for row in conn.execute(query)]
+
 
 _PROJECTIONS: dict[sa.Table, tuple[str, ...]] = {
     t.invoices: ("id",), t.payments: ("id",), t.allocations: ("payment_id", "invoice_id"), t.disputes: ("id",)}
@@ -476,6 +477,10 @@ def _booked_event(row: sa.Row, raw: Mapping[str, Any]) -> Event:
                      to_us(raw["due_at"], "due_at"))
     if row.type == "payment_received":
         return Event(row.event_id, row.type, row.customer_id, row.invoice_id, row.at_us, float(raw["amount"]))
+    if row.type == "promise_made":
+        promised = to_us(raw["promised_for"], "promised_for")
+        return Event(row.event_id, row.type, row.customer_id, row.invoice_id, row.at_us, float(raw["amount"]),
+                     promised - promised % US_PER_DAY + US_PER_DAY)
     return Event(row.event_id, row.type, row.customer_id, row.invoice_id, row.at_us)
 
 
@@ -539,17 +544,11 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str
                 copy.write_row([row[c] for c in columns])
 
 
-
-def _judge_promise(promise: Event, booked: _Booked, before: _Invoice) -> None:
-    """A promise is for at most the open amount, and one at a time: not while an earlier promise of the invoice
-    has a day that has not ended (``due_us``: the end of the promised day)."""
-    if any(e.type == "promise_made" and _key(e) < _key(promise) and e.due_us > promise.at_us for e in booked.events):
-        raise Refused("promise_open", f"invoice {promise.invoice_id} has a promise to pay whose day has not passed",
-                      "invoice_id")
-    open_cents = before.amount_cents - before.paid_cents
-    if cents(promise.amount) > open_cents:
-        raise Refused("invalid_field", f"the promise of EUR {promise.amount:,.2f} is more than the open "
-                      f"EUR {euros(open_cents):,.2f}", "amount")
+def _in_fold_order(where: sa.ColumnElement[bool], *columns: sa.ColumnElement[Any]) -> sa.Select:
+    e = t.ledger_events.c
+    rank = sa.case({kind: RANK[kind] for kind in EVENT_TYPES}, value=e.type)
+    return (sa.select(e.body, *columns).where(where, e.type.in_(EVENT_TYPES))
+            .order_by(e.at_us, rank, e.invoice_id, e.event_id))
 
 
 def _invoices_of(parsed: Parsed) -> tuple[str, ...]:
@@ -558,52 +557,78 @@ def _invoices_of(parsed: Parsed) -> tuple[str, ...]:
     return parsed.invoice_ids if isinstance(parsed, Commitment) else ()
 
 
+def _commits(parsed: Parsed) -> bool:
+    """A customer's commitment the book keeps a row of: a ``promise_made`` event (which the features fold
+    too) or a ``plan_agreed``."""
+    return isinstance(parsed, Commitment) or isinstance(parsed, Event) and parsed.type == "promise_made"
+
+
 @dataclass
 class _Commitments:
-    """The active plans of the invoices a batch's payment plans name: what a new plan is judged by."""
+    """The promises and active plans of the invoices a batch's commitments name: what a new one is judged by."""
 
+    promised_for: dict[str, list[int]]       # invoice -> promised dates of its open promises
     planned: dict[str, str]                  # invoice -> the active plan covering it
 
     @classmethod
     def load(cls, conn: sa.Connection, invoice_ids: list[str]) -> _Commitments:
-        pi, pp = t.plan_invoices.c, t.payment_plans.c
-        out = cls({})
-        for part in range(0, len(invoice_ids), 500):
-            out.planned.update(conn.execute(sa.select(pi.invoice_id, pi.plan_id).join(t.payment_plans, pp.id == pi.plan_id)
-                                            .where(pi.invoice_id.in_(invoice_ids[part:part + 500]),
-                                                   pp.status == "active")).all())
+        out = cls({}, {})
+        p, pi, pp = t.promises.c, t.plan_invoices.c, t.payment_plans.c
+        if not invoice_ids:
+            return out
+        for invoice_id, promised in conn.execute(sa.select(p.invoice_id, p.promised_for_us)
+                                                 .where(_among(conn, p.invoice_id, invoice_ids), p.status == "open")):
+            out.promised_for.setdefault(invoice_id, []).append(promised)
+        out.planned.update(conn.execute(sa.select(pi.invoice_id, pi.plan_id).join(t.payment_plans, pp.id == pi.plan_id)
+                                        .where(_among(conn, pi.invoice_id, invoice_ids), pp.status == "active")).all())
         return out
 
-    def judge(self, plan: Commitment, invoices: dict[str, _Booked]) -> None:
-        """Refuse a plan over invoices that are unknown, someone else's, closed or already under a plan, or whose
-        instalments add up to less than their open amount; keep an accepted one for the rest of the batch."""
+    def judge(self, commitment: Event | Commitment, invoices: dict[str, _Booked]) -> None:
+        """Refuse a promise or plan on invoices that are unknown, someone else's, closed, or already promised
+        (a promise whose date has not passed) or planned; keep an accepted one for the rest of the batch."""
+        field_name = "invoice_id" if commitment.type == "promise_made" else "invoice_ids"
         open_cents = 0
-        for invoice_id in plan.invoice_ids:
+        for invoice_id in _invoices_of(commitment):
             booked = invoices.get(invoice_id)
             if booked is None or booked.state().issued is None:
-                raise Refused("unknown_invoice", f"invoice {invoice_id} was never issued", "invoice_ids")
-            if booked.customer_id != plan.customer_id:
+                raise Refused("unknown_invoice", f"invoice {invoice_id} was never issued", field_name)
+            if booked.customer_id != commitment.customer_id:
                 raise Refused("customer_mismatch", f"invoice {invoice_id} belongs to customer {booked.customer_id}, "
-                              f"not {plan.customer_id}", "customer_id")
-            before = booked.state(before=plan)
+                              f"not {commitment.customer_id}", "customer_id")
+            before = booked.state(before=commitment)
             if before.issued is None:
-                raise Refused("before_issue", f"{plan.type} dated before invoice {invoice_id} was issued", "at")
+                raise Refused("before_issue", f"{commitment.type} dated before invoice {invoice_id} was issued", "at")
             if before.status != "open":
                 raise Refused("invoice_closed", f"invoice {invoice_id} was already {before.status.replace('_', ' ')}",
-                              "invoice_ids")
+                              field_name)
             if invoice_id in self.planned:
                 raise Refused("plan_active", f"invoice {invoice_id} is already under payment plan "
-                              f"{self.planned[invoice_id]}", "invoice_ids")
+                              f"{self.planned[invoice_id]}", field_name)
             open_cents += before.amount_cents - before.paid_cents
-        planned = sum(cents(i.amount) for i in plan.instalments)
+        if isinstance(commitment, Event):
+            day = commitment.at_us // US_PER_DAY
+            if any(d // US_PER_DAY >= day for d in self.promised_for.get(commitment.invoice_id, ())):
+                raise Refused("promise_open", f"invoice {commitment.invoice_id} has a promise to pay whose date "
+                              "has not passed", "invoice_id")
+            if cents(commitment.amount) > open_cents:
+                raise Refused("invalid_field", f"the promise of EUR {commitment.amount:,.2f} is more than the open "
+                              f"EUR {euros(open_cents):,.2f}", "amount")
+            self.promised_for.setdefault(commitment.invoice_id, []).append(_promised_for_us(commitment))
+            return
+        planned = sum(cents(i.amount) for i in commitment.instalments)
         if planned < open_cents:
             raise Refused("invalid_field", f"the instalments add up to EUR {euros(planned):,.2f}, less than the open "
                           f"EUR {euros(open_cents):,.2f} of the invoices", "instalments")
-        self.planned.update({i: plan.event_id for i in plan.invoice_ids})
+        self.planned.update({i: commitment.event_id for i in commitment.invoice_ids})
 
     @staticmethod
-    def write(conn: sa.Connection, plans: list[Commitment]) -> None:
+    def write(conn: sa.Connection, accepted: list[Event | Commitment]) -> None:
+        promises = [{"id": c.event_id, "customer_id": c.customer_id, "invoice_id": c.invoice_id,
+                     "promised_for_us": _promised_for_us(c), "amount_cents": cents(c.amount), "status": "open",
+                     "created_us": c.at_us} for c in accepted if isinstance(c, Event)]
+        plans = [c for c in accepted if isinstance(c, Commitment)]
         for table, rows in (
+                (t.promises, promises),
                 (t.payment_plans, [{"id": c.event_id, "customer_id": c.customer_id, "status": "active",
                                     "created_us": c.at_us} for c in plans]),
                 (t.plan_instalments, [{"plan_id": c.event_id, "number": n, "due_us": i.due_us,
@@ -611,6 +636,11 @@ class _Commitments:
                                       for c in plans for n, i in enumerate(c.instalments, 1)]),
                 (t.plan_invoices, [{"plan_id": c.event_id, "invoice_id": i} for c in plans for i in c.invoice_ids])):
             insert_rows(conn, table, rows)
+
+
+def _promised_for_us(promise: Event) -> int:
+    """The promised day of a ``promise_made`` (its ``due_us`` is the end of that day)."""
+    return promise.due_us - US_PER_DAY
 
 
 def sort_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -704,8 +734,8 @@ def _judge_outcome(raw: Mapping[str, Any], tasks: dict[str, str]) -> None:
 
 
 def _write_outcomes(conn: sa.Connection, outcomes: list[Mapping[str, Any]]) -> None:
-    """What a task's outcome does to the book: the task closed or due again, the contact it was. (A promise, a
-    dispute or a payment plan it brings is its own event in the same batch.)"""
+    """What a task's outcome does to the book: the task closed or due again, the contact it was. (A promise,
+    a dispute or a payment plan it brings is its own event in the same batch, booked as one sent alone.)"""
     for raw in outcomes:
         at = to_us(raw["at"])
         values: dict[str, Any] = {"status": OUTCOME_STATUS.get(raw["outcome"], "done")}
@@ -716,3 +746,15 @@ def _write_outcomes(conn: sa.Connection, outcomes: list[Mapping[str, Any]]) -> N
             id=raw["event_id"], customer_id=raw["customer_id"], invoice_id=raw.get("invoice_id"),
             kind="call" if raw.get("task_type") == "call" else "task", channel=raw.get("channel"), at_us=at,
             step=raw.get("task_type"), outcome=raw["outcome"], decision_id=None))
+
+
+def add_tasks(engine: Engine, tasks: Sequence[Mapping[str, Any]]) -> int:
+    """Open tasks for people (e.g. an unmatched bank payment), once per id; returns how many are new."""
+    if not tasks:
+        return 0
+    with engine.begin() as conn:
+        known = set(conn.execute(sa.select(t.tasks.c.id).where(t.tasks.c.id.in_([x["id"] for x in tasks]))).scalars())
+        new = [dict(x) for x in tasks if x["id"] not in known]
+        if new:
+            conn.execute(sa.insert(t.tasks), new)
+    return len(new)

@@ -1,4 +1,4 @@
-"""Promises to pay and payment plans as they stand on a day, and what the dunning run writes of them.
+"""Promises to pay and payment plans as they stand on a day, and the tasks the collections workflow opens.
 
 Why here: whether a promise was kept, whether a plan's instalments are paid, is
 arithmetic on the book's rows (payments allocated to the invoices, dates), and
@@ -24,13 +24,16 @@ Example::
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from ledger import schema as t
+from ledger.database import insert_new
 from ledger.events import US_PER_DAY
 from ledger.views import PlanRecord, PromiseRecord
 
@@ -93,10 +96,6 @@ def plan_standing(record: PlanRecord, today: int, grace_days: int) -> PlanStandi
                         since if today >= since else None, tuple(paid))
 
 
-def broken_promises(records: Sequence[PromiseRecord], today: int, grace_days: int) -> int:
-    return sum(promise_standing(r, today, grace_days).status == "broken" for r in records)
-
-
 # -- writing what the run found ----------------------------------------------------------------------
 def settle_promises(conn: sa.Connection, found: Mapping[str, PromiseStanding], at_us: int) -> int:
     """Write ``kept``/``broken`` on the promises still ``open``; returns how many changed."""
@@ -124,3 +123,40 @@ def settle_plans(conn: sa.Connection, found: Mapping[str, tuple[PlanStanding, st
                                                                      t.payment_plans.c.status == "active")
                                     .values(status=status, closed_us=at_us)).rowcount
     return changed
+
+
+# -- tasks ----------------------------------------------------------------------------------------------
+def task_id(kind: str, *keys: str) -> str:
+    """A task's deterministic id (``task:<kind>:<keys>``; hashed when it would not fit the column)."""
+    text = ":".join(("task", kind, *keys))
+    return text if len(text) <= 128 else f"task:{kind}:{hashlib.sha256(text.encode()).hexdigest()[:40]}"
+
+
+def task(kind: str, keys: Sequence[str], owner: str, customer_id: str | None, invoice_id: str | None, due_us: int,
+         priority: float, reason: str, now_us: int) -> dict[str, Any]:
+    """One task row, open."""
+    return {"id": task_id(kind, *keys), "type": kind, "owner": owner[:64], "customer_id": customer_id,
+            "invoice_id": invoice_id, "due_us": due_us, "priority": round(float(priority), 2), "status": "open",
+            "reason": reason, "created_us": now_us}
+
+
+def open_tasks(conn: sa.Connection, tasks: Sequence[Mapping[str, Any]], once_per_invoice: bool = False) -> int:
+    """Open the tasks not opened before (by id); with ``once_per_invoice``, also not while a task of the same
+    type for the same customer and invoice is still open. Returns how many are new."""
+    rows = list(tasks)
+    if once_per_invoice and rows:
+        k = t.tasks.c
+        customers = sorted({r["customer_id"] for r in rows if r["customer_id"] is not None})
+        busy: set[tuple[Any, ...]] = set()
+        for part in range(0, len(customers), 500):  # by customer (its index), the status filtered here: the
+            busy |= {(kind, c, i) for kind, c, i, status in conn.execute(  # open tasks of all are many
+                sa.select(k.type, k.customer_id, k.invoice_id, k.status)
+                .where(k.customer_id.in_(customers[part:part + 500]))) if status == "open"}
+        rows = [r for r in rows if (r["type"], r["customer_id"], r["invoice_id"]) not in busy]
+    return len(insert_new(conn, t.tasks, rows))
+
+
+def add_tasks(engine: Engine, tasks: Sequence[Mapping[str, Any]]) -> int:
+    """Open tasks for people in their own transaction (e.g. an unmatched bank payment), once per id."""
+    with engine.begin() as conn:
+        return open_tasks(conn, tasks)

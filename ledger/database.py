@@ -10,7 +10,7 @@ session advisory lock on PostgreSQL.
 Example::
 
     engine = open_ledger("sqlite:///var/ledger.db")   # created and migrated
-    current_revision(engine)                          # '0004'
+    current_revision(engine)                          # '0005'
 """
 from __future__ import annotations
 

@@ -182,7 +182,8 @@ def parse_event(raw: Any, window: DateWindow | None = None) -> Event:
     return Event(event_id, kind, customer_id, invoice_id, at_us)
 
 
-#: Commitments the book keeps that the features do not fold: a payment plan over some of a customer's invoices.
+#: Commitments the book keeps and the features do not fold: payment plans. (A ``promise_made`` is an
+#: ``Event``: the features fold it, and the book keeps its promise row too.)
 COMMITMENT_TYPES = ("plan_agreed",)
 MAX_PLAN_INVOICES = 100
 MAX_INSTALMENTS = 120
@@ -196,8 +197,8 @@ class Instalment:
 
 @dataclass(frozen=True)
 class Commitment:
-    """A validated ``plan_agreed``: its invoices and its instalments in due order; the book judges it against the
-    invoices' state at ``at``."""
+    """A validated ``plan_agreed``: its invoices and instalments in due order; the book judges it against
+    the invoices' state at ``at``."""
 
     event_id: str
     type: str
@@ -206,16 +207,13 @@ class Commitment:
     at_us: int
     instalments: tuple[Instalment, ...] = ()
 
-    @property
-    def invoice_id(self) -> None:
-        """A plan names its invoices in ``invoice_ids`` (the event log's invoice column stays empty)."""
-        return None
-
 
 def parse_commitment(raw: Mapping[str, Any], window: DateWindow | None = None) -> Commitment:
-    """Validate a ``plan_agreed``: ``invoice_ids`` (1-100, distinct), ``at`` and ``instalments`` (1-120 of
-    ``{"due_at", "amount" > 0}``, due dates not before ``at`` and in order); raises ``InvalidInput`` naming
-    the field."""
+    """Validate a ``plan_agreed``; raises ``InvalidInput`` naming the field.
+
+    ``plan_agreed``: ``invoice_ids`` (1-100, distinct), ``at`` and ``instalments`` (1-120 of
+    ``{"due_at", "amount" > 0}``, due dates not before ``at`` and in order).
+    """
     window = window or DateWindow()
     kind = raw.get("type")
     if kind not in COMMITMENT_TYPES:
@@ -246,7 +244,7 @@ def parse_commitment(raw: Mapping[str, Any], window: DateWindow | None = None) -
             raise InvalidInput(f"{name}.due_at is before the plan was agreed or before the instalment ahead of it",
                                field=f"{name}.due_at")
         instalments.append(Instalment(due, amount))
-    return Commitment(str(event_id), kind, customer_id, invoice_ids, at_us, tuple(instalments))
+    return Commitment(str(event_id), kind, customer_id, invoice_ids, at_us, instalments=tuple(instalments))
 
 
 def check_event(raw: Any) -> InvalidInput | None:

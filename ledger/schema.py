@@ -78,7 +78,7 @@ invoices = sa.Table(
     sa.Column("paid_us", Micros, nullable=True),
     sa.Column("written_off_us", Micros, nullable=True),
     sa.Column("disputed", sa.Boolean(), nullable=False, server_default=sa.false()),
-    # (0005) the dunning run reads the open invoices of a range of customers: by status and customer together
+    # (0004) the dunning run reads the open invoices of a range of customers: by status and customer together
     sa.Index("ix_invoices_status_customer_id", "status", "customer_id"),
 )
 
@@ -165,7 +165,7 @@ promises = sa.Table(
     sa.Column("amount_cents", Cents, nullable=False),
     sa.Column("status", sa.String(16), nullable=False, server_default="open"),  # open / kept / broken
     sa.Column("created_us", Micros, nullable=False),
-    sa.Column("resolved_us", Micros, nullable=True),           # (0005) when the run found it kept or broken
+    sa.Column("resolved_us", Micros, nullable=True),           # (0004) when the run found it kept or broken
 )
 
 payment_plans = sa.Table(
@@ -174,7 +174,7 @@ payment_plans = sa.Table(
     sa.Column("customer_id", Id, nullable=False, index=True),
     sa.Column("status", sa.String(16), nullable=False, server_default="active"),  # active / completed / cancelled
     sa.Column("created_us", Micros, nullable=False),
-    sa.Column("closed_us", Micros, nullable=True),             # (0005) when the run completed or cancelled it
+    sa.Column("closed_us", Micros, nullable=True),             # (0004) when the run completed or cancelled it
 )
 
 plan_instalments = sa.Table(
@@ -192,7 +192,7 @@ tasks = sa.Table(
     sa.Column("type", sa.String(32), nullable=False),          # call / dispute / review / unmatched_payment / ...
     sa.Column("owner", sa.String(64), nullable=False, index=True),
     sa.Column("customer_id", Id, nullable=True, index=True),
-    sa.Column("invoice_id", Id, nullable=True, index=True),     # (0005: indexed)
+    sa.Column("invoice_id", Id, nullable=True, index=True),     # (0004: indexed)
     sa.Column("due_us", Micros, nullable=False),
     sa.Column("priority", sa.Float(), nullable=False, server_default="0"),
     sa.Column("status", sa.String(16), nullable=False, server_default="open", index=True),
@@ -223,15 +223,7 @@ api_keys = sa.Table(
 )
 
 
-# -- the online store's backlog (revision 0004): customers whose online features fell behind the ledger --
-store_backlog = sa.Table(
-    "store_backlog", metadata,
-    sa.Column("customer_id", Id, primary_key=True),
-    sa.Column("marked_us", Micros, nullable=False),                 # the latest mark (a refold read after it clears it)
-)
-
-
-# -- the dunning day (revision 0005): runs, the outbox they fill, the invoices a payment plan covers --
+# -- the dunning day (revision 0004): runs, the outbox they fill, the invoices a payment plan covers --
 dunning_runs = sa.Table(
     "dunning_runs", metadata,
     sa.Column("id", sa.String(32), primary_key=True),              # run:YYYY-MM-DD
@@ -279,4 +271,11 @@ plan_invoices = sa.Table(
     "plan_invoices", metadata,
     sa.Column("plan_id", Id, primary_key=True),
     sa.Column("invoice_id", Id, primary_key=True, index=True),
+)
+
+# -- the online store's backlog (revision 0005): customers whose online features fell behind the ledger --
+store_backlog = sa.Table(
+    "store_backlog", metadata,
+    sa.Column("customer_id", Id, primary_key=True),
+    sa.Column("marked_us", Micros, nullable=False),                 # the latest mark (a refold read after it clears it)
 )

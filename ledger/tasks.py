@@ -18,16 +18,13 @@ Example::
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime, time
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from domain.contract import Task
 from ledger import schema as t
-from ledger.events import to_us
 
 TASK_OUTCOMES = ("reached", "not_reached", "promise_to_pay", "dispute_raised", "payment_plan_agreed",
                  "wrong_contact")
@@ -38,61 +35,16 @@ TASK_STATUSES = ("open", "done")
 
 def open_task(engine: Engine, row: Mapping[str, Any]) -> str:
     """Open ``row`` as a task unless its invoice already has an open task of its type; the task's id."""
-    with engine.begin() as conn:
-        return open_tasks(conn, [row])[0][0]
-
-
-def open_tasks(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], int]:
-    """``open_task`` for many rows in the caller's transaction (a dunning run's partition): each row's task id
-    (the open task of its invoice and type where there is one, also one opened by an earlier row), and how many
-    tasks are new."""
     tk = t.tasks.c
-    invoices = sorted({r["invoice_id"] for r in rows if r.get("invoice_id") is not None})
-    busy: dict[tuple[str, str], str] = {}
-    for part in range(0, len(invoices), 500):  # by invoice (its index); the status filtered here
-        for task_id, invoice_id, kind, status in conn.execute(
-                sa.select(tk.id, tk.invoice_id, tk.type, tk.status).where(tk.invoice_id.in_(invoices[part:part + 500]))):
-            if status == "open":
-                busy.setdefault((invoice_id, kind), task_id)
-    known = {r["id"] for r in rows}
-    known = set(conn.execute(sa.select(tk.id).where(tk.id.in_(sorted(known))))
-                .scalars()) if known else set()
-    ids, new = [], []
-    for row in rows:
-        key = (row.get("invoice_id"), row["type"])
-        if key[0] is not None and key in busy:
-            ids.append(busy[key])
-            continue
-        if row["id"] not in known:
-            new.append(dict(row))
-            known.add(row["id"])
-        if key[0] is not None:
-            busy[key] = row["id"]
-        ids.append(str(row["id"]))
-    if new:
-        conn.execute(sa.insert(t.tasks), new)
-    return ids, len(new)
-
-
-def decision_task_row(task: Task, customer_id: str, invoice_id: str, now_us: int) -> dict[str, Any]:
-    """The worklist row of a decision's task: next-action and the dunning run open the same one (its id names
-    the type, the invoice and the due day)."""
-    due_us = to_us(datetime.combine(task.due, time()))
-    return {"id": f"{task.type}:{invoice_id}:{task.due:%Y%m%d}", "type": task.type, "owner": task.owner,
-            "customer_id": customer_id, "invoice_id": invoice_id, "due_us": due_us, "priority": task.priority,
-            "status": "open", "reason": task.reason, "created_us": now_us}
-
-
-def add_tasks(engine: Engine, tasks: Sequence[Mapping[str, Any]]) -> int:
-    """Open tasks for people (e.g. an unmatched bank payment), once per id; returns how many are new."""
-    if not tasks:
-        return 0
     with engine.begin() as conn:
-        known = set(conn.execute(sa.select(t.tasks.c.id).where(t.tasks.c.id.in_([x["id"] for x in tasks]))).scalars())
-        new = [dict(x) for x in tasks if x["id"] not in known]
-        if new:
-            conn.execute(sa.insert(t.tasks), new)
-    return len(new)
+        if row.get("invoice_id") is not None:
+            known = conn.execute(sa.select(tk.id).where(tk.invoice_id == row["invoice_id"], tk.type == row["type"],
+                                                        tk.status == "open")).scalar()
+            if known is not None:
+                return known
+        if conn.execute(sa.select(tk.id).where(tk.id == row["id"])).scalar() is None:
+            conn.execute(sa.insert(t.tasks).values(**row))
+    return str(row["id"])
 
 
 def task_row(engine: Engine, task_id: str) -> dict[str, Any] | None:

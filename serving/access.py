@@ -138,7 +138,8 @@ class KeyRing:
     def create(self, role: str, name: str | None = None) -> IssuedKey:
         """Make a key as ``kredo keys create`` does; this ring knows it at once."""
         issued = create_key(self.engine, role, name, self.pepper)
-        self._read_at = float("-inf")
+        with self._lock:  # after a refresh that read the table before this key: else it would keep it unknown
+            self._read_at = float("-inf")
         return issued
 
     def _table(self) -> dict[str, ApiKey]:

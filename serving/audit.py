@@ -329,9 +329,13 @@ class AuditLog:
         else:
             self.refused_at = time.monotonic()
             raise AuditError(f"could not append after {_MAX_RETRIES} attempts (write contention)")
-        asked = {e.request_id: e for e in entries}
-        return [self._replayed(record, asked[record.request_id])
-                for record in (self.by_request_id(request_id) for request_id in known) if record is not None]
+        replayed = [self.by_request_id(request_id) for request_id in known]
+        digests = {e.request_id: e.request_digest for e in entries}
+        for record in replayed:
+            if record is not None and digests[record.request_id] and record.request_digest != digests[record.request_id]:
+                raise Conflict("request_id was already used for a different request", field="request_id",
+                               extra={"decision_id": record.decision_id})
+        return [r for r in replayed if r is not None]
 
     def _known(self, cur: Any, request_ids: list[str]) -> list[str]:
         """Which of ``request_ids`` are recorded already (inside the write transaction)."""
@@ -380,7 +384,7 @@ class AuditLog:
         raise AuditError(f"could not append after {_MAX_RETRIES} attempts (write contention)")
 
     @staticmethod
-    def _replayed(existing: AuditRecord, entry: AuditEntry | Prepared) -> AuditRecord:
+    def _replayed(existing: AuditRecord, entry: AuditEntry) -> AuditRecord:
         if entry.request_digest and existing.request_digest != entry.request_digest:
             raise Conflict("request_id was already used for a different request", field="request_id",
                            extra={"decision_id": existing.decision_id})

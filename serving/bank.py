@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from engine.matching import Invoice, Match, Receivables, Unmatched, match_lines
 from ledger import schema as t
 from ledger.book import Book
-from ledger.tasks import add_tasks
+from ledger.collections import add_tasks
 from ledger.statements import read_statements
 
 OWNER = "cash_application"

@@ -52,17 +52,15 @@ from sqlalchemy.engine import Engine
 
 from domain.contract import NextActionByInvoice
 from domain.errors import InvalidInput
-from domain.contract import NextActionRequest
-from engine.consolidation import Bundle, Decided, consolidate
-from engine.decisions import Decision, decide_next_actions
+from engine.consolidation import Bundle, Decided, Work, consolidate
+from engine.decisions import decide_next_actions
 from engine.ports import FeatureStore, Served
 from features.online import MemoryStore
 from ledger import runs
 from ledger import schema as t
 from ledger.book import Book, cents
-from ledger.collections import settle_plans, settle_promises
+from ledger.collections import open_tasks, settle_plans, settle_promises, task
 from ledger.database import insert_new
-from ledger.tasks import decision_task_row, open_tasks
 from ledger.outbox import Item, Message, queue
 from ledger.views import invoice_views
 from serving.audit import AuditLog, Prepared
@@ -120,7 +118,6 @@ class Deciding:
 @lru_cache(maxsize=2)
 def deciding(spec: RunSpec) -> Deciding:
     """The model, policy, experiment and store of ``spec``, built once per process."""
-    from domain.calendar import PublicHolidays
     from engine.ports import Served
     from engine.rules import RuleEngine, load_policy
     from features.online import from_url
@@ -132,7 +129,7 @@ def deciding(spec: RunSpec) -> Deciding:
     experiment = build({"REDIS_URL": spec.redis_url, "EXPERIMENT_NAME": spec.experiment,
                         "CONTROL_SHARE": spec.control_share}).experiment
     return Deciding(engine_for(spec.ledger_url), AuditLog.from_url(spec.audit_url),
-                    Served(model, info, RuleEngine(load_policy(spec.policy_path)), experiment, PublicHolidays()),
+                    Served(model, info, RuleEngine(load_policy(spec.policy_path)), experiment),
                     from_url(spec.redis_url) if spec.redis_url else None)
 
 
@@ -164,35 +161,23 @@ def partitions(engine: Engine, size: int = PARTITION_INVOICES) -> list[Partition
 
 
 @dataclass
-class PartitionDecided:
-    """A partition's decisions, in memory: the requests the ledger gave, their decisions (the answers carry
-    their tasks, without worklist ids until ``open_decision_tasks``), and what else the day found."""
-
-    requests: list[NextActionRequest]
-    decisions: list[Decision]
-    skipped: list[str]
-    state: DayState
-    cpu: Counter[str]
-    started: float
-
-
-@dataclass
 class PartitionResult:
-    """A decided partition, recorded: audit entries (payload text), the decisions as consolidated, the day's state."""
+    """A decided partition: audit entries (payload text), the decisions as consolidated, the day's state."""
 
     entries: list[Prepared]
     decided: list[Decided]
     skipped: list[str]
     state: DayState
+    handled: frozenset[str]     # task names the day's state opens (the disputes'), not each decision
     cpu: Counter[str]           # CPU seconds per stage (this process's, or the worker's)
-    started: float              # perf_counter when it was started
+    seconds: float              # wall seconds deciding it
 
 
 class _Stages:
     """CPU seconds per stage of a run (thread time: what a stage costs on a shared machine)."""
 
-    def __init__(self, cpu: Counter[str] | None = None) -> None:
-        self.cpu: Counter[str] = cpu if cpu is not None else Counter()
+    def __init__(self) -> None:
+        self.cpu: Counter[str] = Counter()
         self._t = time.thread_time()
 
     def lap(self, stage: str) -> None:
@@ -201,18 +186,19 @@ class _Stages:
         self._t = now
 
 
-def decide_partition(ctx: Deciding, day: date, part: Partition, received: datetime) -> PartitionDecided:
+def decide_partition(ctx: Deciding, day: date, part: Partition, received: datetime) -> PartitionResult:
     """Decide every open invoice of the partition's customers for ``day`` (nothing is written here)."""
     now = run_moment(day)
+    now_us, received_us = micros(now), micros(received)
     policy = ctx.served.rules.policy
     i = t.invoices.c
     clock, t0 = _Stages(), time.perf_counter()
     with ctx.engine.connect() as conn:
         views = invoice_views(conn, sa.and_(i.status == "open", i.customer_id >= part.first,
                                             i.customer_id <= part.last))
-    clock.lap("read")
-    store = ctx.store if ctx.store is not None else _folded(ctx.engine, sorted({v.customer["id"] for v in views}))
-    clock.lap("fold")
+        clock.lap("read")
+        store = ctx.store if ctx.store is not None else _folded(conn, part)
+        clock.lap("fold")
     requests, skipped = [], []
     for view in views:
         try:
@@ -222,39 +208,22 @@ def decide_partition(ctx: Deciding, day: date, part: Partition, received: dateti
     clock.lap("requests")
     decisions = decide_next_actions(requests, store=store, served=ctx.served)
     clock.lap("decide")
-    segments = {r.invoice.id: d.answer.segment for r, d in zip(requests, decisions)}
-    state = day_state(views, policy, micros(now), micros(received), segments)
-    clock.lap("state")
-    return PartitionDecided(requests, decisions, skipped, state, clock.cpu, t0)
-
-
-def open_decision_tasks(conn: sa.Connection, decided: PartitionDecided, received: datetime) -> int:
-    """Put the decisions' tasks on the worklist (once per invoice and type while open, as next-action does) and
-    give each answer its task's id, before the answers are recorded; how many tasks are new."""
-    pairs = [(r, d.answer.task) for r, d in zip(decided.requests, decided.decisions) if d.answer.task is not None]
-    ids, new = open_tasks(conn, [decision_task_row(task, r.customer.id, r.invoice.id, micros(received))
-                                 for r, task in pairs])
-    for (_, task), task_id in zip(pairs, ids):
-        task.id = task_id
-    return new
-
-
-def records(decided: PartitionDecided, day: date, received: datetime,
-            caller: Mapping[str, Any] | None) -> PartitionResult:
-    """The audit entries of a partition's decisions, as next-action records them (plus the run's id)."""
-    clock, now = _Stages(decided.cpu), run_moment(day)
-    entries, consolidated = [], []
-    for request, decision in zip(decided.requests, decided.decisions):
+    entries, decided = [], []
+    for request, decision in zip(requests, decisions):
         body = NextActionByInvoice.model_construct(request_id=request.request_id, invoice_id=request.invoice.id,
                                                    now=now)
         latency = round(sum(v for k, v in decision.record.timings.items() if not k.endswith("cpu_ms")), 3)
         entry, _ = decision_entry(body, decision, decision_id_for(request.request_id), latency, received, now,
-                                  decided_on=request, caller=caller)
+                                  decided_on=request)
         entry.payload["run"] = runs.run_id(day.isoformat())
-        consolidated.append(decided_from(entry.payload))
+        decided.append(decided_from(entry.payload))
         entries.append(Prepared.of(entry))
     clock.lap("records")
-    return PartitionResult(entries, consolidated, decided.skipped, decided.state, clock.cpu, decided.started)
+    state = day_state(views, policy, now_us, received_us)
+    clock.lap("state")
+    return PartitionResult(entries, decided, skipped, state,
+                           frozenset({policy.disputes.task, policy.disputes.overdue_task}), clock.cpu,
+                           time.perf_counter() - t0)
 
 
 @dataclass
@@ -275,47 +244,36 @@ class Done:
     seconds: float
 
 
-def run_partition(ctx: Deciding, day: date, part: Partition, received: datetime, dry_run: bool,
-                  caller: Mapping[str, Any] | None = None) -> Done:
-    """Decide a partition and (unless dry) write it: the decisions' tasks on the worklist, the audit records, then
-    one ledger transaction with the decision index, the outbox and what the day found."""
-    decided = decide_partition(ctx, day, part, received)
-    new_tasks = 0
-    if not dry_run:
-        clock = _Stages(decided.cpu)
-        with ctx.engine.begin() as conn:
-            new_tasks = open_decision_tasks(conn, decided, received)
-        clock.lap("tasks")
-    result = records(decided, day, received, caller)
+def run_partition(ctx: Deciding, day: date, part: Partition, received: datetime, dry_run: bool) -> Done:
+    """Decide a partition and (unless dry) write it: audit records, then one ledger transaction."""
+    t0 = time.perf_counter()
+    result = decide_partition(ctx, day, part, received)
+    clock = _Stages()
     if dry_run:
-        done = result.decided
-        messages = len(consolidate(done))
-        new_tasks = sum(d.task is not None for d in done) + len(result.state.tasks)
+        decided = result.decided
+        bundles, work = consolidate(decided, result.handled)
+        messages, tasks = len(bundles), len(work) + len(result.state.tasks)
     else:
-        clock = _Stages(result.cpu)
-        done = _recorded(ctx.audit, result)
+        decided = _recorded(ctx.audit, result)
         clock.lap("audit")
-        messages, state_tasks = _write(ctx.engine, day, done, result, micros(run_moment(day)), micros(received))
-        new_tasks += state_tasks
+        messages, tasks = _write(ctx.engine, day, decided, result, micros(run_moment(day)), micros(received))
         clock.lap("ledger")
     state = result.state
-    return Done(len(done), len(result.skipped), messages, new_tasks, Counter(d.action for d in done),
-                Counter(d.channel or "none" for d in done), Counter(d.segment for d in done),
-                Counter(d.assignee or "none" for d in done), Counter(s.status for s in state.promises.values()),
-                Counter(status for _, status in state.plans.values() if status is not None), result.cpu,
-                time.perf_counter() - result.started)
+    return Done(len(decided), len(result.skipped), messages, tasks, Counter(d.action for d in decided),
+                Counter(d.channel or "none" for d in decided), Counter(d.segment for d in decided),
+                Counter(d.assignee or "none" for d in decided), Counter(s.status for s in state.promises.values()),
+                Counter(status for _, status in state.plans.values() if status is not None), result.cpu + clock.cpu,
+                time.perf_counter() - t0)
 
 
-def run_remote(part: Partition, spec: RunSpec, day: date, received: datetime, dry_run: bool,
-               caller: Mapping[str, Any] | None) -> Done:
+def run_remote(part: Partition, spec: RunSpec, day: date, received: datetime, dry_run: bool) -> Done:
     """``run_partition`` in a worker process, on the model, policy, store and databases it opens from ``spec``."""
-    return run_partition(deciding(spec), day, part, received, dry_run, caller)
+    return run_partition(deciding(spec), day, part, received, dry_run)
 
 
-def _folded(engine: Engine, customers: list[str]) -> MemoryStore:
-    """A store of the partition's own: its customers' booked events folded as the service warms its store."""
+def _folded(conn: sa.Connection, part: Partition) -> MemoryStore:
     store = MemoryStore()
-    store.refold_many(Book(engine).customer_histories(customers))
+    store.apply_booked(Book.booked_events(conn, part.first, part.last))
     return store
 
 
@@ -326,11 +284,16 @@ def decided_from(payload: Mapping[str, Any]) -> Decided:
     return Decided(invoice_id=invoice["id"], customer_id=on["customer"]["id"], decision_id=r["decision_id"],
                    request_id=r["request_id"], action=r["action"], step=r["step"], segment=r["segment"],
                    channel=r["channel"], send_at=None if r["send_at"] is None else datetime.fromisoformat(r["send_at"]),
-                   tone=r["tone"], assignee=r["assignee"], task=(r["task"] or {}).get("type"),
-                   amount=float(invoice["amount"]),
+                   tone=r["tone"], assignee=r["assignee"], task=_policy_task(r["task"]), amount=float(invoice["amount"]),
                    collection_costs=r["collection_costs"], p_late_30=float(r["risk"]["p_late_30"]),
                    days_past_due=(now.date() - date.fromisoformat(invoice["due_date"])).days,
                    reasons=tuple(x["text"] for x in r["reasons"][:6]))
+
+
+def _policy_task(task: Mapping[str, Any] | None) -> str | None:
+    """The task a policy row named for the decision (the answer's task is named by its type otherwise: a call
+    or an escalation, which the day consolidates per customer itself)."""
+    return task["name"] if task is not None and task["name"] != task["type"] else None
 
 
 @dataclass
@@ -381,11 +344,10 @@ class RunReport:
 
 
 def run_day(day: date, *, engine: Engine, ctx: Deciding | None = None, spec: RunSpec | None = None,
-            dry_run: bool = False, workers: int = 0, partition_size: int = PARTITION_INVOICES,
-            caller: Mapping[str, Any] | None = None) -> RunReport:
+            dry_run: bool = False, workers: int = 0, partition_size: int = PARTITION_INVOICES) -> RunReport:
     """Run the day on ``engine``'s ledger: in this process on ``ctx`` (or on ``spec``'s), or on a local Dask
     cluster of ``workers`` processes (needs ``spec``). A day already run answers its stored report
-    (``created`` false). ``caller``: who started it (the API key's id and role), kept in every record."""
+    (``created`` false)."""
     t0 = time.perf_counter()
     business_date, received = day.isoformat(), datetime.now(UTC)
     report = RunReport(runs.run_id(business_date), business_date, dry_run, created=not dry_run, workers=workers)
@@ -400,12 +362,12 @@ def run_day(day: date, *, engine: Engine, ctx: Deciding | None = None, spec: Run
         if spec is None:
             raise InvalidInput("a run on Dask workers needs a RunSpec (each worker opens model, policy and "
                                "databases)", field="workers")
-        done: Iterator[Done] = _on_dask(spec, day, parts, received, workers, dry_run, caller)
+        done: Iterator[Done] = _on_dask(spec, day, parts, received, workers, dry_run)
     else:
         if ctx is None and spec is None:
             raise InvalidInput("give the run what it decides with (ctx or spec)", field="ctx")
         here = ctx if ctx is not None else deciding(spec)
-        done = (run_partition(here, day, part, received, dry_run, caller) for part in parts)
+        done = (run_partition(here, day, part, received, dry_run) for part in parts)
     for partition in done:
         report.add(partition)
     report.seconds = round(time.perf_counter() - t0, 3)
@@ -426,14 +388,13 @@ def _stored(stored: Mapping[str, Any]) -> RunReport:
 
 
 def _on_dask(spec: RunSpec, day: date, parts: list[Partition], received: datetime, workers: int,
-             dry_run: bool, caller: Mapping[str, Any] | None) -> Iterator[Done]:
+             dry_run: bool) -> Iterator[Done]:
     """Partitions decided and written on a local Dask cluster; their counts as they finish."""
     from dask.distributed import Client, LocalCluster, as_completed
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-        futures = client.map(run_remote, parts, spec=spec, day=day, received=received, dry_run=dry_run,
-                             caller=caller, pure=False)
+        futures = client.map(run_remote, parts, spec=spec, day=day, received=received, dry_run=dry_run, pure=False)
         for future in as_completed(futures):
             yield future.result()
             future.release()
@@ -449,9 +410,10 @@ def _recorded(audit: AuditLog, result: PartitionResult) -> list[Decided]:
 
 def _write(engine: Engine, day: date, decided: list[Decided], result: PartitionResult, now_us: int,
            wall_us: int) -> tuple[int, int]:
-    """One ledger transaction: the decision index, the outbox, the day's tasks, the promises and plans found.
+    """One ledger transaction: the decision index, the outbox, the tasks, the promises and plans found.
     Returns the messages and tasks that are new."""
-    bundles, state = consolidate(decided), result.state
+    bundles, work = consolidate(decided, result.handled)
+    state = result.state
     rid = runs.run_id(day.isoformat())
     with engine.begin() as conn:
         insert_new(conn, t.decisions, [
@@ -459,10 +421,13 @@ def _write(engine: Engine, day: date, decided: list[Decided], result: PartitionR
              "customer_id": d.customer_id, "invoice_id": d.invoice_id, "outcome": d.action, "at_us": now_us,
              "received_us": wall_us, "summary": _summary(d)} for d in decided])
         messages = queue(conn, [_message(rid, day, b, n, now_us) for n, b in _numbered(bundles)], wall_us)
-        _, tasks = open_tasks(conn, state.tasks)
+        tasks = [_task(w, day, now_us, wall_us) for w in work]
+        new = open_tasks(conn, [x for x, w in zip(tasks, work) if not w.once_per_invoice])
+        new += open_tasks(conn, [x for x, w in zip(tasks, work) if w.once_per_invoice], once_per_invoice=True)
+        new += open_tasks(conn, state.tasks)
         settle_promises(conn, state.promises, wall_us)
         settle_plans(conn, state.plans, wall_us)
-    return messages, tasks
+    return messages, new
 
 
 def _summary(d: Decided) -> str:
@@ -483,3 +448,8 @@ def _message(rid: str, day: date, b: Bundle, n: int, now_us: int) -> Message:
                    tuple(Item(d.invoice_id, d.decision_id, d.action, d.step, cents(d.amount),
                               None if d.collection_costs is None else cents(d.collection_costs), d is b.lead)
                          for d in b.decided))
+
+
+def _task(w: Work, day: date, now_us: int, wall_us: int) -> dict[str, Any]:
+    keys = (*w.keys, day.isoformat()) if w.once_per_invoice else w.keys
+    return task(w.kind, keys, w.owner, w.customer_id, w.invoice_id, now_us, w.priority, w.reason, wall_us)

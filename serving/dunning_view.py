@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from domain.contract import (Consent, DunningCustomer, Invoice, InvoicePromise, NextActionRequest, PaymentPlan, Reason,
+from domain.contract import (Consent, DunningCustomer, Invoice, NextActionRequest, PaymentPlan, PromiseToPay, Reason,
                              Reminder)
 from domain.errors import InvalidInput
 from domain.vocabulary import CHANNELS
@@ -51,17 +51,18 @@ def _date(day_number: int) -> date:
     return day(day_number * US_PER_DAY)
 
 
-def customer_of(view: InvoiceView) -> DunningCustomer:
-    """The invoice's customer from the ledger's master data (refused when it was never sent)."""
+def customer_of(view: InvoiceView, now_us: int, policy: CreditPolicy) -> DunningCustomer:
+    """The invoice's customer from the ledger's master data (refused when it was never sent); its broken
+    promises are a feature (``broken_promises``), folded from the ledger's events like the others."""
     c = view.customer
     if c["type"] is None or c["country"] is None:
         raise InvalidInput(f"the ledger has no master data for customer {c['id']}: send a customer_updated event "
                            "with customer_type and country", field="customer_id")
     consent = Consent.model_construct(**{ch: bool(c[f"consent_{ch}"]) for ch in CHANNELS})
-    return DunningCustomer.model_construct(id=c["id"], type=c["type"], country=c["country"], profile=c["profile"],
-                                           size=c["size"], key_account=bool(c["key_account"]),
-                                           account_manager=c["account_manager"], blocked=bool(c["blocked"]),
-                                           consent=consent)
+    return DunningCustomer.model_construct(
+        id=c["id"], type=c["type"], country=c["country"], profile=c["profile"], size=c["size"],
+        key_account=bool(c["key_account"]), account_manager=c["account_manager"], blocked=bool(c["blocked"]),
+        consent=consent)
 
 
 def invoice_of(view: InvoiceView, now_us: int, policy: CreditPolicy) -> Invoice:
@@ -93,12 +94,12 @@ def _resolved_dispute_days(view: InvoiceView, today: int) -> int:
                for d in view.disputes if d["resolved_us"] is not None and day_of(d["resolved_us"]) <= today)
 
 
-def _promise(view: InvoiceView, today: int, policy: CreditPolicy) -> InvoicePromise | None:
+def _promise(view: InvoiceView, today: int, policy: CreditPolicy) -> PromiseToPay | None:
     mine = [r for r in view.promises if r.row["invoice_id"] == view.invoice["id"] and day_of(r.row["created_us"]) <= today]
     if not mine:
         return None
     standing = promise_standing(mine[-1], today, policy.dunning.promise_grace_days)
-    return InvoicePromise.model_construct(
+    return PromiseToPay.model_construct(
         promised_for=_date(standing.promised_for_day), amount=standing.amount_cents / 100, status=standing.status,
         broken_since=None if standing.broken_since_day is None else _date(standing.broken_since_day))
 
@@ -117,7 +118,7 @@ def _plan(view: InvoiceView, today: int, policy: CreditPolicy) -> PaymentPlan | 
 def from_ledger(view: InvoiceView, request_id: str, now: datetime, policy: CreditPolicy) -> NextActionRequest:
     """The full next-action request for an invoice the ledger keeps."""
     now_us = micros(now)
-    return NextActionRequest.model_construct(request_id=request_id, now=now, customer=customer_of(view),
+    return NextActionRequest.model_construct(request_id=request_id, now=now, customer=customer_of(view, now_us, policy),
                                              invoice=invoice_of(view, now_us, policy))
 
 

@@ -12,7 +12,6 @@ Example::
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -26,12 +25,12 @@ _RESPONSES = {"checkout": CheckoutDecision, "next_action": NextActionDecision}
 
 def decision_entry(body: Any, decision: Decision, decision_id: str, latency_ms: float, received: datetime,
                    now: datetime, decided_on: NextActionRequest | None = None,
-                   caller: Mapping[str, Any] | None = None) -> tuple[AuditEntry, dict[str, Any]]:
+                   caller: dict[str, str] | None = None) -> tuple[AuditEntry, dict[str, Any]]:
     """The audit entry and the JSON answer of one decision on ``body`` (the request as the caller sent it).
 
     ``decided_on``: the request as the ledger completed or corrected it (kept beside the caller's);
-    ``received``: the server's clock when it was asked, kept beside the business ``now``; ``caller``:
-    who asked (the API key's id and role).
+    ``received``: the server's clock when it was asked, kept beside the business ``now``; ``caller``: the
+    API key that asked (its id and role), when one did.
     """
     answer = _RESPONSES[decision.kind].model_construct(**decision.answer.__dict__, decision_id=decision_id,
                                                        request_id=body.request_id, latency_ms=latency_ms)
@@ -39,7 +38,7 @@ def decision_entry(body: Any, decision: Decision, decision_id: str, latency_ms: 
     payload = {"request": request, **decision.record.to_dict(), "outcome": decision.outcome, "response": response,
                "received_at": received.isoformat()}
     if caller is not None:
-        payload["caller"] = dict(caller)
+        payload["caller"] = caller
     if decided_on is not None and decided_on is not body:
         payload["decided_on"] = decided_on.model_dump(mode="json")
     return AuditEntry(decision_id, body.request_id, decision.kind, now.isoformat(), payload,

@@ -45,12 +45,11 @@ class Event(BaseModel):
 class PromiseMade(BaseModel):
     """``promise_made``: the customer promises to pay ``amount`` of ``invoice_id`` by ``promised_for``. Dunning
     waits until that date plus the policy's grace (``dunning.promises.grace_days``); the promise is kept when the
-    invoice received that amount by then, broken otherwise (the features count it broken from the end of the
-    promised day: ``broken_promises``).
+    invoice received that amount by then, broken otherwise (a broken promise is a risk fact and a task).
 
     Refused (per event): ``unknown_invoice``, ``customer_mismatch``, ``before_issue``, ``invoice_closed``,
-    ``promise_open`` (a promise of this invoice whose day has not ended), ``invalid_field`` (``promised_for``
-    before the day of ``at``; ``amount`` not positive or above the open amount)."""
+    ``promise_open`` (a promise of this invoice whose date has not passed), ``invalid_field`` (``promised_for``
+    before ``at``; ``amount`` not positive or above the open amount)."""
 
     event_id: str
     type: Literal["promise_made"]
@@ -244,6 +243,46 @@ class DecisionPage(BaseModel):
     next_cursor: str | None
 
 
+# -- the dunning run -------------------------------------------------------------------------------
+class DunningRunRequest(Strict):
+    """``POST /v1/dunning/runs``: run the day (``date``, default: today on the server clock); ``dry_run``
+    decides and counts without writing anything."""
+
+    date: Day | None = None
+    dry_run: bool = False
+
+
+class DunningRunSummary(BaseModel):
+    """Decisions per action, channel (``none``: no channel), segment and assignee."""
+
+    actions: dict[str, int]
+    channels: dict[str, int]
+    segments: dict[str, int]
+    assignees: dict[str, int]
+
+
+class DunningRunReport(BaseModel):
+    """What the day's run did: its decisions, the messages it queued in the outbox and the tasks it opened
+    (dry run: would queue and open). ``created`` false: the day had been run; this is what that run did."""
+
+    run_id: str
+    date: str
+    dry_run: bool
+    created: bool
+    invoices: int = Field(description="open invoices decided")
+    skipped: int = Field(description="open invoices of customers without master data (not dunned)")
+    messages: int
+    tasks: int
+    summary: DunningRunSummary
+    promises: dict[str, int] = Field(description="promises to pay found kept or broken")
+    plans: dict[str, int] = Field(description="payment plans completed or cancelled")
+    partitions: int
+    workers: int
+    seconds: float
+    partition_p50_s: float = Field(description="median wall seconds of a partition (deciding and writing it)")
+    cpu_seconds: dict[str, float] = Field(description="CPU seconds per stage")
+
+
 # -- the worklist ----------------------------------------------------------------------------
 class TaskOut(BaseModel):
     """A task for a person: ``GET /v1/tasks/{id}`` and the rows of a worklist."""
@@ -328,43 +367,3 @@ class TaskOutcomeResult(BaseModel):
     outcome: str
     events: list[EventResult]
     follow_up: TaskOut | None = None
-
-
-# -- the dunning run -------------------------------------------------------------------------------
-class DunningRunRequest(Strict):
-    """``POST /v1/dunning/runs``: run the day (``date``, default: today on the server clock); ``dry_run``
-    decides and counts without writing anything."""
-
-    date: Day | None = None
-    dry_run: bool = False
-
-
-class DunningRunSummary(BaseModel):
-    """Decisions per action, channel (``none``: no channel), segment and assignee."""
-
-    actions: dict[str, int]
-    channels: dict[str, int]
-    segments: dict[str, int]
-    assignees: dict[str, int]
-
-
-class DunningRunReport(BaseModel):
-    """What the day's run did: its decisions, the messages it queued in the outbox and the tasks it opened
-    (dry run: would queue and open). ``created`` false: the day had been run; this is what that run did."""
-
-    run_id: str
-    date: str
-    dry_run: bool
-    created: bool
-    invoices: int = Field(description="open invoices decided")
-    skipped: int = Field(description="open invoices of customers without master data (not dunned)")
-    messages: int
-    tasks: int
-    summary: DunningRunSummary
-    promises: dict[str, int] = Field(description="promises to pay found kept or broken")
-    plans: dict[str, int] = Field(description="payment plans completed or cancelled")
-    partitions: int
-    workers: int
-    seconds: float
-    partition_p50_s: float = Field(description="median wall seconds of a partition (deciding and writing it)")
-    cpu_seconds: dict[str, float] = Field(description="CPU seconds per stage")

@@ -63,7 +63,7 @@ CHANNEL_ACTIONS = ("remind", "call", "final_notice", "payment_plan", "escalate")
 LEGAL_LETTERS = ("final_notice",)
 #: The task an action without any possible channel becomes.
 NO_CHANNEL_TASK = "no_channel"
-MEMO_LIMIT = 4096  # fact combinations kept per table (bounds memory whatever the facts)
+MEMO_LIMIT = 4096  # fact combinations kept per categorical table (bounds memory for free-text categories)
 
 
 @dataclass(frozen=True)

@@ -77,8 +77,8 @@ class PlanSettings:
 @dataclass(frozen=True)
 class Worklists:
     """Who owns a task: a collector queue per risk segment, the credit desk for reviews (key accounts: their
-    account manager, see ``DunningSettings.key_account_assignee``; a dispute: the department of its type,
-    ``DisputeSettings``)."""
+    account manager, see ``DunningSettings.key_account_assignee``). A dispute's department is the policy's
+    ``disputes.types`` route (:meth:`DisputeSettings.route`), the one place it is written."""
 
     queues: Mapping[str, str]
     review: str

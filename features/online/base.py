@@ -93,7 +93,8 @@ class OnlineStore(ABC):
         return [r if r is not None else next(applied) for r in results]
 
     def apply_booked(self, events: Sequence[Event]) -> list[EventResult]:
-        """Fold events the ledger has already validated and booked (in time order per customer)."""
+        """Fold events the ledger booked, given as the ``Event`` values they were validated into when booked
+        (``ledger.book.Book.booked_events``): in order, idempotent, with no second parse."""
         return self._apply_valid(events) if events else []
 
     @abstractmethod

@@ -35,13 +35,15 @@ from pydantic_core import to_json
 from sqlalchemy.exc import OperationalError
 from werkzeug.routing import BaseConverter
 
-from domain.contract import CheckoutRequest, NextActionByInvoice, NextActionRequest, Reason
+from domain.contract import (CheckoutDecision, CheckoutRequest, NextActionByInvoice, NextActionDecision,
+                             NextActionRequest, Reason)
 from domain.errors import InvalidInput, NotFound, StoreUnavailable
-from engine.decisions import Decision, decide_checkout, decide_next_action
-from engine.degraded import LedgerStanding, decide_checkout_rules_only
+from engine.decisions import Decision, decide_checkout, decide_next_action, order_request
+from features.online import MemoryStore
+from engine.degraded import decide_checkout_rules_only
 from serving.access import requires
 from serving.api._body import parse
-from ledger.views import customer_row, days_past_due, invoice_view, open_standing, record_decision, search_decisions
+from ledger.views import customer_row, invoice_view, record_decision, search_decisions
 from serving.api.book import decision_summary
 from serving.api.tasks import open_decision_task
 from serving.audit import json_bytes
@@ -127,14 +129,20 @@ def checkout() -> Response:
     except StoreUnavailable as exc:
         if runtime.config["DEGRADED_MODE"] != "rules_only":
             raise
-        at_us = micros(now)
-        book = open_standing(runtime.book.engine, body.customer.id, at_us)
-        oldest = 0 if book.oldest_overdue_due_us is None else days_past_due(book.oldest_overdue_due_us, at_us)
-        standing = LedgerStanding(book.open_cents / 100, book.overdue_cents / 100, book.disputes,
-                                  book.disputed_cents / 100, oldest, book.escalations, book.broken_promises)
-        decision = decide_checkout_rules_only(body, now, rules=served.rules, reason=exc.code, standing=standing)
+        decision = decide_checkout_rules_only(body, now, rules=served.rules, reason=exc.code,
+                                              ledger_features=ledger_features(runtime, body, now))
         get_metrics(current_app).degraded.labels(decision.kind, exc.code).inc()
     return _answer(body, now, decision, {"parse": parse_cpu})
+
+
+def ledger_features(runtime, body: CheckoutRequest, now: datetime) -> dict[str, float]:  # noqa: ANN001
+    """The customer's features folded from the ledger's booked events (the online store's fold and transform,
+    in a store of this request's own): what a degraded checkout reads instead of the online store."""
+    customer, order = body.customer, body.order
+    store = MemoryStore()
+    store.refold_many(runtime.book.customer_histories([customer.id]))
+    return store.customer_features(customer.id, order_request(customer, order.amount, order.payment_terms_days,
+                                                               order.paperless, now), now)
 
 
 @bp.post("/next-action")

@@ -29,6 +29,5 @@ def post_run() -> Response:
     body = parse(DunningRunRequest)
     runtime = get_runtime()
     ctx = Deciding(runtime.book.engine, runtime.audit, runtime.snapshot(), runtime.store)
-    report = run_day(body.date or g.received.date(), engine=runtime.book.engine, ctx=ctx, dry_run=body.dry_run,
-                     caller={"key_id": g.caller.id, "role": g.caller.role})
+    report = run_day(body.date or g.received.date(), engine=runtime.book.engine, ctx=ctx, dry_run=body.dry_run)
     return Response(json_bytes(report.to_dict()), status=201 if report.created else 200, mimetype="application/json")

@@ -53,7 +53,6 @@ from ledger.events import to_us
 from serving.access import requires
 from serving.api._body import date_window, parse
 from serving.runtime import Runtime, get_runtime
-from serving.dunning_view import moment
 from serving.workflow import open_dispute_tasks
 from serving.schemas import MAX_EVENTS_BODY_BYTES, EventsRequest
 
@@ -75,12 +74,15 @@ def post_events() -> Response:
     received = now_us()
     events = [e.model_dump() for e in body.events]
     pre = [_precheck(runtime, event, received) for event in events]
-    applied = runtime.book.apply([e for e, p in zip(events, pre) if p is None], received)
+    with runtime.book.engine.begin() as conn:
+        applied = runtime.book.apply([e for e, p in zip(events, pre) if p is None], received, conn=conn)
+        disputes = [v.event_id for v in applied.verdicts if v.status == "applied" and v.event is not None
+                    and v.event.type == "dispute_opened"]
+        if disputes and runtime.policy is not None:
+            open_dispute_tasks(conn, runtime.policy.current.policy, disputes, received)
     booked = iter(applied.verdicts)
     verdicts = [p if p is not None else next(booked) for p in pre]
     follow(runtime, verdicts)
-    open_dispute_tasks(runtime, {v.event.invoice_id: moment(v.event.at_us) for v in verdicts if v.status == "applied"
-                                 and v.event is not None and v.event.type == "dispute_opened"})
     out, rewards, latest = [], 0, None
     try:
         waiting: set[str] | None = runtime.bandit.attribution.awaiting(

@@ -27,7 +27,7 @@ from domain.contract import Task
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.vocabulary import TASK_TYPES
 from engine.calendar import next_business_day
-from ledger.tasks import TASK_STATUSES, decision_task_row, open_task, task_row, worklist
+from ledger.tasks import TASK_STATUSES, open_task, task_row, worklist
 from serving.access import requires
 from serving.api._body import parse
 from serving.api.book import iso
@@ -131,16 +131,16 @@ def _events(row: dict, body: Outcome, at: datetime, next_day: date) -> list[dict
     if isinstance(body, NotReached):
         outcome["due_again"] = _midnight(body.retry_on or next_day).isoformat()
     events = [outcome]
-    if row["invoice_id"] is not None and isinstance(body, PaymentPlanAgreed):
-        events.append({"event_id": f"{base}:plan", "type": "plan_agreed", "invoice_ids": [row["invoice_id"]],
-                       "instalments": [{"due_at": i.due_date.isoformat(), "amount": i.amount}
-                                       for i in body.instalments], **common})
     if row["invoice_id"] is not None and isinstance(body, PromiseToPay):
         events.append({"event_id": f"{base}:promise", "type": "promise_made", "invoice_id": row["invoice_id"],
                        "amount": body.promise.amount, "promised_for": body.promise.date.isoformat(), **common})
     if row["invoice_id"] is not None and isinstance(body, DisputeRaised):
         events.append({"event_id": f"{base}:dispute", "type": "dispute_opened", "invoice_id": row["invoice_id"],
                        "reason": body.dispute_type, **common})
+    if row["invoice_id"] is not None and isinstance(body, PaymentPlanAgreed):  # the same as one sent as an event
+        events.append({"event_id": f"{base}:plan", "type": "plan_agreed", "invoice_ids": [row["invoice_id"]],
+                       "instalments": [{"due_at": _midnight(i.due_date).isoformat(), "amount": i.amount}
+                                       for i in body.instalments], **common})
     if body.outcome in ("promise_to_pay", "dispute_raised", "payment_plan_agreed") and row["invoice_id"] is None:
         raise Conflict(f"task {row['id']} is about no invoice: a {body.outcome.replace('_', ' ')} needs one",
                        field="outcome")
@@ -160,8 +160,9 @@ def _review_contact(engine, row: dict, at: datetime, calendar) -> TaskOut:  # no
 
 def _field(name: str | None) -> str:
     """A refused event's field as the request names it."""
-    return {"reason": "dispute_type", "promised_for": "promise.date", "amount": "promise.amount"}.get(
-        name or "", name or "outcome")
+    name = (name or "").replace(".due_at", ".due_date")
+    return {"reason": "dispute_type", "promised_for": "promise.date", "amount": "promise.amount",
+            "invoice_ids": "outcome"}.get(name, name or "outcome")
 
 
 def _midnight(day: date) -> datetime:
@@ -198,4 +199,7 @@ def _cursor(raw: str | None) -> tuple[float, str] | None:
 
 def open_decision_task(engine, task: Task, customer_id: str, invoice_id: str, now: datetime) -> str:  # noqa: ANN001
     """Put a decision's task on the worklist (once per invoice and type while open); its id."""
-    return open_task(engine, decision_task_row(task, customer_id, invoice_id, micros(now)))
+    return open_task(engine, {"id": f"{task.type}:{invoice_id}:{task.due:%Y%m%d}", "type": task.type,
+                              "owner": task.owner, "customer_id": customer_id, "invoice_id": invoice_id,
+                              "due_us": micros(_midnight(task.due)), "priority": task.priority, "status": "open",
+                              "reason": task.reason, "created_us": micros(now)})

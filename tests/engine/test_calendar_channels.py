@@ -115,7 +115,8 @@ def test_an_action_with_no_possible_channel_becomes_a_review_task(tmp_path: Path
     ("phone: [letter, email]", "phone: [fax]", "fallbacks.phone"),
     ("queues: {low: collectors-low,", "queues: {lwo: collectors-low,", "'lwo', a segment no risk rule sets"),
     ("queues: {low: collectors-low, ", "queues: {", "risk segment 'low' has no collector queue"),
-    ("    price: {department: sales, sla_days: 10}", "    pricing: {department: sales, sla_days: 10}", "pricing"),
+    # a dispute's department is its disputes.types route, the one table of departments
+    ("    price: {department: sales,", "    pricing: {department: sales,", "'pricing' is not one of"),
 ])
 def test_rules_check_refuses_a_bad_fallback_or_worklist(tmp_path: Path, old: str, new: str, message: str) -> None:
     report = check_policy(_variant(tmp_path, old, new))

@@ -256,4 +256,7 @@ def test_the_check_costs_tens_of_microseconds(app, capsys) -> None:  # noqa: ANN
     with capsys.disabled():
         print(f"\nkey check: authenticate median {statistics.median(runs):.2f} us, "
               f"whole before-request check {enforce_us:.2f} us")  # noqa: T201
-    assert statistics.median(runs) < 50 and enforce_us < 100
+    # What this guards: no key check that costs like a decision (a password hash or a database read per
+    # request is milliseconds). The bounds leave room for a machine shared at load average 9, where the
+    # same code measured several times its quiet figures.
+    assert statistics.median(runs) < 250 and enforce_us < 500

@@ -17,8 +17,7 @@ import sqlalchemy as sa
 from ledger import schema as t
 from ledger.database import open_ledger
 from serving.audit import AuditLog
-from serving.dunning_run import (Deciding, RunSpec, decide_partition, open_decision_tasks, partitions, records,
-                                 run_day, run_moment)
+from serving.dunning_run import Deciding, RunSpec, decide_partition, partitions, run_day, run_moment
 from tests.support.api import make_app, routed
 from tests.support.collections import rows
 
@@ -33,12 +32,7 @@ def test_the_run_decides_each_invoice_as_next_action_by_id(champion, small_ledge
     parts = partitions(runtime.book.engine, size=400)
     assert len(parts) >= 3
     received = datetime.now(UTC)
-    results = []
-    for part in parts[:2]:  # the run's own steps: decide, open the decisions' tasks, record
-        decided = decide_partition(ctx, DAY, part, received)
-        with runtime.book.engine.begin() as conn:
-            open_decision_tasks(conn, decided, received)
-        results.append(records(decided, DAY, received, None))
+    results = [decide_partition(ctx, DAY, part, received) for part in parts[:2]]
     decided = [json.loads(e.payload_text) for r in results for e in r.entries]
     assert len(decided) >= 600
     client, actions, arms = routed(app), set(), 0
@@ -47,8 +41,7 @@ def test_the_run_decides_each_invoice_as_next_action_by_id(champion, small_ledge
                 "now": run_moment(DAY).isoformat()}
         answer = client.post("/v1/decisions/next-action", json=body).get_json()
         run = payload["response"]
-        assert {k: v for k, v in answer.items() if k not in IGNORED} == {
-            k: v for k, v in run.items() if k not in IGNORED}, body
+        assert _same(answer) == _same(run), body
         recorded = runtime.audit.by_request_id(body["request_id"]).payload
         assert recorded["decided_on"] == payload["decided_on"] and recorded["features"] == payload["features"]
         assert recorded["shap"] == payload["shap"]
@@ -90,6 +83,15 @@ def test_the_run_on_dask_workers_gives_the_in_process_result(champion, small_led
     assert {k: v for k, v in local.items() if k not in timing} == {k: v for k, v in dask.items() if k not in timing}
     assert tables0 == tables2 and responses0 == responses2
     assert local["messages"] > 0 and local["tasks"] > 0
+
+
+def _same(answer: dict) -> dict:
+    """An answer without what differs by path: its ids and timings, and the worklist id of its task (next-action
+    by id puts the task on the worklist at once; the run opens the day's tasks when it consolidates them)."""
+    out = {k: v for k, v in answer.items() if k not in IGNORED}
+    if out.get("task") is not None:
+        out["task"] = {k: v for k, v in out["task"].items() if k != "id"}
+    return out
 
 
 def _record(audit: AuditLog):  # noqa: ANN202

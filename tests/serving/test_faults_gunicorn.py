@@ -63,9 +63,11 @@ def server(champion, versions, tmp_path_factory) -> Iterator[dict]:  # noqa: ANN
             time.sleep(0.2)
         yield {"base": base, "audit": work / "audit.db", "keys": keys}
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        redis_.close()
+        try:
+            proc.terminate()
+            proc.wait(timeout=30)
+        finally:
+            redis_.close()
 
 
 def worker_versions(base: str, admin: dict[str, str]) -> dict[str, str]:

@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 
 from domain.errors import ModelError
+from features.definitions import FEATURE_NAMES
 from tests.support.api import CHECKOUT, Clients, make_app
 from tests.support.models import BROKEN, register_copy
 
-REASONS = {"wrong_feature_count": "the p_late booster reads 46 features, the model declares 40",
+REASONS = {"wrong_feature_count": f"the p_late booster reads {len(FEATURE_NAMES) + 6} features, the model declares "
+                                  f"{len(FEATURE_NAMES)}",
            "nan_calibration": "calibration of p_late (slope) is not finite",
            "infinite_leaves": "leaf value is not finite"}
 

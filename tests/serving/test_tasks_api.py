@@ -130,8 +130,8 @@ def test_a_dispute_raised_on_the_phone_pauses_dunning_and_goes_to_its_department
             at="2026-11-23T11:00:00+01:00")
     after = next_action(client, "INV-K", "2026-11-24T10:00:00+01:00")
     assert after["action"] == "pause"
-    assert (after["task"]["type"], after["task"]["owner"]) == ("dispute", "quality")
-    assert after["task"]["due"] == "2026-12-23"  # opened 23 November + the policy's 30 days
+    assert (after["task"]["type"], after["task"]["owner"]) == ("dispute", "customer_service")  # disputes.types
+    assert after["task"]["due"] == "2026-12-07"  # opened 23 November + the quality route's 14 days' SLA
     assert client.get("/v1/invoices/INV-K").get_json()["disputed"] is True
 
 

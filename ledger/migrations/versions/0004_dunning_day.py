@@ -1,16 +1,16 @@
 """The dunning day: runs (one per business date), the transactional outbox, the invoices of a payment plan;
 when a promise was found kept or broken and a plan closed; tasks looked up by invoice, open invoices by customer.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0004
+Revises: 0003
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
