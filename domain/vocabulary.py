@@ -25,7 +25,7 @@ SIZES = ("small", "medium", "large", "consumer")
 #: department with its SLA.
 DISPUTE_TYPES = ("price", "quantity", "quality", "not_received", "duplicate", "other")
 #: Work for people: the kinds of task on a worklist.
-TASK_TYPES = ("call", "dispute", "review", "unmatched_payment", "broken_promise", "escalation")
+TASK_TYPES = ("call", "dispute", "review", "unmatched_payment", "broken_promise", "escalation", "dispute_overdue")
 #: Weekdays as policies write them (``date.weekday()`` order: 0 = Monday) and as people read them.
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -6,17 +6,19 @@ invoice id (``serving.dunning_view.from_ledger`` builds the request,
 ``engine.decisions.decide_next_actions`` decides it: the same facts, rules, bandit
 and answer), only in bulk: a partition of customers is read from the ledger in a
 fixed number of queries, its features in one read of the store, scored and
-explained in one model call each. Then ``engine.consolidation`` turns each
-customer's decisions into one message per channel (five overdue invoices, one
-reminder) and its calls into one task, and everything a partition decided is
-written together, where it was decided: the hash-chained audit records first
+explained in one model call each. Each decision's task is the one next-action
+opens (``ledger.tasks.decision_task_row``, found on the worklist when it is open
+already), so the answer the run records names its worklist task. Then
+``engine.consolidation`` turns each customer's decisions into one message per
+channel (five overdue invoices, one reminder), and everything a partition decided
+is written together, where it was decided: the hash-chained audit records first
 (one transaction, serialised with every other writer of the chain), then in one
 ledger transaction the decision index, the outbox messages (``queued``), the
 tasks, and what the day found of promises and payment plans.
 
 Idempotent per business day: ids are fixed by the day and the invoice (request
 ``run:<day>:<invoice>``, its decision id, message ``msg:<day>:<customer>:<n>``,
-task ``task:<kind>:<key>``), and ``dunning_runs`` keeps one row per day: a finished
+a decision's task ``<type>:<invoice>:<due>``, the day's own ``task:<kind>:<key>``), and ``dunning_runs`` keeps one row per day: a finished
 day answers its stored report and writes nothing; a run that stopped half-way is
 resumed (a partition adds only what is missing; its audit records, already
 written, are kept and the ledger follows them).
@@ -50,18 +52,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from domain.contract import NextActionByInvoice
+from domain.contract import NextActionByInvoice, NextActionRequest, Task
 from domain.errors import InvalidInput
-from engine.consolidation import Bundle, Decided, Work, consolidate
-from engine.decisions import decide_next_actions
+from engine.consolidation import Bundle, Decided, consolidate
+from engine.decisions import Decision, decide_next_actions
 from engine.ports import FeatureStore, Served
 from features.online import MemoryStore
 from ledger import runs
 from ledger import schema as t
 from ledger.book import Book, cents
-from ledger.collections import open_tasks, settle_plans, settle_promises, task
+from ledger.collections import open_tasks, settle_plans, settle_promises
 from ledger.database import insert_new
 from ledger.outbox import Item, Message, queue
+from ledger.tasks import decision_task_row, open_tasks_of
 from ledger.views import invoice_views
 from serving.audit import AuditLog, Prepared
 from serving.dunning_view import from_ledger, micros
@@ -168,7 +171,6 @@ class PartitionResult:
     decided: list[Decided]
     skipped: list[str]
     state: DayState
-    handled: frozenset[str]     # task names the day's state opens (the disputes'), not each decision
     cpu: Counter[str]           # CPU seconds per stage (this process's, or the worker's)
     seconds: float              # wall seconds deciding it
 
@@ -208,6 +210,10 @@ def decide_partition(ctx: Deciding, day: date, part: Partition, received: dateti
     clock.lap("requests")
     decisions = decide_next_actions(requests, store=store, served=ctx.served)
     clock.lap("decide")
+    _name_tasks(ctx.engine, requests, decisions, now_us)
+    clock.lap("tasks")
+    state = day_state(views, policy, now_us, received_us)
+    clock.lap("state")
     entries, decided = [], []
     for request, decision in zip(requests, decisions):
         body = NextActionByInvoice.model_construct(request_id=request.request_id, invoice_id=request.invoice.id,
@@ -219,11 +225,20 @@ def decide_partition(ctx: Deciding, day: date, part: Partition, received: dateti
         decided.append(decided_from(entry.payload))
         entries.append(Prepared.of(entry))
     clock.lap("records")
-    state = day_state(views, policy, now_us, received_us)
-    clock.lap("state")
-    return PartitionResult(entries, decided, skipped, state,
-                           frozenset({policy.disputes.task, policy.disputes.overdue_task}), clock.cpu,
-                           time.perf_counter() - t0)
+    return PartitionResult(entries, decided, skipped, state, clock.cpu, time.perf_counter() - t0)
+
+
+def _name_tasks(engine: Engine, requests: list[NextActionRequest], decisions: list[Decision], now_us: int) -> None:
+    """Give each decision's task its worklist id, as next-action does: the open task of its invoice and type
+    (a dispute's, opened when it was booked), else its own row's (``_write`` opens it)."""
+    tasks = [(r, d.answer.task) for r, d in zip(requests, decisions) if d.answer.task is not None]
+    if not tasks:
+        return
+    with engine.connect() as conn:
+        known = open_tasks_of(conn, [r.invoice.id for r, _ in tasks])
+    for request, task in tasks:
+        task.id = known.get((request.invoice.id, task.type)) or \
+            decision_task_row(task, request.customer.id, request.invoice.id, now_us)["id"]
 
 
 @dataclass
@@ -251,8 +266,7 @@ def run_partition(ctx: Deciding, day: date, part: Partition, received: datetime,
     clock = _Stages()
     if dry_run:
         decided = result.decided
-        bundles, work = consolidate(decided, result.handled)
-        messages, tasks = len(bundles), len(work) + len(result.state.tasks)
+        messages, tasks = len(consolidate(decided)), len(_task_rows(decided, result.state, 0))
     else:
         decided = _recorded(ctx.audit, result)
         clock.lap("audit")
@@ -284,16 +298,10 @@ def decided_from(payload: Mapping[str, Any]) -> Decided:
     return Decided(invoice_id=invoice["id"], customer_id=on["customer"]["id"], decision_id=r["decision_id"],
                    request_id=r["request_id"], action=r["action"], step=r["step"], segment=r["segment"],
                    channel=r["channel"], send_at=None if r["send_at"] is None else datetime.fromisoformat(r["send_at"]),
-                   tone=r["tone"], assignee=r["assignee"], task=_policy_task(r["task"]), amount=float(invoice["amount"]),
-                   collection_costs=r["collection_costs"], p_late_30=float(r["risk"]["p_late_30"]),
-                   days_past_due=(now.date() - date.fromisoformat(invoice["due_date"])).days,
+                   tone=r["tone"], assignee=r["assignee"],
+                   task=None if r["task"] is None else Task.model_validate(r["task"]), amount=float(invoice["amount"]),
+                   collection_costs=r["collection_costs"], days_past_due=(now.date() - date.fromisoformat(invoice["due_date"])).days,
                    reasons=tuple(x["text"] for x in r["reasons"][:6]))
-
-
-def _policy_task(task: Mapping[str, Any] | None) -> str | None:
-    """The task a policy row named for the decision (the answer's task is named by its type otherwise: a call
-    or an escalation, which the day consolidates per customer itself)."""
-    return task["name"] if task is not None and task["name"] != task["type"] else None
 
 
 @dataclass
@@ -412,8 +420,7 @@ def _write(engine: Engine, day: date, decided: list[Decided], result: PartitionR
            wall_us: int) -> tuple[int, int]:
     """One ledger transaction: the decision index, the outbox, the tasks, the promises and plans found.
     Returns the messages and tasks that are new."""
-    bundles, work = consolidate(decided, result.handled)
-    state = result.state
+    bundles, state = consolidate(decided), result.state
     rid = runs.run_id(day.isoformat())
     with engine.begin() as conn:
         insert_new(conn, t.decisions, [
@@ -421,10 +428,7 @@ def _write(engine: Engine, day: date, decided: list[Decided], result: PartitionR
              "customer_id": d.customer_id, "invoice_id": d.invoice_id, "outcome": d.action, "at_us": now_us,
              "received_us": wall_us, "summary": _summary(d)} for d in decided])
         messages = queue(conn, [_message(rid, day, b, n, now_us) for n, b in _numbered(bundles)], wall_us)
-        tasks = [_task(w, day, now_us, wall_us) for w in work]
-        new = open_tasks(conn, [x for x, w in zip(tasks, work) if not w.once_per_invoice])
-        new += open_tasks(conn, [x for x, w in zip(tasks, work) if w.once_per_invoice], once_per_invoice=True)
-        new += open_tasks(conn, state.tasks)
+        new = open_tasks(conn, _task_rows(decided, state, now_us), once_per_invoice=True)
         settle_promises(conn, state.promises, wall_us)
         settle_plans(conn, state.plans, wall_us)
     return messages, new
@@ -450,6 +454,8 @@ def _message(rid: str, day: date, b: Bundle, n: int, now_us: int) -> Message:
                          for d in b.decided))
 
 
-def _task(w: Work, day: date, now_us: int, wall_us: int) -> dict[str, Any]:
-    keys = (*w.keys, day.isoformat()) if w.once_per_invoice else w.keys
-    return task(w.kind, keys, w.owner, w.customer_id, w.invoice_id, now_us, w.priority, w.reason, wall_us)
+def _task_rows(decided: list[Decided], state: DayState, now_us: int) -> list[dict[str, Any]]:
+    """The day's tasks: the decisions' (each skipped while its invoice has an open task of its type, the id its
+    answer recorded) and its state's (broken promises, disputes past their SLA)."""
+    return [*(decision_task_row(d.task, d.customer_id, d.invoice_id, now_us) for d in decided if d.task is not None),
+            *state.tasks]

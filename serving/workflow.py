@@ -2,19 +2,20 @@
 
 Why here: a dispute's task needs the policy (its type's department and SLA) and
 the ledger's rows; the events API opens it the moment the dispute is booked (in
-the same transaction), the dunning run makes sure every open dispute has one,
-escalates the disputes past their SLA, and writes what it found of the promises
-(kept, broken: a broken promise is a task for the collector) and payment plans
-(completed, or cancelled after a missed instalment). One builder for each, so the
-event and the run open the same task (same id, once).
+the same transaction; a decision on the disputed invoice, next-action's or the
+run's, finds it open and names it). The dunning run escalates the disputes past
+their SLA and writes what it found of the promises (kept, broken: a broken
+promise is a task for the collector) and payment plans (completed, or cancelled
+after a missed instalment).
 
 Example::
 
-    rows = dispute_tasks(policy, [(dispute, invoice)], now_us=now_us, created_us=wall_us)
+    row = dispute_task(policy, dispute, invoice, created_us=wall_us)
+    late = overdue_task(policy, dispute, invoice, now_us=now_us, created_us=wall_us)   # None within the SLA
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,25 +29,32 @@ from ledger.events import US_PER_DAY, iso
 from ledger.views import InvoiceView
 
 
-def dispute_tasks(policy: CreditPolicy, disputes: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]],
-                  now_us: int, created_us: int) -> list[dict[str, Any]]:
-    """Per open (dispute, invoice): the task for its department, due at the end of its SLA; and past the SLA
-    on ``now``'s day, the escalation."""
-    out = []
-    for dispute, invoice in disputes:
-        route = policy.disputes.route(dispute["reason"])
-        open_eur = (invoice["amount_cents"] - invoice["paid_cents"]) / 100
-        what = f"{dispute['reason'].replace('_', ' ')} dispute on {invoice['id']} (EUR {open_eur:,.2f})"
-        due = dispute["opened_us"] + route.sla_days * US_PER_DAY
-        out.append(task("dispute", (dispute["id"],), route.department, invoice["customer_id"], invoice["id"], due,
-                        open_eur, f"Solve the {what} within {route.sla_days} days", created_us))
-        if day_of(now_us) - day_of(dispute["opened_us"]) >= route.sla_days:
-            resumes = "dunning resumes" if route.resume_dunning_after_sla else "dunning stays paused"
-            out.append(task("dispute_overdue", (dispute["id"],), policy.disputes.escalate_to, invoice["customer_id"],
-                            invoice["id"], now_us, open_eur,
-                            f"The {what} is past its SLA of {route.sla_days} days at {route.department}; {resumes}",
-                            created_us))
-    return out
+def dispute_task(policy: CreditPolicy, dispute: Mapping[str, Any], invoice: Mapping[str, Any],
+                 created_us: int) -> dict[str, Any]:
+    """The task of an open dispute for the department of its type, due at the end of its SLA."""
+    route = policy.disputes.route(dispute["reason"])
+    open_eur, what = _what(dispute, invoice)
+    return task("dispute", (dispute["id"],), route.department, invoice["customer_id"], invoice["id"],
+                dispute["opened_us"] + route.sla_days * US_PER_DAY, open_eur,
+                f"Solve the {what} within {route.sla_days} days", created_us)
+
+
+def overdue_task(policy: CreditPolicy, dispute: Mapping[str, Any], invoice: Mapping[str, Any], now_us: int,
+                 created_us: int) -> dict[str, Any] | None:
+    """The escalation of an open dispute past its type's SLA on ``now``'s day (None within it)."""
+    route = policy.disputes.route(dispute["reason"])
+    if day_of(now_us) - day_of(dispute["opened_us"]) < route.sla_days:
+        return None
+    open_eur, what = _what(dispute, invoice)
+    resumes = "dunning resumes" if route.resume_dunning_after_sla else "dunning stays paused"
+    return task("dispute_overdue", (dispute["id"],), policy.disputes.escalate_to, invoice["customer_id"],
+                invoice["id"], now_us, open_eur,
+                f"The {what} is past its SLA of {route.sla_days} days at {route.department}; {resumes}", created_us)
+
+
+def _what(dispute: Mapping[str, Any], invoice: Mapping[str, Any]) -> tuple[float, str]:
+    open_eur = (invoice["amount_cents"] - invoice["paid_cents"]) / 100
+    return open_eur, f"{dispute['reason'].replace('_', ' ')} dispute on {invoice['id']} (EUR {open_eur:,.2f})"
 
 
 def open_dispute_tasks(conn: sa.Connection, policy: CreditPolicy, dispute_ids: Sequence[str], created_us: int) -> int:
@@ -59,15 +67,13 @@ def open_dispute_tasks(conn: sa.Connection, policy: CreditPolicy, dispute_ids: S
                             .where(d.id.in_(dispute_ids[part:part + 500]), d.status == "open")).all()
         pairs += [({c.name: row._mapping[c] for c in t.disputes.c}, {c.name: row._mapping[c] for c in t.invoices.c})
                   for row in rows]
-    tasks = [x for dispute, invoice in pairs for x in dispute_tasks(policy, [(dispute, invoice)], dispute["opened_us"],
-                                                                      created_us)]
-    return open_tasks(conn, tasks)
+    return open_tasks(conn, [dispute_task(policy, dispute, invoice, created_us) for dispute, invoice in pairs])
 
 
 @dataclass
 class DayState:
     """What the run found on its day beside the decisions: promises newly kept or broken, plans whose
-    instalments or status changed, and the tasks that follow from them and from open disputes."""
+    instalments or status changed, and the tasks that follow from them and from disputes past their SLA."""
 
     promises: dict[str, PromiseStanding] = field(default_factory=dict)
     plans: dict[str, tuple[PlanStanding, str | None]] = field(default_factory=dict)
@@ -102,5 +108,7 @@ def day_state(views: Sequence[InvoiceView], policy: CreditPolicy, now_us: int, c
             state.plans[plan.row["id"]] = (standing, status)
         dispute = view.open_dispute
         if dispute is not None:
-            state.tasks += dispute_tasks(policy, [(dispute, view.invoice)], now_us, created_us)
+            late = overdue_task(policy, dispute, view.invoice, now_us, created_us)
+            if late is not None:
+                state.tasks.append(late)
     return state

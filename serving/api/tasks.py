@@ -27,7 +27,7 @@ from domain.contract import Task
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.vocabulary import TASK_TYPES
 from engine.calendar import next_business_day
-from ledger.tasks import TASK_STATUSES, open_task, task_row, worklist
+from ledger.tasks import TASK_STATUSES, decision_task_row, open_task, task_row, worklist
 from serving.access import requires
 from serving.api._body import parse
 from serving.api.book import iso
@@ -199,7 +199,4 @@ def _cursor(raw: str | None) -> tuple[float, str] | None:
 
 def open_decision_task(engine, task: Task, customer_id: str, invoice_id: str, now: datetime) -> str:  # noqa: ANN001
     """Put a decision's task on the worklist (once per invoice and type while open); its id."""
-    return open_task(engine, {"id": f"{task.type}:{invoice_id}:{task.due:%Y%m%d}", "type": task.type,
-                              "owner": task.owner, "customer_id": customer_id, "invoice_id": invoice_id,
-                              "due_us": micros(_midnight(task.due)), "priority": task.priority, "status": "open",
-                              "reason": task.reason, "created_us": micros(now)})
+    return open_task(engine, decision_task_row(task, customer_id, invoice_id, micros(now)))

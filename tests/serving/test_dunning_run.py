@@ -98,7 +98,40 @@ def test_a_second_run_on_the_same_day_creates_nothing(app) -> None:
     assert counts(engine_of(app)) == before and audit.count() == records
     assert before["tasks"] >= 1 and before["outbox_messages"] == 1
     (call,) = rows(engine_of(app), t.tasks, t.tasks.c.type == "call")
-    assert (call["owner"], call["customer_id"]) == ("Anna de Vries", "C-K") and "K-1" in call["reason"]
+    assert (call["owner"], call["customer_id"], call["invoice_id"]) == ("Anna de Vries", "C-K", "K-1")
+    assert decision(app, "K-1")["response"]["task"]["id"] == call["id"]  # the answer names its worklist task
+
+
+def test_the_runs_call_is_the_task_next_action_names_and_takes_the_calls_outcome(sqlite_app) -> None:
+    """The run opens each decision's own task (``engine.tasks``, as next-action by invoice id does): the
+    recorded answer names the worklist task, next-action on the same invoice and day finds it (no second call),
+    a promise the call brought is booked on it, and every task the run opens can be asked for by its type."""
+    client = routed(sqlite_app)
+    post(client, customer("C-K", "business", key_account=True, account_manager="Anna de Vries", consent_phone=True),
+         issued("C-K", "K-1", "2026-10-20T00:00:00", amount=5000.0), issued("C-K", "K-2", "2026-10-20T00:00:00",
+                                                                           amount=3000.0))
+    post(client, customer("P-C"), issued("P-C", "P-1", "2026-10-20T00:00:00"),
+         event("d-p1", "dispute_opened", "P-C", "P-1", "2026-10-21T09:00:00", reason="price"))  # past its SLA
+    run(client, status=201)
+    calls = {r["invoice_id"]: r for r in rows(engine_of(sqlite_app), t.tasks, t.tasks.c.type == "call")}
+    assert sorted(calls) == ["K-1", "K-2"] and {r["owner"] for r in calls.values()} == {"Anna de Vries"}
+    for invoice_id, row in calls.items():
+        assert decision(sqlite_app, invoice_id)["response"]["task"]["id"] == row["id"]
+    by_id = client.post("/v1/decisions/next-action", json={"request_id": "again-K-1", "invoice_id": "K-1",
+                                                           "now": f"{DAY}T08:00:00+00:00"}).get_json()
+    assert by_id["task"]["id"] == calls["K-1"]["id"]
+    assert len(rows(engine_of(sqlite_app), t.tasks, t.tasks.c.type == "call")) == 2
+    done = client.post(f"/v1/tasks/{calls['K-1']['id']}/outcome", json={
+        "outcome_id": "call-1", "outcome": "promise_to_pay", "at": f"{DAY}T10:00:00+00:00",
+        "promise": {"date": "2026-11-06", "amount": 5000.0}})
+    assert done.status_code == 200, done.get_data(as_text=True)
+    assert [(r["invoice_id"], r["amount_cents"]) for r in rows(engine_of(sqlite_app), t.promises)] == [
+        ("K-1", 500000)]
+    kinds = {r["type"] for r in rows(engine_of(sqlite_app), t.tasks)}
+    assert {"call", "dispute"} <= kinds
+    for kind in sorted(kinds):
+        listed = client.get("/v1/tasks", query_string={"type": kind})
+        assert listed.status_code == 200 and listed.get_json()["tasks"], (kind, listed.get_data(as_text=True))
 
 
 def test_a_dry_run_decides_and_writes_nothing(sqlite_app) -> None:
@@ -133,6 +166,7 @@ def test_a_dispute_after_the_reminder_was_queued_cancels_it(app) -> None:
     by_id = client.post("/v1/decisions/next-action", json={"request_id": "after-dispute", "invoice_id": ids[2],
                                                            "now": f"{DAY}T08:00:00+00:00"}).get_json()
     assert by_id["action"] == "pause" and by_id["task"]["name"] == "resolve_dispute"
+    assert by_id["task"]["id"] == tasks[ids[2]]["id"]  # the task opened when the dispute was booked
 
 
 def test_a_payment_takes_the_paid_invoice_off_a_queued_reminder(sqlite_app) -> None:
