@@ -17,11 +17,12 @@ ledger transaction the decision index, the outbox messages (``queued``), the
 tasks, and what the day found of promises and payment plans.
 
 Idempotent per business day: ids are fixed by the day and the invoice (request
-``run:<day>:<invoice>``, its decision id, message ``msg:<day>:<customer>:<n>``,
-a decision's task ``<type>:<invoice>:<due>``, the day's own ``task:<kind>:<key>``), and ``dunning_runs`` keeps one row per day: a finished
-day answers its stored report and writes nothing; a run that stopped half-way is
-resumed (a partition adds only what is missing; its audit records, already
-written, are kept and the ledger follows them).
+``run:<day>:<invoice>``, its decision id, message ``msg:<day>:<customer>:<n>``, a
+decision's task ``<type>:<invoice>:<due>``, the day's own ``task:<kind>:<key>``),
+and ``dunning_runs`` keeps one row per day: a finished day answers its stored
+report and writes nothing; a run that stopped half-way is resumed (a partition
+adds only what is missing; its audit records, already written, are kept and the
+ledger follows them).
 
 Partitioned by customer (a customer's invoices are consolidated together), so a
 partition is decided and written anywhere: in this process, or on a Dask cluster
@@ -300,7 +301,8 @@ def decided_from(payload: Mapping[str, Any]) -> Decided:
                    channel=r["channel"], send_at=None if r["send_at"] is None else datetime.fromisoformat(r["send_at"]),
                    tone=r["tone"], assignee=r["assignee"],
                    task=None if r["task"] is None else Task.model_validate(r["task"]), amount=float(invoice["amount"]),
-                   collection_costs=r["collection_costs"], days_past_due=(now.date() - date.fromisoformat(invoice["due_date"])).days,
+                   collection_costs=r["collection_costs"],
+                   days_past_due=(now.date() - date.fromisoformat(invoice["due_date"])).days,
                    reasons=tuple(x["text"] for x in r["reasons"][:6]))
 
 
