@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, TypeVar
 
 from flask import current_app, request
 from pydantic import BaseModel
 
 from domain.contract import DateWindow
+from domain.errors import InvalidInput
 from serving.audit import canonical
 from serving.problems import UnsupportedMediaType
 
@@ -43,6 +45,17 @@ def parse(model: type[M], *alternatives: type[BaseModel], max_bytes: int | None 
         if keys is not None and required <= keys and not keys & (set(model.model_fields) - set(other.model_fields)):
             return other.model_validate_json(data, context=context)  # type: ignore[return-value]
     return model.model_validate_json(data, context=context)
+
+
+def cursor_parts(raw: str | None, pattern: "re.Pattern[str]") -> tuple[str, str] | None:
+    """The two parts of a page cursor this API gave out (``None``: the first page); anything else is a 422."""
+    if raw is None:
+        return None
+    found = pattern.fullmatch(raw)
+    if found is None:
+        raise InvalidInput("cursor is not one this API gave out (take next_cursor of the previous page)",
+                           field="cursor")
+    return found.group(1), found.group(2)
 
 
 def _top_level_keys(data: bytes) -> set[str] | None:

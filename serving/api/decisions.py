@@ -42,7 +42,7 @@ from engine.decisions import Decision, decide_checkout, decide_next_action, orde
 from features.online import MemoryStore
 from engine.degraded import decide_checkout_rules_only
 from serving.access import requires
-from serving.api._body import parse
+from serving.api._body import cursor_parts, parse
 from ledger.views import customer_row, invoice_view, record_decision, search_decisions
 from serving.api.book import decision_summary
 from serving.api.tasks import open_decision_task
@@ -225,13 +225,8 @@ CURSOR = re.compile(r"([0-9]{1,18})\.(dec_[0-9a-f]{32})")
 
 def _cursor(raw: str | None) -> tuple[int, str] | None:
     """The position after which the next page starts: ``<receipt time in us>.<decision id>``."""
-    if raw is None:
-        return None
-    found = CURSOR.fullmatch(raw)
-    if found is None:
-        raise InvalidInput("cursor is not one this API gave out (take next_cursor of the previous page)",
-                           field="cursor")
-    return int(found.group(1)), found.group(2)
+    parts = cursor_parts(raw, CURSOR)
+    return None if parts is None else (int(parts[0]), parts[1])
 
 
 @bp.get("/<decision_id:decision_id>")

@@ -29,7 +29,7 @@ from domain.vocabulary import TASK_TYPES
 from engine.calendar import next_business_day
 from ledger.tasks import TASK_STATUSES, decision_task_row, open_task, task_row, worklist
 from serving.access import requires
-from serving.api._body import parse
+from serving.api._body import cursor_parts, parse
 from serving.api.book import iso
 from serving.api.events import follow
 from serving.dunning_view import micros, moment
@@ -188,13 +188,8 @@ def _encode(priority: float, task_id: str) -> str:
 
 def _cursor(raw: str | None) -> tuple[float, str] | None:
     """The (priority, id) after which the next page starts: ``<priority in cents>.<task id>``."""
-    if raw is None:
-        return None
-    found = CURSOR.fullmatch(raw)
-    if found is None:
-        raise InvalidInput("cursor is not one this API gave out (take next_cursor of the previous page)",
-                           field="cursor")
-    return int(found.group(1)) / 100, found.group(2)
+    parts = cursor_parts(raw, CURSOR)
+    return None if parts is None else (int(parts[0]) / 100, parts[1])
 
 
 def open_decision_task(engine, task: Task, customer_id: str, invoice_id: str, now: datetime) -> str:  # noqa: ANN001
