@@ -320,6 +320,25 @@ class Ledger:
     def tables(self) -> dict[str, pd.DataFrame]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
+    def known_at(self, cutoff: pd.Timestamp) -> "Ledger":
+        """The ledger as it was known at ``cutoff``: every event after it deleted (a back-test's past).
+
+        Invoices issued later are gone, payments and write-offs after it undone, disputes resolved
+        later open again; the customers (master data) and the simulator's traits are kept.
+        """
+        inv = self.invoices[self.invoices["issued_at"] <= cutoff].copy()
+        for col in ("paid_at", "written_off_at"):
+            inv[col] = inv[col].where(inv[col] <= cutoff)
+        dis = self.disputes[self.disputes["opened_at"] <= cutoff].copy()
+        dis["resolved_at"] = dis["resolved_at"].where(dis["resolved_at"] <= cutoff)
+
+        def before(df: pd.DataFrame, column: str) -> pd.DataFrame:
+            return df[df[column] <= cutoff].reset_index(drop=True)
+        return Ledger(customers=self.customers, invoices=inv.reset_index(drop=True),
+                      payments=before(self.payments, "paid_at"), disputes=dis.reset_index(drop=True),
+                      reminders=before(self.reminders, "sent_at"), traits=self.traits,
+                      promises=before(self.promises, "made_at"), escalations=before(self.escalations, "escalated_at"))
+
     def validated(self) -> "Ledger":
         """A copy whose every table passed :func:`validate` and :func:`check_references`."""
         tables = {n: validate(TABLES[n], df) for n, df in self.tables().items()}

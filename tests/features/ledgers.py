@@ -50,19 +50,6 @@ def tiny_ledger() -> Ledger:
                   reminders=_frame(REMINDERS, []))
 
 
-def cut_at(ledger: Ledger, cutoff: pd.Timestamp) -> Ledger:
-    """The ledger as it was known at ``cutoff``: every event after it deleted."""
-    inv = ledger.invoices[ledger.invoices["issued_at"] <= cutoff].copy()
-    for col in ("paid_at", "written_off_at"):
-        inv[col] = inv[col].where(inv[col] <= cutoff)
-    dis = ledger.disputes[ledger.disputes["opened_at"] <= cutoff].copy()
-    dis["resolved_at"] = dis["resolved_at"].where(dis["resolved_at"] <= cutoff)
-    return Ledger(customers=ledger.customers, invoices=inv.reset_index(drop=True),
-                  payments=ledger.payments[ledger.payments["paid_at"] <= cutoff].reset_index(drop=True),
-                  disputes=dis.reset_index(drop=True),
-                  reminders=ledger.reminders[ledger.reminders["sent_at"] <= cutoff].reset_index(drop=True))
-
-
 def shuffle_after(ledger: Ledger, cutoff: pd.Timestamp, seed: int) -> Ledger:
     """Every event time after ``cutoff`` redrawn at random after it (the future scrambled)."""
     rng = np.random.default_rng(seed)

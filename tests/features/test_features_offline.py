@@ -7,7 +7,7 @@ import pytest
 
 from features.definitions import FEATURE_NAMES, FEATURES, MONTH_DAYS
 from features.offline import build_feature_table
-from tests.features.ledgers import cut_at, shuffle_after, tiny_ledger
+from tests.features.ledgers import shuffle_after, tiny_ledger
 
 
 def _row(table: pd.DataFrame, invoice_id: str) -> pd.Series:
@@ -72,11 +72,11 @@ def test_deleting_or_shuffling_the_future_changes_nothing_before(small_ledger, c
     full = build_feature_table(small_ledger).set_index("invoice_id")
     known = full[full["issued_at"] <= cutoff]
     assert len(known) > 1000
-    for variant in (cut_at(small_ledger, cutoff), shuffle_after(small_ledger, cutoff, seed=5)):
+    for variant in (small_ledger.known_at(cutoff), shuffle_after(small_ledger, cutoff, seed=5)):
         other = build_feature_table(variant).set_index("invoice_id").loc[known.index]
         pd.testing.assert_frame_equal(other[list(FEATURE_NAMES)], known[list(FEATURE_NAMES)], check_exact=True)
     # and the future does matter after the cut (the test can fail)
-    later = build_feature_table(cut_at(small_ledger, cutoff)).set_index("invoice_id")
+    later = build_feature_table(small_ledger.known_at(cutoff)).set_index("invoice_id")
     assert len(later) < len(full)
 
 

@@ -15,7 +15,7 @@ from features.definitions import FEATURE_NAMES
 from ledger.events import to_us
 from features.offline import build_feature_table
 from features.online.replay import online_feature_table
-from tests.features.ledgers import cut_at, shuffle_after, with_collections
+from tests.features.ledgers import shuffle_after, with_collections
 from training.simulation import SimulationConfig, simulate
 
 TOL = 1e-9
@@ -69,7 +69,7 @@ def test_parity_with_promises_escalations_and_disputes(store, small_ledger) -> N
 @pytest.mark.parametrize("variant", ["deleted", "shuffled"])
 def test_online_features_ignore_the_future(store, small_ledger, variant: str) -> None:
     cutoff = pd.Timestamp("2024-07-01 08:00:00")
-    changed = cut_at(small_ledger, cutoff) if variant == "deleted" else shuffle_after(small_ledger, cutoff, seed=2)
+    changed = small_ledger.known_at(cutoff) if variant == "deleted" else shuffle_after(small_ledger, cutoff, seed=2)
     online, problems = online_feature_table(store, changed)
     assert all(to_us(_event_time(changed, r.event_id)) > to_us(cutoff) for r in problems)
     reference = build_feature_table(small_ledger).set_index("invoice_id")
