@@ -51,6 +51,9 @@ OPERATIONS: list[tuple[str, str, str, Body, dict[int, type[BaseModel] | None]]] 
     ("/v1/tasks/{task_id}/outcome", "post", "Book what happened (reached, not reached, promise to pay, dispute raised, "
      "payment plan agreed, wrong contact): closes or reschedules the task, idempotent by outcome_id",
      s.TaskOutcomeRequest, {200: s.TaskOutcomeResult}),
+    ("/v1/forecast", "get", "Cash-in forecast: expected receipts per week for the next 12 weeks from the open "
+     "invoices of a legal entity (entity; absent: consolidated) at a day (at; absent: today), the model's with "
+     "a 90 % interval and the ageing-bucket baseline's, in cents", None, {200: s.ForecastOut}),
     ("/v1/events", "post", "Apply a batch of ledger and reminder events (idempotent by event_id)",
      s.EventsRequest, {200: s.EventsResponse}),
     ("/v1/dunning/runs", "post", "Run the day's dunning: every open invoice decided, one consolidated message per "
@@ -83,6 +86,8 @@ QUERY: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
                            "status": {"type": "string", "enum": ["open", "done"]},
                            "cursor": {"type": "string", "pattern": r"^[0-9]{1,15}\.[A-Za-z0-9_.:@/+-]{1,200}$"},
                            "limit": {"type": "integer", "minimum": 1, "maximum": 500}},
+    ("/v1/forecast", "get"): {"entity": {"type": "string", "maxLength": 128}, "at": {"type": "string",
+                                                                                     "format": "date"}},
     ("/v1/customers/{customer_id}/invoices", "get"): {
         "status": {"type": "string", "enum": ["open", "overdue", "disputed", "paid", "written_off"]}},
 }

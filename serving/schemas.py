@@ -367,3 +367,27 @@ class TaskOutcomeResult(BaseModel):
     outcome: str
     events: list[EventResult]
     follow_up: TaskOut | None = None
+
+
+class ForecastWeek(BaseModel):
+    """One week of the cash-in forecast: receipts expected (the model's, its 90 % interval, the
+    ageing-bucket baseline's), in cents."""
+
+    week: int
+    starts: str
+    expected_cents: int
+    low_cents: int
+    high_cents: int
+    baseline_cents: int
+
+
+class ForecastOut(BaseModel):
+    """``GET /v1/forecast``: the 12 weeks after ``at`` from the invoices open then (``training.forecast``)."""
+
+    entity: str | None
+    at: str
+    open_invoices: int
+    open_cents: int
+    model_version: str | None
+    interval: float
+    weeks: list[ForecastWeek]

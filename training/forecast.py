@@ -372,10 +372,11 @@ class BacktestPoint:
 
 
 def backtest(ledger: Ledger, dates: Sequence[pd.Timestamp], config: TrainConfig = TrainConfig(),
-             weeks: int = WEEKS) -> list[BacktestPoint]:
+             weeks: int = WEEKS, level: bool = True) -> list[BacktestPoint]:
     """Forecasts made at past ``dates`` against what came in: a model trained on the ledger as known at
     each date (``Ledger.known_at``: its labels, split and calibration see nothing later), then
-    :func:`forecast` exactly as served, and the receipts of the following ``weeks`` weeks."""
+    :func:`forecast` exactly as served, and the receipts of the following ``weeks`` weeks.
+    ``level=False`` leaves out the recent level (an ablation for the docs; the service always levels)."""
     end = ledger.payments["paid_at"].max()
     points = []
     for at in map(pd.Timestamp, dates):
@@ -384,7 +385,7 @@ def backtest(ledger: Ledger, dates: Sequence[pd.Timestamp], config: TrainConfig 
                                f"the ledger ends {end.date()}", field="dates")
         known = ledger.known_at(at)
         model = train(known, config, progress=False).model
-        result = forecast(known, at, model, weeks)
+        result = forecast(known, at, model, weeks, level=level)
         actual = _cents(weekly_receipts(ledger, result.invoice_ids, at, weeks))
         points.append(BacktestPoint(result, actual))
     return points

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import date
 from typing import Any, TypeVar
 
 from flask import current_app, request
@@ -15,6 +16,16 @@ from serving.audit import canonical
 from serving.problems import UnsupportedMediaType
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def query_day(raw: str | None, name: str) -> date | None:
+    """A query parameter that is a day (``YYYY-MM-DD``); absent is ``None``, anything else a 422 naming it."""
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an ISO date (YYYY-MM-DD)", field=name) from None
 
 
 def date_window() -> DateWindow:

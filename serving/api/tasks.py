@@ -29,7 +29,7 @@ from domain.vocabulary import TASK_TYPES
 from engine.calendar import next_business_day
 from ledger.tasks import TASK_STATUSES, decision_task_row, open_task, task_row, worklist
 from serving.access import requires
-from serving.api._body import cursor_parts, parse
+from serving.api._body import cursor_parts, parse, query_day
 from serving.api.book import iso
 from serving.api.events import follow
 from serving.dunning_view import micros, moment
@@ -66,7 +66,7 @@ def list_tasks() -> Response:
         raise InvalidInput(f"type must be one of {list(TASK_TYPES)}", field="type")
     if status is not None and status not in TASK_STATUSES:
         raise InvalidInput(f"status must be one of {list(TASK_STATUSES)}", field="status")
-    due = _day(args.get("due"), "due")
+    due = query_day(args.get("due"), "due")
     owner = args.get("owner") or None  # an empty owner is no filter; the other filters are checked values
     if owner is not None and len(owner) > 64:
         raise InvalidInput("owner is at most 64 characters", field="owner")
@@ -167,15 +167,6 @@ def _field(name: str | None) -> str:
 
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, dtime(), tzinfo=moment(0).tzinfo)
-
-
-def _day(raw: str | None, name: str) -> date | None:
-    if raw is None:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an ISO date (YYYY-MM-DD)", field=name) from None
 
 
 CURSOR = re.compile(r"([0-9]{1,15})\.([A-Za-z0-9_.:@/+-]{1,200})")
