@@ -23,7 +23,14 @@ never (written off)    ``p_write_off``             --
 =====================  ==========================  ======================================
 
 The shapes are the empirical distributions of the invoices paid in the
-``HISTORY_WEEKS`` before the forecast date. An invoice still open ``x`` days
+``HISTORY_WEEKS`` before the forecast date. The level: the model serves a
+typical month's lateness (period effects, ``training.model``), so the two
+lateness heads are shifted in log-odds until their mean over the invoices
+whose label settled in the last ``RECENT_WEEKS`` equals what those invoices
+did (:func:`level_shift`); without it the back-test's forecasts made in a
+downturn were as bad as the baseline's (``docs/forecast.md``). A write-off head
+that could not be trained (a constant: no write-off labels yet) is replaced by
+P(> 30 days late) times the history's share of such invoices never paid. An invoice still open ``x`` days
 after its due date is conditioned on ``D > x``: with ``S`` the mixture's
 survival function, ``P(paid in week k) = (S(x + 7(k - 1)) - S(x + 7k)) / S(x)``,
 and its expected cash in week ``k`` is its open amount times that. Each invoice

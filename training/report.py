@@ -86,6 +86,36 @@ def curve_plots(y: np.ndarray, probabilities: dict[str, np.ndarray], out: Path, 
     return paths
 
 
+CURVE_POINTS = 50
+
+
+def curve_data(y: np.ndarray, probabilities: dict[str, np.ndarray], contributions: np.ndarray,
+               feature_names: list[str], top: int = 15) -> dict[str, Any]:
+    """The plots' numbers, for pages that draw them (``curves.json`` of a run): per model the ROC curve
+    (at most ``CURVE_POINTS`` points) and the calibration bins (10 equal-width: mean predicted,
+    observed rate, rows), and the global SHAP importance (mean |contribution| in log-odds, largest first)."""
+    both = 0 < y.sum() < len(y)
+    models: dict[str, Any] = {}
+    for name, p in probabilities.items():
+        p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
+        roc: list[list[float]] = []
+        if both:
+            fpr, tpr, _ = roc_curve(y, p)
+            keep = np.unique(np.linspace(0, len(fpr) - 1, min(CURVE_POINTS, len(fpr))).round().astype(int))
+            roc = [[float(fpr[i]), float(tpr[i])] for i in keep]
+        idx = np.minimum((p * 10).astype(int), 9)
+        counts = np.bincount(idx, minlength=10)
+        mean_p = np.bincount(idx, weights=p, minlength=10)
+        seen = np.bincount(idx, weights=y, minlength=10)
+        bins = [[float(mean_p[b] / counts[b]), float(seen[b] / counts[b]), int(counts[b])]
+                for b in range(10) if counts[b]]
+        models[name] = {"roc": roc, "calibration": bins}
+    importance = np.abs(contributions).mean(axis=0)
+    order = np.argsort(-importance)[:top]
+    return {"label": "late", "rows": int(len(y)), "models": models,
+            "shap_importance": [[feature_names[i], float(importance[i])] for i in order]}
+
+
 def shap_summary_plot(contributions: np.ndarray, X: np.ndarray, feature_names: list[str], out: Path) -> Path:
     """SHAP beeswarm of P(late) (margin space) on a sample of test rows."""
     import shap

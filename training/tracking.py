@@ -5,7 +5,7 @@ its parameters, every test metric of the model and the baselines, the data
 window and a hash of the training data, the feature list, the model (a
 self-contained pyfunc, see :func:`log_pyfunc`; input signature =
 ``FEATURE_NAMES``, input example), a SHAP summary,
-calibration, ROC and PR plots, and a short HTML report. When a champion
+calibration, ROC and PR plots (and their numbers, ``curves.json``), and a short HTML report. When a champion
 exists it is scored on this run's test rows (``champion.*`` metrics), so the
 promotion gate compares both models on the same months.
 
@@ -27,9 +27,11 @@ import numpy as np
 from domain.errors import KredoError
 from training import kredo_payment_delay, registry
 from training.pipeline import TrainResult, model_predictions, score
-from training.report import curve_plots, html_report, jsonable, shap_summary_plot
+from training.report import curve_data, curve_plots, html_report, jsonable, shap_summary_plot
 
 SHAP_SAMPLE = 2_000
+#: The run's plotted numbers (``training.report.curve_data``), read by the models page.
+CURVES = "curves.json"
 
 
 @dataclass
@@ -88,6 +90,7 @@ def log_run(result: TrainResult, uri: str | None = None, config_params: dict[str
         sample = X_test.sample(min(SHAP_SAMPLE, len(X_test)), random_state=0)
         contribs = model.explain(sample)[:, :-1]
         images.append(shap_summary_plot(contribs, sample.to_numpy(), list(model.feature_names_), tmpdir / "plots"))
+        mlflow.log_dict(curve_data(y, probs, contribs, list(model.feature_names_)), CURVES)
         for path in images:
             mlflow.log_artifact(str(path), "plots")
         facts = {"run": run.info.run_id, **{k: v for k, v in window.items() if k != "heads"},
