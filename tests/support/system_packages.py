@@ -1,4 +1,5 @@
-"""Install the system tools the tests run for real (redis-server, PostgreSQL, docker-compose's validator).
+"""Install the system tools the tests run for real (redis-server, PostgreSQL, docker-compose's validator,
+Chromium for the pages' browser tests).
 
 Why: tests never skip because a service is absent, and a fresh machine has
 neither binary. Debian's packages are the one source we may use; this module
@@ -12,7 +13,8 @@ import shutil
 import subprocess
 import sys
 
-PACKAGES = {"redis-server": "redis-server", "initdb": "postgresql", "docker-compose": "docker-compose"}
+PACKAGES = {"redis-server": "redis-server", "initdb": "postgresql", "docker-compose": "docker-compose",
+            "chromium": "chromium"}
 
 
 def postgres_bindir() -> str | None:
