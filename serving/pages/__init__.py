@@ -18,11 +18,11 @@ from flask import Flask, redirect, request
 from werkzeug.wrappers import Response
 
 from serving.access import CsrfMismatch, PageForbidden, SignInRequired, csrf_token
-from serving.pages import assets, auth, home, i18n
-from serving.pages.layout import ROLE_NAMES, render
+from serving.pages import assets, auth, customers, dashboard, decisions, home, i18n, worklist
+from serving.pages.layout import ROLE_NAMES, export_url, render, url_with
 
 #: The page groups, each a module with a ``bp`` made by ``layout.blueprint``.
-GROUPS = (assets, auth, home)
+GROUPS = (assets, auth, home, dashboard, worklist, customers, decisions)
 
 
 def init_app(app: Flask) -> None:
@@ -31,7 +31,8 @@ def init_app(app: Flask) -> None:
                       SESSION_COOKIE_SAMESITE="Strict",
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=float(app.config["PAGES_SESSION_HOURS"])))
     i18n.init_app(app)
-    app.jinja_env.globals.update(csrf_token=csrf_token, languages=i18n.LANGUAGE_NAMES, role_names=ROLE_NAMES)
+    app.jinja_env.globals.update(csrf_token=csrf_token, languages=i18n.LANGUAGE_NAMES, role_names=ROLE_NAMES,
+                                 export_url=export_url, url_with=url_with)
     app.jinja_env.filters["role_name"] = ROLE_NAMES.__getitem__
     for group in GROUPS:
         app.register_blueprint(group.bp)

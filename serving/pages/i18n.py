@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import Any
+
 from flask import Flask, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, format_currency, format_decimal, format_percent, get_locale
+from flask_babel import gettext as _
 
 #: The pages' languages; the first is the fallback.
 LANGUAGES = ("en", "nl")
@@ -33,3 +36,41 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     Babel(app, locale_selector=chosen_language)
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.filters.update(money=money, num=num, pct=pct, days=days, cell=cell)
+
+
+def money(eur: float | None) -> str:
+    """EUR as the reader writes it: ``€1,234.50`` in English, ``€ 1.234,50`` in Dutch."""
+    return "–" if eur is None else format_currency(eur, "EUR")
+
+
+def num(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else format_decimal(round(value, digits))
+
+
+def pct(rate: float | None) -> str:
+    """A rate (0.25) or, with ``points``, a percentage already (25.0) as ``25.0%``."""
+    return "–" if rate is None else format_percent(rate, "#,##0.0%")
+
+
+def days(value: float | None) -> str:
+    return "–" if value is None else _("%(n)s days", n=num(value))
+
+
+def cell(value: Any, kind: str) -> str:  # noqa: ANN401 - any table cell
+    """A table cell by its column's kind (``exports.Column``)."""
+    if value is None:
+        return "–"
+    if kind == "money":
+        return money(value)
+    if kind == "pct":
+        return pct(value)
+    if kind == "days":
+        return num(value, 0)
+    if kind == "int":
+        return format_decimal(value)
+    if kind == "date":
+        return str(value)[:10]
+    if kind == "bool":
+        return _("yes") if value else _("no")
+    return str(value)

@@ -24,8 +24,9 @@ then add the module to ``serving.pages.GROUPS`` and, for a menu entry, a row to 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 
 from domain.vocabulary import ROLES
@@ -44,6 +45,9 @@ ROLE_NAMES = {"checkout": _l("checkout system"), "dunning": _l("dunning system")
 #: The menu, in order: (endpoint, label). Shown to a person when the endpoint's view admits their role.
 NAV: list[tuple[str, Any]] = [
     ("pages_home.home", _l("Home")),
+    ("pages_dashboard.dashboard", _l("Receivables")),
+    ("pages_worklist.worklist_page", _l("Worklist")),
+    ("pages_decisions.search", _l("Decisions")),
 ]
 
 
@@ -77,3 +81,14 @@ def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     """``template`` with the layout's context (the signed-in person, their menu)."""
     who = caller()
     return render_template(template, person=who, nav=nav_for(who.role if who else None), **context), status
+
+
+def url_with(path: str, **args: Any) -> str:  # noqa: ANN401 - query values
+    """``path`` with the query ``args`` that are set (None and empty strings left out)."""
+    query = urlencode({k: v for k, v in args.items() if v not in (None, "")})
+    return f"{path}?{query}" if query else path
+
+
+def export_url(**changes: Any) -> str:  # noqa: ANN401 - query values
+    """This page's URL with ``changes`` to its query (the CSV and PDF links)."""
+    return url_with(request.path, **{**request.args.to_dict(), **changes})

@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 
 from domain.vocabulary import PEOPLE_ROLES
 from serving.access import get_ring
-from tests.support.api import make_app
+from tests.support.api import client, make_app, make_key
 from tests.support.pages import ARTIFACTS
 from tests.support.services import free_port
 from tests.support.system_packages import ensure
@@ -28,6 +28,23 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+#: A second legal entity's customer (the small ledger has none): the dashboard per entity and consolidated.
+ENTITY, ENTITY_CUSTOMER = "NL02", "C-NL02-1"
+RUN_DAY = "2024-12-31"  # the small ledger's last day: the dunning run fills the worklist and the decisions
+
+
+def _entity_events() -> list[dict]:
+    base = {"customer_id": ENTITY_CUSTOMER}
+    events = [{**base, "event_id": "nl02-cu", "type": "customer_updated", "at": "2024-06-01T09:00:00+00:00",
+               "customer_type": "business", "country": "NL", "name": "Tweede BV", "account_manager": "AM-NL02"}]
+    for n, (issued, due, amount) in enumerate((("2024-09-02", "2024-10-02", 1200.0), ("2024-11-04", "2024-12-04", 800.0),
+                                                ("2024-12-02", "2025-01-01", 450.5))):
+        events.append({**base, "event_id": f"nl02-i{n}", "type": "invoice_issued", "invoice_id": f"INV-NL02-{n}",
+                       "at": f"{issued}T09:00:00+00:00", "amount": amount, "due_at": f"{due}T00:00:00+00:00",
+                       "payment_terms_days": 30, "paperless": True, "legal_entity_id": ENTITY})
+    return events
+
+
 @dataclass
 class Site:
     """The served app: its base URL and the Flask app behind it (for keys and API test clients)."""
@@ -35,10 +52,25 @@ class Site:
     url: str
     app: object
 
+    def api(self, role: str):  # noqa: ANN201 - a Flask test client
+        """A test client of the API with a fresh Bearer key of ``role``."""
+        return client(self.app, role)
+
+    def api_key(self, role: str) -> str:
+        """A fresh key of ``role`` (a person's, to sign a test client in)."""
+        return make_key(self.app, role)
+
 
 @pytest.fixture(scope="package")
 def site(champion: dict[str, str], tmp_path_factory: pytest.TempPathFactory, small_ledger_db) -> Iterator[Site]:
+    """The small ledger plus a second entity's customer, after the day's dunning run (decisions, tasks,
+    messages), served on a free loopback port."""
     app = make_app(champion, tmp_path_factory.mktemp("pages-app"), history=small_ledger_db)
+    dunning = client(app, "dunning")
+    booked = dunning.post("/v1/events", json={"events": _entity_events()})
+    assert booked.status_code == 200 and all(r["status"] == "applied" for r in booked.get_json()["results"]), booked.text
+    run = dunning.post("/v1/dunning/runs", json={"date": RUN_DAY})
+    assert run.status_code == 201 and run.get_json()["tasks"] > 0, run.text
     server = make_server("127.0.0.1", free_port(), app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="pages-server", daemon=True)
     thread.start()

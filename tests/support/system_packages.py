@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 PACKAGES = {"redis-server": "redis-server", "initdb": "postgresql", "docker-compose": "docker-compose",
-            "chromium": "chromium"}
+            "chromium": "chromium", "libpangoft2-1.0.so.0": "libpangoft2-1.0-0"}
 
 
 def postgres_bindir() -> str | None:
@@ -29,6 +29,8 @@ def postgres_bindir() -> str | None:
 def _present(binary: str) -> bool:
     if binary == "initdb":
         return postgres_bindir() is not None
+    if ".so" in binary:  # a shared library (WeasyPrint's pango), not a program
+        return bool(glob.glob(f"/usr/lib/*/{binary}") or glob.glob(f"/usr/lib/{binary}"))
     return shutil.which(binary) is not None
 
 
