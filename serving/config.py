@@ -25,6 +25,9 @@ wins over both.
 | ``RETRY_AFTER_S`` | ``KREDO_RETRY_AFTER_S`` | 2: the ``Retry-After`` of every 503 |
 | ``REDIS_TIMEOUT_S`` | ``KREDO_REDIS_TIMEOUT_S`` | 0.5: socket timeout of every Redis command |
 | ``STORE_CHECK_INTERVAL_S`` | ``KREDO_STORE_CHECK_INTERVAL_S`` | 1: how often each worker checks the Redis store's epoch and the store backlog |
+| ``SECRET_KEY`` | ``KREDO_SECRET_KEY`` | none: nobody can sign in to the pages (``kredo demo`` makes a random one per process); the same value in every worker, it signs the session cookie |
+| ``SESSION_COOKIE_SECURE`` | ``KREDO_COOKIE_SECURE`` | 0: set 1 when the pages are served over HTTPS (the session cookie then travels only over TLS) |
+| ``PAGES_SESSION_HOURS`` | ``KREDO_SESSION_HOURS`` | 10: a person signs in again after this many hours |
 | ``LOCK_TIMEOUT_S`` | ``KREDO_LOCK_TIMEOUT_S`` | 2: how long an audit or ledger statement waits for a database lock (SQLite's busy timeout, PostgreSQL's ``lock_timeout``) before the request answers 503 |
 """
 from __future__ import annotations
@@ -60,6 +63,9 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_TIMEOUT_S": 0.5,
     "STORE_CHECK_INTERVAL_S": 1.0,
     "LOCK_TIMEOUT_S": 2.0,
+    "SECRET_KEY": None,
+    "SESSION_COOKIE_SECURE": False,
+    "PAGES_SESSION_HOURS": 10.0,
 }
 
 ENVIRONMENT = {
@@ -82,11 +88,15 @@ ENVIRONMENT = {
     "REDIS_TIMEOUT_S": "KREDO_REDIS_TIMEOUT_S",
     "STORE_CHECK_INTERVAL_S": "KREDO_STORE_CHECK_INTERVAL_S",
     "LOCK_TIMEOUT_S": "KREDO_LOCK_TIMEOUT_S",
+    "SECRET_KEY": "KREDO_SECRET_KEY",
+    "SESSION_COOKIE_SECURE": "KREDO_COOKIE_SECURE",
+    "PAGES_SESSION_HOURS": "KREDO_SESSION_HOURS",
 }
 
-_NUMERIC = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float, "DATE_HORIZON_DAYS": int,
+_PARSE = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float, "DATE_HORIZON_DAYS": int,
             "RETRY_AFTER_S": int, "REDIS_TIMEOUT_S": float, "STORE_CHECK_INTERVAL_S": float,
-            "LOCK_TIMEOUT_S": float, "KEYS_REFRESH_S": float, "AUDIT_RETENTION_DAYS": int}
+            "LOCK_TIMEOUT_S": float, "KEYS_REFRESH_S": float, "AUDIT_RETENTION_DAYS": int,
+            "SESSION_COOKIE_SECURE": lambda v: v.strip().lower() in ("1", "true", "yes"), "PAGES_SESSION_HOURS": float}
 
 
 def load(overrides: Mapping[str, Any] | None = None,
@@ -96,7 +106,7 @@ def load(overrides: Mapping[str, Any] | None = None,
     config = dict(DEFAULTS)
     for key, var in ENVIRONMENT.items():
         if env.get(var):
-            config[key] = _NUMERIC.get(key, str)(env[var])
+            config[key] = _PARSE.get(key, str)(env[var])
     config.update(overrides or {})
     if config["DEGRADED_MODE"] not in DEGRADED_MODES:
         raise InvalidInput(f"DEGRADED_MODE must be unset or one of {[m for m in DEGRADED_MODES if m]}, "

@@ -21,7 +21,7 @@ PARAMETERS = ("entity", "at")
 
 
 @bp.get("/forecast")
-@requires("analyst", "auditor")
+@requires("credit_manager", "analyst", "auditor")
 def get_forecast() -> Response:
     unknown = sorted(set(request.args) - set(PARAMETERS))
     if unknown:

@@ -1,0 +1,426 @@
+"""The receivables figures a credit manager reads: ageing, DSO (countback), ADD, CEI, at-risk, disputes, who
+holds what, the largest exposures and the customers getting worse. One place: ``GET /v1/reports/receivables``
+answers :func:`receivables` and the dashboard page draws the same object, so the two cannot disagree.
+
+Why these definitions: they are ``DOMAIN.md``'s (the formulas a credit manager expects), in exact cents.
+
+* The **report date** is the book's: the business time of the newest event the ledger booked lately (in
+  production today; for a simulated or imported history, its last day; :func:`book_date_us`). Days past
+  due count whole days to it.
+* **Receivables at the end of a day** come from three daily sums (invoices issued, payments allocated by the
+  day received, open balances written off), so the twelve month-ends of the DSO trend cost three grouped
+  scans, not twelve reconstructions; at the report date they equal the open invoices' balances (a test
+  holds them to it).
+* **DSO, countback**: the receivables at a date, walked back month by month (the month of the date counts
+  its elapsed days) subtracting each month's sales until what is left is smaller than a month's sales.
+  **Best possible DSO** = current (not yet due) receivables / the last 90 days' sales x 90; **ADD** = DSO -
+  best possible DSO. **CEI** over the last 30 days = (opening + sales - closing total) / (opening + sales -
+  closing current) x 100. **At-risk rate** = the 90+ bucket's share of the receivables.
+* **Getting worse** (the monitoring of existing customers): a customer whose oldest open item sits in a
+  later ageing bucket than at the last check, the report date minus 30 days.
+
+Every figure can be opened as its rows (:func:`receivable_rows`): the open invoices behind a bucket, an
+account manager, a collector, a dispute type and age, or a customer.
+
+Example::
+
+    report = receivables(engine)                    # consolidated; receivables(engine, entity="NL01")
+    report.ageing["90_plus"].cents, report.dso, report.cei
+"""
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from ledger import schema as t
+from ledger.events import US_PER_DAY
+from ledger.views import AGEING, Source, bucket, connected, days_past_due
+
+BUCKETS = tuple(name for name, _, _ in AGEING)
+#: Ages of open disputes, in days since they were opened: (name, up to and including).
+DISPUTE_AGES = (("0_7", 7), ("8_30", 30), ("31_60", 60), ("61_plus", None))
+TREND_MONTHS = 12
+CEI_DAYS, BEST_DSO_DAYS, CHECK_DAYS = 30, 90, 30
+TOP = 10
+#: The entity filter's name for invoices without a legal entity.
+NO_ENTITY = "-"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Amount:
+    """A figure's cents and how many open items make it up."""
+
+    cents: int = 0
+    items: int = 0
+
+    def plus(self, cents: int) -> Amount:
+        return Amount(self.cents + cents, self.items + 1)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """What one account manager or collector holds: open items, their balance, the overdue part."""
+
+    name: str
+    open: Amount
+    overdue: Amount
+
+
+@dataclass(frozen=True)
+class Exposure:
+    customer_id: str
+    name: str | None
+    open: Amount
+    overdue_cents: int
+    worst_bucket: str
+
+
+@dataclass(frozen=True)
+class Worsened:
+    customer_id: str
+    name: str | None
+    was: str
+    now: str
+    overdue_cents: int
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    month: str              # YYYY-MM: the month-end (the report date for the last point)
+    receivables_cents: int
+    dso: float | None
+
+
+@dataclass(frozen=True)
+class Receivables:
+    """The receivables of one legal entity (or all: ``entity`` None) on the report date."""
+
+    as_of_us: int
+    entity: str | None
+    entities: tuple[str, ...]
+    ageing: dict[str, Amount]
+    disputed: dict[str, Amount]            # the disputed part of each bucket (inside the bucket too)
+    outstanding: Amount
+    overdue: Amount
+    dso: float | None
+    best_possible_dso: float | None
+    add: float | None
+    cei: float | None
+    at_risk_rate: float | None
+    trend: tuple[TrendPoint, ...]
+    disputes: dict[str, dict[str, Amount]]  # type -> age -> open disputed items
+    managers: tuple[Holder, ...]
+    collectors: tuple[Holder, ...]
+    largest: tuple[Exposure, ...]
+    worsened: tuple[Worsened, ...]
+    sales_cents: dict[str, int] = field(default_factory=dict)  # per month (YYYY-MM), the trend's months
+
+
+#: How many of the latest booked events the report date is read from.
+RECENT_EVENTS = 1000
+
+
+def book_date_us(source: Source) -> int | None:
+    """The report date: the latest business time among the last ``RECENT_EVENTS`` events booked (by arrival;
+    master data, which carries the server's clock, left out); None for an empty book. Reading the tail of
+    the log by its primary key keeps this a small read however long the log."""
+    e = t.ledger_events.c
+    recent = sa.select(e.at_us, e.type).order_by(e.seq.desc()).limit(RECENT_EVENTS).subquery()
+    with connected(source) as conn:
+        return conn.execute(sa.select(sa.func.max(recent.c.at_us)).where(recent.c.type != "customer_updated")).scalar()
+
+
+def _day(us: int) -> int:
+    return us // US_PER_DAY
+
+
+def _date(day: int) -> date:
+    return (_EPOCH + timedelta(days=day)).date()
+
+
+def _day_of(when: date) -> int:
+    return (when - _EPOCH.date()).days
+
+
+def _entity_filter(column: sa.ColumnElement, entity: str | None) -> list[sa.ColumnElement[bool]]:
+    if entity is None:
+        return []
+    return [column.is_(None)] if entity == NO_ENTITY else [column == entity]
+
+
+def _daily(conn: sa.Connection, entity: str | None) -> tuple[dict[int, int], dict[int, int]]:
+    """Per day: the invoices issued (sales) and what left the receivables (allocated payments by the day
+    received, balances written off), in cents."""
+    i, p, a = t.invoices.c, t.payments.c, t.allocations.c
+    where = _entity_filter(i.legal_entity_id, entity)
+    issued_day = i.issued_us // US_PER_DAY
+    sales = dict(conn.execute(sa.select(issued_day, sa.func.sum(i.amount_cents)).where(*where)
+                              .group_by(issued_day)).all())
+    out: dict[int, int] = defaultdict(int)
+    paid_day = p.received_us // US_PER_DAY
+    paid = sa.select(paid_day, sa.func.sum(a.amount_cents)).select_from(t.allocations.join(
+        t.payments, p.id == a.payment_id))
+    if where:
+        paid = paid.join(t.invoices, i.id == a.invoice_id).where(*where)
+    for day, cents in conn.execute(paid.group_by(paid_day)):
+        out[int(day)] += int(cents)
+    off_day = i.written_off_us // US_PER_DAY
+    for day, cents in conn.execute(sa.select(off_day, sa.func.sum(i.amount_cents - i.paid_cents))
+                                   .where(i.written_off_us.is_not(None), *where).group_by(off_day)):
+        out[int(day)] += int(cents)
+    return {int(k): int(v) for k, v in sales.items()}, dict(out)
+
+
+class _Book:
+    """Receivables and sales at any day from the daily sums."""
+
+    def __init__(self, sales: dict[int, int], leaving: dict[int, int]) -> None:
+        self.sales, self.leaving = sales, leaving
+        self._days = sorted(set(sales) | set(leaving))
+
+    def receivables(self, day: int) -> int:
+        """At the end of ``day``."""
+        return sum(self.sales.get(d, 0) - self.leaving.get(d, 0) for d in self._days if d <= day)
+
+    def sold(self, first: int, last: int) -> int:
+        """Sales from ``first`` to ``last``, both included."""
+        return sum(v for d, v in self.sales.items() if first <= d <= last)
+
+    def months_back(self, day: int) -> list[tuple[int, int]]:
+        """(sales, days) per month going back from ``day``: its own month up to it, then whole months,
+        down to the book's first month."""
+        first = self._days[0] if self._days else day
+        out, when = [], _date(day)
+        start = when.replace(day=1)
+        out.append((self.sold(_day_of(start), day), when.day))
+        while _day_of(start) > first:
+            end = start - timedelta(days=1)
+            start = end.replace(day=1)
+            out.append((self.sold(_day_of(start), _day_of(end)), end.day))
+        return out
+
+    def dso(self, day: int) -> float | None:
+        """DSO by the countback method at the end of ``day``; None when nothing was sold."""
+        left, days = self.receivables(day), 0.0
+        periods = self.months_back(day)
+        if left <= 0 or not any(s for s, _ in periods):
+            return 0.0 if left <= 0 else None
+        for sales, length in periods:
+            if sales > 0 and left <= sales:
+                return round(days + left / sales * length, 1)
+            left -= max(sales, 0)
+            days += length
+        return round(days, 1)  # more receivables than the whole history's sales
+
+
+def _open_items(conn: sa.Connection, entity: str | None) -> list[dict[str, Any]]:
+    i = t.invoices.c
+    query = (sa.select(i.id, i.customer_id, i.due_us, i.amount_cents, i.paid_cents, i.disputed)
+             .where(i.status == "open", *_entity_filter(i.legal_entity_id, entity)))
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _entities(conn: sa.Connection) -> tuple[str, ...]:
+    i = t.invoices.c
+    found = conn.execute(sa.select(i.legal_entity_id).where(i.status == "open").distinct()).scalars()
+    return tuple(sorted(NO_ENTITY if e is None else e for e in found))
+
+
+def _worst_then(conn: sa.Connection, entity: str | None, check_us: int) -> dict[str, int]:
+    """Per customer, the worst days past due of its items open at ``check_us`` (the last check)."""
+    i = t.invoices.c
+    still = sa.or_(i.status == "open", i.paid_us > check_us, i.written_off_us > check_us)
+    query = (sa.select(i.customer_id, sa.func.min(i.due_us)).where(i.issued_us <= check_us, still,
+                                                                   *_entity_filter(i.legal_entity_id, entity))
+             .group_by(i.customer_id))
+    return {c: days_past_due(due, check_us) for c, due in conn.execute(query)}
+
+
+def _bucket_of_days(days: int) -> str:
+    for name, low, high in AGEING:
+        if (low is None or days > low) and (high is None or days <= high):
+            return name
+    raise AssertionError(days)
+
+
+def _dispute_age(days: int) -> str:
+    return next(name for name, high in DISPUTE_AGES if high is None or days <= high)
+
+
+def receivables(source: Source, entity: str | None = None, as_of_us: int | None = None) -> Receivables:
+    """The figures of ``entity`` (a legal entity id, ``NO_ENTITY`` for invoices without one, None for all)
+    on the book's date (``as_of_us`` for a test: it must not be before the book's newest event)."""
+    with connected(source) as conn:
+        at = as_of_us if as_of_us is not None else book_date_us(conn)
+        at = at if at is not None else 0
+        today = _day(at)
+        book = _Book(*_daily(conn, entity))
+        items = _open_items(conn, entity)
+        customers = {r.id: r for r in conn.execute(sa.select(t.customers.c.id, t.customers.c.name,
+                                                             t.customers.c.account_manager))}
+        d, i = t.disputes.c, t.invoices.c
+        disputed_rows = conn.execute(sa.select(d.reason, d.opened_us, i.amount_cents - i.paid_cents)
+                                     .join(t.invoices, i.id == d.invoice_id)
+                                     .where(d.status == "open", i.status == "open",
+                                            *_entity_filter(i.legal_entity_id, entity))).all()
+        owners = conn.execute(sa.select(t.tasks.c.owner, t.tasks.c.invoice_id)
+                              .where(t.tasks.c.status == "open", t.tasks.c.invoice_id.is_not(None))).all()
+        worst_then = _worst_then(conn, entity, at - CHECK_DAYS * US_PER_DAY)
+        entities = _entities(conn)
+
+    ageing = {b: Amount() for b in BUCKETS}
+    disputed = {b: Amount() for b in BUCKETS}
+    per_customer: dict[str, list[Any]] = {}
+    managers: dict[str, list[Amount]] = defaultdict(lambda: [Amount(), Amount()])
+    by_invoice: dict[str, tuple[int, bool]] = {}
+    for row in items:
+        left, where = row["amount_cents"] - row["paid_cents"], bucket(row["due_us"], at)
+        ageing[where] = ageing[where].plus(left)
+        if row["disputed"]:
+            disputed[where] = disputed[where].plus(left)
+        overdue = where != "current"
+        by_invoice[row["id"]] = (left, overdue)
+        c = per_customer.setdefault(row["customer_id"], [Amount(), 0, row["due_us"]])
+        c[0], c[1], c[2] = c[0].plus(left), c[1] + (left if overdue else 0), min(c[2], row["due_us"])
+        manager = (customers.get(row["customer_id"]) or _NOBODY).account_manager or NO_ENTITY
+        held = managers[manager]
+        held[0] = held[0].plus(left)
+        if overdue:
+            held[1] = held[1].plus(left)
+    outstanding = Amount(sum(a.cents for a in ageing.values()), sum(a.items for a in ageing.values()))
+    overdue = Amount(outstanding.cents - ageing["current"].cents, outstanding.items - ageing["current"].items)
+
+    collectors: dict[str, list[Amount]] = defaultdict(lambda: [Amount(), Amount()])
+    for owner, invoice_id in owners:
+        if invoice_id in by_invoice:
+            left, late = by_invoice[invoice_id]
+            held = collectors[owner]
+            held[0] = held[0].plus(left)
+            if late:
+                held[1] = held[1].plus(left)
+
+    disputes: dict[str, dict[str, Amount]] = {}
+    for reason, opened_us, left in disputed_rows:
+        ages = disputes.setdefault(reason, {name: Amount() for name, _ in DISPUTE_AGES})
+        age = _dispute_age(today - _day(opened_us))
+        ages[age] = ages[age].plus(int(left))
+
+    current = ageing["current"].cents
+    dso = book.dso(today)
+    best_sales = book.sold(today - BEST_DSO_DAYS + 1, today)
+    best = round(current / best_sales * BEST_DSO_DAYS, 1) if best_sales > 0 else None
+    opening = book.receivables(today - CEI_DAYS)
+    sold = book.sold(today - CEI_DAYS + 1, today)
+    denominator = opening + sold - current
+    cei = round((opening + sold - outstanding.cents) / denominator * 100, 1) if denominator > 0 else None
+
+    trend, sales_per_month = [], {}
+    for k in range(TREND_MONTHS - 1, -1, -1):
+        end = _month_end(_date(today), k)
+        point = min(_day_of(end), today)
+        trend.append(TrendPoint(f"{end:%Y-%m}", book.receivables(point), book.dso(point)))
+        sales_per_month[f"{end:%Y-%m}"] = book.sold(_day_of(end.replace(day=1)), point)
+
+    largest = sorted(per_customer.items(), key=lambda kv: (-kv[1][0].cents, kv[0]))[:TOP]
+    worsened = []
+    for customer_id, (_, late, oldest_due) in per_customer.items():
+        now = _bucket_of_days(days_past_due(oldest_due, at))
+        was_days = worst_then.get(customer_id)
+        was = "none" if was_days is None else _bucket_of_days(was_days)
+        if BUCKETS.index(now) > (-1 if was == "none" else BUCKETS.index(was)) and now != "current":
+            worsened.append(Worsened(customer_id, _name(customers, customer_id), was, now, late))
+    worsened.sort(key=lambda w: (-BUCKETS.index(w.now), -w.overdue_cents, w.customer_id))
+
+    return Receivables(
+        as_of_us=at, entity=entity, entities=entities, ageing=ageing, disputed=disputed, outstanding=outstanding,
+        overdue=overdue, dso=dso, best_possible_dso=best,
+        add=None if dso is None or best is None else round(dso - best, 1), cei=cei,
+        at_risk_rate=round(ageing["90_plus"].cents / outstanding.cents, 4) if outstanding.cents > 0 else None,
+        trend=tuple(trend), disputes=disputes,
+        managers=_holders(managers), collectors=_holders(collectors),
+        largest=tuple(Exposure(c, _name(customers, c), v[0], v[1], _bucket_of_days(days_past_due(v[2], at)))
+                      for c, v in largest),
+        worsened=tuple(worsened[:TOP * 2]), sales_cents=sales_per_month)
+
+
+class _Nobody:
+    account_manager = None
+    name = None
+
+
+_NOBODY = _Nobody()
+
+
+def _name(customers: dict[str, Any], customer_id: str) -> str | None:
+    return (customers.get(customer_id) or _NOBODY).name
+
+
+def _holders(held: dict[str, list[Amount]]) -> tuple[Holder, ...]:
+    return tuple(Holder(name, a, b) for name, (a, b) in sorted(held.items(), key=lambda kv: (-kv[1][0].cents, kv[0])))
+
+
+def _month_end(when: date, months_back: int) -> date:
+    """The last day of the month ``months_back`` months before ``when``'s."""
+    year, month = when.year, when.month - months_back
+    while month < 1:
+        year, month = year - 1, month + 12
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+#: What a figure's rows may be filtered by (the dashboard's links and ``GET /v1/reports/receivables/rows``).
+ROW_FILTERS = ("entity", "bucket", "manager", "collector", "dispute_type", "dispute_age", "customer", "overdue")
+
+
+def receivable_rows(source: Source, as_of_us: int, entity: str | None = None, bucket_name: str | None = None,
+                    manager: str | None = None, collector: str | None = None, dispute_type: str | None = None,
+                    dispute_age: str | None = None, customer: str | None = None, overdue: bool = False,
+                    limit: int = 500) -> tuple[list[dict[str, Any]], Amount]:
+    """The open invoices behind a figure, largest open balance first (at most ``limit``), and what all of
+    them add up to: each with its customer, account manager, days past due, bucket and (when a dispute is
+    open) the dispute's type and age."""
+    i, c, d, k = t.invoices.c, t.customers.c, t.disputes.c, t.tasks.c
+    query = (sa.select(i.id, i.customer_id, c.name, c.account_manager, i.legal_entity_id, i.issued_us, i.due_us,
+                       i.amount_cents, (i.amount_cents - i.paid_cents).label("open_cents"), i.disputed)
+             .join(t.customers, c.id == i.customer_id, isouter=True)
+             .where(i.status == "open", *_entity_filter(i.legal_entity_id, entity)))
+    if manager is not None:
+        query = query.where(c.account_manager.is_(None) if manager == NO_ENTITY else c.account_manager == manager)
+    if customer is not None:
+        query = query.where(i.customer_id == customer)
+    if collector is not None:
+        query = query.where(i.id.in_(sa.select(k.invoice_id).where(k.owner == collector, k.status == "open")))
+    if dispute_type is not None or dispute_age is not None:
+        open_disputes = sa.select(d.invoice_id).where(d.status == "open")
+        if dispute_type is not None:
+            open_disputes = open_disputes.where(d.reason == dispute_type)
+        query = query.where(i.id.in_(open_disputes))
+    with connected(source) as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+        ids = [r["id"] for r in rows]
+        disputes = {}
+        for part in range(0, len(ids), 500):
+            disputes.update({inv: (reason, opened) for inv, reason, opened in conn.execute(
+                sa.select(d.invoice_id, d.reason, d.opened_us).where(d.status == "open",
+                                                                     d.invoice_id.in_(ids[part:part + 500])))})
+    out = []
+    for row in rows:
+        row["days_past_due"] = days_past_due(row["due_us"], as_of_us)
+        row["bucket"] = bucket(row["due_us"], as_of_us)
+        reason, opened = disputes.get(row["id"], (None, None))
+        row["dispute_type"] = reason
+        row["dispute_age"] = None if opened is None else _dispute_age(_day(as_of_us) - _day(opened))
+        if bucket_name is not None and row["bucket"] != bucket_name:
+            continue
+        if overdue and row["bucket"] == "current":
+            continue
+        if dispute_age is not None and row["dispute_age"] != dispute_age:
+            continue
+        out.append(row)
+    out.sort(key=lambda r: (-r["open_cents"], r["id"]))
+    return out[:limit], Amount(sum(r["open_cents"] for r in out), len(out))

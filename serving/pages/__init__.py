@@ -1,0 +1,54 @@
+"""The pages people use, served by the same app as the API: Jinja2 templates, vendored htmx, SVG charts.
+
+Why in the same app: the pages read the same ledger views and call the same code
+paths as the API (a worklist outcome is the tasks API's ``record_outcome``, a
+dashboard figure the one ``GET /v1/reports/...`` answers), under the same
+declarations of who may see what (``serving.access``, people roles, a session
+cookie instead of a Bearer key). ``init_app`` wires the session cookie, the
+languages (``i18n``) and the page groups (:data:`GROUPS`, one blueprint each,
+made by ``layout.blueprint``); the refusals of ``serving.access`` are answered
+here as pages (a redirect to ``/login``, a 403 page) instead of problem documents.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from flask import Flask, redirect, request
+from werkzeug.wrappers import Response
+
+from serving.access import CsrfMismatch, PageForbidden, SignInRequired, csrf_token
+from serving.pages import assets, auth, customers, dashboard, decisions, home, i18n, worklist
+from serving.pages.layout import ROLE_NAMES, export_url, render, url_with
+
+#: The page groups, each a module with a ``bp`` made by ``layout.blueprint``.
+GROUPS = (assets, auth, home, dashboard, worklist, customers, decisions)
+
+
+def init_app(app: Flask) -> None:
+    """Register the page groups; call before ``access.init_app`` (it checks their declarations)."""
+    app.config.update(SESSION_COOKIE_NAME="kredo_session", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Strict",
+                      PERMANENT_SESSION_LIFETIME=timedelta(hours=float(app.config["PAGES_SESSION_HOURS"])))
+    i18n.init_app(app)
+    app.jinja_env.globals.update(csrf_token=csrf_token, languages=i18n.LANGUAGE_NAMES, role_names=ROLE_NAMES,
+                                 export_url=export_url, url_with=url_with)
+    app.jinja_env.filters["role_name"] = ROLE_NAMES.__getitem__
+    for group in GROUPS:
+        app.register_blueprint(group.bp)
+    app.register_error_handler(SignInRequired, _sign_in)
+    app.register_error_handler(PageForbidden, _refused)
+    app.register_error_handler(CsrfMismatch, _refused)
+
+
+def _sign_in(exc: SignInRequired) -> Response:
+    target = request.full_path.rstrip("?") if request.method == "GET" else request.path
+    if request.headers.get("HX-Request"):  # htmx follows this header with a full page load
+        answer = Response(status=401)
+        answer.headers["HX-Redirect"] = "/login"
+        return answer
+    return redirect("/login?" + urlencode({"next": target}) if target != "/" else "/login", 303)
+
+
+def _refused(exc: PageForbidden | CsrfMismatch) -> tuple[str, int]:
+    return render("pages/refused.html", status=exc.status, reason=exc)
