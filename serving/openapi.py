@@ -91,6 +91,7 @@ QUERY: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
                            "status": {"type": "string", "enum": ["open", "done"]},
                            "cursor": {"type": "string", "pattern": r"^[0-9]{1,15}\.[A-Za-z0-9_.:@/+-]{1,200}$"},
                            "limit": {"type": "integer", "minimum": 1, "maximum": 500}},
+    ("/v1/customers/{customer_id}", "get"): {"at": _TIME},
     ("/v1/reports/receivables", "get"): {"entity": {"type": "string", "maxLength": 128}},
     ("/v1/reports/receivables/rows", "get"): {
         "entity": {"type": "string", "maxLength": 128}, "bucket": {"type": "string", "enum": list(BUCKETS)},
