@@ -72,6 +72,8 @@ class KredoLoop:
         self.engine = self.app.extensions["kredo.runtime"].book.engine
         self.refused: list[dict] = []
         self.escalated: set[str] = set()
+        self.delivered = 0
+        self.moot = 0  # deliveries that found their invoice already closed: the ledger should have cancelled them
 
     def close(self) -> None:
         self.app.extensions["kredo.runtime"].stop()
@@ -121,8 +123,10 @@ class KredoLoop:
             lines = conn.execute(sa.select(items).where(items.c.message_id == message_id)).all()
         at = _naive(send_at_us)
         events = []
+        self.delivered += 1
         for line in lines:
-            world.contact(line.invoice_id, at, message.channel, message.tone or "neutral", message.kind)
+            if world.contact(line.invoice_id, at, message.channel, message.tone or "neutral", message.kind) is None:
+                self.moot += 1
             events.append({"event_id": contact_id(message_id, line.invoice_id), "type": "reminder_sent",
                            "customer_id": message.customer_id, "invoice_id": line.invoice_id, "at": at.isoformat(),
                            **({"decision_id": line.decision_id} if line.lead and line.decision_id else {})})
@@ -170,7 +174,8 @@ def run(customers: int, months: int, days: int, seed: int, arms: tuple[str, ...]
                         loop.day(world, day)
                 finally:
                     loop.close()
-                figures["kredo_refused_events"] = len(loop.refused)
+                figures.update(kredo_refused_events=len(loop.refused), kredo_messages_delivered=loop.delivered,
+                               kredo_items_delivered_after_close=loop.moot)
         else:
             for day in world.days():
                 if arm == "static":
