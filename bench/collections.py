@@ -27,6 +27,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,9 @@ def run(customers: int, months: int, days: int, seed: int, arms: tuple[str, ...]
                         loop.day(world, day)
                 finally:
                     loop.close()
-                figures.update(kredo_refused_events=len(loop.refused), kredo_messages_delivered=loop.delivered,
+                refused = Counter(f"{r['code']}:{r['field']}" for r in loop.refused)
+                figures.update(kredo_refused_events=len(loop.refused), kredo_refused=dict(refused),
+                               kredo_messages_delivered=loop.delivered,
                                kredo_items_delivered_after_close=loop.moot)
         else:
             for day in world.days():
