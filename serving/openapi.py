@@ -96,6 +96,7 @@ QUERY: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
                            "limit": {"type": "integer", "minimum": 1, "maximum": 500}},
     ("/v1/forecast", "get"): {"entity": {"type": "string", "maxLength": 128}, "at": {"type": "string",
                                                                                      "format": "date"}},
+    ("/v1/customers/{customer_id}", "get"): {"at": _TIME},
     ("/v1/reports/receivables", "get"): {"entity": {"type": "string", "maxLength": 128}},
     ("/v1/reports/receivables/rows", "get"): {
         "entity": {"type": "string", "maxLength": 128}, "bucket": {"type": "string", "enum": list(BUCKETS)},

@@ -20,6 +20,7 @@ from engine.decisions import standing
 from ledger.views import (INVOICE_STATUSES, ageing, customer_invoices, customer_row, days_past_due, invoice_view,
                           search_decisions)
 from serving.access import requires
+from serving.api._body import time_arg
 from serving.dunning_view import micros, moment
 from serving.runtime import get_runtime
 from serving.schemas import (Ageing, CustomerOverview, DecisionSummary, InvoiceDetail, InvoiceList, InvoiceSummary,
@@ -72,7 +73,8 @@ def _standing(row: dict, now: datetime) -> Standing:
 @bp.get("/customers/<customer_id>")
 @requires("dunning", "auditor")
 def get_customer(customer_id: str) -> Response:
-    return _json(overview(customer_id, g.received))
+    """``at``: the standing as at that business moment (default: the server clock), e.g. a simulated book's."""
+    return _json(overview(customer_id, time_arg("at") or g.received))
 
 
 def overview(customer_id: str, now: datetime) -> CustomerOverview:

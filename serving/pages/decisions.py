@@ -110,7 +110,7 @@ def decision(decision_id: str) -> Any:  # noqa: ANN401 - a page
                              label=pct) if steps else None
     chain = audit.check_record(stored.seq)
     inputs = record.get("decided_on") or record.get("request") or {}
-    features = Table("features", _("Features"), [Column("name", _("Feature")), Column("value", _("Value")),
+    features = Table("features", _("Features"), [Column("name", _("Feature")), Column("value", _("Value"), "num"),
                                                  Column("contribution", _("Contribution to P(late)"), "pct")],
                      [{"name": k, "value": v, "contribution": ((record.get("shap") or {}).get("points") or {})
                        .get("contributions", {}).get(k)} for k, v in (record.get("features") or {}).items()])

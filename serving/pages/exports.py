@@ -35,7 +35,7 @@ EXPORT_ARGS = ("format", "table")
 
 @dataclass(frozen=True)
 class Column:
-    """One column: the row's key, its heading, how to show it (text, money, int, days, pct, date, bool),
+    """One column: the row's key, its heading, how to show it (text, money, int, num, days, pct, date, bool),
     and optionally where a cell links to (a function of the row)."""
 
     key: str

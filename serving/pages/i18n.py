@@ -69,6 +69,8 @@ def cell(value: Any, kind: str) -> str:  # noqa: ANN401 - any table cell
         return num(value, 0)
     if kind == "int":
         return format_decimal(value)
+    if kind == "num":
+        return num(value, 2) if isinstance(value, int | float) else str(value)
     if kind == "date":
         return str(value)[:10]
     if kind == "bool":

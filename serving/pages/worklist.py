@@ -14,6 +14,7 @@ dashboard; an outcome happens at the server's clock, as one posted to the API.
 """
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, timedelta
 from typing import Any
@@ -83,9 +84,15 @@ def _context(task_id: str | None, owner: str | None) -> dict[str, Any] | None:
 @requires(*WORKERS)
 def worklist_page() -> Any:  # noqa: ANN401 - a page or a CSV
     args = page_args()
+    booked = args.get("booked")
+    return _page(args.get("owner") or None, args.get("task"), booked if booked in OUTCOME_NAMES else None)
+
+
+def _page(owner: str | None, task_id: str | None, booked: str | None = None, error: str | None = None,
+          status: int = 200) -> Any:  # noqa: ANN401 - a page or a CSV
     due = today_us()
     found = queues(due)
-    owner = args.get("owner") or (found[0][0] if found else None)
+    owner = owner or (found[0][0] if found else None)
     rows = worklist(get_runtime().book.engine, owner=owner, status="open", due_us=due, limit=SHOWN) if owner else []
     link = lambda r: url_with("/worklist", owner=owner, task=r["id"])  # noqa: E731
     tasks = Table("tasks", _("Today's tasks"), [
@@ -95,25 +102,22 @@ def worklist_page() -> Any:  # noqa: ANN401 - a page or a CSV
         Column("invoice_id", _("Invoice")), Column("due", _("Due"), "date")],
         [{**r, "due": moment(r["due_us"]).date().isoformat()} for r in rows],
         note=_("Highest priority first: amount at risk x probability of paying more than 30 days late."))
-    return respond("pages/worklist.html", [tasks], title=_("Worklist"), queues=found, owner=owner,
-                   today=moment(due).date().isoformat(), context=_context(args.get("task"), owner),
-                   booked=args.get("booked") if args.get("booked") in OUTCOME_NAMES else None, error=None,
-                   outcome_names=OUTCOME_NAMES)
+    return respond("pages/worklist.html", [tasks], status=status, title=_("Worklist"), queues=found, owner=owner,
+                   today=moment(due).date().isoformat(), context=_context(task_id, owner), booked=booked,
+                   error=error, outcome_names=OUTCOME_NAMES)
 
 
 @bp.post("/worklist/tasks/<task_id>/outcome")
 @requires(*WORKERS)
 def book_outcome(task_id: str) -> Any:  # noqa: ANN401 - a redirect or the page with the error
     form, owner = request.form, request.form.get("owner") or None
-    try:
-        body = TaskOutcomeRequest.model_validate(outcome_body(form, caller().name)).root
+    try:  # judged as the API judges a body: the same schema, from JSON
+        body = TaskOutcomeRequest.model_validate_json(json.dumps(outcome_body(form, caller().name))).root
         result = record_outcome(task_id, body, g.received)
     except (KredoError, ValidationError) as exc:
         message = exc.detail if isinstance(exc, KredoError) else "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
-        return respond("pages/worklist.html", [], title=_("Worklist"), queues=queues(today_us()), owner=owner,
-                       today=moment(today_us()).date().isoformat(), context=_context(task_id, owner), booked=None,
-                       error=message, status=422, outcome_names=OUTCOME_NAMES)
+            f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors(include_url=False))
+        return _page(owner, task_id, error=message, status=422)
     return redirect(url_with("/worklist", owner=owner, task=task_id, booked=result.outcome), 303)
 
 
