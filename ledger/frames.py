@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from domain.vocabulary import CHANNELS
 from ledger import schema as t
 from ledger.tables import CUSTOMERS, DISPUTES, ESCALATIONS, INVOICES, PAYMENTS, PROMISES, REMINDERS, Ledger, empty
+from ledger.receivables import NO_ENTITY
 from ledger.views import Source, connected
 
 
@@ -42,20 +43,24 @@ def _typed(table, frame: pd.DataFrame) -> pd.DataFrame:  # noqa: ANN001
 
 def legal_entities(source: Source) -> list[dict[str, str]]:
     """Every legal entity (id, name), by id: the ``legal_entities`` table and every entity an invoice was
-    booked under (events name an invoice's ``legal_entity_id``; its name is its id until the table has it)."""
+    booked under (events name an invoice's ``legal_entity_id``; its name is its id until the table has it;
+    ``-`` stands for the invoices booked under none)."""
     le, inv = t.legal_entities.c, t.invoices.c
     with connected(source) as conn:
         named = {r.id: r.name for r in conn.execute(sa.select(le.id, le.name))}
-        booked = conn.execute(sa.select(inv.legal_entity_id).where(inv.legal_entity_id.is_not(None)).distinct())
-        ids = set(named) | {r[0] for r in booked}
+        booked = conn.execute(sa.select(inv.legal_entity_id).distinct())
+        ids = set(named) | {NO_ENTITY if r[0] is None else r[0] for r in booked}
     return [{"id": i, "name": named.get(i, i)} for i in sorted(ids)]
 
 
 def read_ledger(source: Source, entity: str | None = None) -> Ledger:
-    """The book of one legal entity (``entity``: its id; ``None``: the whole book, consolidated)."""
+    """The book of one legal entity (``entity``: its id; ``-``: the invoices booked under none; ``None``: the
+    whole book, consolidated)."""
     inv, cu = t.invoices.c, t.customers.c
     where = inv.kind == "invoice"
-    if entity is not None:
+    if entity == NO_ENTITY:
+        where = where & inv.legal_entity_id.is_(None)
+    elif entity is not None:
         where = where & (inv.legal_entity_id == entity)
     with connected(source) as conn:
         invoices = _frame(conn, sa.select(inv.id, inv.customer_id, inv.issued_us, inv.due_us, inv.amount_cents,

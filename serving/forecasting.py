@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
@@ -23,6 +23,8 @@ from flask import current_app
 from domain.errors import NotFound
 from ledger import schema as t
 from ledger.frames import legal_entities, read_ledger
+from ledger.receivables import book_date_us
+from serving.dunning_view import day as day_of
 from serving.runtime import Runtime
 from training.forecast import Forecast, forecast
 
@@ -41,10 +43,16 @@ def _kept() -> _Kept:
     return current_app.extensions.setdefault("kredo.forecasts", _Kept())
 
 
-def entity_forecast(runtime: Runtime, entity: str | None, day: date) -> Forecast:
-    """The forecast made at midnight (UTC) starting ``day`` for ``entity`` (``None``: consolidated).
+def default_day(runtime: Runtime, today: date) -> date:
+    """The day a forecast is made when none is asked for: today, or, for a book whose last business event is
+    older (an imported or simulated book), the day after it, so the forecast starts where the book ends."""
+    last = book_date_us(runtime.book.engine)
+    return today if last is None else min(today, day_of(last) + timedelta(days=1))
 
-    An unknown entity is a ``NotFound`` naming the field ``entity``.
+
+def entity_forecast(runtime: Runtime, entity: str | None, day: date) -> Forecast:
+    """The forecast made at midnight (UTC) starting ``day`` for ``entity`` (``None``: consolidated; ``-``:
+    the invoices of no entity). An unknown entity is a ``NotFound`` naming the field ``entity``.
     """
     served = runtime.snapshot()
     engine = runtime.book.engine

@@ -108,3 +108,76 @@ def waterfall(start: Bar, steps: Sequence[Bar], total: str, title: str,
                             item.href))
         body.append(f'<text class="value start-left" x="{_fmt(x1 + 4)}" y="{y + 15}">{escape(shown)}</text>')
     return _svg(body, title, height=height)
+
+
+@dataclass(frozen=True)
+class Band:
+    """One point of a band chart: its label, the value, the interval around it, and a reference value."""
+
+    label: str
+    value: float
+    low: float
+    high: float
+    reference: float
+
+
+def band(points: Sequence[Band], title: str, label: Callable[[float], str] = _fmt) -> Markup:
+    """A line of values with their interval as a shaded band and a dashed reference line (a forecast
+    against its baseline), from zero up to the largest value drawn."""
+    top = max((max(p.high, p.reference, p.value) for p in points), default=0.0) or 1.0
+    step = (WIDTH - 2 * PAD - 40) / max(len(points) - 1, 1)
+    plot = HEIGHT - 2 * AXIS
+    x = [PAD + 20 + i * step for i in range(len(points))]
+    y = lambda v: AXIS + plot - plot * max(v, 0.0) / top  # noqa: E731
+    ring = [(x[i], y(p.high)) for i, p in enumerate(points)] + [(x[i], y(p.low)) for i, p in reversed(
+        list(enumerate(points)))]
+    body = [f'<polygon class="band" points="{" ".join(f"{_fmt(a)},{_fmt(b)}" for a, b in ring)}"/>',
+            f'<polyline class="reference" points="{" ".join(f"{_fmt(x[i])},{_fmt(y(p.reference))}" for i, p in enumerate(points))}"/>',
+            f'<polyline class="trend" points="{" ".join(f"{_fmt(x[i])},{_fmt(y(p.value))}" for i, p in enumerate(points))}"/>']
+    for i, p in enumerate(points):
+        body.append(f'<circle class="point" cx="{_fmt(x[i])}" cy="{_fmt(y(p.value))}" r="4"><title>'
+                    f'{escape(p.label)}: {escape(label(p.value))} ({escape(label(p.low))} - {escape(label(p.high))})'
+                    f'</title></circle>')
+        body.append(f'<text class="label" x="{_fmt(x[i])}" y="{HEIGHT - 8}">{escape(p.label)}</text>')
+    return _svg(body, title)
+
+
+def curves(series: Sequence[tuple[str, Sequence[tuple[float, float]]]], title: str, diagonal: bool = True,
+           dots: bool = False) -> Markup:
+    """Curves on the unit square (ROC, calibration), one class per series (``series-0``, ...), the
+    diagonal dotted; ``dots`` marks each point. The legend is the series' names in their colours."""
+    size, left, bottom = 260, 36, 28
+    side = size - left - PAD
+    at = lambda u, v: (left + side * u, PAD + side * (1.0 - v))  # noqa: E731
+    body = [f'<rect class="frame" x="{left}" y="{PAD}" width="{side}" height="{side}"/>']
+    if diagonal:
+        (a, b), (c, d) = at(0, 0), at(1, 1)
+        body.append(f'<line class="diagonal" x1="{_fmt(a)}" y1="{_fmt(b)}" x2="{_fmt(c)}" y2="{_fmt(d)}"/>')
+    for n, (name, points) in enumerate(series):
+        xy = [at(u, v) for u, v in points]
+        body.append(f'<polyline class="curve series-{n}" points="{" ".join(f"{_fmt(a)},{_fmt(b)}" for a, b in xy)}">'
+                    f'<title>{escape(name)}</title></polyline>')
+        if dots:
+            body.extend(f'<circle class="dot series-{n}" cx="{_fmt(a)}" cy="{_fmt(b)}" r="3"/>' for a, b in xy)
+        body.append(f'<text class="legend series-{n}" x="{size + 10}" y="{PAD + 14 + 16 * n}">{escape(name)}</text>')
+    for v in (0.0, 0.5, 1.0):
+        a, b = at(v, 0)
+        body.append(f'<text class="label" x="{_fmt(a)}" y="{size - 6}">{_fmt(v)}</text>')
+        a, b = at(0, v)
+        body.append(f'<text class="label start" x="{left - 4}" y="{_fmt(b + 4)}">{_fmt(v)}</text>')
+    return _svg(body, title, height=size, width=size + 170)
+
+
+def hbars(items: Sequence[Bar], title: str, label: Callable[[float], str] = _fmt) -> Markup:
+    """Horizontal bars from zero, largest first as given, the label left of each bar (an importance ranking)."""
+    top = max((abs(b.value) for b in items), default=0.0) or 1.0
+    row, left, right = 20, 200, WIDTH - PAD - 70
+    body = []
+    for i, item in enumerate(items):
+        y, w = PAD + i * row, (right - left) * abs(item.value) / top
+        text = escape(label(item.value))
+        body.append(f'<text class="label start" x="{left - 6}" y="{y + 14}">{escape(item.label)}</text>')
+        body.append(_linked(f'<rect class="bar" x="{left}" y="{y + 3}" width="{_fmt(max(w, 1))}" height="{row - 6}">'
+                            f'<title>{escape(item.label)}: {text}</title></rect>', item.href))
+        body.append(f'<text class="value start-left" x="{_fmt(left + w + 4)}" y="{y + 14}">{text}</text>')
+    return _svg(body, title, height=row * len(items) + 2 * PAD)

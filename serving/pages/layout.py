@@ -48,6 +48,7 @@ NAV: list[tuple[str, Any]] = [
     ("pages_dashboard.dashboard", _l("Receivables")),
     ("pages_worklist.worklist_page", _l("Worklist")),
     ("pages_decisions.search", _l("Decisions")),
+    ("pages_forecast.forecast_page", _l("Forecast")),
 ]
 
 
