@@ -223,7 +223,8 @@ def load_model(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}",
     return model, ModelInfo(name=match["name"], version=str(mv.version), alias=match["alias"], run_id=mv.run_id)
 
 
-def _alias_version(c: Any, alias: str) -> Any | None:
+def version_of(c: Any, alias: str) -> Any | None:
+    """The model version behind ``alias`` (None when the alias is not set)."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -281,10 +282,10 @@ def promote(uri: str | None = None, auc_tolerance: float = AUC_TOLERANCE,
             ece_tolerance: float = ECE_TOLERANCE) -> GateResult:
     """Make the challenger champion if it passes the gate; otherwise raise ``Conflict`` with why."""
     c = client(uri)
-    challenger = _alias_version(c, CHALLENGER)
+    challenger = version_of(c, CHALLENGER)
     if challenger is None:
         raise Conflict("no challenger to promote: train a model first (kredo train)", field="challenger")
-    champion = _alias_version(c, CHAMPION)
+    champion = version_of(c, CHAMPION)
     check_artifact(f"models:/{MODEL_NAME}/{challenger.version}")
     retired = _unservable(champion)
     if champion is None:
@@ -315,10 +316,10 @@ def promote(uri: str | None = None, auc_tolerance: float = AUC_TOLERANCE,
 def rollback(uri: str | None = None) -> GateResult:
     """Give ``champion`` back to the previous champion (refused when there is none)."""
     c = client(uri)
-    history = _history(c) if _alias_version(c, CHAMPION) is not None else []
+    history = _history(c) if version_of(c, CHAMPION) is not None else []
     if not history:
         raise Conflict("no previous champion to roll back to", field="champion")
-    current = _alias_version(c, CHAMPION)
+    current = version_of(c, CHAMPION)
     previous = history.pop()
     check_artifact(f"models:/{MODEL_NAME}/{previous}")
     c.set_registered_model_alias(MODEL_NAME, CHAMPION, previous)

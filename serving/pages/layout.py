@@ -49,6 +49,7 @@ NAV: list[tuple[str, Any]] = [
     ("pages_worklist.worklist_page", _l("Worklist")),
     ("pages_decisions.search", _l("Decisions")),
     ("pages_forecast.forecast_page", _l("Forecast")),
+    ("pages_models.models_page", _l("Models")),
 ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -71,13 +72,23 @@ def site(champion: dict[str, str], tmp_path_factory: pytest.TempPathFactory, sma
     assert booked.status_code == 200 and all(r["status"] == "applied" for r in booked.get_json()["results"]), booked.text
     run = dunning.post("/v1/dunning/runs", json={"date": RUN_DAY})
     assert run.status_code == 201 and run.get_json()["tasks"] > 0, run.text
+    with serve(app) as url:
+        yield Site(url, app)
+
+
+@contextmanager
+def serve(app) -> Iterator[str]:  # noqa: ANN001 - a Flask app
+    """``app`` behind a werkzeug server thread on a free loopback port, for the block; its base URL.
+    The app's runtime is stopped after."""
     server = make_server("127.0.0.1", free_port(), app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="pages-server", daemon=True)
     thread.start()
-    yield Site(f"http://127.0.0.1:{server.server_port}", app)
-    server.shutdown()
-    thread.join(10)
-    app.extensions["kredo.runtime"].stop()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+        app.extensions["kredo.runtime"].stop()
 
 
 @pytest.fixture(scope="package")
@@ -106,24 +117,30 @@ def signed_in(browser, site: Site, people: dict[str, str]) -> Iterator[Callable]
     contexts = []
 
     def open_as(role: str | None, locale: str = "en-GB"):  # noqa: ANN202 - a Playwright Page
-        context = browser.new_context(base_url=site.url, locale=locale, viewport={"width": 1280, "height": 900})
-        context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(site.url)
-                      else route.abort())  # offline: nothing but the app's own origin
-        contexts.append(context)
-        page = context.new_page()
-        page.problems = []  # console errors (a CSP violation is one) and uncaught script errors
-        page.on("console", lambda m: page.problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: page.problems.append(str(e)))
-        if role is not None:
-            page.goto("/login")
-            page.fill("#key", people[role])
-            page.click("form[action='/login'] button[type=submit]")
-            page.wait_for_url(f"{site.url}/")
-        return page
+        return open_page(browser, site.url, None if role is None else people[role], contexts, locale)
 
     yield open_as
     for context in contexts:
         context.close()
+
+
+def open_page(browser, url: str, key: str | None, contexts: list, locale: str = "en-GB"):  # noqa: ANN001, ANN201
+    """A page of a fresh offline browser context on the site at ``url``, signed in with ``key`` through the
+    login form (``None``: nobody); the context is added to ``contexts`` for the caller to close."""
+    context = browser.new_context(base_url=url, locale=locale, viewport={"width": 1280, "height": 900})
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(url)
+                  else route.abort())  # offline: nothing but the app's own origin
+    contexts.append(context)
+    page = context.new_page()
+    page.problems = []  # console errors (a CSP violation is one) and uncaught script errors
+    page.on("console", lambda m: page.problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.problems.append(str(e)))
+    if key is not None:
+        page.goto("/login")
+        page.fill("#key", key)
+        page.click("form[action='/login'] button[type=submit]")
+        page.wait_for_url(f"{url}/")
+    return page
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 - pytest's hook signature
