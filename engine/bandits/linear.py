@@ -91,12 +91,13 @@ class LinearThompsonSampling(SampledPolicy):
         if not isinstance(self.draws, int) or self.draws < 1:
             raise InvalidInput("draws must be a positive integer", field="draws")
 
-    def _key(self, context: Context) -> str:
+    def state_key(self, context: Context) -> str:
+        """The state hash of ``context``'s statistics."""
         return f"lin:{self.name}:{context.key(self.by)}"
 
     def posterior(self, context: Context) -> tuple[np.ndarray, np.ndarray]:
         """Mean and covariance (before ``exploration``^2) of theta for this context's model."""
-        h = self.state.read(self._key(context))
+        h = self.state.read(self.state_key(context))
         a = np.zeros((DIM, DIM))
         a[_UPPER] = [h.get(f, 0.0) for f in _A_FIELDS]
         a = a + np.triu(a, 1).T + self.ridge * np.eye(DIM)
@@ -117,4 +118,4 @@ class LinearThompsonSampling(SampledPolicy):
         deltas.update({f: v for f, v in zip(_B_FIELDS, reward * x) if v})
         deltas["n"] = 1.0
         once = f"{self.name}:{event_id}" if event_id is not None else None
-        return self.state.increment(self._key(context), deltas, once)
+        return self.state.increment(self.state_key(context), deltas, once)

@@ -45,12 +45,13 @@ class ThompsonSampling(SampledPolicy):
         if not isinstance(self.draws, int) or self.draws < 1:
             raise InvalidInput("draws must be a positive integer", field="draws")
 
-    def _key(self, context: Context) -> str:
+    def state_key(self, context: Context) -> str:
+        """The state hash of ``context``'s statistics (``{arm key}:n``, ``{arm key}:s``)."""
         return f"ts:{self.name}:{context.key(self.by)}"
 
     def posterior(self, context: Context, arms: tuple[Arm, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Beta parameters (alpha, beta) of each arm in this context."""
-        h = self.state.read(self._key(context))
+        h = self.state.read(self.state_key(context))
         n = np.array([h.get(f"{a.key}:n", 0.0) for a in arms])
         s = np.array([h.get(f"{a.key}:s", 0.0) for a in arms])
         return self.prior[0] + s, self.prior[1] + n - s
@@ -61,4 +62,4 @@ class ThompsonSampling(SampledPolicy):
 
     def _learn(self, context: Context, arm: Arm, reward: float, event_id: str | None) -> bool:
         once = f"{self.name}:{event_id}" if event_id is not None else None
-        return self.state.increment(self._key(context), {f"{arm.key}:n": 1.0, f"{arm.key}:s": reward}, once)
+        return self.state.increment(self.state_key(context), {f"{arm.key}:n": 1.0, f"{arm.key}:s": reward}, once)

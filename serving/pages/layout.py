@@ -50,6 +50,7 @@ NAV: list[tuple[str, Any]] = [
     ("pages_decisions.search", _l("Decisions")),
     ("pages_forecast.forecast_page", _l("Forecast")),
     ("pages_models.models_page", _l("Models")),
+    ("pages_experiments.experiments_page", _l("Experiments")),
 ]
 
 

@@ -81,7 +81,7 @@ def test_update_twice_counts_once(kind, bandit_state):
     policy = make(kind, bandit_state)
     arm = ALLOWED[0]
     assert policy.update(CTX, arm, 1.0, event_id="REM-1")
-    key = policy._key(CTX)
+    key = policy.state_key(CTX)
     before = bandit_state.read(key)
     assert not policy.update(CTX, arm, 1.0, event_id="REM-1")
     assert bandit_state.read(key) == before
