@@ -20,7 +20,8 @@ wins over both.
 | ``MAX_CONTENT_LENGTH`` | ``KREDO_MAX_BODY_BYTES`` | 262144 |
 | ``EXPERIMENT_NAME`` | ``KREDO_EXPERIMENT`` | ``dunning`` (the bandit experiment; its state key) |
 | ``CONTROL_SHARE`` | ``KREDO_CONTROL_SHARE`` | 0.1 (invoices kept on the static policy) |
-| ``OPE_LEDGER`` | ``KREDO_OPE_LEDGER`` | none: a ledger directory with logged reminders and their propensities (e.g. the demo's), on which the experiments page estimates a candidate policy off-policy |
+| ``REPLAY_LEDGER`` | ``KREDO_REPLAY_LEDGER`` | none: a ledger directory (e.g. the demo's) the analyst's pages replay: off-policy estimates of a candidate bandit policy on its logged reminders, backtests of a draft credit policy on its invoices |
+| ``POLICY_VERSIONS`` | ``KREDO_POLICY_VERSIONS`` | none: a folder of credit-policy files (earlier versions, drafts) the policies page lists beside the live one, diffs and backtests |
 | ``DATE_HORIZON_DAYS`` | ``KREDO_DATE_HORIZON_DAYS`` | 1826: a date or time later than this many days after the server clock is refused |
 | ``DEGRADED_MODE`` | ``KREDO_DEGRADED_MODE`` | none: a checkout answers 503 while the online store is down; ``rules_only``: the policy's rules alone, conservatively, flagged (docs/reliability.md) |
 | ``RETRY_AFTER_S`` | ``KREDO_RETRY_AFTER_S`` | 2: the ``Retry-After`` of every 503 |
@@ -58,7 +59,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 256 * 1024,
     "EXPERIMENT_NAME": "dunning",
     "CONTROL_SHARE": 0.1,
-    "OPE_LEDGER": None,
+    "REPLAY_LEDGER": None,
+    "POLICY_VERSIONS": None,
     "DATE_HORIZON_DAYS": DEFAULT_HORIZON_DAYS,
     "DEGRADED_MODE": None,
     "RETRY_AFTER_S": 2,
@@ -84,7 +86,8 @@ ENVIRONMENT = {
     "MAX_CONTENT_LENGTH": "KREDO_MAX_BODY_BYTES",
     "EXPERIMENT_NAME": "KREDO_EXPERIMENT",
     "CONTROL_SHARE": "KREDO_CONTROL_SHARE",
-    "OPE_LEDGER": "KREDO_OPE_LEDGER",
+    "REPLAY_LEDGER": "KREDO_REPLAY_LEDGER",
+    "POLICY_VERSIONS": "KREDO_POLICY_VERSIONS",
     "DATE_HORIZON_DAYS": "KREDO_DATE_HORIZON_DAYS",
     "DEGRADED_MODE": "KREDO_DEGRADED_MODE",
     "RETRY_AFTER_S": "KREDO_RETRY_AFTER_S",

@@ -18,11 +18,11 @@ from flask import Flask, redirect, request
 from werkzeug.wrappers import Response
 
 from serving.access import CsrfMismatch, PageForbidden, SignInRequired, csrf_token
-from serving.pages import assets, auth, customers, dashboard, decisions, experiments, forecast, home, i18n, models, worklist
+from serving.pages import assets, auth, customers, dashboard, decisions, experiments, forecast, home, i18n, models, policies, worklist
 from serving.pages.layout import ROLE_NAMES, export_url, render, url_with
 
 #: The page groups, each a module with a ``bp`` made by ``layout.blueprint``.
-GROUPS = (assets, auth, home, dashboard, worklist, customers, decisions, forecast, models, experiments)
+GROUPS = (assets, auth, home, dashboard, worklist, customers, decisions, forecast, models, experiments, policies)
 
 
 def init_app(app: Flask) -> None:

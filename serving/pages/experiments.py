@@ -6,7 +6,7 @@ arm's pulls, reward rate (paid within 7 days of the decision, Wilson 95 %
 interval) and current allocation come from the state the workers choose from
 (``engine.bandits.report``); the bandit's uplift over the control group (the
 fixed share kept on the static order) with its 95 % interval from the group
-counts; and, on the logged reminders of ``OPE_LEDGER``, IPS / SNIPS / DR of a
+counts; and, on the logged reminders of ``REPLAY_LEDGER``, IPS / SNIPS / DR of a
 candidate policy (``engine.bandits.offline.evaluate_on_ledger``, what ``kredo
 bandit evaluate`` prints).
 """
@@ -64,7 +64,7 @@ def experiments_page() -> Any:  # noqa: ANN401 - a page or a CSV
         Column("group", _("Group")), Column("reminders", _("Rewarded reminders"), "int"),
         Column("paid", _("Paid within 7 days"), "num"), Column("rate", _("Reward rate"), "pct"),
         Column("low", _("Lower bound"), "pct"), Column("high", _("Upper bound"), "pct")], groups)
-    ledger_dir = runtime.config.get("OPE_LEDGER")
+    ledger_dir = runtime.config.get("REPLAY_LEDGER")
     estimate = _estimate(str(ledger_dir), candidate) if candidate and ledger_dir else None
     return respond("pages/experiments.html", [arms, group_table], title=_("Experiments"), report=report,
-                   candidate=candidate, candidates=sorted(POLICIES), estimate=estimate, ope_ledger=ledger_dir)
+                   candidate=candidate, candidates=sorted(POLICIES), estimate=estimate, replay_ledger=ledger_dir)

@@ -51,6 +51,7 @@ NAV: list[tuple[str, Any]] = [
     ("pages_forecast.forecast_page", _l("Forecast")),
     ("pages_models.models_page", _l("Models")),
     ("pages_experiments.experiments_page", _l("Experiments")),
+    ("pages_policies.policies_page", _l("Policies")),
 ]
 
 

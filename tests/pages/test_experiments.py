@@ -26,7 +26,7 @@ def bandit_site(champion, small_ledger, small_ledger_db, tmp_path_factory):  # n
     logged = tmp_path_factory.mktemp("ope") / "ledger"
     save_ledger(small_ledger, logged)
     app = make_app(champion, tmp_path_factory.mktemp("experiments-app"), history=small_ledger_db,
-                   OPE_LEDGER=str(logged))
+                   REPLAY_LEDGER=str(logged))
     bandit = app.extensions["kredo.runtime"].bandit
     rng, arms = np.random.default_rng(5), all_arms()
     for i in range(600):
