@@ -79,8 +79,8 @@ def _app(folder: Path, model_uri: str):  # noqa: ANN202 - a Flask app
     from serving import create_app
 
     return create_app({"AUDIT_URL": f"sqlite:///{folder}/audit.db", "LEDGER_URL": f"sqlite:///{folder}/ledger.db",
-                       "REDIS_URL": None, "MLFLOW_TRACKING_URI": f"sqlite:///{folder}/mlflow.db", "MODEL_URI": model_uri,
-                       "RELOAD_INTERVAL_S": 0, "SECRET_KEY": "bench-pages"})
+                       "REDIS_URL": None, "MLFLOW_TRACKING_URI": f"sqlite:///{folder}/mlflow.db",
+                       "MODEL_URI": model_uri, "RELOAD_INTERVAL_S": 0, "SECRET_KEY": "bench-pages"})
 
 
 def _signed_in(app, role: str):  # noqa: ANN001, ANN202 - a Flask test client

@@ -379,6 +379,15 @@ def receivable_rows(source: Source, as_of_us: int, entity: str | None = None, bu
         query = query.where(c.account_manager.is_(None) if manager == NO_ENTITY else c.account_manager == manager)
     if customer is not None:
         query = query.where(i.customer_id == customer)
+    today = _day(as_of_us)
+    for name, low, high in AGEING:  # a bucket is a range of due days: the filter runs on the due-date index
+        if name == bucket_name:
+            if low is not None:
+                query = query.where(i.due_us < (today - low) * US_PER_DAY)
+            if high is not None:
+                query = query.where(i.due_us >= (today - high) * US_PER_DAY)
+    if overdue:
+        query = query.where(i.due_us < today * US_PER_DAY)
     if collector is not None:
         query = query.where(i.id.in_(sa.select(k.invoice_id).where(k.owner == collector, k.status == "open")))
     if dispute_type is not None or dispute_age is not None:
@@ -401,10 +410,6 @@ def receivable_rows(source: Source, as_of_us: int, entity: str | None = None, bu
         reason, opened = disputes.get(row["id"], (None, None))
         row["dispute_type"] = reason
         row["dispute_age"] = None if opened is None else _dispute_age(_day(as_of_us) - _day(opened))
-        if bucket_name is not None and row["bucket"] != bucket_name:
-            continue
-        if overdue and row["bucket"] == "current":
-            continue
         if dispute_age is not None and row["dispute_age"] != dispute_age:
             continue
         out.append(row)
