@@ -6,7 +6,7 @@ Set-up: a seeded ledger (default 20,000 customers x 28 months, ``bench/ledger.py
 size) imported into SQLite, and the day's dunning run on its last day (the
 decisions, tasks and messages the worklist, the customer view and the decision
 pages show), built once and cached under ``var/bench-pages/`` (keyed by size and
-seed; ``--rebuild`` makes it again). A small champion is trained on a small
+seed, step by step so an interrupted build resumes; ``--rebuild`` makes it again). A small champion is trained on a small
 ledger of the same seed: the pages' times do not depend on the model's quality.
 Each page is then requested by a signed-in person of a role that may see it,
 through the app's own request handling (Flask test client: server time, no
@@ -39,40 +39,50 @@ def _percentiles(ms: list[float]) -> tuple[float, float]:
 
 
 def build(folder: Path, customers: int, months: int, seed: int) -> dict[str, object]:
-    """The cached book (ledger.db after the last day's dunning run, audit.db) and champion; what it took."""
+    """The cached book (ledger.db after the last day's dunning run, audit.db) and champion, step by step (each
+    step leaves a file in ``folder``, so an interrupted build resumes); what each step took."""
+    import json
+
     from ledger.book import Book
     from ledger.database import open_ledger
     from ledger.imports import import_ledger
-    from serving.bootstrap import ensure_champion
     from serving.access import get_ring
+    from serving.bootstrap import ensure_champion
     from training.pipeline import TrainConfig
     from training.simulation import SimulationConfig, simulate
 
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    t0 = time.perf_counter()
-    ledger = simulate(SimulationConfig(customers=customers, months=months, seed=seed))
-    simulate_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    book = Book(open_ledger(f"sqlite:///{folder}/ledger.db"))
-    import_ledger(book, ledger)
-    book.engine.dispose()
-    import_s = time.perf_counter() - t0
-    champion = ensure_champion(simulate(SimulationConfig(customers=1_500, months=12, seed=seed)),
-                               f"sqlite:///{folder}/mlflow.db", TrainConfig(n_estimators=40, max_depth=3))
-    last_day = str(ledger.invoices["issued_at"].max())[:10]
-    app = _app(folder, champion["uri"])
-    dunning = app.test_client()
-    dunning.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {get_ring(app).create('dunning', 'bench').token}"
-    t0 = time.perf_counter()
-    run = dunning.post("/v1/dunning/runs", json={"date": last_day})
-    assert run.status_code == 201, run.get_data(as_text=True)[:500]
-    run_s = time.perf_counter() - t0
-    app.extensions["kredo.runtime"].stop()
-    (folder / "champion").write_text(champion["uri"])
-    return {"invoices": len(ledger.invoices), "simulate_s": round(simulate_s, 1), "import_s": round(import_s, 1),
-            "dunning_run_s": round(run_s, 1), "run_day": last_day, "run_decisions": run.get_json()["invoices"],
-            "run_tasks": run.get_json()["tasks"]}
+    folder.mkdir(parents=True, exist_ok=True)
+    steps = folder / "steps.json"
+    done: dict[str, object] = json.loads(steps.read_text()) if steps.is_file() else {}
+    if "import_s" not in done:
+        for stale in folder.glob("ledger.db*"):
+            stale.unlink()
+        t0 = time.perf_counter()
+        ledger = simulate(SimulationConfig(customers=customers, months=months, seed=seed))
+        done["simulate_s"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
+        book = Book(open_ledger(f"sqlite:///{folder}/ledger.db"))
+        import_ledger(book, ledger)
+        book.engine.dispose()
+        done.update(import_s=round(time.perf_counter() - t0, 1), run_day=str(ledger.invoices["issued_at"].max())[:10])
+        steps.write_text(json.dumps(done))
+    if "champion" not in done:
+        champion = ensure_champion(simulate(SimulationConfig(customers=1_500, months=12, seed=seed)),
+                                   f"sqlite:///{folder}/mlflow.db", TrainConfig(n_estimators=40, max_depth=3))
+        done["champion"] = champion["uri"]
+        steps.write_text(json.dumps(done))
+    if "dunning_run_s" not in done:
+        app = _app(folder, str(done["champion"]))
+        dunning = app.test_client()
+        dunning.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {get_ring(app).create('dunning', 'bench').token}"
+        t0 = time.perf_counter()
+        run = dunning.post("/v1/dunning/runs", json={"date": done["run_day"]})
+        assert run.status_code in (200, 201), run.get_data(as_text=True)[:500]
+        done.update(dunning_run_s=round(time.perf_counter() - t0, 1), run_decisions=run.get_json()["invoices"],
+                    run_tasks=run.get_json()["tasks"])
+        app.extensions["kredo.runtime"].stop()
+        steps.write_text(json.dumps(done))
+    return done
 
 
 def _app(folder: Path, model_uri: str):  # noqa: ANN202 - a Flask app
@@ -103,11 +113,14 @@ def main() -> None:
     import sqlalchemy as sa
 
     folder = ROOT / "var" / "bench-pages" / f"c{args.customers}-m{args.months}-s{args.seed}"
-    built = build(folder, args.customers, args.months, args.seed) if args.rebuild or not (
-        folder / "champion").is_file() else {"cached": str(folder.relative_to(ROOT))}
+    if args.rebuild:
+        shutil.rmtree(folder, ignore_errors=True)
+    built = build(folder, args.customers, args.months, args.seed)
     work = Path(os.environ.get("TMPDIR", "/tmp")) / f"kredo-bench-pages-{os.getpid()}"
     shutil.copytree(folder, work)  # the pages write sessions' keys into the ledger: keep the cache clean
-    app = _app(work, (folder / "champion").read_text())
+    t0 = time.perf_counter()
+    app = _app(work, str(built["champion"]))
+    built = {**built, "app_start_s": round(time.perf_counter() - t0, 1)}
     engine = app.extensions["kredo.runtime"].book.engine
     with engine.connect() as conn:
         customers = conn.execute(sa.text("select id from customers")).scalars().all()
