@@ -164,7 +164,7 @@ def _entity_filter(column: sa.ColumnElement, entity: str | None) -> list[sa.Colu
 
 def _daily(conn: sa.Connection, entity: str | None) -> tuple[dict[int, int], dict[int, int]]:
     """Per day: the invoices issued (sales) and what left the receivables (allocated payments by the day
-    received, balances written off), in cents."""
+    received, balances written off), in cents; three grouped scans."""
     i, p, a = t.invoices.c, t.payments.c, t.allocations.c
     where = _entity_filter(i.legal_entity_id, entity)
     issued_day = i.issued_us // US_PER_DAY
@@ -172,10 +172,12 @@ def _daily(conn: sa.Connection, entity: str | None) -> tuple[dict[int, int], dic
                               .group_by(issued_day)).all())
     out: dict[int, int] = defaultdict(int)
     paid_day = p.received_us // US_PER_DAY
-    paid = sa.select(paid_day, sa.func.sum(a.amount_cents)).select_from(t.allocations.join(
-        t.payments, p.id == a.payment_id))
-    if where:
-        paid = paid.join(t.invoices, i.id == a.invoice_id).where(*where)
+    if where:  # an entity's: the allocations to its invoices
+        paid = (sa.select(paid_day, sa.func.sum(a.amount_cents))
+                .select_from(t.allocations.join(t.payments, p.id == a.payment_id)
+                             .join(t.invoices, i.id == a.invoice_id)).where(*where))
+    else:  # all: a payment's allocated cents are the sum of its allocations
+        paid = sa.select(paid_day, sa.func.sum(p.allocated_cents)).where(p.allocated_cents > 0)
     for day, cents in conn.execute(paid.group_by(paid_day)):
         out[int(day)] += int(cents)
     off_day = i.written_off_us // US_PER_DAY
@@ -214,11 +216,14 @@ class _Book:
         return tuple(out)
 
 
-def _open_items(conn: sa.Connection, entity: str | None) -> list[dict[str, Any]]:
-    i = t.invoices.c
-    query = (sa.select(i.id, i.customer_id, i.due_us, i.amount_cents, i.paid_cents, i.disputed)
+def _open_items(conn: sa.Connection, entity: str | None) -> list[Any]:
+    """The open invoices with their customer's name and account manager."""
+    i, c = t.invoices.c, t.customers.c
+    query = (sa.select(i.id, i.customer_id, i.due_us, i.amount_cents, i.paid_cents, i.disputed, c.name,
+                       c.account_manager)
+             .join(t.customers, c.id == i.customer_id, isouter=True)
              .where(i.status == "open", *_entity_filter(i.legal_entity_id, entity)))
-    return [dict(r._mapping) for r in conn.execute(query)]
+    return conn.execute(query).all()
 
 
 def _entities(conn: sa.Connection) -> tuple[str, ...]:
@@ -231,9 +236,11 @@ def _worst_then(conn: sa.Connection, entity: str | None, check_us: int) -> dict[
     """Per customer, the worst days past due of its items open at ``check_us`` (the last check)."""
     i = t.invoices.c
     still = sa.or_(i.status == "open", i.paid_us > check_us, i.written_off_us > check_us)
-    query = (sa.select(i.customer_id, sa.func.min(i.due_us)).where(i.issued_us <= check_us, still,
+    # grouped by an expression and filtered on one: SQLite then reads the table in order and sorts, instead of
+    # walking the customer index and fetching each row at random (0.3 s instead of 2.8 s at 500,000 invoices)
+    query = (sa.select(i.customer_id, sa.func.min(i.due_us)).where(i.issued_us + 0 <= check_us, still,
                                                                    *_entity_filter(i.legal_entity_id, entity))
-             .group_by(i.customer_id))
+             .group_by(sa.func.coalesce(i.customer_id, "")))
     return {c: days_past_due(due, check_us) for c, due in conn.execute(query)}
 
 
@@ -257,8 +264,6 @@ def receivables(source: Source, entity: str | None = None, as_of_us: int | None 
         today = _day(at)
         book = _Book(*_daily(conn, entity))
         items = _open_items(conn, entity)
-        customers = {r.id: r for r in conn.execute(sa.select(t.customers.c.id, t.customers.c.name,
-                                                             t.customers.c.account_manager))}
         d, i = t.disputes.c, t.invoices.c
         disputed_rows = conn.execute(sa.select(d.reason, d.opened_us, i.amount_cents - i.paid_cents)
                                      .join(t.invoices, i.id == d.invoice_id)
@@ -274,17 +279,18 @@ def receivables(source: Source, entity: str | None = None, as_of_us: int | None 
     per_customer: dict[str, list[Any]] = {}
     managers: dict[str, list[Amount]] = defaultdict(lambda: [Amount(), Amount()])
     by_invoice: dict[str, tuple[int, bool]] = {}
+    names: dict[str, str | None] = {}
     for row in items:
-        left, where = row["amount_cents"] - row["paid_cents"], bucket(row["due_us"], at)
+        left, where = row.amount_cents - row.paid_cents, bucket(row.due_us, at)
         ageing[where] = ageing[where].plus(left)
-        if row["disputed"]:
+        if row.disputed:
             disputed[where] = disputed[where].plus(left)
         overdue = where != "current"
-        by_invoice[row["id"]] = (left, overdue)
-        c = per_customer.setdefault(row["customer_id"], [Amount(), 0, row["due_us"]])
-        c[0], c[1], c[2] = c[0].plus(left), c[1] + (left if overdue else 0), min(c[2], row["due_us"])
-        manager = (customers.get(row["customer_id"]) or _NOBODY).account_manager or NO_ENTITY
-        held = managers[manager]
+        by_invoice[row.id] = (left, overdue)
+        c = per_customer.setdefault(row.customer_id, [Amount(), 0, row.due_us])
+        c[0], c[1], c[2] = c[0].plus(left), c[1] + (left if overdue else 0), min(c[2], row.due_us)
+        names[row.customer_id] = row.name
+        held = managers[row.account_manager or NO_ENTITY]
         held[0] = held[0].plus(left)
         if overdue:
             held[1] = held[1].plus(left)
@@ -320,7 +326,7 @@ def receivables(source: Source, entity: str | None = None, as_of_us: int | None 
         was_days = worst_then.get(customer_id)
         was = "none" if was_days is None else _bucket_of_days(was_days)
         if BUCKETS.index(now) > (-1 if was == "none" else BUCKETS.index(was)) and now != "current":
-            worsened.append(Worsened(customer_id, _name(customers, customer_id), was, now, late))
+            worsened.append(Worsened(customer_id, names.get(customer_id), was, now, late))
     worsened.sort(key=lambda w: (-BUCKETS.index(w.now), -w.overdue_cents, w.customer_id))
 
     return Receivables(
@@ -330,21 +336,9 @@ def receivables(source: Source, entity: str | None = None, as_of_us: int | None 
         cei_opening_cents=book.receivables(today - CEI_DAYS), cei_sales_cents=book.sold(today - CEI_DAYS + 1, today),
         trend=tuple(trend), disputes=disputes,
         managers=_holders(managers), collectors=_holders(collectors),
-        largest=tuple(Exposure(c, _name(customers, c), v[0], v[1], _bucket_of_days(days_past_due(v[2], at)))
+        largest=tuple(Exposure(c, names.get(c), v[0], v[1], _bucket_of_days(days_past_due(v[2], at)))
                       for c, v in largest),
         worsened=tuple(worsened[:TOP * 2]))
-
-
-class _Nobody:
-    account_manager = None
-    name = None
-
-
-_NOBODY = _Nobody()
-
-
-def _name(customers: dict[str, Any], customer_id: str) -> str | None:
-    return (customers.get(customer_id) or _NOBODY).name
 
 
 def _holders(held: dict[str, list[Amount]]) -> tuple[Holder, ...]:
