@@ -1,8 +1,8 @@
-"""The receivables figures a credit manager reads: ageing, DSO (countback), ADD, CEI, at-risk, disputes, who
-holds what, the largest exposures and the customers getting worse. One place: ``GET /v1/reports/receivables``
-answers :func:`receivables` and the dashboard page draws the same object, so the two cannot disagree.
-
-Why these definitions: they are ``DOMAIN.md``'s (the formulas a credit manager expects), in exact cents.
+"""What the receivables figures are computed from, read from the book in exact cents: ageing, the monthly
+sales and receivables behind DSO (countback), ADD and CEI, disputes, who holds what, the largest exposures
+and the customers getting worse. The formulas are ``engine.receivables`` (the same the closed-loop bench
+judges a simulated book by); ``serving.api.reports`` applies them to :func:`receivables` and answers
+``GET /v1/reports/receivables``, which the dashboard page draws, so the page and the API cannot disagree.
 
 * The **report date** is the book's: the business time of the newest event the ledger booked lately (in
   production today; for a simulated or imported history, its last day; :func:`book_date_us`). Days past
@@ -11,11 +11,10 @@ Why these definitions: they are ``DOMAIN.md``'s (the formulas a credit manager e
   day received, open balances written off), so the twelve month-ends of the DSO trend cost three grouped
   scans, not twelve reconstructions; at the report date they equal the open invoices' balances (a test
   holds them to it).
-* **DSO, countback**: the receivables at a date, walked back month by month (the month of the date counts
-  its elapsed days) subtracting each month's sales until what is left is smaller than a month's sales.
-  **Best possible DSO** = current (not yet due) receivables / the last 90 days' sales x 90; **ADD** = DSO -
-  best possible DSO. **CEI** over the last 30 days = (opening + sales - closing total) / (opening + sales -
-  closing current) x 100. **At-risk rate** = the 90+ bucket's share of the receivables.
+* **DSO, countback** needs the receivables at a date and the sales of each month going back from it (the
+  month of the date counts its elapsed days): :attr:`Receivables.months`, and per month-end of the trend
+  :attr:`TrendPoint.months`. **Best possible DSO** takes the current receivables and the last 90 days'
+  sales, **CEI** the last 30 days (opening receivables, sales, closing total and current).
 * **Getting worse** (the monitoring of existing customers): a customer whose oldest open item sits in a
   later ageing bucket than at the last check, the report date minus 30 days.
 
@@ -24,14 +23,14 @@ account manager, a collector, a dispute type and age, or a customer.
 
 Example::
 
-    report = receivables(engine)                    # consolidated; receivables(engine, entity="NL01")
-    report.ageing["90_plus"].cents, report.dso, report.cei
+    facts = receivables(engine)                     # consolidated; receivables(engine, entity="NL01")
+    dso_countback(facts.outstanding.cents, facts.months), facts.ageing["90_plus"].cents
 """
 from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -94,7 +93,8 @@ class Worsened:
 class TrendPoint:
     month: str              # YYYY-MM: the month-end (the report date for the last point)
     receivables_cents: int
-    dso: float | None
+    sales_cents: int        # the month's sales up to the point
+    months: tuple[tuple[int, int], ...]  # (sales, days) per month going back from the point: its DSO
 
 
 @dataclass(frozen=True)
@@ -108,18 +108,16 @@ class Receivables:
     disputed: dict[str, Amount]            # the disputed part of each bucket (inside the bucket too)
     outstanding: Amount
     overdue: Amount
-    dso: float | None
-    best_possible_dso: float | None
-    add: float | None
-    cei: float | None
-    at_risk_rate: float | None
+    months: tuple[tuple[int, int], ...]    # (sales, days) per month going back from the report date
+    best_dso_sales_cents: int              # the last BEST_DSO_DAYS days' sales
+    cei_opening_cents: int                 # the receivables CEI_DAYS days before the report date
+    cei_sales_cents: int                   # the sales of those CEI_DAYS days
     trend: tuple[TrendPoint, ...]
     disputes: dict[str, dict[str, Amount]]  # type -> age -> open disputed items
     managers: tuple[Holder, ...]
     collectors: tuple[Holder, ...]
     largest: tuple[Exposure, ...]
     worsened: tuple[Worsened, ...]
-    sales_cents: dict[str, int] = field(default_factory=dict)  # per month (YYYY-MM), the trend's months
 
 
 #: How many of the latest booked events the report date is read from.
@@ -134,6 +132,16 @@ def book_date_us(source: Source) -> int | None:
     recent = sa.select(e.at_us, e.type).order_by(e.seq.desc()).limit(RECENT_EVENTS).subquery()
     with connected(source) as conn:
         return conn.execute(sa.select(sa.func.max(recent.c.at_us)).where(recent.c.type != "customer_updated")).scalar()
+
+
+def book_version(source: Source) -> tuple[int, int, int]:
+    """What changes whenever a figure may: the newest event booked, the last dunning run, the tasks opened
+    (three small reads: two primary-key maxima and a count); the report is kept while this holds."""
+    with connected(source) as conn:
+        seq = conn.execute(sa.select(sa.func.max(t.ledger_events.c.seq))).scalar() or 0
+        run = conn.execute(sa.select(sa.func.max(t.dunning_runs.c.finished_us))).scalar() or 0
+        tasks = conn.execute(sa.select(sa.func.count()).select_from(t.tasks)).scalar() or 0
+    return int(seq), int(run), int(tasks)
 
 
 def _day(us: int) -> int:
@@ -156,7 +164,7 @@ def _entity_filter(column: sa.ColumnElement, entity: str | None) -> list[sa.Colu
 
 def _daily(conn: sa.Connection, entity: str | None) -> tuple[dict[int, int], dict[int, int]]:
     """Per day: the invoices issued (sales) and what left the receivables (allocated payments by the day
-    received, balances written off), in cents."""
+    received, balances written off), in cents; three grouped scans."""
     i, p, a = t.invoices.c, t.payments.c, t.allocations.c
     where = _entity_filter(i.legal_entity_id, entity)
     issued_day = i.issued_us // US_PER_DAY
@@ -164,10 +172,12 @@ def _daily(conn: sa.Connection, entity: str | None) -> tuple[dict[int, int], dic
                               .group_by(issued_day)).all())
     out: dict[int, int] = defaultdict(int)
     paid_day = p.received_us // US_PER_DAY
-    paid = sa.select(paid_day, sa.func.sum(a.amount_cents)).select_from(t.allocations.join(
-        t.payments, p.id == a.payment_id))
-    if where:
-        paid = paid.join(t.invoices, i.id == a.invoice_id).where(*where)
+    if where:  # an entity's: the allocations to its invoices
+        paid = (sa.select(paid_day, sa.func.sum(a.amount_cents))
+                .select_from(t.allocations.join(t.payments, p.id == a.payment_id)
+                             .join(t.invoices, i.id == a.invoice_id)).where(*where))
+    else:  # all: a payment's allocated cents are the sum of its allocations
+        paid = sa.select(paid_day, sa.func.sum(p.allocated_cents)).where(p.allocated_cents > 0)
     for day, cents in conn.execute(paid.group_by(paid_day)):
         out[int(day)] += int(cents)
     off_day = i.written_off_us // US_PER_DAY
@@ -192,7 +202,7 @@ class _Book:
         """Sales from ``first`` to ``last``, both included."""
         return sum(v for d, v in self.sales.items() if first <= d <= last)
 
-    def months_back(self, day: int) -> list[tuple[int, int]]:
+    def months_back(self, day: int) -> tuple[tuple[int, int], ...]:
         """(sales, days) per month going back from ``day``: its own month up to it, then whole months,
         down to the book's first month."""
         first = self._days[0] if self._days else day
@@ -203,27 +213,17 @@ class _Book:
             end = start - timedelta(days=1)
             start = end.replace(day=1)
             out.append((self.sold(_day_of(start), _day_of(end)), end.day))
-        return out
-
-    def dso(self, day: int) -> float | None:
-        """DSO by the countback method at the end of ``day``; None when nothing was sold."""
-        left, days = self.receivables(day), 0.0
-        periods = self.months_back(day)
-        if left <= 0 or not any(s for s, _ in periods):
-            return 0.0 if left <= 0 else None
-        for sales, length in periods:
-            if sales > 0 and left <= sales:
-                return round(days + left / sales * length, 1)
-            left -= max(sales, 0)
-            days += length
-        return round(days, 1)  # more receivables than the whole history's sales
+        return tuple(out)
 
 
-def _open_items(conn: sa.Connection, entity: str | None) -> list[dict[str, Any]]:
-    i = t.invoices.c
-    query = (sa.select(i.id, i.customer_id, i.due_us, i.amount_cents, i.paid_cents, i.disputed)
+def _open_items(conn: sa.Connection, entity: str | None) -> list[Any]:
+    """The open invoices with their customer's name and account manager."""
+    i, c = t.invoices.c, t.customers.c
+    query = (sa.select(i.id, i.customer_id, i.due_us, i.amount_cents, i.paid_cents, i.disputed, c.name,
+                       c.account_manager)
+             .join(t.customers, c.id == i.customer_id, isouter=True)
              .where(i.status == "open", *_entity_filter(i.legal_entity_id, entity)))
-    return [dict(r._mapping) for r in conn.execute(query)]
+    return conn.execute(query).all()
 
 
 def _entities(conn: sa.Connection) -> tuple[str, ...]:
@@ -236,9 +236,11 @@ def _worst_then(conn: sa.Connection, entity: str | None, check_us: int) -> dict[
     """Per customer, the worst days past due of its items open at ``check_us`` (the last check)."""
     i = t.invoices.c
     still = sa.or_(i.status == "open", i.paid_us > check_us, i.written_off_us > check_us)
-    query = (sa.select(i.customer_id, sa.func.min(i.due_us)).where(i.issued_us <= check_us, still,
+    # grouped by an expression and filtered on one: SQLite then reads the table in order and sorts, instead of
+    # walking the customer index and fetching each row at random (0.3 s instead of 2.8 s at 500,000 invoices)
+    query = (sa.select(i.customer_id, sa.func.min(i.due_us)).where(i.issued_us + 0 <= check_us, still,
                                                                    *_entity_filter(i.legal_entity_id, entity))
-             .group_by(i.customer_id))
+             .group_by(sa.func.coalesce(i.customer_id, "")))
     return {c: days_past_due(due, check_us) for c, due in conn.execute(query)}
 
 
@@ -262,8 +264,6 @@ def receivables(source: Source, entity: str | None = None, as_of_us: int | None 
         today = _day(at)
         book = _Book(*_daily(conn, entity))
         items = _open_items(conn, entity)
-        customers = {r.id: r for r in conn.execute(sa.select(t.customers.c.id, t.customers.c.name,
-                                                             t.customers.c.account_manager))}
         d, i = t.disputes.c, t.invoices.c
         disputed_rows = conn.execute(sa.select(d.reason, d.opened_us, i.amount_cents - i.paid_cents)
                                      .join(t.invoices, i.id == d.invoice_id)
@@ -279,17 +279,18 @@ def receivables(source: Source, entity: str | None = None, as_of_us: int | None 
     per_customer: dict[str, list[Any]] = {}
     managers: dict[str, list[Amount]] = defaultdict(lambda: [Amount(), Amount()])
     by_invoice: dict[str, tuple[int, bool]] = {}
+    names: dict[str, str | None] = {}
     for row in items:
-        left, where = row["amount_cents"] - row["paid_cents"], bucket(row["due_us"], at)
+        left, where = row.amount_cents - row.paid_cents, bucket(row.due_us, at)
         ageing[where] = ageing[where].plus(left)
-        if row["disputed"]:
+        if row.disputed:
             disputed[where] = disputed[where].plus(left)
         overdue = where != "current"
-        by_invoice[row["id"]] = (left, overdue)
-        c = per_customer.setdefault(row["customer_id"], [Amount(), 0, row["due_us"]])
-        c[0], c[1], c[2] = c[0].plus(left), c[1] + (left if overdue else 0), min(c[2], row["due_us"])
-        manager = (customers.get(row["customer_id"]) or _NOBODY).account_manager or NO_ENTITY
-        held = managers[manager]
+        by_invoice[row.id] = (left, overdue)
+        c = per_customer.setdefault(row.customer_id, [Amount(), 0, row.due_us])
+        c[0], c[1], c[2] = c[0].plus(left), c[1] + (left if overdue else 0), min(c[2], row.due_us)
+        names[row.customer_id] = row.name
+        held = managers[row.account_manager or NO_ENTITY]
         held[0] = held[0].plus(left)
         if overdue:
             held[1] = held[1].plus(left)
@@ -311,21 +312,12 @@ def receivables(source: Source, entity: str | None = None, as_of_us: int | None 
         age = _dispute_age(today - _day(opened_us))
         ages[age] = ages[age].plus(int(left))
 
-    current = ageing["current"].cents
-    dso = book.dso(today)
-    best_sales = book.sold(today - BEST_DSO_DAYS + 1, today)
-    best = round(current / best_sales * BEST_DSO_DAYS, 1) if best_sales > 0 else None
-    opening = book.receivables(today - CEI_DAYS)
-    sold = book.sold(today - CEI_DAYS + 1, today)
-    denominator = opening + sold - current
-    cei = round((opening + sold - outstanding.cents) / denominator * 100, 1) if denominator > 0 else None
-
-    trend, sales_per_month = [], {}
+    trend = []
     for k in range(TREND_MONTHS - 1, -1, -1):
         end = _month_end(_date(today), k)
         point = min(_day_of(end), today)
-        trend.append(TrendPoint(f"{end:%Y-%m}", book.receivables(point), book.dso(point)))
-        sales_per_month[f"{end:%Y-%m}"] = book.sold(_day_of(end.replace(day=1)), point)
+        trend.append(TrendPoint(f"{end:%Y-%m}", book.receivables(point), book.sold(_day_of(end.replace(day=1)), point),
+                                book.months_back(point)))
 
     largest = sorted(per_customer.items(), key=lambda kv: (-kv[1][0].cents, kv[0]))[:TOP]
     worsened = []
@@ -334,31 +326,19 @@ def receivables(source: Source, entity: str | None = None, as_of_us: int | None 
         was_days = worst_then.get(customer_id)
         was = "none" if was_days is None else _bucket_of_days(was_days)
         if BUCKETS.index(now) > (-1 if was == "none" else BUCKETS.index(was)) and now != "current":
-            worsened.append(Worsened(customer_id, _name(customers, customer_id), was, now, late))
+            worsened.append(Worsened(customer_id, names.get(customer_id), was, now, late))
     worsened.sort(key=lambda w: (-BUCKETS.index(w.now), -w.overdue_cents, w.customer_id))
 
     return Receivables(
         as_of_us=at, entity=entity, entities=entities, ageing=ageing, disputed=disputed, outstanding=outstanding,
-        overdue=overdue, dso=dso, best_possible_dso=best,
-        add=None if dso is None or best is None else round(dso - best, 1), cei=cei,
-        at_risk_rate=round(ageing["90_plus"].cents / outstanding.cents, 4) if outstanding.cents > 0 else None,
+        overdue=overdue, months=book.months_back(today),
+        best_dso_sales_cents=book.sold(today - BEST_DSO_DAYS + 1, today),
+        cei_opening_cents=book.receivables(today - CEI_DAYS), cei_sales_cents=book.sold(today - CEI_DAYS + 1, today),
         trend=tuple(trend), disputes=disputes,
         managers=_holders(managers), collectors=_holders(collectors),
-        largest=tuple(Exposure(c, _name(customers, c), v[0], v[1], _bucket_of_days(days_past_due(v[2], at)))
+        largest=tuple(Exposure(c, names.get(c), v[0], v[1], _bucket_of_days(days_past_due(v[2], at)))
                       for c, v in largest),
-        worsened=tuple(worsened[:TOP * 2]), sales_cents=sales_per_month)
-
-
-class _Nobody:
-    account_manager = None
-    name = None
-
-
-_NOBODY = _Nobody()
-
-
-def _name(customers: dict[str, Any], customer_id: str) -> str | None:
-    return (customers.get(customer_id) or _NOBODY).name
+        worsened=tuple(worsened[:TOP * 2]))
 
 
 def _holders(held: dict[str, list[Amount]]) -> tuple[Holder, ...]:
@@ -393,6 +373,15 @@ def receivable_rows(source: Source, as_of_us: int, entity: str | None = None, bu
         query = query.where(c.account_manager.is_(None) if manager == NO_ENTITY else c.account_manager == manager)
     if customer is not None:
         query = query.where(i.customer_id == customer)
+    today = _day(as_of_us)
+    for name, low, high in AGEING:  # a bucket is a range of due days: the filter runs on the due-date index
+        if name == bucket_name:
+            if low is not None:
+                query = query.where(i.due_us < (today - low) * US_PER_DAY)
+            if high is not None:
+                query = query.where(i.due_us >= (today - high) * US_PER_DAY)
+    if overdue:
+        query = query.where(i.due_us < today * US_PER_DAY)
     if collector is not None:
         query = query.where(i.id.in_(sa.select(k.invoice_id).where(k.owner == collector, k.status == "open")))
     if dispute_type is not None or dispute_age is not None:
@@ -415,10 +404,6 @@ def receivable_rows(source: Source, as_of_us: int, entity: str | None = None, bu
         reason, opened = disputes.get(row["id"], (None, None))
         row["dispute_type"] = reason
         row["dispute_age"] = None if opened is None else _dispute_age(_day(as_of_us) - _day(opened))
-        if bucket_name is not None and row["bucket"] != bucket_name:
-            continue
-        if overdue and row["bucket"] == "current":
-            continue
         if dispute_age is not None and row["dispute_age"] != dispute_age:
             continue
         out.append(row)

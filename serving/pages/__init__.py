@@ -14,11 +14,15 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from flask import Flask, redirect, request
+from typing import Any
+
+from flask import Flask, current_app, redirect, request
 from werkzeug.wrappers import Response
 
-from serving.access import CsrfMismatch, PageForbidden, SignInRequired, csrf_token
-from serving.pages import assets, auth, customers, dashboard, decisions, experiments, forecast, home, i18n, models, policies, worklist
+from serving.access import CsrfMismatch, PageForbidden, SignInRequired, csrf_token, is_page
+from serving.problems import PAGE_ERRORS
+from serving.pages import (assets, auth, customers, dashboard, decisions, experiments, forecast, home, i18n, models,
+                           policies, worklist)
 from serving.pages.layout import ROLE_NAMES, export_url, render, url_with
 
 #: The page groups, each a module with a ``bp`` made by ``layout.blueprint``.
@@ -39,6 +43,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(SignInRequired, _sign_in)
     app.register_error_handler(PageForbidden, _refused)
     app.register_error_handler(CsrfMismatch, _refused)
+    app.extensions[PAGE_ERRORS] = _error_page
 
 
 def _sign_in(exc: SignInRequired) -> Response:
@@ -52,3 +57,12 @@ def _sign_in(exc: SignInRequired) -> Response:
 
 def _refused(exc: PageForbidden | CsrfMismatch) -> tuple[str, int]:
     return render("pages/refused.html", status=exc.status, reason=exc)
+
+
+def _error_page(problem: dict[str, Any]) -> Response | None:
+    """A page route's error (an unknown customer, a bad filter, a 5xx with its ``error_id``) as a page;
+    None for the API's routes, which answer problem documents."""
+    if request.endpoint is None or not is_page(current_app, request.endpoint):
+        return None
+    html, status = render("pages/error.html", status=problem["status"], problem=problem)
+    return Response(html, status=status, mimetype="text/html")

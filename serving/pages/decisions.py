@@ -60,8 +60,8 @@ def search() -> Any:  # noqa: ANN401 - a page or a CSV
                             to_us=_day("to", args.get("to"), end=True), limit=200) if searched else []
     table = Table("decisions", _("Decisions"), [
         Column("decision_id", _("Decision"), href=lambda r: f"/decisions/{r['decision_id']}"),
-        Column("at", _("For"), "date"), Column("kind", _("Kind")), Column("customer_id", _("Customer"),
-                                                                           href=lambda r: f"/customers/{r['customer_id']}"),
+        Column("at", _("For"), "date"), Column("kind", _("Kind")),
+        Column("customer_id", _("Customer"), href=lambda r: f"/customers/{r['customer_id']}"),
         Column("invoice_id", _("Invoice")), Column("outcome", _("Outcome")), Column("reasons", _("Reasons"))],
         [{**(s := decision_summary(r)).model_dump(), "reasons": "; ".join(s.reasons)} for r in rows],
         note=_("Newest first, at most 200."))

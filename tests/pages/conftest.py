@@ -38,8 +38,9 @@ def _entity_events() -> list[dict]:
     base = {"customer_id": ENTITY_CUSTOMER}
     events = [{**base, "event_id": "nl02-cu", "type": "customer_updated", "at": "2024-06-01T09:00:00+00:00",
                "customer_type": "business", "country": "NL", "name": "Tweede BV", "account_manager": "AM-NL02"}]
-    for n, (issued, due, amount) in enumerate((("2024-09-02", "2024-10-02", 1200.0), ("2024-11-04", "2024-12-04", 800.0),
-                                                ("2024-12-02", "2025-01-01", 450.5))):
+    invoices = (("2024-09-02", "2024-10-02", 1200.0), ("2024-11-04", "2024-12-04", 800.0),
+                ("2024-12-02", "2025-01-01", 450.5))
+    for n, (issued, due, amount) in enumerate(invoices):
         events.append({**base, "event_id": f"nl02-i{n}", "type": "invoice_issued", "invoice_id": f"INV-NL02-{n}",
                        "at": f"{issued}T09:00:00+00:00", "amount": amount, "due_at": f"{due}T00:00:00+00:00",
                        "payment_terms_days": 30, "paperless": True, "legal_entity_id": ENTITY})
@@ -69,7 +70,8 @@ def site(champion: dict[str, str], tmp_path_factory: pytest.TempPathFactory, sma
     app = make_app(champion, tmp_path_factory.mktemp("pages-app"), history=small_ledger_db)
     dunning = client(app, "dunning")
     booked = dunning.post("/v1/events", json={"events": _entity_events()})
-    assert booked.status_code == 200 and all(r["status"] == "applied" for r in booked.get_json()["results"]), booked.text
+    results = booked.get_json()["results"]
+    assert booked.status_code == 200 and all(r["status"] == "applied" for r in results), booked.text
     run = dunning.post("/v1/dunning/runs", json={"date": RUN_DAY})
     assert run.status_code == 201 and run.get_json()["tasks"] > 0, run.text
     with serve(app) as url:

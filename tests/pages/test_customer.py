@@ -55,7 +55,8 @@ def test_the_customer_view_exports(site, busy_customer: str) -> None:  # noqa: A
     assert answer.status_code == 200 and answer.text.lstrip("\ufeff").startswith("Invoice,Status,")
     pdf = browser_like.get(f"/customers/{busy_customer}?format=pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF-")
-    assert browser_like.get("/customers/C-NOBODY").status_code == 404
+    missing = browser_like.get("/customers/C-NOBODY")
+    assert missing.status_code == 404 and missing.mimetype == "text/html" and "C-NOBODY" in missing.text
 
 
 @pytest.mark.parametrize("role", ["analyst", "admin"])

@@ -106,7 +106,10 @@ def test_tables_export_as_csv_and_the_page_as_pdf(site, api_report) -> None:  # 
                                                 ("current", "1_30", "31_60", "61_90", "90_plus")]
     pdf = browser_like.get("/dashboard?format=pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF-")
-    assert browser_like.get("/dashboard?format=xls").status_code == 422
+    refused = browser_like.get("/dashboard?format=xls")
+    assert refused.status_code == 422 and refused.mimetype == "text/html" and "format must be one of" in refused.text
+    api = site.api("credit_manager").get("/v1/reports/receivables/rows?bucket=nope")
+    assert api.status_code == 422 and api.get_json()["field"] == "bucket"  # the API still answers JSON
 
 
 def test_the_dashboard_in_dutch(signed_in, api_report) -> None:  # noqa: ANN001
@@ -125,3 +128,18 @@ def test_roles_without_the_dashboard_get_403(signed_in, role: str) -> None:
     assert answer.status == 403 and "Not for your role" in page.locator("h1").inner_text()
     assert page.locator("header nav >> text=Receivables").count() == 0  # and no menu entry to it
     shot(page, f"dashboard-403-{role}")
+
+
+def test_a_failure_on_a_page_is_a_page_with_its_error_id_and_no_detail(site, monkeypatch) -> None:  # noqa: ANN001
+    from serving.pages import dashboard
+    from tests.support.pages import sign_in
+
+    def boom(args) -> None:  # noqa: ANN001
+        raise RuntimeError("cannot open /srv/kredo/secret.db at db.internal:5432")
+
+    monkeypatch.setattr(dashboard.reports, "report", boom)
+    browser_like = site.app.test_client()
+    sign_in(browser_like, site.api_key("credit_manager"))
+    answer = browser_like.get("/dashboard")
+    assert answer.status_code == 500 and answer.mimetype == "text/html" and "err_" in answer.text
+    assert "secret" not in answer.text and "5432" not in answer.text
