@@ -235,7 +235,7 @@ class World:
                 "invoice_id": inv, "at": _iso(closed[i]), **({"amount": self.open_cents[i] / 100} if paid else {})}))
         for n, (i, opened, resolved) in enumerate(self.disputes):
             inv, cust = self.invoice_ids[i], self.customer_ids[i]
-            if _s(self.start) <= opened < u:
+            if _s(self.start) <= opened < u and opened < self.closed_at(i):  # nobody disputes a paid invoice
                 out.append((opened, {"event_id": f"w-dis-{inv}-{n}", "type": "dispute_opened", "customer_id": cust,
                                      "invoice_id": inv, "at": _iso(opened), "reason": "other"}))
             if resolved is not None and _s(self.start) <= resolved < u and resolved < self.closed_at(i):
