@@ -1,9 +1,9 @@
 """``GET /v1/reports/receivables`` and ``GET /v1/reports/receivables/rows``: the credit manager's figures.
 
-Why an API beside the dashboard page: the figures are computed once, in
-``ledger.receivables``, and turned into one answer here (:func:`report`,
-:func:`rows`); the dashboard page renders that very object and its CSV
-exports the same rows, so what a spreadsheet, a BI tool or a person reads is
+Why an API beside the dashboard page: the facts are read once (``ledger.receivables``),
+the formulas are ``engine.receivables``', and they meet here in one answer
+(:func:`report`, :func:`rows`); the dashboard page renders that very object and its
+CSV exports the same rows, so what a spreadsheet, a BI tool or a person reads is
 one set of numbers. The query names of the rows (``bucket``, ``manager``,
 ``collector``, ``dispute_type``, ``dispute_age``, ``customer``, ``overdue``) are
 the dashboard's links.

@@ -82,3 +82,17 @@ def test_the_api_takes_bearer_keys_only_and_the_pages_session_cookies_only(site,
     assert client.get("/v1/decisions", headers=bearer(people["auditor"])).status_code == 200
     anonymous = site.app.test_client()
     assert anonymous.get("/", headers=bearer(people["auditor"])).status_code == 303  # nor a key for a page
+
+
+@pytest.mark.parametrize("role", PEOPLE_ROLES)
+def test_each_role_opens_every_page_of_its_menu(signed_in, role: str) -> None:
+    """The menu is read from the declarations: every entry opens (200), loads nothing from elsewhere and
+    raises no script or CSP error."""
+    page = signed_in(role)
+    links = page.locator("header nav a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert links[0] == "/"
+    for href in links:
+        answer = page.goto(href)
+        assert answer.status == 200, (role, href)
+        shot(page, f"menu-{role}-{href.strip('/') or 'home'}")
+    assert page.problems == []
