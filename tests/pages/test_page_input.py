@@ -48,5 +48,6 @@ def test_no_query_makes_a_page_fail(people, path: str, query: dict) -> None:  # 
 def test_no_outcome_form_makes_the_worklist_fail(people, site, form: dict) -> None:  # noqa: ANN001
     collector = people["collector"]
     tasks = site.api("dunning").get("/v1/tasks?owner=collection_agency&status=open&limit=1").get_json()["tasks"]
-    answer = collector.post(f"/worklist/tasks/{tasks[0]['id']}/outcome", data={**form, "csrf_token": csrf_of(collector)})
+    answer = collector.post(f"/worklist/tasks/{tasks[0]['id']}/outcome",
+                            data={**form, "csrf_token": csrf_of(collector)})
     assert answer.status_code < 500, (form, answer.get_data(as_text=True)[:300])
