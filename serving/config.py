@@ -29,7 +29,7 @@ wins over both.
 | ``STORE_CHECK_INTERVAL_S`` | ``KREDO_STORE_CHECK_INTERVAL_S`` | 1: how often each worker checks the Redis store's epoch and the store backlog |
 | ``SECRET_KEY`` | ``KREDO_SECRET_KEY`` | none: nobody can sign in to the pages (``kredo demo`` makes a random one per process); the same value in every worker, it signs the session cookie |
 | ``SESSION_COOKIE_SECURE`` | ``KREDO_COOKIE_SECURE`` | 0: set 1 when the pages are served over HTTPS (the session cookie then travels only over TLS) |
-| ``REPORT_MAX_AGE_S`` | ``KREDO_REPORT_MAX_AGE_S`` | 60: a worker computes the receivables report again when the book changed and its kept one is this old (0: at every change) |
+| ``REPORT_MAX_AGE_S`` | ``KREDO_REPORT_MAX_AGE_S`` | 60: a worker computes the receivables report again (in the background) when the book changed and its kept one is this old (0: at every change) |
 | ``PAGES_SESSION_HOURS`` | ``KREDO_SESSION_HOURS`` | 10: a person signs in again after this many hours |
 | ``LOCK_TIMEOUT_S`` | ``KREDO_LOCK_TIMEOUT_S`` | 2: how long an audit or ledger statement waits for a database lock (SQLite's busy timeout, PostgreSQL's ``lock_timeout``) before the request answers 503 |
 """

@@ -28,7 +28,7 @@ import logging
 import re
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic_core import to_json

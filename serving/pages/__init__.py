@@ -25,6 +25,8 @@ from serving.pages import (assets, auth, customers, dashboard, decisions, experi
                            policies, worklist)
 from serving.pages.layout import ROLE_NAMES, export_url, render, url_with
 
+#: The marker of one "load again from here" (``_sign_in``).
+AGAIN = "kredo_again"
 #: The page groups, each a module with a ``bp`` made by ``layout.blueprint``.
 GROUPS = (assets, auth, home, dashboard, worklist, customers, decisions, forecast, models, experiments, policies)
 
@@ -48,6 +50,16 @@ def init_app(app: Flask) -> None:
 
 def _sign_in(exc: SignInRequired) -> Response:
     target = request.full_path.rstrip("?") if request.method == "GET" else request.path
+    cross_site = request.headers.get("Sec-Fetch-Site") == "cross-site"
+    if request.method == "GET" and cross_site and AGAIN not in request.cookies:
+        # arrived from another site (a link in an e-mail): the SameSite=Strict session cookie was not sent;
+        # load the page again from here, which sends it, before concluding that nobody is signed in (once:
+        # the Lax marker comes back with a second cross-site arrival, which then goes to /login)
+        html, _ = render("pages/again.html", target=target)
+        answer = Response(html, status=200, mimetype="text/html")
+        answer.set_cookie(AGAIN, "1", max_age=30, httponly=True, samesite="Lax",
+                          secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+        return answer
     if request.headers.get("HX-Request"):  # htmx follows this header with a full page load
         answer = Response(status=401)
         answer.headers["HX-Redirect"] = "/login"

@@ -24,7 +24,6 @@ from flask import g, redirect, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from pydantic import ValidationError
-from werkzeug.wrappers import Response
 
 from domain.errors import KredoError
 from domain.vocabulary import DISPUTE_TYPES

@@ -82,3 +82,30 @@ def test_the_api_takes_bearer_keys_only_and_the_pages_session_cookies_only(site,
     assert client.get("/v1/decisions", headers=bearer(people["auditor"])).status_code == 200
     anonymous = site.app.test_client()
     assert anonymous.get("/", headers=bearer(people["auditor"])).status_code == 303  # nor a key for a page
+
+
+@pytest.mark.parametrize("role", PEOPLE_ROLES)
+def test_each_role_opens_every_page_of_its_menu(signed_in, role: str) -> None:
+    """The menu is read from the declarations: every entry opens (200), loads nothing from elsewhere and
+    raises no script or CSP error."""
+    page = signed_in(role)
+    links = page.locator("header nav a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert links[0] == "/"
+    for href in links:
+        answer = page.goto(href)
+        assert answer.status == 200, (role, href)
+        shot(page, f"menu-{role}-{href.strip('/') or 'home'}")
+    assert page.problems == []
+
+
+def test_a_link_from_another_site_loads_again_from_here_before_asking_to_sign_in(site, people) -> None:  # noqa
+    """The SameSite=Strict cookie is not sent on a navigation from another site: the page loads itself again."""
+    client = site.app.test_client()
+    sign_in(client, people["collector"])
+    arriving = site.app.test_client()  # as the browser sends it from an e-mail: without the cookie
+    again = arriving.get("/worklist?owner=x", headers={"Sec-Fetch-Site": "cross-site"})
+    assert again.status_code == 200 and 'http-equiv="refresh" content="0; url=/worklist?owner=x"' in again.text
+    assert client.get("/worklist?owner=x", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+    assert arriving.get("/worklist", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 303
+    twice = arriving.get("/worklist?owner=x", headers={"Sec-Fetch-Site": "cross-site"})  # never a loop
+    assert twice.status_code == 303 and twice.headers["Location"].startswith("/login")
