@@ -249,33 +249,46 @@ def weekly_receipts(ledger: Ledger, invoice_ids: np.ndarray, at: pd.Timestamp, w
 
 
 def bucket_rates(ledger: Ledger, at: pd.Timestamp, weeks: int = WEEKS) -> np.ndarray:
-    """(buckets, weeks): the share of each bucket's open balance collected in each later week (module doc)."""
+    """(buckets, weeks): the share of each bucket's open balance collected in each later week (module doc).
+
+    The open book of each weekly snapshot is :func:`open_book`'s, computed on arrays made once (a
+    snapshot is a few ``bincount`` calls, not a pass over the tables).
+    """
+    inv = ledger.invoices
+    n = len(inv)
+    position = pd.Index(inv["invoice_id"].to_numpy(dtype=object)).get_indexer(
+        ledger.payments["invoice_id"].to_numpy(dtype=object))
+    known = position >= 0
+    p_inv = position[known]
+    p_at = ledger.payments["paid_at"].to_numpy(dtype="datetime64[us]")[known]
+    p_amount = ledger.payments["amount"].to_numpy(dtype=float)[known]
+    issued, paid, written_off = (inv[c].to_numpy(dtype="datetime64[us]") for c in ("issued_at", "paid_at",
+                                                                                     "written_off_at"))
+    due_day = inv["due_at"].dt.normalize().to_numpy(dtype="datetime64[us]")
+    amount = inv["amount"].to_numpy(dtype=float)
+    day = np.timedelta64(1, "D")
     collected = np.zeros((len(BUCKETS), weeks))
     balance = np.zeros((len(BUCKETS), weeks))
     for back in range(1, HISTORY_WEEKS + 1):
         snapshot = at - back * WEEK
-        book = open_book(ledger, snapshot)
-        if not len(book.rows):
+        moment = np.datetime64(snapshot.to_datetime64(), "us")
+        before = p_at <= moment
+        owed = amount - np.bincount(p_inv[before], weights=p_amount[before], minlength=n)
+        is_open = (issued <= moment) & ~((paid <= moment) | (written_off <= moment)) & (owed > 0.005)
+        if not is_open.any():
             continue
+        bucket = np.searchsorted(_BUCKET_BOUNDS, (np.datetime64(snapshot.normalize().to_datetime64(), "us")
+                                                  - due_day) / day, side="left")
         observed = min(back, weeks)  # weeks after the snapshot that were over by ``at``
-        came_in = _receipts_by_invoice(ledger, book, snapshot, observed)
-        for k in range(observed):
-            collected[:, k] += np.bincount(book.bucket, weights=came_in[:, k], minlength=len(BUCKETS))
-            balance[:, k] += np.bincount(book.bucket, weights=book.open_amount, minlength=len(BUCKETS))
+        offset = (p_at - moment) / day
+        week = np.floor(offset / 7.0)
+        came = (offset > 0) & (week < observed) & is_open[p_inv]
+        cells = bucket[p_inv[came]] * weeks + week[came].astype(int)
+        collected += np.bincount(cells, weights=p_amount[came], minlength=len(BUCKETS) * weeks).reshape(
+            len(BUCKETS), weeks)
+        per_bucket = np.bincount(bucket[is_open], weights=owed[is_open], minlength=len(BUCKETS))
+        balance[:, :observed] += per_bucket[:, None]
     return np.divide(collected, balance, out=np.zeros_like(collected), where=balance > 0)
-
-
-def _receipts_by_invoice(ledger: Ledger, book: OpenBook, at: pd.Timestamp, weeks: int) -> np.ndarray:
-    """(open invoices, weeks): EUR each open invoice received in each week after ``at``."""
-    position = pd.Index(book.invoice_ids)
-    pay = ledger.payments
-    index = position.get_indexer(pay["invoice_id"].to_numpy(dtype=object))
-    offset = ((pay["paid_at"] - at) / DAY).to_numpy(dtype=float)
-    week = np.floor(offset / 7.0)
-    keep = (index >= 0) & (offset > 0) & (week < weeks)
-    out = np.zeros((len(book.rows), weeks))
-    np.add.at(out, (index[keep], week[keep].astype(int)), pay["amount"].to_numpy(dtype=float)[keep])
-    return out
 
 
 @dataclass(frozen=True)
