@@ -250,10 +250,15 @@ def messages_of_invoice(conn: sa.Connection, invoice_id: str) -> list[str]:
 
 
 def search(conn: sa.Connection, customer_id: str | None, status: str | None, invoice_id: str | None,
-           after: str | None, limit: int) -> list[dict[str, object]]:
+           after: str | None, limit: int, channel: str | None = None,
+           message_id: str | None = None) -> list[dict[str, object]]:
     """Messages by id (page after ``after``), filtered; each with its invoices (``items``)."""
     m, i = t.outbox_messages.c, t.outbox_items.c
     query = sa.select(t.outbox_messages)
+    if message_id is not None:
+        query = query.where(m.id == message_id)
+    if channel is not None:
+        query = query.where(m.channel == channel)
     if customer_id is not None:
         query = query.where(m.customer_id == customer_id)
     if status is not None:
