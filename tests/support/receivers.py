@@ -120,7 +120,7 @@ class Gateway:
     """The SMS/WhatsApp gateway's record: every request, and the messages it kept (one per Idempotency-Key).
 
     ``script`` answers the requests for the first message it sees (``target``), in order: ``500``, ``429``
-    (with ``Retry-After: 1``), ``timeout`` (sleeps past the client's timeout, then keeps the message: the client
+    (with ``Retry-After: <retry_after>``), ``timeout`` (sleeps past the client's timeout, then keeps the message: the client
     cannot know it arrived); then ``ok``. A request with a wrong signature gets 401.
     """
 
@@ -129,6 +129,7 @@ class Gateway:
     requests: list[dict[str, Any]] = field(default_factory=list)
     kept: dict[str, dict[str, Any]] = field(default_factory=dict)
     sleep_s: float = 1.5
+    retry_after: str = "1"
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def accepted(self) -> list[dict[str, Any]]:
@@ -156,7 +157,7 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             if step == "500":
                 return self._answer(500, {"error": "down"})
             if step == "429":
-                return self._answer(429, {"error": "slow down"}, {"Retry-After": "1"})
+                return self._answer(429, {"error": "slow down"}, {"Retry-After": gateway.retry_after})
             if step == "timeout":
                 time.sleep(gateway.sleep_s)
             with gateway.lock:
