@@ -138,14 +138,7 @@ class TemplateSet:
 
 def load_templates(path: str | Path | None = None) -> TemplateSet:
     """Read and compile every ``*.j2`` under ``path`` (default: the packaged ``rules/templates``)."""
-    root = locate(TEMPLATES) if path is None else Path(path)
-    if not root.is_dir():
-        raise PolicyError(f"{root}: no template directory", field="templates",
-                          extra={"file": str(root), "line": None, "hint": "set TEMPLATES_DIR to a directory"})
-    sources = {p.relative_to(root).as_posix(): p.read_text(encoding="utf-8") for p in sorted(root.rglob("*.j2"))}
-    digest = hashlib.sha256()
-    for name, text in sources.items():
-        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
+    root, sources, version = _read(path)
     env = _environment(sources)
     for name in sources:
         try:
@@ -156,7 +149,20 @@ def load_templates(path: str | Path | None = None) -> TemplateSet:
         except TemplateNotFound as exc:
             raise PolicyError(f"{name}: includes or extends {exc.name}, which is not there", field="template",
                               extra={"file": name, "line": None, "hint": "keep the base templates"}) from exc
-    return TemplateSet(sources, f"tpl-{digest.hexdigest()[:12]}", str(root), env)
+    return TemplateSet(sources, version, str(root), env)
+
+
+def _read(path: str | Path | None) -> tuple[Path, dict[str, str], str]:
+    """The directory's ``*.j2`` files and their version (the content hash), compiled nothing yet."""
+    root = locate(TEMPLATES) if path is None else Path(path)
+    if not root.is_dir():
+        raise PolicyError(f"{root}: no template directory", field="templates",
+                          extra={"file": str(root), "line": None, "hint": "set TEMPLATES_DIR to a directory"})
+    sources = {p.relative_to(root).as_posix(): p.read_text(encoding="utf-8") for p in sorted(root.rglob("*.j2"))}
+    digest = hashlib.sha256()
+    for name, text in sources.items():
+        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
+    return root, sources, f"tpl-{digest.hexdigest()[:12]}"
 
 
 def sample_context(language: str, tone: str, step: str, kind: str, channel: str) -> dict[str, Any]:
@@ -261,12 +267,12 @@ class TemplateHolder:
         with self._lock:
             old = self._current
             try:
+                if _read(self.path)[2] == old.version:  # unchanged: nothing to compile (a sender asks every pass)
+                    return TemplateReload(True, old.version, False)
                 new = load_templates(self.path)
             except PolicyError as exc:
                 return TemplateReload(False, old.version, False, [Finding(exc.extra.get("file") or "", "template_error",
                                                                           exc.detail).to_dict()])
-            if new.version == old.version:
-                return TemplateReload(True, old.version, False)
             findings = check(new)
             if findings:
                 return TemplateReload(False, old.version, False, [f.to_dict() for f in findings])

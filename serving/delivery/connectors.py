@@ -35,7 +35,9 @@ import tempfile
 import time
 from base64 import b64encode
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.header import Header
+from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate
 from pathlib import Path
 from typing import Literal, Protocol
@@ -43,6 +45,8 @@ from typing import Literal, Protocol
 import requests
 
 Status = Literal["sent", "delivered", "retry", "bounced", "failed"]
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP
 SMTP_SECURITY = ("starttls", "ssl", "none")
 
 
@@ -117,18 +121,21 @@ class SmtpConnector:
             smtp.login(s.user, self._password or "")
         return smtp
 
-    def email(self, envelope: Envelope) -> EmailMessage:
-        mail = EmailMessage()
-        mail["From"] = formataddr((self.settings.sender_name, self.settings.sender))
+    def email(self, envelope: Envelope) -> MIMEText:
+        """The e-mail (UTF-8 text, quoted-printable; a non-ASCII subject or name encoded as RFC 2047 words).
+
+        Built on the compat32 classes, not ``EmailMessage``: the header registry's parse of every header costs
+        ~2 ms a message, most of a send to a relay on the same network."""
+        mail = MIMEText(envelope.body, "plain", _UTF8)
+        mail["From"] = formataddr((self.settings.sender_name, self.settings.sender), charset="utf-8")
         mail["To"] = envelope.to
-        mail["Subject"] = envelope.subject or ""
+        mail["Subject"] = Header(envelope.subject or "", "utf-8").encode()
         mail["Date"] = formatdate(usegmt=True)
         mail["Message-ID"] = message_id_header(envelope.message_id, self._domain)
         mail["Kredo-Message-Id"] = envelope.message_id
         if envelope.unsubscribe:
             mail["List-Unsubscribe"] = f"<{envelope.unsubscribe}>"
             mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        mail.set_content(envelope.body)
         return mail
 
     def deliver(self, envelope: Envelope) -> Outcome:

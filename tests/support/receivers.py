@@ -193,3 +193,19 @@ def gateway_server() -> Iterator[tuple[str, Gateway]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def main() -> None:
+    """``python -m tests.support.receivers <folder>``: the SMTP server in a process of its own (the bench's, so
+    the server does not share the sender's interpreter); prints ``<port> <ca file>``, runs until stdin closes,
+    then prints how many messages it accepted."""
+    import sys
+
+    with smtp_server(Path(sys.argv[1])) as server:
+        print(server.port, server.ca_file, flush=True)
+        sys.stdin.read()
+        print(len(server.inbox.messages), flush=True)
+
+
+if __name__ == "__main__":
+    main()
