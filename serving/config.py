@@ -28,6 +28,7 @@ wins over both.
 | ``TEMPLATES_DIR`` | ``KREDO_TEMPLATES`` | the packaged ``rules/templates`` (checked and reloaded like the policy) |
 | ``OUTBOX_BATCH`` / ``OUTBOX_LEASE_S`` / ``OUTBOX_INTERVAL_S`` | ``KREDO_OUTBOX_*`` | 200 messages a claim / 300 s / 5 s between passes |
 | ``OUTBOX_MAX_ATTEMPTS`` / ``OUTBOX_BACKOFF_S`` | ``KREDO_OUTBOX_*`` | 8 deliveries, then dead (``failed``) / 60 s doubled per try |
+| ``OUTBOX_THREADS`` | ``KREDO_OUTBOX_THREADS`` | 4 deliveries in flight per sender (one SMTP connection each) |
 | ``COMPANY_NAME``, ``COMPANY_ADDRESS``, ``COMPANY_IBAN``, ``COMPANY_PHONE`` | ``KREDO_COMPANY_*`` | what the templates sign with |
 | ``PAYMENT_LINK`` / ``UNSUBSCRIBE_LINK`` | ``KREDO_PAYMENT_LINK`` / ``KREDO_UNSUBSCRIBE_LINK`` | URL patterns: ``{customer_id}``, ``{message_id}``, ``{amount_cents}``, ``{invoice_ids}`` |
 | ``DEFAULT_LANGUAGE`` | ``KREDO_DEFAULT_LANGUAGE`` | ``nl``: a customer without a language |
@@ -73,6 +74,7 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_INTERVAL_S": 5.0,
     "OUTBOX_MAX_ATTEMPTS": 8,
     "OUTBOX_BACKOFF_S": 60.0,
+    "OUTBOX_THREADS": 4,
     "COMPANY_NAME": "Kredo demo B.V.",
     "COMPANY_ADDRESS": "Voorbeeldstraat 1\n1011 AA Amsterdam",
     "COMPANY_IBAN": "NL91ABNA0417164300",
@@ -115,7 +117,7 @@ ENVIRONMENT = {
     "STORE_CHECK_INTERVAL_S": "KREDO_STORE_CHECK_INTERVAL_S",
     "LOCK_TIMEOUT_S": "KREDO_LOCK_TIMEOUT_S",
     **{key: f"KREDO_{key}" for key in (
-        "OUTBOX_BATCH", "OUTBOX_LEASE_S", "OUTBOX_INTERVAL_S", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_BACKOFF_S",
+        "OUTBOX_BATCH", "OUTBOX_THREADS", "OUTBOX_LEASE_S", "OUTBOX_INTERVAL_S", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_BACKOFF_S",
         "COMPANY_NAME", "COMPANY_ADDRESS", "COMPANY_IBAN", "COMPANY_PHONE", "PAYMENT_LINK", "UNSUBSCRIBE_LINK",
         "DEFAULT_LANGUAGE", "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USER", "SMTP_CA_FILE", "SMTP_TIMEOUT_S",
         "MAIL_FROM", "SMS_WEBHOOK_URL", "WHATSAPP_WEBHOOK_URL", "LETTER_WEBHOOK_URL", "LETTER_DIR",
@@ -126,7 +128,7 @@ ENVIRONMENT = {
 _NUMERIC = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float, "DATE_HORIZON_DAYS": int,
             "RETRY_AFTER_S": int, "REDIS_TIMEOUT_S": float, "STORE_CHECK_INTERVAL_S": float,
             "LOCK_TIMEOUT_S": float, "KEYS_REFRESH_S": float, "AUDIT_RETENTION_DAYS": int,
-            "OUTBOX_BATCH": int, "OUTBOX_LEASE_S": float, "OUTBOX_INTERVAL_S": float, "OUTBOX_MAX_ATTEMPTS": int,
+            "OUTBOX_BATCH": int, "OUTBOX_LEASE_S": float, "OUTBOX_INTERVAL_S": float, "OUTBOX_MAX_ATTEMPTS": int, "OUTBOX_THREADS": int,
             "OUTBOX_BACKOFF_S": float, "SMTP_PORT": int, "SMTP_TIMEOUT_S": float, "WEBHOOK_TIMEOUT_S": float}
 
 

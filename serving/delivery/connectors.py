@@ -32,6 +32,7 @@ import os
 import smtplib
 import ssl
 import tempfile
+import threading
 import time
 from base64 import b64encode
 from dataclasses import dataclass
@@ -96,14 +97,31 @@ class SmtpSettings:
 
 
 class SmtpConnector:
-    """E-mail over one kept-open SMTP connection (STARTTLS or TLS, AUTH when a user is set)."""
+    """E-mail over kept-open SMTP connections (STARTTLS or TLS, AUTH when a user is set), one per thread that
+    delivers: a sender delivering with several threads keeps several round trips to the relay in flight."""
 
     def __init__(self, settings: SmtpSettings, password: str | None = None) -> None:
         if settings.security not in SMTP_SECURITY:
             raise ValueError(f"SMTP security must be one of {SMTP_SECURITY}, got {settings.security!r}")
         self.settings, self._password = settings, password
-        self._smtp: smtplib.SMTP | None = None
+        self._local = threading.local()
+        self._open: list[smtplib.SMTP] = []
+        self._lock = threading.Lock()
         self._domain = settings.sender.rpartition("@")[2] or "kredo.local"
+
+    @property
+    def _smtp(self) -> smtplib.SMTP | None:
+        return getattr(self._local, "smtp", None)
+
+    @_smtp.setter
+    def _smtp(self, smtp: smtplib.SMTP | None) -> None:
+        with self._lock:
+            old = getattr(self._local, "smtp", None)
+            if old is not None and old in self._open:
+                self._open.remove(old)
+            if smtp is not None:
+                self._open.append(smtp)
+        self._local.smtp = smtp
 
     def _context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.settings.ca_file)
@@ -177,12 +195,14 @@ class SmtpConnector:
                 self._smtp = None
 
     def close(self) -> None:
-        if self._smtp is not None:
+        with self._lock:
+            connections, self._open = self._open, []
+        for smtp in connections:
             try:
-                self._smtp.quit()
+                smtp.quit()
             except (OSError, smtplib.SMTPException):
-                pass
-            self._smtp = None
+                smtp.close()
+        self._local = threading.local()
 
 
 def _smtp_answer(code: int, text: bytes | str, what: str) -> Outcome:

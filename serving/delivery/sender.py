@@ -39,6 +39,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -105,6 +106,7 @@ class Sender:
                                max_attempts=int(config["OUTBOX_MAX_ATTEMPTS"]))
         self.calendar = PublicHolidays()
         self.book = Book(engine)
+        self._pool = ThreadPoolExecutor(max(1, int(config["OUTBOX_THREADS"])), thread_name_prefix="outbox")
 
     @classmethod
     def from_config(cls, engine: Engine, config: Mapping[str, Any], policy: Callable[[], RuleEngine],
@@ -112,6 +114,7 @@ class Sender:
         return cls(engine, connectors(config, environ), TemplateHolder(config.get("TEMPLATES_DIR")), policy, config)
 
     def close(self) -> None:
+        self._pool.shutdown()
         for connector in self.connectors.values():
             connector.close()
 
@@ -136,7 +139,8 @@ class Sender:
         report = PassReport(claimed=len(claimed))
         if claimed:
             self.templates.reload()
-            done = [self._one(c, facts, now) for c, facts in zip(claimed, self._facts(claimed), strict=True)]
+            known = self._facts(claimed)
+            done = list(self._pool.map(lambda pair: self._one(*pair, now), zip(claimed, known, strict=True)))
             self._record(done, now)
             report.outcomes.update(d.status for d in done)
         report.seconds = time.perf_counter() - started
