@@ -222,16 +222,6 @@ def record(conn: sa.Connection, message_id: str, owner: str, status: str, now_us
     return bool(done)
 
 
-def update_status(conn: sa.Connection, message_id: str, status: str, now_us: int, detail: str | None = None) -> bool:
-    """A receiver's later word on a sent message (delivered, bounced): from ``sent`` only."""
-    m = t.outbox_messages.c
-    done = conn.execute(sa.update(t.outbox_messages).where(m.id == message_id, m.status.in_(("sent", "delivered")))
-                        .values(status=status, status_us=now_us)).rowcount
-    if done:
-        add_history(conn, [(message_id, status, 0, detail)], now_us)
-    return bool(done)
-
-
 def history(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, list[dict[str, object]]]:
     """Every status each message went through, in order."""
     h = t.outbox_history.c
