@@ -34,11 +34,12 @@ def _sender():  # noqa: ANN202
     from engine.rules import RuleEngine, load_policy
     from ledger.database import open_ledger
     from serving.config import load
-    from serving.delivery.sender import Sender
+    from serving.delivery.sender import Sender, bandit_payer
 
     config = load()
     rules = RuleEngine(load_policy(config["POLICY_PATH"]))
-    return Sender.from_config(open_ledger(config["LEDGER_URL"]), config, policy=lambda: rules)
+    return Sender.from_config(open_ledger(config["LEDGER_URL"]), config, policy=lambda: rules,
+                              on_booked=bandit_payer(config))
 
 
 def send(args: argparse.Namespace) -> int:

@@ -18,7 +18,8 @@ out, exactly once from the receiver's point of view. A pass
 4. and records every outcome of the batch in one ledger transaction: the status
    and its history, the next attempt of a retry (``engine.delivery.retry_at``;
    dead after the last), and for a sent message the ``reminder_sent`` contact of
-   each invoice (``Book.apply``: the contact history and the invoice timeline).
+   each invoice (``Book.apply``: the contact history and the invoice timeline); then ``on_booked`` hears of
+   them (``kredo outbox send`` pays the bandit there, on the shared Redis state, for the lead's arm).
 
 A sender that dies between delivering and recording leaves the message queued
 with a lease that runs out; the next pass delivers it again under the same
@@ -57,7 +58,7 @@ from engine.rules import RuleEngine
 from engine.templates import Key, TemplateHolder, message_context
 from ledger import outbox
 from ledger import schema as t
-from ledger.book import Book
+from ledger.book import Applied, Book
 from ledger.events import iso
 from serving.delivery.connectors import Connector, Envelope, Outcome
 from serving.delivery.letter import Letter, letter_pdf
@@ -97,9 +98,10 @@ class _Done:
 
 class Sender:
     def __init__(self, engine: Engine, connectors_by_channel: Mapping[str, Connector], templates: TemplateHolder,
-                 policy: Callable[[], RuleEngine], config: Mapping[str, Any], owner: str | None = None) -> None:
+                 policy: Callable[[], RuleEngine], config: Mapping[str, Any], owner: str | None = None,
+                 on_booked: Callable[[Applied], None] | None = None) -> None:
         self.engine, self.connectors, self.templates = engine, dict(connectors_by_channel), templates
-        self.policy = policy
+        self.policy, self.on_booked = policy, on_booked
         self.config = config
         self.owner = owner or f"{socket.gethostname()[:40]}:{os.getpid()}"
         self.backoff = Backoff(base_s=float(config["OUTBOX_BACKOFF_S"]),
@@ -110,8 +112,12 @@ class Sender:
 
     @classmethod
     def from_config(cls, engine: Engine, config: Mapping[str, Any], policy: Callable[[], RuleEngine],
-                    environ: Mapping[str, str] | None = None) -> Sender:
-        return cls(engine, connectors(config, environ), TemplateHolder(config.get("TEMPLATES_DIR")), policy, config)
+                    environ: Mapping[str, str] | None = None,
+                    on_booked: Callable[[Applied], None] | None = None) -> Sender:
+        """``on_booked``: told of the contacts each batch booked, after it committed (the bandit learns from
+        the reminders that really went out: ``serving.bandit.pay``)."""
+        return cls(engine, connectors(config, environ), TemplateHolder(config.get("TEMPLATES_DIR")), policy, config,
+                   on_booked=on_booked)
 
     def close(self) -> None:
         self._pool.shutdown()
@@ -169,25 +175,22 @@ class Sender:
                 sa.select(t.customers).where(t.customers.c.id.in_(customer_ids)))}
             invoices = {r.id: dict(r._mapping) for r in conn.execute(
                 sa.select(t.invoices).where(t.invoices.c.id.in_(invoice_ids)))}
-            promised = {(r.invoice_id, r.created_us) for r in conn.execute(
-                sa.select(t.promises.c.invoice_id, t.promises.c.created_us)
-                .where(t.promises.c.invoice_id.in_(invoice_ids), t.promises.c.status == "open"))}
-            planned = {(r.invoice_id, r.created_us) for r in conn.execute(
-                sa.select(t.plan_invoices.c.invoice_id, t.payment_plans.c.created_us)
-                .join(t.payment_plans, t.payment_plans.c.id == t.plan_invoices.c.plan_id)
-                .where(t.plan_invoices.c.invoice_id.in_(invoice_ids), t.payment_plans.c.status == "active"))}
+            committed: dict[str, int] = {}  # invoice -> when its latest open promise or active plan was booked
+            for r in [*conn.execute(sa.select(t.promises.c.invoice_id, t.promises.c.created_us)
+                                    .where(t.promises.c.invoice_id.in_(invoice_ids), t.promises.c.status == "open")),
+                      *conn.execute(sa.select(t.plan_invoices.c.invoice_id, t.payment_plans.c.created_us)
+                                    .join(t.payment_plans, t.payment_plans.c.id == t.plan_invoices.c.plan_id)
+                                    .where(t.plan_invoices.c.invoice_id.in_(invoice_ids),
+                                           t.payment_plans.c.status == "active"))]:
+                committed[r.invoice_id] = max(committed.get(r.invoice_id, r.created_us), r.created_us)
         rules = self.policy()
         required = set(rules.policy.dunning.consent_required)
         out = []
         for c in claimed:
             cust = customers.get(c.row.customer_id, {})
-            since = c.row.decided_us
-
-            def committed(invoice_id: str) -> bool:
-                return any(i == invoice_id and at > since for i, at in promised | planned)
             states = tuple(InvoiceState(i.invoice_id, invoices[i.invoice_id]["status"] if i.invoice_id in invoices
                                         else "missing", bool(invoices.get(i.invoice_id, {}).get("disputed")),
-                                        committed(i.invoice_id)) for i in c.items)
+                                        committed.get(i.invoice_id, -1) > c.row.decided_us) for i in c.items)
             channel = c.row.channel
             window = rules.send_window(cust.get("country") or "", self.calendar)
             facts = Facts(channel, bool(cust.get(f"consent_{channel}")), channel in required,
@@ -281,20 +284,44 @@ class Sender:
                         outbox.add_history(conn, [(d.claimed.id, d.status, d.attempts,
                                                    f"{d.detail} (withdrawn while it was being sent)")], now_us)
                     contacts += self._contacts(d.claimed, now)
-            if contacts:
-                self.book.apply(contacts, now_us, conn=conn)
+            applied = self.book.apply(contacts, now_us, conn=conn) if contacts else None
+        if applied is not None and self.on_booked is not None:
+            self.on_booked(applied)
 
     @staticmethod
     def _contacts(c: outbox.Claimed, now: datetime) -> list[dict[str, Any]]:
-        """The ``reminder_sent`` of each invoice of a sent message (event id ``contact_id``: booked once)."""
+        """The ``reminder_sent`` of each invoice of a sent message (event id ``contact_id``: booked once), the
+        lead's with its ``decision_id``."""
         at = iso(micros(now)) + "+00:00"
         return [{"event_id": outbox.contact_id(c.id, i.invoice_id), "type": "reminder_sent",
                  "customer_id": c.row.customer_id, "invoice_id": i.invoice_id, "at": at, "channel": c.row.channel,
-                 "step": i.step, "tone": c.row.tone, "decision_id": i.decision_id, "message_id": c.id,
-                 "final_notice": c.row.kind == "final_notice"} for i in c.items]
+                 "step": i.step, "tone": c.row.tone, "message_id": c.id, "final_notice": c.row.kind == "final_notice",
+                 # the lead's decision chose the channel and time: only its arm is paid (a rider went on the lead's)
+                 **({"decision_id": i.decision_id} if i.lead and i.decision_id else {})} for i in c.items]
 
 
 def _link(pattern: str, values: Mapping[str, str]) -> str:
     """A configured URL pattern filled in (each value URL-quoted)."""
     return pattern.format_map({k: quote(v, safe="") for k, v in values.items()})
+
+
+def bandit_payer(config: Mapping[str, Any]) -> Callable[[Applied], None] | None:
+    """What pays the bandit for the reminders a sender booked: on the shared state (Redis) only, where the
+    service's workers read it; without ``REDIS_URL`` the state is one process's and the service's own events
+    are the bandit's only teacher, so None."""
+    if not config.get("REDIS_URL"):
+        return None
+    from serving.audit import AuditLog
+    from serving.bandit import build, pay
+
+    attribution, audit = build(dict(config)).attribution, AuditLog.from_url(config["AUDIT_URL"])
+
+    def paid(applied: Applied) -> None:
+        for verdict in applied.verdicts:
+            if verdict.status == "applied" and verdict.event is not None and verdict.event.type == "reminder_sent":
+                try:
+                    pay(attribution, audit, verdict, applied.invoice_status, None)
+                except KredoError as exc:  # the reminder is booked; the bandit misses one lesson, and says so
+                    log.warning("bandit not paid for %s: %s", verdict.event_id, exc.detail)
+    return paid
 

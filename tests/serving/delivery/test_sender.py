@@ -11,7 +11,12 @@ import sqlalchemy as sa
 from ledger import schema as t
 from ledger.outbox import contact_id
 from tests.serving.test_dunning_run import DAY, DUE, run
-from tests.support.api import routed
+from serving.bandit import build
+from serving.delivery.sender import Sender, bandit_payer
+from serving.delivery.settings import SMTP_PASSWORD, WEBHOOK_SECRET
+from tests.serving.delivery.conftest import sender_config
+from tests.support.api import make_app, routed
+from tests.support.receivers import PASSWORD, SECRET
 from tests.support.collections import customer, event, issued, messages, post, rows
 
 SEND = datetime(2026, 11, 9, 9, 0, tzinfo=UTC)  # the Monday after the run, 10:00 in Amsterdam: every message is
@@ -70,8 +75,9 @@ def test_one_email_per_consolidated_reminder_and_one_webhook_call_per_sms(app, s
     contacts = {r["id"]: r for r in rows(engine_of(app), t.contacts)}  # the contact history has each invoice
     for m in sent:
         for item in m["items"]:
-            c = contacts[contact_id(m["id"], item["invoice_id"])]
-            assert (c["kind"], c["channel"], c["decision_id"]) == ("reminder", m["channel"], item["decision_id"])
+            c = contacts[contact_id(m["id"], item["invoice_id"])]  # the lead's decision chose channel and time
+            assert (c["kind"], c["channel"]) == ("reminder", m["channel"])
+            assert c["decision_id"] == (item["decision_id"] if item["lead"] else None)
     assert sender.run_once(SEND + timedelta(hours=1)).claimed == 0  # nothing is sent twice
 
 
@@ -187,3 +193,31 @@ def test_two_senders_never_both_send_a_message(app, sender, smtp) -> None:
     assert sorted(c.id for c in again) == sorted(c.id for c in first)
     assert other.deliver(again, later).outcomes == {"sent": len(first)}
     assert len(smtp.inbox.messages) == sum(c.row.channel == "email" for c in first)
+
+
+def test_the_bandit_is_paid_for_the_lead_of_each_reminder_that_went_out(champion, redis_client, redis_url, smtp,
+                                                                         gateway, tmp_path) -> None:  # noqa: ANN001
+    """On the shared Redis state: the reminder the sender booked is the invoice's pending reminder, for the
+    lead's arm only (a rider went on the lead's channel and time); one that did not go out is not."""
+    application = make_app(champion, tmp_path, REDIS_URL=redis_url)
+    try:
+        api = routed(application)
+        day_with_sms(api)
+        runtime = application.extensions["kredo.runtime"]
+        config = sender_config(smtp, gateway[0], tmp_path / "letters", REDIS_URL=redis_url,
+                               AUDIT_URL=runtime.config["AUDIT_URL"])
+        smtp.inbox.fail_next = 100  # one e-mail never gets through in this test
+        built = Sender.from_config(runtime.book.engine, config, policy=lambda: runtime.policy.current,
+                                   environ={SMTP_PASSWORD: PASSWORD, WEBHOOK_SECRET: SECRET},
+                                   on_booked=bandit_payer(config))
+        built.run_once(SEND)
+        built.close()
+        attribution = build(config).attribution
+        sent = messages(engine_of(application), "sent")
+        leads = [i["invoice_id"] for m in sent for i in m["items"] if i["lead"]]
+        riders = [i["invoice_id"] for m in sent for i in m["items"] if not i["lead"]]
+        unsent = [i["invoice_id"] for m in messages(engine_of(application), "queued") for i in m["items"]]
+        assert leads and riders and unsent
+        assert attribution.awaiting(leads + riders + unsent) == set(leads)
+    finally:
+        application.extensions["kredo.runtime"].stop()
