@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from ledger import schema as t
@@ -43,6 +44,7 @@ def day_with_sms(client) -> list[str]:  # noqa: ANN001
     return ids
 
 
+@pytest.mark.parametrize("app", ["sqlite", "postgresql"], indirect=True)
 def test_one_email_per_consolidated_reminder_and_one_webhook_call_per_sms(app, sender, smtp, gateway) -> None:
     client = routed(app)
     ids = day_with_sms(client)
