@@ -2,6 +2,7 @@
 signature, timeouts and 429 with Retry-After, the idempotency key of every try."""
 from __future__ import annotations
 
+import base64
 import smtplib
 from datetime import UTC, datetime, timedelta
 
@@ -95,3 +96,13 @@ def test_secrets_come_from_the_environment_only(smtp, gateway, tmp_path) -> None
     assert signed["email"].deliver(MAIL).status == "sent" and signed["sms"].deliver(TEXT).status == "sent"
     for c in (*built.values(), *signed.values()):
         c.close()
+
+
+def test_a_letter_goes_to_the_print_service_as_a_signed_pdf(gateway) -> None:  # noqa: ANN001
+    url, record = gateway
+    letter = Envelope("msg:L-1", "letter", "Laan 2\n3500 AB Utrecht", "Laatste aanmaning", "Geachte ...", "L-1",
+                      attachment=b"%PDF-1.7 a letter")
+    assert WebhookConnector(url, SECRET, 2.0).deliver(letter).status == "sent"
+    (request,) = record.requests
+    assert request["signed"] and request["key"] == "msg:L-1" and request["body"]["subject"] == "Laatste aanmaning"
+    assert base64.b64decode(request["body"]["pdf_base64"]) == b"%PDF-1.7 a letter"

@@ -223,3 +223,19 @@ def test_the_bandit_is_paid_for_the_lead_of_each_reminder_that_went_out(champion
         assert attribution.awaiting(leads + riders + unsent) == set(leads)
     finally:
         application.extensions["kredo.runtime"].stop()
+
+
+def test_the_loop_sends_until_it_is_stopped(app, sender, smtp) -> None:  # noqa: ANN001
+    """``kredo outbox send --loop`` / ``kredo worker``: passes on the clock until the stop signal."""
+    client = routed(app)
+    post(client, reachable("W-1"), issued("W-1", "W-1-INV", DUE))
+    run(client, status=201)
+    checks = iter(range(3))
+    sender.run(stop=lambda: next(checks, 2) >= 2, interval_s=0.01)  # two passes, then stop
+    (message,) = messages(engine_of(app))  # the real clock decides: inside the contact hours sent, else held
+    history = [h["status"] for h in rows(engine_of(app), t.outbox_history,
+                                          t.outbox_history.c.message_id == message["id"])]
+    if history == ["queued", "sent"]:
+        assert message["status"] == "sent" and len(smtp.inbox.messages) == 1
+    else:
+        assert history == ["queued", "held"] and message["next_attempt_us"] and not smtp.inbox.messages
