@@ -20,8 +20,8 @@ MAIL = Envelope("msg:2026-11-02:C-1:0", "email", "klant@example.nl", "Herinnerin
 TEXT = Envelope("msg:2026-11-02:S-1:0", "sms", "+31612345678", None, "Nog € 12,50 open", "S-1")
 
 
-def smtp_connector(smtp, password: str = PASSWORD, security: str = "starttls", ca: bool = True) -> SmtpConnector:  # noqa: ANN001
-    return SmtpConnector(SmtpSettings(smtp.host, smtp.port, security, USER, "debiteuren@voorbeeld.nl", "Voorbeeld",
+def smtp_connector(smtp, password: str = PASSWORD, ca: bool = True) -> SmtpConnector:  # noqa: ANN001
+    return SmtpConnector(SmtpSettings(smtp.host, smtp.port, "starttls", USER, "debiteuren@voorbeeld.nl", "Voorbeeld",
                                       5.0, smtp.ca_file if ca else None), password=password)
 
 

@@ -53,8 +53,9 @@ def test_the_invoice_timeline_shows_what_became_of_its_message(app, sender) -> N
 
 def test_bad_filters_are_refused_naming_the_field(app) -> None:
     api = routed(app)
-    for query, field in (({"status": "lost"}, "status"), ({"channel": "pigeon"}, "channel"), ({"limit": "0"}, "limit"),
-                         ({"cursor": "a b"}, "cursor"), ({"customer": "x" * 129}, "customer"), ({"sort": "id"}, "sort")):
+    for query, field in (({"status": "lost"}, "status"), ({"channel": "pigeon"}, "channel"),
+                         ({"limit": "0"}, "limit"), ({"cursor": "a b"}, "cursor"),
+                         ({"customer": "x" * 129}, "customer"), ({"sort": "id"}, "sort")):
         answer = api.get("/v1/messages", query_string=query)
         assert answer.status_code == 422 and answer.mimetype == "application/problem+json", query
         assert answer.get_json()["field"] == field
