@@ -38,6 +38,7 @@ from ledger.database import open_ledger  # noqa: E402
 from serving.audit import AuditLog  # noqa: E402
 from serving.bootstrap import ensure_champion, warm_store  # noqa: E402
 from serving.dunning_run import Deciding, RunSpec, deciding, run_day  # noqa: E402
+from serving.heap import settle  # noqa: E402
 from features.online import MemoryStore  # noqa: E402
 from training.pipeline import TrainConfig  # noqa: E402
 from training.simulation import SimulationConfig, simulate  # noqa: E402
@@ -176,6 +177,9 @@ def _run(name: str, ledger_url: str, audit_url: str, tracking: str, model_uri: s
         warm_store(store, Book(engine))
         warm_s = time.perf_counter() - t0
         ctx = Deciding(engine, base.audit, base.served, store)
+    if name != "dask":  # as ``kredo dunning run`` does in process (Dask workers settle their own)
+        ctx = ctx or deciding(spec)
+        settle()
     t0 = time.perf_counter()
     done = run_day(DAY, engine=engine, ctx=ctx, spec=spec, workers=args.workers if name == "dask" else 0,
                    partition_size=args.partition_size).to_dict()

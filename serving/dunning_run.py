@@ -69,6 +69,7 @@ from ledger.tasks import decision_task_row, open_tasks_of
 from ledger.views import invoice_views
 from serving.audit import AuditLog, Prepared
 from serving.dunning_view import from_ledger, micros
+from serving.heap import settle
 from serving.records import decision_entry, decision_id_for
 from serving.workflow import DayState, day_state
 
@@ -282,8 +283,11 @@ def run_partition(ctx: Deciding, day: date, part: Partition, received: datetime,
 
 
 def run_remote(part: Partition, spec: RunSpec, day: date, received: datetime, dry_run: bool) -> Done:
-    """``run_partition`` in a worker process, on the model, policy, store and databases it opens from ``spec``."""
-    return run_partition(deciding(spec), day, part, received, dry_run)
+    """``run_partition`` in a worker process, on the model, policy, store and databases it opens from ``spec``
+    (once per process; then the loaded heap is settled, ``serving.heap``)."""
+    ctx = deciding(spec)
+    settle()
+    return run_partition(ctx, day, part, received, dry_run)
 
 
 def _folded(conn: sa.Connection, part: Partition) -> MemoryStore:

@@ -7,7 +7,6 @@ database pool, Redis connection and reload thread.
 """
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 import tempfile
@@ -24,9 +23,11 @@ def _child_exit(server: Any, worker: Any) -> None:  # noqa: ANN401 - gunicorn's 
 
 
 def _post_worker_init(worker: Any) -> None:  # noqa: ANN401 - gunicorn's hook signature
-    """The loaded app (model, policy, pools) lives as long as the worker: move it out of the
-    cyclic garbage collector's reach so each collection only scans per-request objects."""
-    gc.freeze()
+    """The loaded app (model, policy, pools) lives as long as the worker: out of the cyclic collector's
+    reach, so each collection only scans per-request objects (``serving.heap``)."""
+    from serving.heap import settle
+
+    settle()
 
 
 class KredoGunicorn(BaseApplication):

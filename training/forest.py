@@ -238,7 +238,10 @@ class TreeShap:
         trees = _parse(booster)
         n = len(trees.feature)
         step = np.where(trees.path < 0, n, np.where(trees.path_left, trees.path, n + 1 + trees.path))
-        path_feature = np.where(trees.path >= 0, trees.feature[np.maximum(trees.path, 0)], 0)
+        # A booster whose trees are all single leaves (a head with one class in its training rows) has no
+        # internal node for a path to point at: every step is padding.
+        path_feature = (np.where(trees.path >= 0, trees.feature[np.maximum(trees.path, 0)], 0) if n
+                        else np.zeros(trees.path.shape, dtype=np.int64))
         table, reach = _shapley_tables(trees, path_feature)
         return cls(trees.feature, trees.threshold, trees.default_left, step.astype(np.intp), path_feature.ravel(),
                    np.arange(len(trees.value), dtype=np.intp) << trees.depth, table.reshape(-1, trees.depth),

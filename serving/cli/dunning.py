@@ -25,14 +25,18 @@ def run(args: argparse.Namespace) -> int:
     from ledger.database import open_ledger
     from serving.audit import AuditLog
     from serving.config import load
-    from serving.dunning_run import PARTITION_INVOICES, RunSpec, run_day
+    from serving.dunning_run import PARTITION_INVOICES, RunSpec, deciding, run_day
+    from serving.heap import settle
 
     if args.workers < 0:
         raise InvalidInput("--workers must be 0 (in process) or more", field="workers")
     config = load()
     AuditLog.from_url(config["AUDIT_URL"]).close()  # created here once, not by the workers at once
-    report = run_day(args.date or datetime.now(UTC).date(), engine=open_ledger(config["LEDGER_URL"]),
-                     spec=RunSpec.from_config(config), dry_run=args.dry_run, workers=args.workers,
+    spec = RunSpec.from_config(config)
+    ctx = None if args.workers else deciding(spec)  # loaded before the heap is settled
+    settle()
+    report = run_day(args.date or datetime.now(UTC).date(), engine=open_ledger(config["LEDGER_URL"]), ctx=ctx,
+                     spec=spec, dry_run=args.dry_run, workers=args.workers,
                      partition_size=args.partition_size or PARTITION_INVOICES)
     out = report.to_dict()
     if args.json:

@@ -217,6 +217,21 @@ def test_trees_deeper_than_the_shap_tables_allow_are_refused(data) -> None:
         TreeShap.from_booster(booster, X.shape[1])
 
 
+def test_a_booster_of_single_leaves_explains_to_zeros_and_its_margin(data) -> None:
+    """A head that never splits (seen on a small history: every tree one leaf) has no internal node; its SHAP
+    values are all zero and the base is the margin, as shap says (it once raised IndexError at load)."""
+    X, y = data
+    rows = X.iloc[:50].to_numpy(dtype=np.float32)
+    booster = xgb.train({"max_depth": 3, "objective": "binary:logistic", "min_child_weight": 1e9},
+                        xgb.DMatrix(X.to_numpy(dtype=np.float32), y["late"].to_numpy()), 4)
+    ours = TreeShap.from_booster(booster, X.shape[1])
+    values = ours.explain_many(rows)
+    assert values.shape == (50, X.shape[1]) and not values.any()
+    np.testing.assert_allclose(values, shap.TreeExplainer(booster).shap_values(rows), atol=1e-6)
+    margin = booster.inplace_predict(rows, predict_type="margin")
+    np.testing.assert_allclose(values.sum(axis=1) + ours.expected_value, margin, atol=1e-5)
+
+
 def test_a_batch_scores_and_explains_bit_for_bit_as_one_row_at_a_time(model, data) -> None:
     """The dunning run scores a partition at once and must decide as next-action does, row by row."""
     X = data[0].to_numpy(dtype=np.float64)[:400].copy()

@@ -95,5 +95,19 @@ def paid_within_window_of_decision(p_sent: np.ndarray, delay_days: np.ndarray) -
     return np.asarray(p_sent, dtype=float) * np.clip(inside, 0.0, 1.0)
 
 
-__all__ = ["response_logit", "response_probability", "paid_within_window_of_decision", "WINDOW_DAYS",
+def after_reminder(paid_days: np.ndarray, sent_days: np.ndarray, success: np.ndarray,
+                   window: np.ndarray) -> np.ndarray:
+    """When each invoice gets paid after a reminder, in days from any fixed origin.
+
+    The truth's rule, the same in the logged history and in the closed loop: a reminder that works gets the
+    invoice paid ``window`` days after it went out (``window`` drawn uniformly in ``PAY_AFTER_MIN_DAYS``..
+    ``WINDOW_DAYS``); one that fails means the invoice is *not* paid within the 7 days, so a payment that
+    was to come inside them slips to just past them. That is what makes ``response_probability`` exactly
+    P(paid within 7 days | reminder): a reminder to a customer who was about to pay anyway is not free."""
+    paid_days, sent_days = np.asarray(paid_days, dtype=float), np.asarray(sent_days, dtype=float)
+    return np.where(success, sent_days + window,
+                    np.where(paid_days <= sent_days + WINDOW_DAYS, sent_days + WINDOW_DAYS + window, paid_days))
+
+
+__all__ = ["after_reminder", "response_logit", "response_probability", "paid_within_window_of_decision", "WINDOW_DAYS",
            "PAY_AFTER_MIN_DAYS", "CHANNELS", "TONES"]

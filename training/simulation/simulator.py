@@ -23,7 +23,7 @@ from domain.vocabulary import CHANNELS, DAY_TYPES, SLOT_HOURS, SLOTS, TONES
 from engine.bandits import all_arms
 
 from ledger.tables import Ledger
-from training.simulation.response import PAY_AFTER_MIN_DAYS, WINDOW_DAYS, response_probability
+from training.simulation.response import PAY_AFTER_MIN_DAYS, WINDOW_DAYS, after_reminder, response_probability
 
 DAY = np.timedelta64(86_400, "s")
 SECTORS = ("retail", "construction", "hospitality", "wholesale", "manufacturing", "services", "transport")
@@ -139,6 +139,16 @@ def _by_size(values: dict, size: np.ndarray, pick) -> np.ndarray:
 
 def simulate(cfg: SimulationConfig = SimulationConfig()) -> Ledger:
     """Simulate a ledger; events after the end of the period are not observed."""
+    return simulate_with_truth(cfg)[0]
+
+
+def simulate_with_truth(cfg: SimulationConfig = SimulationConfig()) -> tuple[Ledger, pd.DataFrame]:
+    """The ledger and, hidden like ``traits``, each invoice's payment truth in days after its due date:
+    ``natural_days`` without any reminder (disputes' waits included; inf: never paid) and ``logged_days``
+    after the logging policy's reminders (what the ledger shows, before the period's end cuts it).
+
+    Why: a closed loop (``training.simulation.closed_loop``) replays a window of the period under another
+    dunning policy and needs what the customers would have done unreminded."""
     rng = np.random.default_rng(cfg.seed)
     start = np.datetime64(cfg.start, "s")
     end = np.datetime64(pd.Timestamp(cfg.start) + pd.DateOffset(months=cfg.months), "s")
@@ -192,6 +202,7 @@ def simulate(cfg: SimulationConfig = SimulationConfig()) -> Ledger:
     paid_at_days = np.where(disputed, np.where(never, np.inf, np.maximum(paid_at_days, after_resolution)),
                             paid_at_days)
 
+    natural_days = paid_at_days
     reminders = _reminders(rng, customers, tr, cust, due, paid_at_days, ~disputed, end)
     paid_at_days = reminders.pop("paid_at_days")
 
@@ -231,8 +242,9 @@ def simulate(cfg: SimulationConfig = SimulationConfig()) -> Ledger:
         "reason": _choice(rng, DISPUTE_REASONS, (0.35, 0.25, 0.2, 0.1, 0.1), int(disputed.sum())),
     })
     rem = pd.DataFrame(reminders)
+    truth = pd.DataFrame({"invoice_id": invoice_id, "natural_days": natural_days, "logged_days": paid_at_days})
     return _observe(Ledger(customers=customers, invoices=invoices, payments=payments,
-                           disputes=disputes, reminders=rem, traits=traits), end)
+                           disputes=disputes, reminders=rem, traits=traits), end), truth
 
 
 def arm_delays_of(reminders: pd.DataFrame) -> np.ndarray:
@@ -309,10 +321,7 @@ def _reminders(rng, customers, tr, cust, due, paid_days, remindable, end) -> dic
         success = rng.random(len(idx)) < p
         window = rng.uniform(PAY_AFTER_MIN_DAYS, WINDOW_DAYS, len(idx))
         delay = (sent[idx] - decided[idx]) / np.timedelta64(1, "D")
-        new_paid = np.where(success, sent_days[idx] + window,
-                            np.where(paid_days[idx] <= sent_days[idx] + WINDOW_DAYS,
-                                     sent_days[idx] + WINDOW_DAYS + window, paid_days[idx]))
-        paid_days[idx] = new_paid
+        paid_days[idx] = after_reminder(paid_days[idx], sent_days[idx], success, window)
         remaining[idx[success]] = False
         remaining &= active
         out["invoice"].append(idx)
