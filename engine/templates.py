@@ -214,8 +214,18 @@ def message_context(*, company: Mapping[str, Any], customer: Mapping[str, Any], 
             "payment_link": payment_link, "unsubscribe_link": unsubscribe_link}
 
 
+def _legal_elements(context: Mapping[str, Any]) -> dict[str, str]:
+    """What a final notice by e-mail must state (the letter carries ``engine.notice``'s fixed block): the amount
+    due, the collection costs, the last day of the term, and the term itself."""
+    language = context["language"]
+    return {"amount due": money(context["total_cents"], language),
+            "collection costs": money(context["collection_costs_cents"], language),
+            "last day": long_date(context["pay_by"], language), "term": str(context["term_days"])}
+
+
 def check(templates: TemplateSet, steps: Iterable[str] = STEPS) -> list[Finding]:
-    """Render every step x tone x language x channel with sample data; each failure a finding."""
+    """Render every step x tone x language x channel with sample data; each failure a finding. A final notice
+    by e-mail that leaves out an element the law asks of it (``_legal_elements``) is refused too."""
     findings: list[Finding] = []
     for language in LANGUAGES:
         for step in steps:
@@ -223,12 +233,19 @@ def check(templates: TemplateSet, steps: Iterable[str] = STEPS) -> list[Finding]
             for tone in TONES:
                 for channel in PARTS:
                     key = Key(language, step, kind, tone)
+                    context = sample_context(language, tone, step, kind, channel)
                     try:
-                        parts = templates.render_message(key, channel, sample_context(language, tone, step, kind,
-                                                                                      channel))
+                        parts = templates.render_message(key, channel, context)
                     except PolicyError as exc:
                         findings.append(Finding(exc.extra.get("file") or str(key), "template_error", exc.detail))
                         continue
+                    if kind == "final_notice" and channel == "email":
+                        missing = [name for name, text in _legal_elements(context).items()
+                                   if text not in parts["email"]]
+                        if missing:
+                            findings.append(Finding(templates.find(key), "legal_element_missing",
+                                                    f"the final notice by e-mail does not state the "
+                                                    f"{', '.join(missing)} ({key})"))
                     empty = [p for p, text in parts.items() if not text]
                     if empty:
                         findings.append(Finding(templates.find(key), "empty_part",

@@ -110,3 +110,14 @@ def test_a_holder_refuses_to_start_on_a_bad_directory(folder: Path) -> None:
     path.write_text(path.read_text().replace("total_cents", "totaal"))
     with pytest.raises(PolicyError):
         TemplateHolder(folder)
+
+
+def test_a_final_notice_by_email_that_drops_a_legal_element_is_refused(folder: Path) -> None:
+    """The letter's statutory block is fixed in code; the e-mail's wording is the analyst's, so the check
+    refuses one that no longer states the costs (or the amount, the last day, the term)."""
+    path = folder / "nl" / "final_notice.j2"
+    costs = 'incassokosten verschuldigd van {{ collection_costs_cents|money("nl") }}'
+    path.write_text(path.read_text().replace(costs, "incassokosten verschuldigd"))
+    findings = [f for f in check(load_templates(folder)) if f.code == "legal_element_missing"]
+    assert findings and {f.template for f in findings} == {"nl/final_notice.j2"}
+    assert "collection costs" in findings[0].detail
