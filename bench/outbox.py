@@ -20,9 +20,14 @@ Usage: python bench/outbox.py [--messages 2000] [--rate 100] [--seconds 10] [--b
 from __future__ import annotations
 
 import os
+import sys
+
+# the repository, not this folder, first on the path (before anything imports the standard library's
+# collections, which bench/collections.py would shadow)
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,8 +37,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import parser, report  # noqa: E402
 from engine.rules import RuleEngine, load_policy  # noqa: E402
