@@ -111,7 +111,7 @@ class TemplateSet:
     sources: Mapping[str, str]
     version: str
     source: str
-    env: SandboxedEnvironment = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+    env: SandboxedEnvironment = field(repr=False, compare=False)
 
     def find(self, key: Key) -> str:
         found = next((name for name in key.candidates() if name in self.sources), None)

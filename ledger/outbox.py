@@ -209,7 +209,7 @@ def record(conn: sa.Connection, message_id: str, owner: str, status: str, now_us
         values["next_attempt_us"] = next_attempt_us
     else:
         values.update(status=status, status_us=now_us)
-        if status == "cancelled" or status == "failed":
+        if status in ("cancelled", "failed"):
             values["reason"] = detail
     if attempts is not None:
         values["attempts"] = attempts

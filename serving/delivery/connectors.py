@@ -158,34 +158,38 @@ class SmtpConnector:
 
     def deliver(self, envelope: Envelope) -> Outcome:
         mail = self.email(envelope)
-        for attempt in (1, 2):  # a kept connection the server closed meanwhile: one fresh connection, same try
-            try:
-                if self._smtp is None:
-                    self._smtp = self._connect()
-                refused = self._smtp.send_message(mail)
-            except smtplib.SMTPServerDisconnected as exc:
-                self._drop()
-                if attempt == 2:
-                    return Outcome("retry", f"SMTP server disconnected: {exc}")
-                continue
-            except smtplib.SMTPAuthenticationError as exc:  # the installation's fault, not the message's: later
-                self._drop()
-                return Outcome("retry", f"SMTP authentication refused ({exc.smtp_code}): check SMTP_USER and "
-                                        "KREDO_SMTP_PASSWORD")
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, text = next(iter(exc.recipients.values()))
-                return _smtp_answer(code, text, "recipient refused")
-            except smtplib.SMTPResponseException as exc:
-                self._drop()
-                return _smtp_answer(exc.smtp_code, exc.smtp_error, "SMTP")
-            except (OSError, smtplib.SMTPException) as exc:
-                self._drop()
-                return Outcome("retry", f"SMTP {type(exc).__name__}: {exc}")
-            if refused:
-                code, text = next(iter(refused.values()))
-                return _smtp_answer(code, text, "recipient refused")
-            return Outcome("sent", f"accepted by {self.settings.host}")
-        raise AssertionError("unreachable")
+        kept = self._smtp is not None
+        outcome = self._send(mail)
+        if outcome is None and kept:  # the server closed the kept connection meanwhile: once more, on a new one
+            outcome = self._send(mail)
+        return outcome or Outcome("retry", "the SMTP server closed the connection")
+
+    def _send(self, mail: MIMEText) -> Outcome | None:
+        """One try on this thread's connection (opened when there is none); None: the server disconnected."""
+        try:
+            if self._smtp is None:
+                self._smtp = self._connect()
+            refused = self._smtp.send_message(mail)
+        except smtplib.SMTPServerDisconnected:
+            self._drop()
+            return None
+        except smtplib.SMTPAuthenticationError as exc:  # the installation's fault, not the message's: later
+            self._drop()
+            return Outcome("retry", f"SMTP authentication refused ({exc.smtp_code}): check SMTP_USER and "
+                                    "KREDO_SMTP_PASSWORD")
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()))
+            return _smtp_answer(code, text, "recipient refused")
+        except smtplib.SMTPResponseException as exc:
+            self._drop()
+            return _smtp_answer(exc.smtp_code, exc.smtp_error, "SMTP")
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            return Outcome("retry", f"SMTP {type(exc).__name__}: {exc}")
+        if refused:
+            code, text = next(iter(refused.values()))
+            return _smtp_answer(code, text, "recipient refused")
+        return Outcome("sent", f"accepted by {self.settings.host}")
 
     def _drop(self) -> None:
         if self._smtp is not None:

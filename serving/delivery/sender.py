@@ -235,8 +235,7 @@ class Sender:
                      "days_past_due": max(0, (now_us - by_id[i.invoice_id]["due_us"]) // 86_400_000_000),
                      "reference": by_id[i.invoice_id]["payment_reference"]} for i in c.items if i.invoice_id in by_id]
         total = sum(i["amount_cents"] for i in invoices)
-        kind = "consumer" if cust.get("type") == "consumer" else "commercial"
-        rate = statutory_interest_rate(now.date(), kind)
+        rate = statutory_interest_rate(now.date(), "consumer" if cust.get("type") == "consumer" else "commercial")
         country = (cust.get("country") or "NL").upper()
         notice = fourteen_day_notice(language, total, now.date(), self.calendar, country, rate) \
             if row.kind == "final_notice" else None

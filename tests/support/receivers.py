@@ -98,8 +98,9 @@ class SmtpServer:
 
 
 @contextmanager
-def smtp_server(folder: Path) -> Iterator[SmtpServer]:
-    """An aiosmtpd server on a free loopback port: STARTTLS required, AUTH required (after TLS)."""
+def smtp_server(folder: Path, idle_timeout_s: float = 300.0) -> Iterator[SmtpServer]:
+    """An aiosmtpd server on a free loopback port: STARTTLS required, AUTH required (after TLS); it closes a
+    connection idle for ``idle_timeout_s``."""
     cert, key = self_signed(folder)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
@@ -107,7 +108,7 @@ def smtp_server(folder: Path) -> Iterator[SmtpServer]:
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
                             auth_required=True, auth_require_tls=True, authenticator=_authenticator,
-                            server_hostname="localhost", ready_timeout=10)
+                            server_hostname="localhost", ready_timeout=10, timeout=idle_timeout_s)
     controller.start()
     try:
         yield SmtpServer("127.0.0.1", port, str(cert), inbox)

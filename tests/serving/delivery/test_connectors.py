@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import smtplib
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from serving.delivery.connectors import (Envelope, SmtpConnector, SmtpSettings, 
                                          sign)
 from serving.delivery.settings import SMTP_PASSWORD, WEBHOOK_SECRET, connectors
 from tests.serving.delivery.conftest import sender_config
-from tests.support.receivers import PASSWORD, SECRET, USER
+from tests.support.receivers import PASSWORD, SECRET, USER, smtp_server
 
 MAIL = Envelope("msg:2026-11-02:C-1:0", "email", "klant@example.nl", "Herinnering", "Beste klant,\n\n€ 12,50 open.",
                 "C-1", "https://example.nl/unsubscribe/C-1")
@@ -106,3 +107,14 @@ def test_a_letter_goes_to_the_print_service_as_a_signed_pdf(gateway) -> None:  #
     (request,) = record.requests
     assert request["signed"] and request["key"] == "msg:L-1" and request["body"]["subject"] == "Laatste aanmaning"
     assert base64.b64decode(request["body"]["pdf_base64"]) == b"%PDF-1.7 a letter"
+
+
+def test_a_kept_connection_the_server_closed_is_opened_again_for_the_same_try(tmp_path) -> None:  # noqa: ANN001
+    with smtp_server(tmp_path, idle_timeout_s=0.3) as smtp:
+        connector = smtp_connector(smtp)
+        assert connector.deliver(MAIL).status == "sent"
+        time.sleep(1.0)  # the server hangs up the idle connection
+        second = Envelope("msg:2", "email", "klant@example.nl", "Herinnering", "Beste klant,", "C-1")
+        assert connector.deliver(second).status == "sent"
+        assert smtp.inbox.ids() == [MAIL.message_id, "msg:2"]
+        connector.close()
