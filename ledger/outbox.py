@@ -196,7 +196,7 @@ def claim(conn: sa.Connection, owner: str, now_us: int, lease_us: int, limit: in
 
 def record(conn: sa.Connection, message_id: str, owner: str, status: str, now_us: int, detail: str | None = None,
            *, attempts: int | None = None, next_attempt_us: int | None = None,
-           template_version: str | None = None) -> bool:
+           template_version: str | None = None, content_digest: str | None = None) -> bool:
     """Set what became of a claimed message and write it to its history; the lease ends.
 
     ``status`` is one of ``STATUSES`` or ``retry``/``held`` (still queued, tried again at ``next_attempt_us``).
@@ -215,6 +215,8 @@ def record(conn: sa.Connection, message_id: str, owner: str, status: str, now_us
         values["attempts"] = attempts
     if template_version is not None:
         values["template_version"] = template_version
+    if content_digest is not None:
+        values["content_digest"] = content_digest
     done = conn.execute(sa.update(t.outbox_messages).where(m.id == message_id, m.lease_owner == owner)
                         .values(values)).rowcount
     if done:

@@ -263,6 +263,7 @@ outbox_messages = sa.Table(  # the transactional outbox: written with the decisi
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_until_us", Micros, nullable=True),
     sa.Column("template_version", sa.String(64), nullable=True),
+    sa.Column("content_digest", sa.String(64), nullable=True),     # sha256 of what left: subject, text, PDF
 )
 
 outbox_items = sa.Table(  # the invoices a message lists (a consolidated reminder lists several)

@@ -333,6 +333,7 @@ class MessageOut(BaseModel):
     next_attempt_at: str | None
     status_at: str
     template_version: str | None
+    content_digest: str | None   # sha256 of the address, subject, text and PDF that left (``Envelope.digest``)
     replaces: str | None
     items: list[MessageItem]
     history: list[MessageStatus]

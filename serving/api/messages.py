@@ -33,7 +33,7 @@ def message_out(row: dict, history: list[dict]) -> MessageOut:
         id=row["id"], run_id=row["run_id"], customer_id=row["customer_id"], kind=row["kind"], channel=row["channel"],
         tone=row["tone"], status=row["status"], reason=row["reason"], attempts=row["attempts"],
         send_at=iso(row["send_at_us"]), next_attempt_at=iso(row["next_attempt_us"]), status_at=iso(row["status_us"]),
-        template_version=row["template_version"], replaces=row["replaces"],
+        template_version=row["template_version"], content_digest=row["content_digest"], replaces=row["replaces"],
         items=[MessageItem(invoice_id=i["invoice_id"], decision_id=i["decision_id"], step=i["step"],
                            amount=i["amount_cents"] / 100, lead=bool(i["lead"]),
                            collection_costs=None if i["collection_costs_cents"] is None

@@ -65,6 +65,15 @@ class Envelope:
     attachment: bytes | None = None      # a letter's PDF
     language: str = "nl"
 
+    def digest(self) -> str:
+        """sha256 over what the receiver gets (address, subject, text, PDF): what an auditor compares a kept
+        copy with (the sent message records it)."""
+        h = hashlib.sha256()
+        for part in (self.to, self.subject or "", self.body):
+            h.update(part.encode() + b"\0")
+        h.update(self.attachment or b"")
+        return h.hexdigest()
+
 
 @dataclass(frozen=True)
 class Outcome:

@@ -93,6 +93,7 @@ class _Done:
     attempts: int
     next_attempt_us: int | None = None
     template_version: str | None = None
+    content_digest: str | None = None
     moot: tuple[str, ...] = ()
 
 
@@ -222,7 +223,8 @@ class Sender:
             if again is None:
                 return _Done(c, "failed", f"dead after {attempts} attempts: {outcome.detail}", attempts)
             return _Done(c, "retry", outcome.detail, attempts, micros(again))
-        return _Done(c, outcome.status, outcome.detail, attempts, template_version=templates.version)
+        return _Done(c, outcome.status, outcome.detail, attempts, template_version=templates.version,
+                     content_digest=envelope.digest())
 
     def _envelope(self, c: outbox.Claimed, cust: Mapping[str, Any], invoice_rows: list[dict[str, Any]],
                   address: str, now: datetime) -> Envelope:
@@ -274,12 +276,14 @@ class Sender:
                     outbox.withdraw(conn, d.moot, "invoice_closed", now_us)
                     continue
                 ok = outbox.record(conn, d.claimed.id, self.owner, d.status, now_us, d.detail, attempts=d.attempts,
-                                   next_attempt_us=d.next_attempt_us, template_version=d.template_version)
+                                   next_attempt_us=d.next_attempt_us, template_version=d.template_version,
+                                   content_digest=d.content_digest)
                 if d.status in ("sent", "delivered"):
                     if not ok:  # withdrawn while it was on its way: it left all the same, and the record says so
                         conn.execute(sa.update(t.outbox_messages).where(t.outbox_messages.c.id == d.claimed.id)
                                      .values(status=d.status, status_us=now_us, attempts=d.attempts,
-                                             template_version=d.template_version))
+                                             template_version=d.template_version,
+                                             content_digest=d.content_digest))
                         outbox.add_history(conn, [(d.claimed.id, d.status, d.attempts,
                                                    f"{d.detail} (withdrawn while it was being sent)")], now_us)
                     contacts += self._contacts(d.claimed, now)

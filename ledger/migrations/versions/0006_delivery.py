@@ -26,6 +26,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column('lease_owner', sa.String(length=64), nullable=True))
         batch.add_column(sa.Column('lease_until_us', sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column('template_version', sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column('content_digest', sa.String(length=64), nullable=True))
     op.create_table('outbox_history',
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('message_id', sa.String(length=200), nullable=False),
@@ -44,7 +45,7 @@ def downgrade() -> None:
         batch.drop_index(batch.f('ix_outbox_history_message_id'))
     op.drop_table('outbox_history')
     with op.batch_alter_table('outbox_messages') as batch:
-        for name in ('template_version', 'lease_until_us', 'lease_owner', 'next_attempt_us', 'attempts'):
+        for name in ('content_digest', 'template_version', 'lease_until_us', 'lease_owner', 'next_attempt_us', 'attempts'):
             batch.drop_column(name)
     with op.batch_alter_table('customers') as batch:
         for name in ('language', 'postal_address', 'phone', 'email'):

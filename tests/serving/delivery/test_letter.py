@@ -99,6 +99,10 @@ def test_the_sender_writes_the_final_notice_to_the_outgoing_folder(app, sender, 
     assert "laatste betaaldag 17 november 2026" in text
     (message,) = messages(engine_of(app))
     assert message["status"] == "sent"
+    assert re.fullmatch(r"[0-9a-f]{64}", message["content_digest"])  # what left, for an auditor's comparison
+    kept = Envelope(message["id"], "letter", "Laan 2", "s", "b", attachment=pdf.read_bytes())
+    assert kept.digest() == Envelope(message["id"], "letter", "Laan 2", "s", "b", attachment=pdf.read_bytes()).digest()
+    assert kept.digest() != Envelope(message["id"], "letter", "Laan 2", "s", "b", attachment=b"%PDF-other").digest()
     with engine_of(app).connect() as conn:
         assert conn.execute(sa.text("select count(*) from contacts where kind = 'final_notice'")).scalar() == 2
     original = pdf.read_bytes()  # a second try of the same message (a sender that died before recording it)

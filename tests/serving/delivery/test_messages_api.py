@@ -26,7 +26,7 @@ def test_the_messages_and_their_history_are_listed(app, sender, smtp) -> None:
     tried = api.get(f"/v1/messages/{smtp.inbox.target}").get_json()  # the e-mail the server refused once
     assert [(h["status"], h["attempt"]) for h in tried["history"]] == [("queued", 0), ("retry", 1), ("sent", 2)]
     assert "451" in tried["history"][1]["detail"] and tried["template_version"].startswith("tpl-")
-    assert tried["attempts"] == 2 and tried["next_attempt_at"] is not None
+    assert tried["attempts"] == 2 and tried["next_attempt_at"] is not None and len(tried["content_digest"]) == 64
     sent = api.get("/v1/messages", query_string={"status": "sent", "limit": 2}).get_json()
     assert len(sent["messages"]) == 2 and sent["next_cursor"] == sent["messages"][-1]["id"]
     rest = api.get("/v1/messages", query_string={"status": "sent", "cursor": sent["next_cursor"]}).get_json()
