@@ -224,6 +224,18 @@ def record(conn: sa.Connection, message_id: str, owner: str, status: str, now_us
     return bool(done)
 
 
+def depth(conn: sa.Connection, now_us: int) -> tuple[dict[str, int], int | None]:
+    """Messages per status, and the send time of the oldest queued message that is due (None: none is):
+    what an operator alerts on (dead letters, a sender that stopped)."""
+    m = t.outbox_messages.c
+    counts = {status: 0 for status in STATUSES}
+    counts.update({status: n for status, n in conn.execute(sa.select(m.status, sa.func.count()).group_by(m.status))})
+    oldest = conn.execute(sa.select(sa.func.min(m.send_at_us)).where(
+        m.status == "queued", m.send_at_us <= now_us,
+        sa.or_(m.next_attempt_us.is_(None), m.next_attempt_us <= now_us))).scalar()
+    return counts, oldest
+
+
 def history(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, list[dict[str, object]]]:
     """Every status each message went through, in order."""
     h = t.outbox_history.c

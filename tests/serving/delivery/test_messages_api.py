@@ -2,6 +2,7 @@
 through, and the messages on the invoice's timeline; bad filters are a 422 naming the field."""
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from tests.serving.delivery.test_sender import SEND, day_with_sms, engine_of, reachable
@@ -66,3 +67,18 @@ def test_bad_filters_are_refused_naming_the_field(app) -> None:
 def test_the_roles_that_may_read_the_outbox(app) -> None:
     for role, status in (("dunning", 200), ("auditor", 200), ("checkout", 403), ("analyst", 403)):
         assert client(app, role).get("/v1/messages").status_code == status, role
+
+
+def test_the_outbox_is_in_the_metrics(app, sender, smtp) -> None:  # noqa: ANN001
+    """What an operator alerts on: messages per status (dead letters) and the age of the oldest due one."""
+    api = routed(app)
+    day_with_sms(api)
+    smtp.inbox.fail_next = 100
+    smtp.inbox.target = next(m["id"] for m in messages(engine_of(app)) if m["channel"] == "email")
+    sender.run_once(SEND)
+    text = client(app, "auditor").get("/metrics").get_data(as_text=True)
+    assert 'kredo_outbox_messages{status="sent"} 6.0' in text and 'kredo_outbox_messages{status="queued"} 1.0' in text
+    assert 'kredo_outbox_messages{status="failed"} 0.0' in text
+    (age,) = [float(line.split()[-1]) for line in text.splitlines() if line.startswith("kredo_outbox_oldest_due")]
+    (waiting,) = messages(engine_of(app), "queued")  # its retry is due by the real clock: it waits since its send time
+    assert abs(age - (time.time() - waiting["send_at_us"] / 1e6)) < 60
