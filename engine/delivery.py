@@ -45,7 +45,7 @@ class InvoiceState:
     invoice_id: str
     status: str              # open / paid / written_off (or missing: the ledger lost it)
     disputed: bool
-    committed: bool = False  # under an active promise or payment plan
+    committed: bool = False  # under a promise or payment plan made since the message was decided
 
 
 @dataclass(frozen=True)

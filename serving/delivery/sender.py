@@ -176,7 +176,8 @@ class Sender:
                 sa.select(t.customers).where(t.customers.c.id.in_(customer_ids)))}
             invoices = {r.id: dict(r._mapping) for r in conn.execute(
                 sa.select(t.invoices).where(t.invoices.c.id.in_(invoice_ids)))}
-            committed: dict[str, int] = {}  # invoice -> when its latest open promise or active plan was booked
+            committed: dict[str, int] = {}  # invoice -> when its latest open promise or active plan was made (business
+            # time, like the message's decided_us: made after the decision, the reminder is moot)
             for r in [*conn.execute(sa.select(t.promises.c.invoice_id, t.promises.c.created_us)
                                     .where(t.promises.c.invoice_id.in_(invoice_ids), t.promises.c.status == "open")),
                       *conn.execute(sa.select(t.plan_invoices.c.invoice_id, t.payment_plans.c.created_us)

@@ -241,3 +241,15 @@ def test_the_loop_sends_until_it_is_stopped(app, sender, smtp) -> None:  # noqa:
         assert message["status"] == "sent" and len(smtp.inbox.messages) == 1
     else:
         assert history == ["queued", "held"] and message["next_attempt_us"] and not smtp.inbox.messages
+
+
+def test_a_promise_booked_while_the_sender_holds_the_message_stops_it(app, sender, smtp) -> None:  # noqa: ANN001
+    client = routed(app)
+    post(client, reachable("P-3"), issued("P-3", "P-3-INV", DUE))
+    run(client, status=201)
+    claimed = sender.claim(SEND)
+    post(client, event("pr-3", "promise_made", "P-3", "P-3-INV", f"{DAY}T08:30:00", amount=100.0,
+                       promised_for="2026-11-12"))
+    assert sender.deliver(claimed, SEND).outcomes == {"cancelled": 1} and not smtp.inbox.messages
+    (message,) = messages(engine_of(app))
+    assert message["status"] == "cancelled" and not rows(engine_of(app), t.contacts)
