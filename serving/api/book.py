@@ -138,7 +138,9 @@ def get_invoice(invoice_id: str) -> Response:
         entries.append(TimelineEntry(at=iso(c["at_us"]), kind=c["kind"], ref=c["decision_id"],
                                      text=" ".join(x for x in (c["kind"].replace("_", " "), c["channel"] and
                                                                f"by {c['channel']}", c["step"] and f"(step {c['step']})",
-                                                               c["tone"] and f"tone {c['tone']}") if x)))
+                                                               c["tone"] and f"tone {c['tone']}",
+                                                               c["outcome"] and f"({c['outcome'].replace('_', ' ')})")
+                                                     if x)))
     for d in view.decisions:
         summary = decision_summary(d)
         entries.append(TimelineEntry(at=summary.received_at, kind="decision", ref=d["decision_id"],

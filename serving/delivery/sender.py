@@ -287,8 +287,11 @@ class Sender:
                                              content_digest=d.content_digest))
                         outbox.add_history(conn, [(d.claimed.id, d.status, d.attempts,
                                                    f"{d.detail} (withdrawn while it was being sent)")], now_us)
-                    contacts += self._contacts(d.claimed, now)
-            applied = self.book.apply(contacts, now_us, conn=conn) if contacts else None
+                    contacts += [(c, d.status) for c in self._contacts(d.claimed, now)]
+            applied = self.book.apply([c for c, _ in contacts], now_us, conn=conn) if contacts else None
+            for status in {s for _, s in contacts}:  # the contact history says what the receiver answered
+                conn.execute(sa.update(t.contacts).where(t.contacts.c.id.in_(
+                    [c["event_id"] for c, s in contacts if s == status])).values(outcome=status))
         if applied is not None and self.on_booked is not None:
             self.on_booked(applied)
 

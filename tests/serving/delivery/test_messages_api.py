@@ -49,7 +49,8 @@ def test_the_invoice_timeline_shows_what_became_of_its_message(app, sender) -> N
     assert sorted(e["text"].split(" (")[0].split(":")[0] for e in shown) == ["message by email queued",
                                                                               "message by email sent"]
     assert {e["ref"] for e in shown} == {message_id}
-    assert any(e["kind"] == "reminder" and "by email" in e["text"] for e in timeline)  # the booked contact
+    assert any(e["kind"] == "reminder" and "by email" in e["text"] and e["text"].endswith("(sent)")
+               for e in timeline)  # the booked contact, with what the receiver answered
 
 
 def test_bad_filters_are_refused_naming_the_field(app) -> None:

@@ -78,7 +78,7 @@ def test_one_email_per_consolidated_reminder_and_one_webhook_call_per_sms(app, s
     for m in sent:
         for item in m["items"]:
             c = contacts[contact_id(m["id"], item["invoice_id"])]  # the lead's decision chose channel and time
-            assert (c["kind"], c["channel"]) == ("reminder", m["channel"])
+            assert (c["kind"], c["channel"], c["outcome"]) == ("reminder", m["channel"], "sent")
             assert c["decision_id"] == (item["decision_id"] if item["lead"] else None)
     assert sender.run_once(SEND + timedelta(hours=1)).claimed == 0  # nothing is sent twice
 
