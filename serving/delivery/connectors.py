@@ -198,7 +198,7 @@ class SmtpConnector:
         if refused:
             code, text = next(iter(refused.values()))
             return _smtp_answer(code, text, "recipient refused")
-        return Outcome("sent", f"accepted by {self.settings.host}")
+        return Outcome("sent", "accepted by the SMTP server")
 
     def _drop(self) -> None:
         if self._smtp is not None:
