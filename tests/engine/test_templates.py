@@ -77,7 +77,7 @@ def test_the_sandbox_keeps_a_template_away_from_python(folder: Path) -> None:
     path = folder / "en" / "reminder.neutral.j2"
     path.write_text(path.read_text().replace("{{ company.name }}", "{{ company.__class__.__mro__ }}", 1))
     findings = check(load_templates(folder))
-    assert findings and all(f.template == "en/reminder.neutral.j2" for f in findings)
+    assert findings and all(f.template == "en/reminder.neutral.j2" and "unsafe" in f.detail for f in findings)
 
 
 def test_a_missing_template_for_a_step_is_refused(folder: Path) -> None:
