@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--limit", type=int, default=None, help="messages per pass (default OUTBOX_BATCH)")
     s.add_argument("--now", type=datetime.fromisoformat, default=None,
                    help="the moment to send at (tz-aware ISO; default: the clock); one pass only")
-    s.add_argument("--json", action="store_true", help="print each pass as one JSON line")
+    s.add_argument("--json", action="store_true", help="print each pass (that claimed something) as one JSON line")
     s.set_defaults(func=send)
     w = sub.add_parser("worker", help="the sender as a long-running process (kredo outbox send --loop)")
     w.set_defaults(func=send, loop=True, limit=None, now=None, json=True)
@@ -58,18 +58,19 @@ def send(args: argparse.Namespace) -> int:
         stopping = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stopping.set())
-        sender.run(stopping.is_set)
+        sender.run(stopping.is_set, passed=lambda report: _print(report.to_dict(), args.json))
         return 0
     finally:
         sender.close()
 
 
 def _print(report: dict, as_json: bool) -> None:
+    """One pass: a JSON line, or a line for people."""
     if as_json:
-        print(json.dumps(report))
+        print(json.dumps(report), flush=True)
         return
     outcomes = ", ".join(f"{k} {v:,}" for k, v in report["outcomes"].items()) or "nothing due"
-    print(f"{report['claimed']:,} messages claimed in {report['seconds']} s: {outcomes}")
+    print(f"{report['claimed']:,} messages claimed in {report['seconds']} s: {outcomes}", flush=True)
 
 
 def check(args: argparse.Namespace) -> int:

@@ -153,8 +153,10 @@ class Sender:
         report.seconds = time.perf_counter() - started
         return report
 
-    def run(self, stop: Callable[[], bool], interval_s: float | None = None) -> None:
-        """Passes until ``stop()``: a full batch is followed at once by the next, otherwise a pause."""
+    def run(self, stop: Callable[[], bool], interval_s: float | None = None,
+            passed: Callable[[PassReport], None] | None = None) -> None:
+        """Passes until ``stop()``: a full batch is followed at once by the next, otherwise a pause; ``passed``
+        hears of every pass that claimed something."""
         pause = float(self.config["OUTBOX_INTERVAL_S"] if interval_s is None else interval_s)
         while not stop():
             try:
@@ -163,6 +165,8 @@ class Sender:
                 log.exception("outbox pass failed; trying again in %.1f s", pause)
                 time.sleep(pause)
                 continue
+            if report.claimed and passed is not None:
+                passed(report)
             if report.claimed < int(self.config["OUTBOX_BATCH"]):
                 time.sleep(pause)
 

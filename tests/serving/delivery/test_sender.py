@@ -232,8 +232,9 @@ def test_the_loop_sends_until_it_is_stopped(app, sender, smtp) -> None:  # noqa:
     client = routed(app)
     post(client, reachable("W-1"), issued("W-1", "W-1-INV", DUE))
     run(client, status=201)
-    checks = iter(range(3))
-    sender.run(stop=lambda: next(checks, 2) >= 2, interval_s=0.01)  # two passes, then stop
+    checks, passes = iter(range(3)), []
+    sender.run(stop=lambda: next(checks, 2) >= 2, interval_s=0.01, passed=passes.append)  # two passes, then stop
+    assert [p.claimed for p in passes] == [1]  # the second pass found nothing: not reported
     (message,) = messages(engine_of(app))  # the real clock decides: inside the contact hours sent, else held
     history = [h["status"] for h in rows(engine_of(app), t.outbox_history,
                                           t.outbox_history.c.message_id == message["id"])]
