@@ -29,6 +29,7 @@ wins over both.
 | ``OUTBOX_BATCH`` / ``OUTBOX_LEASE_S`` / ``OUTBOX_INTERVAL_S`` | ``KREDO_OUTBOX_*`` | 200 messages a claim / 300 s / 5 s between passes |
 | ``OUTBOX_MAX_ATTEMPTS`` / ``OUTBOX_BACKOFF_S`` | ``KREDO_OUTBOX_*`` | 8 deliveries, then dead (``failed``) / 60 s doubled per try |
 | ``OUTBOX_THREADS`` | ``KREDO_OUTBOX_THREADS`` | 4 deliveries in flight per sender (one SMTP connection each) |
+| ``OUTBOX_IN_SERVICE`` | ``KREDO_OUTBOX_IN_SERVICE`` | off; ``1``: each service worker runs a sender thread too |
 | ``COMPANY_NAME``, ``COMPANY_ADDRESS``, ``COMPANY_IBAN``, ``COMPANY_PHONE`` | ``KREDO_COMPANY_*`` | what the templates sign with |
 | ``PAYMENT_LINK`` / ``UNSUBSCRIBE_LINK`` | ``KREDO_PAYMENT_LINK`` / ``KREDO_UNSUBSCRIBE_LINK`` | URL patterns: ``{customer_id}``, ``{message_id}``, ``{amount_cents}``, ``{invoice_ids}`` |
 | ``DEFAULT_LANGUAGE`` | ``KREDO_DEFAULT_LANGUAGE`` | ``nl``: a customer without a language |
@@ -75,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_MAX_ATTEMPTS": 8,
     "OUTBOX_BACKOFF_S": 60.0,
     "OUTBOX_THREADS": 4,
+    "OUTBOX_IN_SERVICE": False,
     "COMPANY_NAME": "Kredo demo B.V.",
     "COMPANY_ADDRESS": "Voorbeeldstraat 1\n1011 AA Amsterdam",
     "COMPANY_IBAN": "NL91ABNA0417164300",
@@ -117,7 +119,7 @@ ENVIRONMENT = {
     "STORE_CHECK_INTERVAL_S": "KREDO_STORE_CHECK_INTERVAL_S",
     "LOCK_TIMEOUT_S": "KREDO_LOCK_TIMEOUT_S",
     **{key: f"KREDO_{key}" for key in (
-        "OUTBOX_BATCH", "OUTBOX_THREADS", "OUTBOX_LEASE_S", "OUTBOX_INTERVAL_S", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_BACKOFF_S",
+        "OUTBOX_BATCH", "OUTBOX_THREADS", "OUTBOX_IN_SERVICE", "OUTBOX_LEASE_S", "OUTBOX_INTERVAL_S", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_BACKOFF_S",
         "COMPANY_NAME", "COMPANY_ADDRESS", "COMPANY_IBAN", "COMPANY_PHONE", "PAYMENT_LINK", "UNSUBSCRIBE_LINK",
         "DEFAULT_LANGUAGE", "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USER", "SMTP_CA_FILE", "SMTP_TIMEOUT_S",
         "MAIL_FROM", "SMS_WEBHOOK_URL", "WHATSAPP_WEBHOOK_URL", "LETTER_WEBHOOK_URL", "LETTER_DIR",
@@ -129,6 +131,7 @@ _NUMERIC = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHAR
             "RETRY_AFTER_S": int, "REDIS_TIMEOUT_S": float, "STORE_CHECK_INTERVAL_S": float,
             "LOCK_TIMEOUT_S": float, "KEYS_REFRESH_S": float, "AUDIT_RETENTION_DAYS": int,
             "OUTBOX_BATCH": int, "OUTBOX_LEASE_S": float, "OUTBOX_INTERVAL_S": float, "OUTBOX_MAX_ATTEMPTS": int, "OUTBOX_THREADS": int,
+            "OUTBOX_IN_SERVICE": lambda v: v.strip().lower() in ("1", "true", "yes"),
             "OUTBOX_BACKOFF_S": float, "SMTP_PORT": int, "SMTP_TIMEOUT_S": float, "WEBHOOK_TIMEOUT_S": float}
 
 

@@ -51,6 +51,7 @@ from sqlalchemy.engine import Engine
 
 from domain.calendar import PublicHolidays
 from domain.errors import KredoError
+from engine.bandits import Attribution
 from engine.delivery import Backoff, Facts, InvoiceState, Verdict, gate, retry_at
 from engine.legal import statutory_interest_rate
 from engine.notice import fourteen_day_notice
@@ -60,6 +61,8 @@ from ledger import outbox
 from ledger import schema as t
 from ledger.book import Applied, Book
 from ledger.events import iso
+from serving.audit import AuditLog
+from serving.bandit import pay
 from serving.delivery.connectors import Connector, Envelope, Outcome
 from serving.delivery.letter import Letter, letter_pdf
 from serving.delivery.settings import connectors
@@ -317,16 +320,19 @@ def _link(pattern: str, values: Mapping[str, str]) -> str:
 
 
 def bandit_payer(config: Mapping[str, Any]) -> Callable[[Applied], None] | None:
-    """What pays the bandit for the reminders a sender booked: on the shared state (Redis) only, where the
-    service's workers read it; without ``REDIS_URL`` the state is one process's and the service's own events
-    are the bandit's only teacher, so None."""
+    """What pays the bandit for the reminders a sender of its own (``kredo worker``) booked: on the shared
+    state (Redis) only, where the service's workers read it; without ``REDIS_URL`` the state is one process's,
+    so None (a sender inside the service, ``OUTBOX_IN_SERVICE``, pays the service's own: ``payer``)."""
     if not config.get("REDIS_URL"):
         return None
     from serving.audit import AuditLog
-    from serving.bandit import build, pay
+    from serving.bandit import build
 
-    attribution, audit = build(dict(config)).attribution, AuditLog.from_url(config["AUDIT_URL"])
+    return payer(build(dict(config)).attribution, AuditLog.from_url(config["AUDIT_URL"]))
 
+
+def payer(attribution: Attribution, audit: AuditLog) -> Callable[[Applied], None]:
+    """Each booked ``reminder_sent`` of the lead becomes its invoice's pending reminder (``serving.bandit.pay``)."""
     def paid(applied: Applied) -> None:
         for verdict in applied.verdicts:
             if verdict.status == "applied" and verdict.event is not None and verdict.event.type == "reminder_sent":
@@ -335,4 +341,3 @@ def bandit_payer(config: Mapping[str, Any]) -> Callable[[Applied], None] | None:
                 except KredoError as exc:  # the reminder is booked; the bandit misses one lesson, and says so
                     log.warning("bandit not paid for %s: %s", verdict.event_id, exc.detail)
     return paid
-

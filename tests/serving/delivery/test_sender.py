@@ -3,8 +3,10 @@ gateway; exactly one delivery per message from the receiver's point of view, wit
 last look (a payment, a dispute, a withdrawn consent, the quiet hours) stops or holds what is moot."""
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -254,3 +256,31 @@ def test_a_promise_booked_while_the_sender_holds_the_message_stops_it(app, sende
     assert sender.deliver(claimed, SEND).outcomes == {"cancelled": 1} and not smtp.inbox.messages
     (message,) = messages(engine_of(app))
     assert message["status"] == "cancelled" and not rows(engine_of(app), t.contacts)
+
+
+def test_a_sender_inside_the_service_delivers_and_pays_its_bandit(champion, smtp, gateway, tmp_path,
+                                                                   monkeypatch) -> None:  # noqa: ANN001
+    """``OUTBOX_IN_SERVICE``: the worker's own sender thread, on the real clock (a country whose contact
+    window is always open and that has no public holidays, so the test does not depend on the hour)."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(Path("rules/default.yaml").read_text().replace(
+        "  quiet_hours:\n", "  quiet_hours:\n    XX: {timezone: UTC, from: 0, until: 24, "
+        "days: [mon, tue, wed, thu, fri, sat, sun]}\n", 1))
+    monkeypatch.setenv(SMTP_PASSWORD, PASSWORD)
+    config = sender_config(smtp, gateway[0], tmp_path / "letters")
+    application = make_app(champion, tmp_path, POLICY_PATH=str(policy), OUTBOX_IN_SERVICE=True,
+                           OUTBOX_INTERVAL_S=0.05, **{k: config[k] for k in (
+                               "SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_CA_FILE", "MAIL_FROM")})
+    try:
+        api = routed(application)
+        post(api, reachable("X-1", country="XX"), issued("X-1", "X-1-INV", DUE))
+        run(api, status=201)
+        deadline = time.monotonic() + 20
+        while not messages(engine_of(application), "sent") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (sent,) = messages(engine_of(application), "sent")
+        assert smtp.inbox.ids() == [sent["id"]]
+        runtime = application.extensions["kredo.runtime"]
+        assert runtime.bandit.attribution.awaiting(["X-1-INV"]) == {"X-1-INV"}  # this process's bandit learns
+    finally:
+        application.extensions["kredo.runtime"].stop()
