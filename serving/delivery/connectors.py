@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
 from email.mime.text import MIMEText
-from email.utils import formataddr, formatdate
+from datetime import UTC, datetime
+from email.utils import formataddr, formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -280,11 +281,19 @@ def _says_delivered(answer: requests.Response) -> bool:
 
 
 def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds (a number; an HTTP date is read as 'later', the backoff decides)."""
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
+    """``Retry-After`` in seconds: a number of seconds or an HTTP date (RFC 9110); None when absent or unreadable
+    (the backoff decides)."""
+    if value is None:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds()) if when.tzinfo is not None else None
 
 
 class LetterFolder:

@@ -6,6 +6,7 @@ import base64
 import smtplib
 import time
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
@@ -118,3 +119,11 @@ def test_a_kept_connection_the_server_closed_is_opened_again_for_the_same_try(tm
         assert connector.deliver(second).status == "sent"
         assert smtp.inbox.ids() == [MAIL.message_id, "msg:2"]
         connector.close()
+
+
+def test_retry_after_as_an_http_date_is_honoured(gateway) -> None:  # noqa: ANN001
+    url, record = gateway
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    record.script, record.retry_after = ["429"], format_datetime(later, usegmt=True)
+    answer = WebhookConnector(url, SECRET, 2.0).deliver(TEXT)
+    assert answer.status == "retry" and 595 <= answer.retry_after_s <= 600
