@@ -23,7 +23,7 @@ from typing import Any
 from flask import Flask
 
 from serving import access, config, headers, metrics, openapi, problems, runtime
-from serving.api import admin, book, decisions, dunning, events, health, tasks
+from serving.api import admin, book, decisions, dunning, events, health, messages, tasks
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -42,6 +42,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(book.bp)
     app.register_blueprint(dunning.bp)
     app.register_blueprint(tasks.bp)
+    app.register_blueprint(messages.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(openapi.bp)

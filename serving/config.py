@@ -25,6 +25,15 @@ wins over both.
 | ``RETRY_AFTER_S`` | ``KREDO_RETRY_AFTER_S`` | 2: the ``Retry-After`` of every 503 |
 | ``REDIS_TIMEOUT_S`` | ``KREDO_REDIS_TIMEOUT_S`` | 0.5: socket timeout of every Redis command |
 | ``STORE_CHECK_INTERVAL_S`` | ``KREDO_STORE_CHECK_INTERVAL_S`` | 1: how often each worker checks the Redis store's epoch and the store backlog |
+| ``TEMPLATES_DIR`` | ``KREDO_TEMPLATES`` | the packaged ``rules/templates`` (checked and reloaded like the policy) |
+| ``OUTBOX_BATCH`` / ``OUTBOX_LEASE_S`` / ``OUTBOX_INTERVAL_S`` | ``KREDO_OUTBOX_*`` | 200 messages a claim / 300 s / 5 s between passes |
+| ``OUTBOX_MAX_ATTEMPTS`` / ``OUTBOX_BACKOFF_S`` | ``KREDO_OUTBOX_*`` | 8 deliveries, then dead (``failed``) / 60 s doubled per try |
+| ``OUTBOX_THREADS`` | ``KREDO_OUTBOX_THREADS`` | 4 deliveries in flight per sender (one SMTP connection each) |
+| ``OUTBOX_IN_SERVICE`` | ``KREDO_OUTBOX_IN_SERVICE`` | off; ``1``: each service worker runs a sender thread too |
+| ``COMPANY_NAME``, ``COMPANY_ADDRESS``, ``COMPANY_IBAN``, ``COMPANY_PHONE`` | ``KREDO_COMPANY_*`` | what the templates sign with |
+| ``PAYMENT_LINK`` / ``UNSUBSCRIBE_LINK`` | ``KREDO_PAYMENT_LINK`` / ``KREDO_UNSUBSCRIBE_LINK`` | URL patterns: ``{customer_id}``, ``{message_id}``, ``{amount_cents}``, ``{invoice_ids}`` |
+| ``DEFAULT_LANGUAGE`` | ``KREDO_DEFAULT_LANGUAGE`` | ``nl``: a customer without a language |
+| the channels' connectors | see ``serving/delivery/settings.py`` | none: a channel without settings stays queued |
 | ``LOCK_TIMEOUT_S`` | ``KREDO_LOCK_TIMEOUT_S`` | 2: how long an audit or ledger statement waits for a database lock (SQLite's busy timeout, PostgreSQL's ``lock_timeout``) before the request answers 503 |
 """
 from __future__ import annotations
@@ -60,6 +69,33 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_TIMEOUT_S": 0.5,
     "STORE_CHECK_INTERVAL_S": 1.0,
     "LOCK_TIMEOUT_S": 2.0,
+    "TEMPLATES_DIR": None,
+    "OUTBOX_BATCH": 200,
+    "OUTBOX_LEASE_S": 300.0,
+    "OUTBOX_INTERVAL_S": 5.0,
+    "OUTBOX_MAX_ATTEMPTS": 8,
+    "OUTBOX_BACKOFF_S": 60.0,
+    "OUTBOX_THREADS": 4,
+    "OUTBOX_IN_SERVICE": False,
+    "COMPANY_NAME": "Kredo demo B.V.",
+    "COMPANY_ADDRESS": "Voorbeeldstraat 1\n1011 AA Amsterdam",
+    "COMPANY_IBAN": "NL91ABNA0417164300",
+    "COMPANY_PHONE": "+31201234567",
+    "PAYMENT_LINK": "https://pay.example.invalid/{customer_id}?ref={message_id}&amount={amount_cents}",
+    "UNSUBSCRIBE_LINK": "https://example.invalid/unsubscribe/{customer_id}",
+    "DEFAULT_LANGUAGE": "nl",
+    "SMTP_HOST": None,
+    "SMTP_PORT": 587,
+    "SMTP_SECURITY": "starttls",
+    "SMTP_USER": None,
+    "SMTP_CA_FILE": None,
+    "SMTP_TIMEOUT_S": 10.0,
+    "MAIL_FROM": "debiteuren@example.invalid",
+    "SMS_WEBHOOK_URL": None,
+    "WHATSAPP_WEBHOOK_URL": None,
+    "LETTER_WEBHOOK_URL": None,
+    "LETTER_DIR": None,
+    "WEBHOOK_TIMEOUT_S": 5.0,
 }
 
 ENVIRONMENT = {
@@ -82,11 +118,21 @@ ENVIRONMENT = {
     "REDIS_TIMEOUT_S": "KREDO_REDIS_TIMEOUT_S",
     "STORE_CHECK_INTERVAL_S": "KREDO_STORE_CHECK_INTERVAL_S",
     "LOCK_TIMEOUT_S": "KREDO_LOCK_TIMEOUT_S",
+    **{key: f"KREDO_{key}" for key in (
+        "OUTBOX_BATCH", "OUTBOX_THREADS", "OUTBOX_IN_SERVICE", "OUTBOX_LEASE_S", "OUTBOX_INTERVAL_S", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_BACKOFF_S",
+        "COMPANY_NAME", "COMPANY_ADDRESS", "COMPANY_IBAN", "COMPANY_PHONE", "PAYMENT_LINK", "UNSUBSCRIBE_LINK",
+        "DEFAULT_LANGUAGE", "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USER", "SMTP_CA_FILE", "SMTP_TIMEOUT_S",
+        "MAIL_FROM", "SMS_WEBHOOK_URL", "WHATSAPP_WEBHOOK_URL", "LETTER_WEBHOOK_URL", "LETTER_DIR",
+        "WEBHOOK_TIMEOUT_S")},
+    "TEMPLATES_DIR": "KREDO_TEMPLATES",
 }
 
 _NUMERIC = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float, "DATE_HORIZON_DAYS": int,
             "RETRY_AFTER_S": int, "REDIS_TIMEOUT_S": float, "STORE_CHECK_INTERVAL_S": float,
-            "LOCK_TIMEOUT_S": float, "KEYS_REFRESH_S": float, "AUDIT_RETENTION_DAYS": int}
+            "LOCK_TIMEOUT_S": float, "KEYS_REFRESH_S": float, "AUDIT_RETENTION_DAYS": int,
+            "OUTBOX_BATCH": int, "OUTBOX_LEASE_S": float, "OUTBOX_INTERVAL_S": float, "OUTBOX_MAX_ATTEMPTS": int, "OUTBOX_THREADS": int,
+            "OUTBOX_IN_SERVICE": lambda v: v.strip().lower() in ("1", "true", "yes"),
+            "OUTBOX_BACKOFF_S": float, "SMTP_PORT": int, "SMTP_TIMEOUT_S": float, "WEBHOOK_TIMEOUT_S": float}
 
 
 def load(overrides: Mapping[str, Any] | None = None,

@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from domain import contract as c
-from domain.vocabulary import ROLES, TASK_TYPES
+from domain.vocabulary import CHANNELS, ROLES, TASK_TYPES
+from ledger.outbox import STATUSES
 from serving import schemas as s
 from serving.access import Declaration, declaration_at, public
 from serving.api.health import DETAILS
@@ -56,6 +57,11 @@ OPERATIONS: list[tuple[str, str, str, Body, dict[int, type[BaseModel] | None]]] 
     ("/v1/dunning/runs", "post", "Run the day's dunning: every open invoice decided, one consolidated message per "
      "customer and channel queued in the outbox, tasks for people (201; 200 when the day had been run, or dry)",
      s.DunningRunRequest, {200: s.DunningRunReport, 201: s.DunningRunReport}),
+    ("/v1/messages", "get", "The outbox: messages by customer, invoice, channel and status, each with its invoices "
+     "and its history (every try, hold, retry and status with the receiver's answer); cursor pages", None,
+     {200: s.MessagePage}),
+    ("/v1/messages/{message_id}", "get", "One outbox message, its invoices and its history", None,
+     {200: s.MessageOut}),
     ("/v1/admin/reload", "post", "Reload model and policy now; a broken one is refused", None, {200: None}),
     ("/healthz", "get", "Liveness: the process answers", None, {200: None}),
     ("/readyz", "get", "Readiness: model, policy and stores loaded", None, {200: None}),
@@ -83,6 +89,12 @@ QUERY: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
                            "status": {"type": "string", "enum": ["open", "done"]},
                            "cursor": {"type": "string", "pattern": r"^[0-9]{1,15}\.[A-Za-z0-9_.:@/+-]{1,200}$"},
                            "limit": {"type": "integer", "minimum": 1, "maximum": 500}},
+    ("/v1/messages", "get"): {"customer": {"type": "string", "minLength": 1, "maxLength": 128},
+                              "invoice": {"type": "string", "minLength": 1, "maxLength": 128},
+                              "channel": {"type": "string", "enum": list(CHANNELS)},
+                              "status": {"type": "string", "enum": list(STATUSES)},
+                              "cursor": {"type": "string", "pattern": r"^[A-Za-z0-9_.:@/+-]{1,200}$"},
+                              "limit": {"type": "integer", "minimum": 1, "maximum": 500}},
     ("/v1/customers/{customer_id}/invoices", "get"): {
         "status": {"type": "string", "enum": ["open", "overdue", "disputed", "paid", "written_off"]}},
 }

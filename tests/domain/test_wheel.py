@@ -87,3 +87,26 @@ def test_the_image_builds_its_wheel_from_every_package() -> None:
     copied = {line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")
               and len(line.split()) == 3 and line.split()[1] == line.split()[2]}
     assert packages <= copied, sorted(packages - copied)
+
+
+def test_the_installed_package_checks_its_templates_and_embeds_its_font(installed: Path, tmp_path: Path) -> None:
+    """The templates (``rules/templates/*/*.j2``) and the letter font ship in the wheel: the check passes on
+    the installed set and a 14-day letter renders with the font from the package, nothing from the checkout."""
+    check = _run(installed, tmp_path, "-m", "serving.cli", "templates", "check", "--json")
+    assert check.returncode == 0, check.stdout + check.stderr
+    report = json.loads(check.stdout)
+    assert report["ok"] and report["templates"] == 16
+    script = textwrap.dedent("""
+        from datetime import date
+        from decimal import Decimal
+        import serving.delivery.letter as letter
+        from engine.notice import fourteen_day_notice
+        notice = fourteen_day_notice("nl", 250000, date(2026, 11, 2), None, "NL", Decimal("6.00"))
+        pdf = letter.letter_pdf(letter.Letter("B.V.", "Straat 1", "J. Jansen", "Laan 2", date(2026, 11, 2),
+                                              "Aanmaning", "Geachte heer Jansen,", "nl", notice))
+        print(letter.__file__, pdf[:5].decode(), b"/FontFile2" in pdf)
+    """)
+    rendered = _run(installed, tmp_path, "-c", script)
+    assert rendered.returncode == 0, rendered.stderr
+    module, magic, embedded = rendered.stdout.split()
+    assert module.startswith(str(installed)) and magic == "%PDF-" and embedded == "True"
