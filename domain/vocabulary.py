@@ -18,6 +18,8 @@ SLOTS = ("morning", "midday", "evening")
 SLOT_HOURS = {"morning": 9, "midday": 13, "evening": 19}
 DAY_TYPES = ("weekday", "weekend")
 TONES = ("friendly", "neutral", "firm")
+#: The languages a customer is written to in (the packaged templates have each step and tone in each).
+LANGUAGES = ("nl", "en")
 CUSTOMER_TYPES = ("business", "consumer")
 PROFILES = ("student", "young_family", "adult", "60_plus", "sme", "enterprise")
 SIZES = ("small", "medium", "large", "consumer")

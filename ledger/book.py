@@ -28,6 +28,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -38,7 +39,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 
 from domain.errors import InvalidInput
-from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DISPUTE_TYPES, PROFILES, SIZES
+from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DISPUTE_TYPES, LANGUAGES, PROFILES, SIZES
 from ledger import schema as t
 from ledger.events import (COMMITMENT_TYPES, EVENT_TYPES, US_PER_DAY, Commitment, Event, parse_commitment, parse_event,
                            to_us)
@@ -53,8 +54,13 @@ RANK = {kind: i for i, kind in enumerate(ALL_TYPES)}
 _MASTER_FIELDS = {"name": str, "customer_type": str, "country": str, "sector": str, "size": str, "profile": str,
                   "account_manager": str, "legal_entity_id": str, "parent_id": str, "key_account": bool,
                   "paperless": bool, "blocked": bool, "credit_limit": float, "ibans": list,
+                  "email": str, "phone": str, "postal_address": str, "language": str,
                   **{f"consent_{ch}": bool for ch in CHANNELS}}
-_CHOICES = {"customer_type": CUSTOMER_TYPES, "profile": PROFILES, "size": SIZES}
+_CHOICES = {"customer_type": CUSTOMER_TYPES, "profile": PROFILES, "size": SIZES, "language": LANGUAGES}
+#: Addresses a sender delivers to, checked at the door (a bad one would only fail at the last moment).
+_FORMATS = {"email": (re.compile(r"^[^@\s<>,;]{1,64}@[^@\s<>,;]+\.[^@\s<>,;]{2,}$"), "an e-mail address"),
+            "phone": (re.compile(r"^\+[1-9][0-9]{6,14}$"), "an E.164 number such as +31612345678"),
+            "postal_address": (re.compile(r"^[^\x00-\x09\x0b-\x1f]{1,400}$"), "1-400 characters, lines by newline")}
 _COLUMN = {"customer_type": "type"}  # master-data field -> customers column, where the names differ
 
 
@@ -704,6 +710,8 @@ def _master_data(raw: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidInput(f"{name} must be {'true or false' if kind is bool else 'a string'}", field=name)
         elif name in _CHOICES and value not in _CHOICES[name]:
             raise InvalidInput(f"{name} must be one of {list(_CHOICES[name])}", field=name)
+        elif name in _FORMATS and not _FORMATS[name][0].match(value):
+            raise InvalidInput(f"{name} must be {_FORMATS[name][1]}", field=name)
         else:
             out[_COLUMN.get(name, name)] = value
     unknown = set(raw) - set(_MASTER_FIELDS) - {"event_id", "type", "customer_id", "at"}

@@ -56,6 +56,10 @@ customers = sa.Table(
     sa.Column("credit_limit_cents", Cents, nullable=True),     # an analyst's override of the policy's limit
     sa.Column("blocked", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("ibans", sa.Text(), nullable=False, server_default=""),  # known IBANs, space separated
+    sa.Column("email", sa.String(254), nullable=True),          # (0006) where a sender delivers each channel
+    sa.Column("phone", sa.String(32), nullable=True),           # E.164: SMS and WhatsApp
+    sa.Column("postal_address", sa.Text(), nullable=True),      # lines separated by newlines: letters
+    sa.Column("language", sa.String(2), nullable=True),         # the templates' language (nl, en); null: the policy's
     sa.Column("created_us", Micros, nullable=False),
     sa.Column("updated_us", Micros, nullable=False),
 )
@@ -253,6 +257,13 @@ outbox_messages = sa.Table(  # the transactional outbox: written with the decisi
     sa.Column("reason", sa.Text(), nullable=True),                  # why it was cancelled
     sa.Column("replaces", sa.String(200), nullable=True),           # the cancelled message it re-issues
     sa.Column("created_us", Micros, nullable=False),
+    # (0006) the sender: deliveries tried, when the next may be, who holds the message until when, what rendered it
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_us", Micros, nullable=True),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until_us", Micros, nullable=True),
+    sa.Column("template_version", sa.String(64), nullable=True),
+    sa.Column("content_digest", sa.String(64), nullable=True),     # sha256 of what left: subject, text, PDF
 )
 
 outbox_items = sa.Table(  # the invoices a message lists (a consolidated reminder lists several)
@@ -265,6 +276,16 @@ outbox_items = sa.Table(  # the invoices a message lists (a consolidated reminde
     sa.Column("amount_cents", Cents, nullable=False),               # open amount when decided
     sa.Column("collection_costs_cents", Cents, nullable=True),      # stated in a final notice
     sa.Column("lead", sa.Boolean(), nullable=False, server_default=sa.false()),  # its decision chose channel and time
+)
+
+outbox_history = sa.Table(  # (0006) every status a message went through, each attempt and its answer
+    "outbox_history", metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(200), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),             # a status, or ``retry`` (queued again, later)
+    sa.Column("at_us", Micros, nullable=False),                     # server clock
+    sa.Column("attempt", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("detail", sa.Text(), nullable=True),                  # the receiver's answer, or why it stopped
 )
 
 plan_invoices = sa.Table(

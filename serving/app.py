@@ -23,7 +23,7 @@ from typing import Any
 from flask import Flask
 
 from serving import access, config, headers, metrics, openapi, pages, problems, runtime
-from serving.api import admin, book, decisions, dunning, events, forecast, health, reports, tasks
+from serving.api import admin, book, decisions, dunning, events, forecast, health, messages, reports, tasks
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -44,6 +44,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(tasks.bp)
     app.register_blueprint(forecast.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(messages.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(openapi.bp)

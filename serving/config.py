@@ -31,6 +31,15 @@ wins over both.
 | ``SESSION_COOKIE_SECURE`` | ``KREDO_COOKIE_SECURE`` | 0: set 1 when the pages are served over HTTPS (the session cookie then travels only over TLS) |
 | ``REPORT_MAX_AGE_S`` | ``KREDO_REPORT_MAX_AGE_S`` | 60: a worker computes the receivables report again (in the background) when the book changed and its kept one is this old (0: at every change) |
 | ``PAGES_SESSION_HOURS`` | ``KREDO_SESSION_HOURS`` | 10: a person signs in again after this many hours |
+| ``TEMPLATES_DIR`` | ``KREDO_TEMPLATES`` | the packaged ``rules/templates`` (checked and reloaded like the policy) |
+| ``OUTBOX_BATCH`` / ``OUTBOX_LEASE_S`` / ``OUTBOX_INTERVAL_S`` | ``KREDO_OUTBOX_*`` | 200 messages a claim / 300 s / 5 s between passes |
+| ``OUTBOX_MAX_ATTEMPTS`` / ``OUTBOX_BACKOFF_S`` | ``KREDO_OUTBOX_*`` | 8 deliveries, then dead (``failed``) / 60 s doubled per try |
+| ``OUTBOX_THREADS`` | ``KREDO_OUTBOX_THREADS`` | 4 deliveries in flight per sender (one SMTP connection each) |
+| ``OUTBOX_IN_SERVICE`` | ``KREDO_OUTBOX_IN_SERVICE`` | off; ``1``: each service worker runs a sender thread too |
+| ``COMPANY_NAME``, ``COMPANY_ADDRESS``, ``COMPANY_IBAN``, ``COMPANY_PHONE`` | ``KREDO_COMPANY_*`` | what the templates sign with |
+| ``PAYMENT_LINK`` / ``UNSUBSCRIBE_LINK`` | ``KREDO_PAYMENT_LINK`` / ``KREDO_UNSUBSCRIBE_LINK`` | URL patterns: ``{customer_id}``, ``{message_id}``, ``{amount_cents}``, ``{invoice_ids}`` |
+| ``DEFAULT_LANGUAGE`` | ``KREDO_DEFAULT_LANGUAGE`` | ``nl``: a customer without a language |
+| the channels' connectors | see ``serving/delivery/settings.py`` | none: a channel without settings stays queued |
 | ``LOCK_TIMEOUT_S`` | ``KREDO_LOCK_TIMEOUT_S`` | 2: how long an audit or ledger statement waits for a database lock (SQLite's busy timeout, PostgreSQL's ``lock_timeout``) before the request answers 503 |
 """
 from __future__ import annotations
@@ -72,6 +81,33 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SECURE": False,
     "PAGES_SESSION_HOURS": 10.0,
     "REPORT_MAX_AGE_S": 60.0,
+    "TEMPLATES_DIR": None,
+    "OUTBOX_BATCH": 200,
+    "OUTBOX_LEASE_S": 300.0,
+    "OUTBOX_INTERVAL_S": 5.0,
+    "OUTBOX_MAX_ATTEMPTS": 8,
+    "OUTBOX_BACKOFF_S": 60.0,
+    "OUTBOX_THREADS": 4,
+    "OUTBOX_IN_SERVICE": False,
+    "COMPANY_NAME": "Kredo demo B.V.",
+    "COMPANY_ADDRESS": "Voorbeeldstraat 1\n1011 AA Amsterdam",
+    "COMPANY_IBAN": "NL91ABNA0417164300",
+    "COMPANY_PHONE": "+31201234567",
+    "PAYMENT_LINK": "https://pay.example.invalid/{customer_id}?ref={message_id}&amount={amount_cents}",
+    "UNSUBSCRIBE_LINK": "https://example.invalid/unsubscribe/{customer_id}",
+    "DEFAULT_LANGUAGE": "nl",
+    "SMTP_HOST": None,
+    "SMTP_PORT": 587,
+    "SMTP_SECURITY": "starttls",
+    "SMTP_USER": None,
+    "SMTP_CA_FILE": None,
+    "SMTP_TIMEOUT_S": 10.0,
+    "MAIL_FROM": "debiteuren@example.invalid",
+    "SMS_WEBHOOK_URL": None,
+    "WHATSAPP_WEBHOOK_URL": None,
+    "LETTER_WEBHOOK_URL": None,
+    "LETTER_DIR": None,
+    "WEBHOOK_TIMEOUT_S": 5.0,
 }
 
 ENVIRONMENT = {
@@ -100,13 +136,23 @@ ENVIRONMENT = {
     "SESSION_COOKIE_SECURE": "KREDO_COOKIE_SECURE",
     "PAGES_SESSION_HOURS": "KREDO_SESSION_HOURS",
     "REPORT_MAX_AGE_S": "KREDO_REPORT_MAX_AGE_S",
+    **{key: f"KREDO_{key}" for key in (
+        "OUTBOX_BATCH", "OUTBOX_THREADS", "OUTBOX_IN_SERVICE", "OUTBOX_LEASE_S", "OUTBOX_INTERVAL_S", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_BACKOFF_S",
+        "COMPANY_NAME", "COMPANY_ADDRESS", "COMPANY_IBAN", "COMPANY_PHONE", "PAYMENT_LINK", "UNSUBSCRIBE_LINK",
+        "DEFAULT_LANGUAGE", "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USER", "SMTP_CA_FILE", "SMTP_TIMEOUT_S",
+        "MAIL_FROM", "SMS_WEBHOOK_URL", "WHATSAPP_WEBHOOK_URL", "LETTER_WEBHOOK_URL", "LETTER_DIR",
+        "WEBHOOK_TIMEOUT_S")},
+    "TEMPLATES_DIR": "KREDO_TEMPLATES",
 }
 
 _PARSE = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float, "DATE_HORIZON_DAYS": int,
             "RETRY_AFTER_S": int, "REDIS_TIMEOUT_S": float, "STORE_CHECK_INTERVAL_S": float,
             "LOCK_TIMEOUT_S": float, "KEYS_REFRESH_S": float, "AUDIT_RETENTION_DAYS": int,
             "SESSION_COOKIE_SECURE": lambda v: v.strip().lower() in ("1", "true", "yes"), "PAGES_SESSION_HOURS": float,
-            "REPORT_MAX_AGE_S": float}
+            "REPORT_MAX_AGE_S": float,
+            "OUTBOX_BATCH": int, "OUTBOX_LEASE_S": float, "OUTBOX_INTERVAL_S": float, "OUTBOX_MAX_ATTEMPTS": int, "OUTBOX_THREADS": int,
+            "OUTBOX_IN_SERVICE": lambda v: v.strip().lower() in ("1", "true", "yes"),
+            "OUTBOX_BACKOFF_S": float, "SMTP_PORT": int, "SMTP_TIMEOUT_S": float, "WEBHOOK_TIMEOUT_S": float}
 
 
 def load(overrides: Mapping[str, Any] | None = None,

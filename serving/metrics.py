@@ -1,4 +1,4 @@
-"""Prometheus metrics: request counts, latency per endpoint, decisions by outcome, model version.
+"""Prometheus metrics: request counts, latency per endpoint, decisions by outcome, model version, the outbox.
 
 ``GET /metrics`` needs a key of role ``admin`` or ``auditor`` (a scraper sends
 ``Authorization: Bearer <key>``; Prometheus' ``authorization`` setting). No label
@@ -19,10 +19,18 @@ import os
 import time
 from datetime import UTC, datetime
 
+from collections.abc import Iterator
+
+import sqlalchemy as sa
 from flask import Flask, Response, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest)
 from prometheus_client import multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy.engine import Engine
+
+from ledger.outbox import depth
 
 from serving.access import requires
 
@@ -66,12 +74,43 @@ class Metrics:
         gauge.labels(*labels).set(1)
         self._shown[part] = labels
 
-    def exposition(self) -> bytes:
+    def exposition(self, outbox: OutboxCollector | None = None) -> bytes:
+        """The metrics, with the outbox read from the ledger at this scrape (one process answers for it)."""
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            merged = CollectorRegistry()
-            multiprocess.MultiProcessCollector(merged)
-            return generate_latest(merged)
-        return generate_latest(self.registry)
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        else:
+            registry = self.registry
+        if outbox is None:
+            return generate_latest(registry)
+        registry.register(outbox)
+        try:
+            return generate_latest(registry)
+        finally:
+            registry.unregister(outbox)
+
+
+class OutboxCollector(Collector):
+    """``kredo_outbox_messages{status}`` and ``kredo_outbox_oldest_due_seconds``, read from the ledger when
+    scraped: the sender runs in processes of its own (``kredo worker``), the ledger knows for all of them.
+    A ledger that cannot be read leaves the two out of the scrape rather than failing it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = time.time()
+        try:
+            with self.engine.connect() as conn:
+                counts, oldest = depth(conn, int(now * 1e6))
+        except sa.exc.SQLAlchemyError:
+            return
+        by_status = GaugeMetricFamily("kredo_outbox_messages", "Outbox messages by status", labels=["status"])
+        for status, n in counts.items():
+            by_status.add_metric([status], n)
+        yield by_status
+        yield GaugeMetricFamily("kredo_outbox_oldest_due_seconds", "Age of the oldest queued message that is due "
+                                "(0: none is)", value=0 if oldest is None else max(0.0, now - oldest / 1e6))
 
 
 def init_app(app: Flask) -> Metrics:
@@ -96,7 +135,9 @@ def init_app(app: Flask) -> Metrics:
     @app.get("/metrics")
     @requires("admin", "auditor")
     def _metrics() -> Response:
-        return Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)  # it names its charset
+        runtime = app.extensions.get("kredo.runtime")
+        outbox = None if runtime is None else OutboxCollector(runtime.book.engine)
+        return Response(metrics.exposition(outbox), content_type=CONTENT_TYPE_LATEST)  # it names its charset
 
     return metrics
 

@@ -248,8 +248,34 @@ def init_app(app: Flask) -> Runtime:
     if config["RELOAD_INTERVAL_S"] > 0:
         threading.Thread(target=runtime.watch, args=(config["RELOAD_INTERVAL_S"],),
                          name="kredo-reload", daemon=True).start()
+    if config["OUTBOX_IN_SERVICE"]:
+        start_sender(runtime)
     app.extensions["kredo.runtime"] = runtime
     return runtime
+
+
+def start_sender(runtime: Runtime) -> None:
+    """The outbox sender as a thread of this worker (``OUTBOX_IN_SERVICE``): the lease keeps it apart from
+    the other workers' and from any ``kredo worker``; it pays this process's bandit for what went out."""
+    from serving.delivery.sender import Sender, payer
+
+    def policy() -> Any:  # noqa: ANN401
+        if runtime.policy is None:
+            raise NotReady("no policy loaded yet: the sender waits")
+        return runtime.policy.current
+
+    sender = Sender.from_config(runtime.book.engine, runtime.config, policy=policy,
+                                on_booked=payer(runtime.bandit.attribution, runtime.audit))
+    if not sender.connectors:
+        log.warning("OUTBOX_IN_SERVICE is set but no channel is configured: no sender started")
+        return
+
+    def loop() -> None:
+        try:
+            sender.run(runtime._stop.is_set)
+        finally:
+            sender.close()
+    threading.Thread(target=loop, name="kredo-outbox", daemon=True).start()
 
 
 def get_runtime() -> Runtime:

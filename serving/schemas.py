@@ -217,7 +217,7 @@ class CustomerOverview(BaseModel):
 class TimelineEntry(BaseModel):
     at: str
     kind: Literal["issued", "payment", "dispute_opened", "dispute_resolved", "reminder", "final_notice", "call",
-                  "letter", "decision", "written_off", "escalation", "promise", "task"]
+                  "letter", "decision", "written_off", "escalation", "promise", "task", "message"]
     text: str
     amount: float | None = None
     ref: str | None = None
@@ -297,6 +297,53 @@ class TaskOut(BaseModel):
     status: Literal["open", "done"]
     reason: str = Field(description="the priority explained, and what the task is for")
     created_at: str
+
+
+class MessageItem(BaseModel):
+    invoice_id: str
+    decision_id: str | None
+    step: str
+    amount: float
+    collection_costs: float | None
+    lead: bool
+
+
+class MessageStatus(BaseModel):
+    """One step of a message's history: a status, or ``retry``/``held`` (still queued, tried again later)."""
+
+    at: str
+    status: str
+    attempt: int
+    detail: str | None
+
+
+class MessageOut(BaseModel):
+    """An outbox message: what the run queued, where the sender has it, and everything it went through."""
+
+    id: str
+    run_id: str | None
+    customer_id: str
+    kind: str
+    channel: str
+    tone: str | None
+    status: Literal["queued", "sent", "delivered", "bounced", "failed", "cancelled"]
+    reason: str | None
+    attempts: int
+    send_at: str
+    next_attempt_at: str | None
+    status_at: str
+    template_version: str | None
+    content_digest: str | None   # sha256 of the address, subject, text and PDF that left (``Envelope.digest``)
+    replaces: str | None
+    items: list[MessageItem]
+    history: list[MessageStatus]
+
+
+class MessagePage(BaseModel):
+    """``GET /v1/messages``: by id; pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    messages: list[MessageOut]
+    next_cursor: str | None
 
 
 class TaskPage(BaseModel):

@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, g, request
 from pydantic_core import to_json
 
 from domain.contract import Customer
 from domain.errors import InvalidInput, NotFound
 from domain.vocabulary import CHANNELS
+from ledger import outbox
+from ledger import schema as t
 from engine.decisions import standing
 from ledger.views import (INVOICE_STATUSES, ageing, customer_invoices, customer_row, days_past_due, invoice_view,
                           search_decisions)
@@ -146,12 +149,24 @@ def invoice_detail(invoice_id: str, now_us: int) -> InvoiceDetail:
         entries.append(TimelineEntry(at=iso(c["at_us"]), kind=c["kind"], ref=c["decision_id"],
                                      text=" ".join(x for x in (c["kind"].replace("_", " "), c["channel"] and
                                                                f"by {c['channel']}", c["step"] and f"(step {c['step']})",
-                                                               c["tone"] and f"tone {c['tone']}") if x)))
+                                                               c["tone"] and f"tone {c['tone']}",
+                                                               c["outcome"] and f"({c['outcome'].replace('_', ' ')})")
+                                                     if x)))
     for d in view.decisions:
         summary = decision_summary(d)
         entries.append(TimelineEntry(at=summary.received_at, kind="decision", ref=d["decision_id"],
                                      text=f"{d['kind'].replace('_', '-')} decision: {d['outcome']}"
                                           + (f" ({summary.reasons[0]})" if summary.reasons else "")))
+    with get_runtime().book.engine.connect() as conn:
+        sent = outbox.history(conn, outbox.messages_of_invoice(conn, invoice_id))
+        channels = dict(conn.execute(sa.select(t.outbox_messages.c.id, t.outbox_messages.c.channel)
+                                     .where(t.outbox_messages.c.id.in_(sorted(sent)))).all())
+    for message_id, steps in sent.items():
+        for h in steps:
+            entries.append(TimelineEntry(at=iso(h["at_us"]), kind="message", ref=message_id,
+                                         text=f"message by {channels[message_id]} {h['status']}"
+                                              + (f" (attempt {h['attempt']})" if h["attempt"] else "")
+                                              + (f": {h['detail']}" if h["detail"] else "")))
     if inv["written_off_us"] is not None:
         entries.append(TimelineEntry(at=iso(inv["written_off_us"]), kind="written_off", text="written off"))
     entries.sort(key=lambda e: e.at)

@@ -46,11 +46,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from domain.errors import KredoError, NotFound, StoreUnavailable
-from engine.bandits import Choice
-from engine.decisions import BanditFeedback
 from ledger.book import RANK, Verdict
 from ledger.events import to_us
 from serving.access import requires
+from serving.bandit import pay
 from serving.api._body import date_window, parse
 from serving.runtime import Runtime, get_runtime
 from serving.workflow import open_dispute_tasks
@@ -95,7 +94,7 @@ def post_events() -> Response:
                "field": verdict.field, "reason": verdict.reason, "detail": verdict.reason}
         if verdict.status == "applied" and verdict.event is not None:
             try:
-                rewards += _pay_bandit(runtime, verdict, applied.invoice_status, waiting)
+                rewards += pay(runtime.bandit.attribution, runtime.audit, verdict, applied.invoice_status, waiting)
                 latest = max(latest or 0, verdict.event.at_us)
             except KredoError as exc:
                 row.update(code=exc.code, reason="bandit_skipped", detail=f"booked; bandit skipped: {exc.detail}")
@@ -179,37 +178,3 @@ def _late(runtime: Runtime, applied: list[Verdict]) -> set[str]:
     marks = dict(zip(customers, runtime.store.watermarks(customers)))
     return {v.event.customer_id for v in applied if v.event is not None
             and marks.get(v.event.customer_id) is not None and v.event.at_us < marks[v.event.customer_id]}
-
-
-def _pay_bandit(runtime: Runtime, verdict: Verdict, invoice_status: dict[str, str],
-                waiting: set[str] | None) -> int:
-    """Feed one booked event to the reward bookkeeping; returns the number of rewards settled.
-
-    ``waiting`` holds the invoices with a pending reminder (asked once per batch; a reminder
-    recorded in this batch joins it), so a payment that no reminder waits for costs nothing;
-    None when the bandit state could not be asked (``StoreUnavailable`` for a settling payment).
-
-    Times are the event's own (business time, as epoch seconds), so a replayed
-    history settles rewards exactly as it did live.
-    """
-    event, raw = verdict.event, verdict.raw or {}
-    assert event is not None
-    attribution = runtime.bandit.attribution
-    at = event.at_us / 1e6
-    if event.type == "reminder_sent" and raw.get("decision_id"):
-        feedback = BanditFeedback.from_record(runtime.audit.get(str(raw["decision_id"])).payload)
-        if feedback is None:
-            return 0
-        choice = Choice(feedback.arm, feedback.propensity, feedback.policy, feedback.experiment, feedback.group)
-        settled = attribution.record_reminder(event.event_id, feedback.invoice_id, at, feedback.context, choice,
-                                              decided_at=feedback.decided_at)
-        if waiting is not None:
-            waiting.add(feedback.invoice_id)
-        return len(settled)
-    if event.type == "payment_received" and waiting is None and invoice_status.get(event.invoice_id) == "paid":
-        raise StoreUnavailable("the bandit state cannot be reached")
-    if event.type == "payment_received" and waiting is not None and event.invoice_id in waiting:
-        settled = attribution.payment_received(event.event_id, event.invoice_id, at,
-                                               invoice_settled=invoice_status.get(event.invoice_id) == "paid")
-        return int(settled is not None)
-    return 0

@@ -107,3 +107,24 @@ def test_the_installed_package_serves_its_pages_in_dutch(installed: Path, tmp_pa
     assert result.returncode == 0, result.stderr[-3000:]
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["status"] == 200 and answer["dutch"] and answer["htmx.min.js"] > 40_000 and answer["kredo.css"]
+def test_the_installed_package_checks_its_templates_and_embeds_its_font(installed: Path, tmp_path: Path) -> None:
+    """The templates (``rules/templates/*/*.j2``) and the letter font ship in the wheel: the check passes on
+    the installed set and a 14-day letter renders with the font from the package, nothing from the checkout."""
+    check = _run(installed, tmp_path, "-m", "serving.cli", "templates", "check", "--json")
+    assert check.returncode == 0, check.stdout + check.stderr
+    report = json.loads(check.stdout)
+    assert report["ok"] and report["templates"] == 16
+    script = textwrap.dedent("""
+        from datetime import date
+        from decimal import Decimal
+        import serving.delivery.letter as letter
+        from engine.notice import fourteen_day_notice
+        notice = fourteen_day_notice("nl", 250000, date(2026, 11, 2), None, "NL", Decimal("6.00"))
+        pdf = letter.letter_pdf(letter.Letter("B.V.", "Straat 1", "J. Jansen", "Laan 2", date(2026, 11, 2),
+                                              "Aanmaning", "Geachte heer Jansen,", "nl", notice))
+        print(letter.__file__, pdf[:5].decode(), b"/FontFile2" in pdf)
+    """)
+    rendered = _run(installed, tmp_path, "-c", script)
+    assert rendered.returncode == 0, rendered.stderr
+    module, magic, embedded = rendered.stdout.split()
+    assert module.startswith(str(installed)) and magic == "%PDF-" and embedded == "True"

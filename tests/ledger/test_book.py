@@ -100,3 +100,21 @@ def test_batches_booked_at_once_by_two_workers_lose_nothing(ledger_url: str, tmp
     flat = verdicts[0] + verdicts[1]
     assert flat.count("applied") == len(rest) and flat.count("duplicate") == len(flat) - len(rest)
     assert projections(shared) == projections(ordered)
+
+
+def test_a_customers_addresses_and_language_are_master_data_checked_at_the_door(ledger_url: str) -> None:
+    """Where a sender delivers (e-mail, phone, postal address) and the templates' language: a bad one is refused
+    when it is booked, not when a reminder fails at the last moment."""
+    book = Book(open_ledger(ledger_url))
+    good = {"event_id": "cu-1", "type": "customer_updated", "customer_id": "C-1", "email": "jan@example.nl",
+            "phone": "+31612345678", "postal_address": "Laan 2\n3500 AB Utrecht", "language": "en"}
+    assert [v.status for v in book.apply([good], received_us=1).verdicts] == ["applied"]
+    with book.engine.connect() as conn:
+        row = conn.execute(sa.select(t.customers).where(t.customers.c.id == "C-1")).one()
+    assert (row.email, row.phone, row.postal_address, row.language) == (
+        "jan@example.nl", "+31612345678", "Laan 2\n3500 AB Utrecht", "en")
+    for n, (name, value) in enumerate((("email", "jan at example"), ("phone", "0612345678"), ("language", "fr"),
+                                       ("postal_address", "a\x00b"), ("email", 12))):
+        (verdict,) = book.apply([{**good, "event_id": f"cu-bad-{n}", name: value}], received_us=2).verdicts
+        assert (verdict.status, verdict.field) == ("refused", name), (name, value)
+    book.engine.dispose()
