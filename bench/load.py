@@ -1,4 +1,4 @@
-"""A small closed-loop HTTP/1.1 load generator for loopback benchmarks.
+"""A small HTTP/1.1 load generator for loopback benchmarks: closed loop, or open loop at a fixed rate.
 
 Why: the server and the load generator share this 2-core machine, so the
 generator must cost far less per request than the server. It keeps
@@ -6,6 +6,14 @@ generator must cost far less per request than the server. It keeps
 sockets (no HTTP library, no per-request objects beyond the bytes), reconnects
 when the server closes (gunicorn's sync workers close after every answer),
 and records each request's latency from first byte sent to last byte read.
+
+Closed loop (the default) keeps ``concurrency`` requests in flight: it measures what the server can do,
+but a slow answer delays the next request, so queueing never shows (coordinated omission). Open loop
+(``rate``): request ``i`` is due at ``start + i / rate`` whatever happened before; it goes out on the first
+free connection at or after that time, and its latency is measured **from that intended send time**, so
+a queue building up in the server (or in the generator, when every connection is busy) counts in full.
+``concurrency`` is then the number of connections (give it room: a request waiting for a free connection
+is late too). Requests still unsent when the time is up are counted as ``late_unsent``.
 
 Every request body is made unique by ``make_body(i)`` so that idempotency
 replays never flatter the figures. ``headers`` go on every request (the API
@@ -28,6 +36,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+#: Open loop: how long after the end requests still due are sent (and measured) before they count as unsent.
+DRAIN_S = 5.0
+
+
 @dataclass
 class LoadResult:
     """Latencies (ms) of completed requests, status counts, and the wall time they took."""
@@ -36,6 +48,7 @@ class LoadResult:
     statuses: dict[int, int]
     seconds: float
     errors: int = 0
+    late_unsent: int = 0  # open loop: requests due before the end that never got a connection
     completed: int = 0  # every answered request, warm-up included (CPU-per-request figures divide by this)
     captured: list[bytes] = field(default_factory=list)  # the ``capture`` header of each measured response
 
@@ -48,7 +61,8 @@ class LoadResult:
         pct = (lambda q: float(np.percentile(lat, q))) if len(lat) else (lambda q: float("nan"))
         return {"requests": int(len(lat)), "per_s": round(self.per_s, 1), "p50_ms": round(pct(50), 3),
                 "p90_ms": round(pct(90), 3), "p99_ms": round(pct(99), 3), "max_ms": round(pct(100), 3),
-                "errors": self.errors, "non_2xx": sum(n for s, n in self.statuses.items() if s >= 300)}
+                "errors": self.errors, "late_unsent": self.late_unsent,
+                "non_2xx": sum(n for s, n in self.statuses.items() if s >= 300)}
 
 
 @dataclass
@@ -72,8 +86,9 @@ def _request_bytes(method: str, host: str, port: int, path: str, body: bytes | N
 def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] | None,
              seconds: float = 10.0, concurrency: int = 4, method: str = "POST",
              max_requests: int | None = None, warmup_s: float = 1.0, capture: str | None = None,
-             headers: dict[str, str] | None = None) -> LoadResult:
-    """Keep ``concurrency`` requests in flight for ``warmup_s + seconds``; measure the last ``seconds``."""
+             headers: dict[str, str] | None = None, rate: float | None = None) -> LoadResult:
+    """Keep ``concurrency`` requests in flight (or, with ``rate``, send ``rate`` requests a second on up to
+    ``concurrency`` connections) for ``warmup_s + seconds``; measure the last ``seconds``."""
     extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     wanted = None if capture is None else capture.lower().encode() + b":"
     captured: list[bytes] = []
@@ -101,7 +116,7 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
             c.sock.close()
             c.sock = None
 
-    def send(c: _Conn) -> None:
+    def send(c: _Conn, intended: float | None = None) -> None:
         nonlocal counter
         if c.sock is None:
             connect(c)
@@ -109,14 +124,34 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
         counter += 1
         c.buf.clear()
         c.need, c.status, c.close_after, c.header = -1, 0, False, None
-        c.t0 = time.perf_counter()
+        c.t0 = time.perf_counter() if intended is None else intended
         c.sock.sendall(_request_bytes(method, host, port, path, body, extra))
 
-    for c in conns:
-        send(c)
-    in_flight = concurrency
-    while in_flight:
-        for key, _ in sel.select(timeout=5.0):
+    free: list[_Conn] = []
+    due = start  # open loop: when the next request is due
+
+    def paced() -> int:
+        """Send every request that is due on a free connection; the number sent."""
+        nonlocal due
+        sent, now = 0, time.perf_counter()
+        if now > stop_at + DRAIN_S:
+            return 0
+        while free and due <= now and due < stop_at:
+            send(free.pop(), intended=due)
+            due += 1.0 / rate
+            sent += 1
+        return sent
+
+    if rate is None:
+        for c in conns:
+            send(c)
+        in_flight = concurrency
+    else:
+        free.extend(reversed(conns))
+        in_flight = paced()
+    while in_flight or (rate is not None and due < stop_at and time.perf_counter() <= stop_at + DRAIN_S):
+        timeout = 5.0 if rate is None else max(0.0, min(due - time.perf_counter(), 0.05))
+        for key, _ in sel.select(timeout=timeout):
             c: _Conn = key.data
             try:
                 chunk = c.sock.recv(65536)
@@ -127,7 +162,9 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
                 if c.need < 0 or len(c.buf) < c.need:
                     errors += 1
                     in_flight -= 1
-                    if time.perf_counter() < stop_at:
+                    if rate is not None:
+                        free.append(c)
+                    elif time.perf_counter() < stop_at:
                         send(c)
                         in_flight += 1
                 continue
@@ -159,14 +196,19 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
             if c.close_after:
                 drop(c)
             in_flight -= 1
-            if now < stop_at and (max_requests is None or len(latencies) < max_requests):
+            if rate is not None:
+                free.append(c)
+            elif now < stop_at and (max_requests is None or len(latencies) < max_requests):
                 send(c)
                 in_flight += 1
+        if rate is not None:
+            in_flight += paced()
+    late_unsent = 0 if rate is None else max(0, int((stop_at - due) * rate))
     for c in conns:
         drop(c)
     sel.close()
     elapsed = min(time.perf_counter(), stop_at) - measure_from
-    return LoadResult(np.asarray(latencies), statuses, max(elapsed, 1e-9), errors, completed, captured)
+    return LoadResult(np.asarray(latencies), statuses, max(elapsed, 1e-9), errors, late_unsent, completed, captured)
 
 
 def main() -> None:
@@ -177,14 +219,16 @@ def main() -> None:
     p.add_argument("--method", default="GET")
     p.add_argument("--body", help="JSON body; the text {i} is replaced by the request number")
     p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--concurrency", type=int, default=4, help="connections (closed loop: requests in flight)")
+    p.add_argument("--rate", type=float, default=None, help="open loop: requests per second, latency from the "
+                   "intended send time")
     p.add_argument("--key", help="an API key of the role the path needs (kredo keys create --role ROLE)")
     args = p.parse_args()
     template = args.body
     make = (lambda i: template.replace("{i}", str(i)).encode()) if template else None
     headers = {"Authorization": f"Bearer {args.key}"} if args.key else None
     print(json.dumps(run_load(args.host, args.port, args.path, make, args.seconds, args.concurrency,
-                              args.method, headers=headers).summary()))
+                              args.method, headers=headers, rate=args.rate).summary()))
 
 
 if __name__ == "__main__":

@@ -34,8 +34,14 @@ ledger, model, Redis and load; ``--rounds N`` alternates the checkouts N
 times, so neighbours' load falls on both alike. Figures are then prefixed by
 each checkout's commit.
 
+Open loop (issue 15): ``--rate 1000 --open-seconds 60`` adds a phase at a fixed arrival rate on
+``--connections`` connections, latency from the intended send time (``bench/load.py``), with the
+workers' RSS at start (after ``--open-warmup``), middle and end (``--open-seconds 300``: the soak);
+figures ``open.*``.
+
 Usage: python bench/serving.py [--workers 2] [--threads 1] [--seconds 10] [--concurrency 4]
                                [--code DIR ...] [--rounds 1] [--skip-mlflow] [--json]
+                               [--rate 1000 --open-seconds 60 --connections 64]
 """
 from __future__ import annotations
 
@@ -45,6 +51,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -85,6 +92,46 @@ def workers_cpu_s(master: int, system_only: bool = False) -> float:
         fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[12]) + (0 if system_only else int(fields[11]))  # stime, utime (stat fields 15, 14)
     return total / tick
+
+
+def workers_rss_mb(master: int) -> float:
+    """Resident memory of the gunicorn master's live children (the workers), MB."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    kb = 0
+    for child in children:
+        for line in Path(f"/proc/{child}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                kb += int(line.split()[1])
+    return kb / 1024
+
+
+def open_loop(port: int, pid: int, path: str, body: Callable[[int], bytes], auth: dict[str, str],
+              args: Any) -> dict[str, Any]:
+    """``--rate`` requests a second for ``--open-seconds`` (latency from the intended send time), with the
+    workers' RSS sampled every second: at the start (after the warm-up), the middle and the end."""
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(1.0):
+            samples.append(workers_rss_mb(pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    cpu0 = workers_cpu_s(pid)
+    sampler.start()
+    result = run_load("127.0.0.1", port, path, body, seconds=args.open_seconds, concurrency=args.connections,
+                      warmup_s=args.open_warmup, headers=auth, rate=args.rate)
+    done.set()
+    sampler.join()
+    figures = {f"open.{k}": v for k, v in result.summary().items()}
+    figures["open.rate"] = args.rate
+    figures["open.server_cpu_ms"] = round((workers_cpu_s(pid) - cpu0) * 1e3 / max(result.completed, 1), 3)
+    warm = samples[int(args.open_warmup):] or samples
+    if warm:
+        figures.update({"open.rss_start_mb": round(warm[0], 1), "open.rss_mid_mb": round(warm[len(warm) // 2], 1),
+                        "open.rss_end_mb": round(warm[-1], 1),
+                        "open.rss_growth_pct": round((warm[-1] / warm[0] - 1) * 100, 2)})
+    return figures
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -167,6 +214,8 @@ def run_server(code: Path, work: Path, env: dict[str, str], args: Any,
         floor = run_load("127.0.0.1", port, "/healthz", None, seconds=args.seconds / 2,
                          concurrency=args.concurrency, method="GET")
         floor_cpu_ms = (workers_cpu_s(kredo.pid) - cpu0) * 1e3 / floor.completed
+        opened = (open_loop(port, kredo.pid, path, lambda i: checkout_body(first_id + 2_000_000 + i), auth, args)
+                  if args.rate else {})
         verify = subprocess.run([sys.executable, "-m", "serving.cli", "audit", "verify", "--json"],
                                 cwd=code, env=env, capture_output=True, text=True)
         audit = json.loads(verify.stdout.strip().splitlines()[-1])
@@ -179,7 +228,7 @@ def run_server(code: Path, work: Path, env: dict[str, str], args: Any,
         "server_cpu_ms": round(server_cpu_ms, 3), "loadgen_cpu_ms": round(loadgen_cpu_ms, 3), "loadavg_1m": loadavg,
         "server_sys_cpu_ms": round(server_sys_ms, 3), "healthz_cpu_ms": round(floor_cpu_ms, 3),
         "kredo_c1_p50_ms": c1s["p50_ms"], "kredo_c1_p99_ms": c1s["p99_ms"],
-        "audit_records": audit["records"], "audit_ok": audit["ok"],
+        "audit_records": audit["records"], "audit_ok": audit["ok"], **opened,
     }
     if sat.captured:
         stages = stage_means(sat.captured)
@@ -205,6 +254,11 @@ def main() -> None:
                    help="serve this checkout instead of this one (repeatable: an A/B in one run)")
     p.add_argument("--rounds", type=int, default=1, help="serve every --code this many times, alternating")
     p.add_argument("--skip-mlflow", action="store_true", help="leave out the mlflow models serve comparison")
+    p.add_argument("--rate", type=float, default=None,
+                   help="then an open-loop phase: checkouts per second, latency from the intended send time")
+    p.add_argument("--open-seconds", type=float, default=60.0, help="open-loop phase length (300: the soak)")
+    p.add_argument("--open-warmup", type=float, default=5.0, help="open-loop seconds not measured")
+    p.add_argument("--connections", type=int, default=64, help="open-loop connections")
     args = p.parse_args()
     codes = [c.resolve() for c in args.code] if args.code else [ROOT]
 

@@ -1,7 +1,7 @@
 """The receivables figures a credit manager reads: DSO by countback, best possible DSO, ADD, CEI, at-risk rate.
 
 Why here: the same formulas judge a real book (the dashboard) and a simulated one (the closed-loop proof of
-``bench/collections.py``); written once, on plain integers of cents, they cannot drift apart. The
+``bench/closed_loop.py``); written once, on plain integers of cents, they cannot drift apart. The
 definitions are those of ``shared/DOMAIN.md``.
 
 Example::

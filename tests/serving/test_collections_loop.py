@@ -1,8 +1,8 @@
-"""Kredo's workflow in the closed loop (``bench/collections.py``): every day's run, sender and collectors through
+"""Kredo's workflow in the closed loop (``bench/closed_loop.py``): every day's run, sender and collectors through
 the API, on a small simulated book; what the loop relies on holds."""
 from __future__ import annotations
 
-from bench.collections import run
+from bench.closed_loop import run
 
 
 def test_a_short_loop_books_everything_sends_nothing_moot_and_works_its_calls() -> None:

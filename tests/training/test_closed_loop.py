@@ -86,9 +86,24 @@ def test_the_static_ladder_sends_each_step_once_at_ten_local_on_business_days_an
 
 
 def test_world_events_are_handed_out_once_in_time_order(simulated) -> None:
-    world = _world(simulated)
+    world = _static(_world(simulated))
     first = world.events_until(world.end)
     assert first and world.events_until(world.end) == []
     times = [e["at"] for e in first]
     assert times == sorted(times)
     assert len({e["event_id"] for e in first}) == len(first)
+
+
+def test_an_invoice_paid_before_its_dispute_would_open_is_not_disputed(simulated) -> None:
+    """A contact can pull a payment before the day the customer would have disputed; the ledger refuses a
+    dispute on a paid invoice (``dispute_on_paid_invoice``), and the customer has nothing left to dispute."""
+    world = _world(simulated)
+    i, opened, _ = next(d for d in world.disputes if opened_in(world, d))
+    world.pay_s[i] = opened - 86_400  # paid the day before
+    events = world.events_until(world.end)
+    assert not [e for e in events if e["type"] == "dispute_opened" and e["invoice_id"] == world.invoice_ids[i]]
+    assert [e for e in events if e["type"] == "payment_received" and e["invoice_id"] == world.invoice_ids[i]]
+
+
+def opened_in(world: World, dispute: tuple) -> bool:
+    return _seconds(world.start) + 86_400 * 2 < dispute[1] < _seconds(world.end)

@@ -7,7 +7,7 @@ chance that the contact gets the invoice paid within the week). Unlike the log's
 (``response.after_reminder``, which makes a logged reward exactly that chance), a contact here never delays
 a payment: one that fails leaves it where it was, so a policy is not punished for a nudge to a customer who
 was about to pay. :class:`World` holds the window's open invoices; a policy (Kredo's
-workflow through its own API in ``bench/collections.py``, or :func:`static_ladder` here) contacts customers,
+workflow through its own API in ``bench/closed_loop.py``, or :func:`static_ladder` here) contacts customers,
 and the world moves their payments. Both policies meet the same customers with the same random numbers:
 the draw of a contact is seeded by (seed, invoice, how many contacts it had), so what differs is only what
 each policy did.
@@ -235,7 +235,7 @@ class World:
                 "invoice_id": inv, "at": _iso(closed[i]), **({"amount": self.open_cents[i] / 100} if paid else {})}))
         for n, (i, opened, resolved) in enumerate(self.disputes):
             inv, cust = self.invoice_ids[i], self.customer_ids[i]
-            if _s(self.start) <= opened < u:
+            if _s(self.start) <= opened < u and opened < self.closed_at(i):  # nobody disputes a paid invoice
                 out.append((opened, {"event_id": f"w-dis-{inv}-{n}", "type": "dispute_opened", "customer_id": cust,
                                      "invoice_id": inv, "at": _iso(opened), "reason": "other"}))
             if resolved is not None and _s(self.start) <= resolved < u and resolved < self.closed_at(i):

@@ -1,6 +1,7 @@
 """Proof that the workflow collects cash: a closed 90-day loop on the simulator, Kredo against the static ladder.
 
-Issue 13, item 8. One simulated ledger (``--customers`` x ``--months``, ``--seed``); the last ``--days`` of its
+Issue 13, item 8 (the issue's ``bench/collections.py``: a script of that name in ``bench/`` would shadow the
+standard library's ``collections`` for every bench run as a script). One simulated ledger (``--customers`` x ``--months``, ``--seed``); the last ``--days`` of its
 period are replayed twice on the same customers with the same random numbers
 (``training.simulation.closed_loop``):
 
@@ -19,7 +20,7 @@ Figures per arm (``engine.receivables``): DSO by countback at the window's end, 
 of the window's due invoices paid within terms, cash collected, contacts (and per paid invoice), letters,
 calls, collection costs charged. Then Kredo's gain over the static ladder.
 
-Usage: python bench/collections.py [--customers 1500] [--months 12] [--days 90] [--seed 20261201] [--json]
+Usage: python bench/closed_loop.py [--customers 1500] [--months 12] [--days 90] [--seed 20261201] [--json]
        [--plot docs/collections-loop.svg]
 """
 from __future__ import annotations

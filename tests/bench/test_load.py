@@ -1,0 +1,60 @@
+"""The load generator: open loop measures from the intended send time, so a server's queue shows."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from bench.load import run_load
+
+SERVICE_S = 0.02  # one request at a time, 20 ms each: the server answers at most 50 a second
+
+
+class _Slow(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        with self.lock:
+            time.sleep(SERVICE_S)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def slow_server() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_below_capacity_the_open_loop_holds_its_rate_at_the_service_time(slow_server: int) -> None:
+    result = run_load("127.0.0.1", slow_server, "/", None, seconds=2.0, concurrency=8, method="GET",
+                      warmup_s=0.3, rate=20.0)
+    figures = result.summary()
+    assert figures["errors"] == 0 and figures["late_unsent"] == 0
+    assert 35 <= figures["requests"] <= 45  # 20 a second for 2 s
+    assert SERVICE_S * 1e3 <= figures["p50_ms"] < 10 * SERVICE_S * 1e3
+
+
+def test_above_capacity_the_queue_counts_in_full_where_a_closed_loop_hides_it(slow_server: int) -> None:
+    """At twice the capacity a request waits for all those before it: from the intended send time the
+    latency grows through the run (about 1 s after 2 s), while the closed loop sees the service time."""
+    paced = run_load("127.0.0.1", slow_server, "/", None, seconds=2.0, concurrency=64, method="GET",
+                     warmup_s=0.0, rate=100.0).summary()
+    closed = run_load("127.0.0.1", slow_server, "/", None, seconds=1.0, concurrency=1, method="GET",
+                      warmup_s=0.0).summary()
+    assert closed["p99_ms"] < 5 * SERVICE_S * 1e3
+    assert paced["p99_ms"] > 500 and paced["p50_ms"] > 10 * closed["p50_ms"]
