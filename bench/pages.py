@@ -16,7 +16,7 @@ Figures per page: ``<page>_p50_ms`` and ``<page>_p99_ms``; for the dashboard als
 ``dashboard_cold_ms``, the first request after the book changed (its figures are
 computed, then kept until the book changes: ``serving.api.reports``).
 
-Usage: python -m bench.pages [--customers 20000] [--months 28] [--requests 100] [--rebuild] [--json]
+Usage: python bench/pages.py [--customers 20000] [--months 28] [--requests 100] [--rebuild] [--json]
 """
 from __future__ import annotations
 
