@@ -16,9 +16,11 @@ RUN pip wheel --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-# libgomp1: xgboost's OpenMP runtime (the only system library the wheels do not carry), pinned to bookworm's build
+# libgomp1: xgboost's OpenMP runtime; pango: WeasyPrint's text layout (the pages' PDF exports); the system
+# libraries the wheels do not carry, pinned to bookworm's builds
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1=12.2.0-14+deb12u1 \
+       libpango-1.0-0=1.50.12+ds-1 libpangoft2-1.0-0=1.50.12+ds-1 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/constraints.txt /tmp/constraints.txt
 COPY --from=build /wheels /wheels

@@ -33,10 +33,14 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
                "October", "November", "December")
-#: The roles an API key holds (one per key), from the least to the most trusted with personal data:
-#: ``checkout`` asks checkout decisions; ``dunning`` next actions, events, the book, dunning runs and tasks;
-#: ``analyst`` policies, models, backtests and reports; ``auditor`` reads audit records (personal data) and
-#: the service's health; ``admin`` reloads and manages keys. ``serving/access.py`` maps routes to them.
-ROLES = ("checkout", "dunning", "analyst", "auditor", "admin")
+#: The roles a key holds (one per key), from the least to the most trusted with personal data. Machines:
+#: ``checkout`` asks checkout decisions; ``dunning`` next actions, events, the book, dunning runs and tasks.
+#: People (they sign in to the pages with their personal key): ``collector`` works the worklist and reads the
+#: customers on it; ``credit_manager`` reads the receivables dashboard and every customer; ``analyst``
+#: policies, models, backtests and reports; ``auditor`` reads audit records (personal data) and the service's
+#: health; ``admin`` reloads and manages keys. ``serving/access.py`` maps routes to them.
+ROLES = ("checkout", "dunning", "collector", "credit_manager", "analyst", "auditor", "admin")
+#: The roles that sign in to the pages (``/login``); a machine's key is refused there.
+PEOPLE_ROLES = ("collector", "credit_manager", "analyst", "auditor", "admin")
 #: How long an applied bandit event id is remembered (well past any reward window), in every state backend.
 BANDIT_SEEN_TTL_S = 90 * 86_400

@@ -27,6 +27,16 @@ wrong, all with the same words; 403 ``forbidden`` when the key's role is not
 declared for the route (the detail names the roles that are). ``OPTIONS`` (it
 only lists the methods) and unknown routes or methods (404/405) need no key.
 
+People on the pages (``serving/pages``): a page route is declared the same way, with people roles
+(``domain.vocabulary.PEOPLE_ROLES``), and its blueprint is marked with :func:`people_pages`. There the
+credential is the signed session cookie that ``/login`` sets after checking the person's key (the
+key's id, never its secret, and the time of signing in); a Bearer header counts for nothing, as a
+cookie counts for nothing on the API. Not signed in (or the key since revoked, or the session older
+than ``PAGES_SESSION_HOURS``): :class:`SignInRequired`, which the pages answer with a redirect to
+``/login``; a role not declared: :class:`PageForbidden`, a 403 page. Every unsafe method (a form, an
+htmx call) carries the session's CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``),
+else :class:`CsrfMismatch` (403): the SameSite=Strict cookie is one guard, the token the second.
+
 Speed and revocation: each worker holds the ``api_keys`` table in memory
 (:class:`KeyRing`) and reads it again on the first request that finds its copy
 older than ``KEYS_REFRESH_S`` (default 5 s): one small SELECT per worker per
@@ -40,7 +50,9 @@ a copy older than that bound.
 """
 from __future__ import annotations
 
+import hmac
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -48,7 +60,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g, request
+from flask import Blueprint, Flask, current_app, g, request, session
 from sqlalchemy.engine import Engine
 from werkzeug.routing import Rule
 
@@ -59,8 +71,13 @@ from serving.problems import Forbidden, Unauthorized
 
 F = TypeVar("F", bound=Callable)
 _ATTR = "kredo_access"
+_PEOPLE = "kredo_people"
 #: methods Flask answers itself (HEAD follows GET's declaration)
 OPEN_METHODS = frozenset({"OPTIONS"})
+#: methods that change nothing: no CSRF token needed
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: the session's fields: who signed in (a key id), when (epoch seconds), the CSRF token
+SESSION_KEY_ID, SESSION_AT, SESSION_CSRF = "key_id", "at", "csrf"
 
 
 class UndeclaredRoute(RuntimeError):
@@ -71,6 +88,23 @@ class KeysUnavailable(KredoError):
     code = "keys_unavailable"
     title = "Key store unavailable"
     status = 503
+
+
+class SignInRequired(KredoError):
+    """A page route without a live signed-in person: the pages redirect to ``/login``."""
+
+    code = "sign_in_required"
+    title = "Sign in"
+    status = 401
+
+
+class PageForbidden(Forbidden):
+    """A signed-in person whose role the page does not admit: the pages answer a 403 page."""
+
+
+class CsrfMismatch(Forbidden):
+    code = "csrf_mismatch"
+    title = "Form expired"
 
 
 @dataclass(frozen=True)
@@ -101,6 +135,22 @@ def public(view: F) -> F:
     """Admit anyone, no key."""
     setattr(view, _ATTR, Declaration(frozenset()))
     return view
+
+
+def declaration_of(view: Callable) -> Declaration | None:
+    """The declaration ``@requires``/``@public`` put on ``view`` (None: undeclared)."""
+    return getattr(view, _ATTR, None)
+
+
+def people_pages(bp: Blueprint) -> Blueprint:
+    """Mark ``bp``'s routes as pages for people: a session cookie, not a Bearer key, is their credential."""
+    setattr(bp, _PEOPLE, True)
+    return bp
+
+
+def is_page(app: Flask, endpoint: str) -> bool:
+    """Whether ``endpoint`` belongs to a blueprint marked with :func:`people_pages`."""
+    return getattr(app.blueprints.get(endpoint.rpartition(".")[0]), _PEOPLE, False)
 
 
 def declarations(app: Flask) -> list[tuple[Rule, Declaration]]:
@@ -135,6 +185,10 @@ class KeyRing:
         key = self._table().get(parsed[0])
         return key if key is not None and matches(key, parsed[1], self.pepper) else None
 
+    def live(self, key_id: str) -> ApiKey | None:
+        """The key ``key_id`` while it is not revoked (a session names its key by id)."""
+        return self._table().get(key_id)
+
     def create(self, role: str, name: str | None = None) -> IssuedKey:
         """Make a key as ``kredo keys create`` does; this ring knows it at once."""
         issued = create_key(self.engine, role, name, self.pepper)
@@ -166,14 +220,58 @@ def _bearer() -> str | None:
 
 
 def caller() -> ApiKey | None:
-    """This request's key: the one checked for a role, or on a public route the one sent, if valid."""
+    """This request's key: the one checked for a role, or on a public route the one sent (a Bearer key on
+    the API, the signed-in person's on a page), if valid."""
     if "caller" not in g:
-        token = _bearer()
         try:
-            g.caller = None if token is None else get_ring().authenticate(token)
+            if request.endpoint and is_page(current_app, request.endpoint):
+                g.caller = person()
+            else:
+                token = _bearer()
+                g.caller = None if token is None else get_ring().authenticate(token)
         except KeysUnavailable:
             g.caller = None
     return g.caller
+
+
+def person() -> ApiKey | None:
+    """The key of the person signed in with this request's session: live, and signed in within
+    ``PAGES_SESSION_HOURS``; else None."""
+    key_id, at = session.get(SESSION_KEY_ID), session.get(SESSION_AT)
+    if not isinstance(key_id, str) or not isinstance(at, int | float):
+        return None
+    if time.time() - at > float(current_app.config["PAGES_SESSION_HOURS"]) * 3600:
+        return None
+    return get_ring().live(key_id)
+
+
+def csrf_token() -> str:
+    """The session's CSRF token, made on first use; every page form sends it back."""
+    if not isinstance(session.get(SESSION_CSRF), str):
+        session[SESSION_CSRF] = secrets.token_urlsafe(32)
+    return session[SESSION_CSRF]
+
+
+def _check_csrf() -> None:
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
+    expected = session.get(SESSION_CSRF)
+    if not isinstance(expected, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise CsrfMismatch("the form's token does not match this session; reload the page and send it again",
+                           field="csrf_token")
+
+
+def _enforce_person(declared: Declaration) -> None:
+    key = person()
+    if not declared.public:
+        if key is None:
+            raise SignInRequired("sign in to see this page", field="session")
+        if key.role not in declared.roles:
+            roles = sorted(declared.roles, key=ROLES.index)
+            raise PageForbidden(f"the role {key.role!r} may not see this page; it needs {' or '.join(roles)}",
+                                field="session", extra={"roles": roles})
+    if request.method not in SAFE_METHODS:
+        _check_csrf()
+    g.caller = key
 
 
 def _enforce() -> None:
@@ -182,6 +280,9 @@ def _enforce() -> None:
     declared = getattr(current_app.view_functions[request.endpoint], _ATTR, None)
     if declared is None:  # create_app refuses such an app; a route added later is closed, not open
         raise Forbidden("this route declares no role", field="Authorization")
+    if is_page(current_app, request.endpoint):
+        _enforce_person(declared)
+        return
     if declared.public:
         return
     token = _bearer()

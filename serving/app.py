@@ -22,12 +22,12 @@ from typing import Any
 
 from flask import Flask
 
-from serving import access, config, headers, metrics, openapi, problems, runtime
-from serving.api import admin, book, decisions, dunning, events, health, messages, tasks
+from serving import access, config, headers, metrics, openapi, pages, problems, runtime
+from serving.api import admin, book, decisions, dunning, events, health, messages, reports, tasks
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
-    """Build the Kredo decision API; ``overrides`` win over the environment (see ``serving.config``)."""
+    """Build the Kredo decision API and its pages; ``overrides`` win over the environment (see ``serving.config``)."""
     app = Flask("kredo", static_folder=None)  # no /static route: every route is declared (serving.access)
     app.config.from_mapping(config.load(overrides))
     app.json.sort_keys = False  # answers keep the schema's field order
@@ -43,8 +43,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(dunning.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(messages.bp)
+    app.register_blueprint(reports.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(openapi.bp)
+    pages.init_app(app)  # the pages for people: same declarations, a session cookie instead of a key
     access.init_app(app, served.book.engine)  # last: it checks that every route above declares its roles
     return app

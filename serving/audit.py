@@ -486,6 +486,29 @@ class AuditLog:
             prev, expected_seq = row.hash, row.seq + 1
         return VerifyReport(True, n, tip_hash=prev, redacted=redacted)
 
+    def check_record(self, seq: int) -> str | None:
+        """Whether record ``seq`` holds its place in the chain (its hash, its payload, the links to the records
+        before and after it): None when it does, else what breaks. Three rows read, not the whole chain
+        (``verify`` walks that)."""
+        with self.engine.connect() as conn:
+            rows = {r.seq: r for r in conn.execute(sa.select(records)
+                                                   .where(records.c.seq.in_((seq - 1, seq, seq + 1))))}
+        row = rows.get(seq)
+        if row is None:
+            return f"record {seq} is missing"
+        if _link(row) != row.hash:
+            return "content does not match its hash (record altered)"
+        altered = row.payload_digest is not None and digest(row.payload) != row.payload_digest
+        if altered and not is_redacted(row.payload):
+            return "payload does not match its digest (record altered)"
+        before = rows.get(seq - 1)
+        if (before.hash if before is not None else GENESIS if seq == 1 else None) != row.prev_hash:
+            return "prev_hash does not match the previous record's hash (chain broken)"
+        after = rows.get(seq + 1)
+        if after is not None and after.prev_hash != row.hash:
+            return "the next record does not link to this one (chain broken)"
+        return None
+
     def redact(self, before: datetime, batch: int = 500) -> RedactReport:
         """Replace the payload of every record received before ``before`` by ``{"redacted_at": now}``.
 

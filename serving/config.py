@@ -34,6 +34,10 @@ wins over both.
 | ``PAYMENT_LINK`` / ``UNSUBSCRIBE_LINK`` | ``KREDO_PAYMENT_LINK`` / ``KREDO_UNSUBSCRIBE_LINK`` | URL patterns: ``{customer_id}``, ``{message_id}``, ``{amount_cents}``, ``{invoice_ids}`` |
 | ``DEFAULT_LANGUAGE`` | ``KREDO_DEFAULT_LANGUAGE`` | ``nl``: a customer without a language |
 | the channels' connectors | see ``serving/delivery/settings.py`` | none: a channel without settings stays queued |
+| ``SECRET_KEY`` | ``KREDO_SECRET_KEY`` | none: nobody can sign in to the pages (``kredo demo`` makes a random one per process); the same value in every worker, it signs the session cookie |
+| ``SESSION_COOKIE_SECURE`` | ``KREDO_COOKIE_SECURE`` | 0: set 1 when the pages are served over HTTPS (the session cookie then travels only over TLS) |
+| ``REPORT_MAX_AGE_S`` | ``KREDO_REPORT_MAX_AGE_S`` | 60: a worker computes the receivables report again (in the background) when the book changed and its kept one is this old (0: at every change) |
+| ``PAGES_SESSION_HOURS`` | ``KREDO_SESSION_HOURS`` | 10: a person signs in again after this many hours |
 | ``LOCK_TIMEOUT_S`` | ``KREDO_LOCK_TIMEOUT_S`` | 2: how long an audit or ledger statement waits for a database lock (SQLite's busy timeout, PostgreSQL's ``lock_timeout``) before the request answers 503 |
 """
 from __future__ import annotations
@@ -96,6 +100,10 @@ DEFAULTS: dict[str, Any] = {
     "LETTER_WEBHOOK_URL": None,
     "LETTER_DIR": None,
     "WEBHOOK_TIMEOUT_S": 5.0,
+    "SECRET_KEY": None,
+    "SESSION_COOKIE_SECURE": False,
+    "PAGES_SESSION_HOURS": 10.0,
+    "REPORT_MAX_AGE_S": 60.0,
 }
 
 ENVIRONMENT = {
@@ -125,14 +133,20 @@ ENVIRONMENT = {
         "MAIL_FROM", "SMS_WEBHOOK_URL", "WHATSAPP_WEBHOOK_URL", "LETTER_WEBHOOK_URL", "LETTER_DIR",
         "WEBHOOK_TIMEOUT_S")},
     "TEMPLATES_DIR": "KREDO_TEMPLATES",
+    "SECRET_KEY": "KREDO_SECRET_KEY",
+    "SESSION_COOKIE_SECURE": "KREDO_COOKIE_SECURE",
+    "PAGES_SESSION_HOURS": "KREDO_SESSION_HOURS",
+    "REPORT_MAX_AGE_S": "KREDO_REPORT_MAX_AGE_S",
 }
 
-_NUMERIC = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float, "DATE_HORIZON_DAYS": int,
+_PARSE = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float, "DATE_HORIZON_DAYS": int,
             "RETRY_AFTER_S": int, "REDIS_TIMEOUT_S": float, "STORE_CHECK_INTERVAL_S": float,
             "LOCK_TIMEOUT_S": float, "KEYS_REFRESH_S": float, "AUDIT_RETENTION_DAYS": int,
             "OUTBOX_BATCH": int, "OUTBOX_LEASE_S": float, "OUTBOX_INTERVAL_S": float, "OUTBOX_MAX_ATTEMPTS": int, "OUTBOX_THREADS": int,
             "OUTBOX_IN_SERVICE": lambda v: v.strip().lower() in ("1", "true", "yes"),
-            "OUTBOX_BACKOFF_S": float, "SMTP_PORT": int, "SMTP_TIMEOUT_S": float, "WEBHOOK_TIMEOUT_S": float}
+            "OUTBOX_BACKOFF_S": float, "SMTP_PORT": int, "SMTP_TIMEOUT_S": float, "WEBHOOK_TIMEOUT_S": float,
+            "SESSION_COOKIE_SECURE": lambda v: v.strip().lower() in ("1", "true", "yes"), "PAGES_SESSION_HOURS": float,
+            "REPORT_MAX_AGE_S": float}
 
 
 def load(overrides: Mapping[str, Any] | None = None,
@@ -142,7 +156,7 @@ def load(overrides: Mapping[str, Any] | None = None,
     config = dict(DEFAULTS)
     for key, var in ENVIRONMENT.items():
         if env.get(var):
-            config[key] = _NUMERIC.get(key, str)(env[var])
+            config[key] = _PARSE.get(key, str)(env[var])
     config.update(overrides or {})
     if config["DEGRADED_MODE"] not in DEGRADED_MODES:
         raise InvalidInput(f"DEGRADED_MODE must be unset or one of {[m for m in DEGRADED_MODES if m]}, "

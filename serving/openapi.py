@@ -19,6 +19,7 @@ from pydantic.json_schema import models_json_schema
 from domain import contract as c
 from domain.vocabulary import CHANNELS, ROLES, TASK_TYPES
 from ledger.outbox import STATUSES
+from ledger.receivables import BUCKETS, DISPUTE_AGES
 from serving import schemas as s
 from serving.access import Declaration, declaration_at, public
 from serving.api.health import DETAILS
@@ -62,6 +63,13 @@ OPERATIONS: list[tuple[str, str, str, Body, dict[int, type[BaseModel] | None]]] 
      {200: s.MessagePage}),
     ("/v1/messages/{message_id}", "get", "One outbox message, its invoices and its history", None,
      {200: s.MessageOut}),
+    ("/v1/reports/receivables", "get", "The receivables on the book's date (entity: a legal entity, '-' for none, "
+     "absent for all): ageing, DSO (countback) and its 12-month trend, ADD, CEI, at-risk rate, disputes by type "
+     "and age, per account manager and collector, largest exposures, customers getting worse", None,
+     {200: s.ReceivablesReport}),
+    ("/v1/reports/receivables/rows", "get", "The open invoices behind a figure of the receivables report "
+     "(entity, bucket, manager, collector, dispute_type, dispute_age, customer, overdue), largest first", None,
+     {200: s.ReceivableRows}),
     ("/v1/admin/reload", "post", "Reload model and policy now; a broken one is refused", None, {200: None}),
     ("/healthz", "get", "Liveness: the process answers", None, {200: None}),
     ("/readyz", "get", "Readiness: model, policy and stores loaded", None, {200: None}),
@@ -95,6 +103,14 @@ QUERY: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
                               "status": {"type": "string", "enum": list(STATUSES)},
                               "cursor": {"type": "string", "pattern": r"^[A-Za-z0-9_.:@/+-]{1,200}$"},
                               "limit": {"type": "integer", "minimum": 1, "maximum": 500}},
+    ("/v1/customers/{customer_id}", "get"): {"at": _TIME},
+    ("/v1/reports/receivables", "get"): {"entity": {"type": "string", "maxLength": 128}},
+    ("/v1/reports/receivables/rows", "get"): {
+        "entity": {"type": "string", "maxLength": 128}, "bucket": {"type": "string", "enum": list(BUCKETS)},
+        "manager": {"type": "string", "maxLength": 128}, "collector": {"type": "string", "maxLength": 128},
+        "dispute_type": {"type": "string", "maxLength": 128}, "customer": {"type": "string", "maxLength": 128},
+        "dispute_age": {"type": "string", "enum": [name for name, _ in DISPUTE_AGES]},
+        "overdue": {"type": "string", "enum": ["0", "1"]}},
     ("/v1/customers/{customer_id}/invoices", "get"): {
         "status": {"type": "string", "enum": ["open", "overdue", "disputed", "paid", "written_off"]}},
 }

@@ -112,9 +112,20 @@ def server_error(exc: BaseException, status: int = 500, code: str = "internal",
     current_app.logger.error("error_id=%s status=%s code=%s: %s", error_id, status, code, type(exc).__name__,
                              exc_info=exc)
     headers = {"Retry-After": str(current_app.config.get("RETRY_AFTER_S", 2))} if status == 503 else None
-    return problem({"type": f"https://kredo.dev/problems/{code}", "title": title, "status": status,
-                    "detail": f"the service could not answer; quote error_id {error_id} to find its log line",
-                    "code": code, "error_id": error_id}, headers)
+    body = {"type": f"https://kredo.dev/problems/{code}", "title": title, "status": status,
+            "detail": f"the service could not answer; quote error_id {error_id} to find its log line",
+            "code": code, "error_id": error_id}
+    return _as_page(body) or problem(body, headers)
+
+
+#: ``app.extensions`` key of the pages' renderer of a problem (``serving.pages``): a page route's error is
+#: answered as a page for a browser, from the same (redacted) document; every other route's as JSON.
+PAGE_ERRORS = "kredo.page_errors"
+
+
+def _as_page(body: dict[str, Any]) -> Response | None:
+    render = current_app.extensions.get(PAGE_ERRORS)
+    return None if render is None else render(redact(body))
 
 
 def from_validation(exc: ValidationError) -> KredoError:
@@ -150,7 +161,7 @@ def init_app(app: Flask) -> None:
     def _kredo(exc: KredoError) -> Response:
         if exc.status >= 500:
             return server_error(exc, exc.status, exc.code, exc.title)
-        return problem(exc.to_dict(), getattr(exc, "headers", None))
+        return _as_page(exc.to_dict()) or problem(exc.to_dict(), getattr(exc, "headers", None))
 
     @app.errorhandler(ValidationError)
     def _pydantic(exc: ValidationError) -> Response:

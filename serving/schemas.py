@@ -414,3 +414,90 @@ class TaskOutcomeResult(BaseModel):
     outcome: str
     events: list[EventResult]
     follow_up: TaskOut | None = None
+
+
+# -- the receivables report (GET /v1/reports/receivables; the dashboard page draws the same object) --
+class Figure(BaseModel):
+    """An amount (EUR) and the open items that make it up."""
+
+    amount: float
+    items: int
+
+
+class HolderOut(BaseModel):
+    name: str = Field(description="the account manager or the task owner ('-': none)")
+    open: Figure
+    overdue: Figure
+
+
+class ExposureOut(BaseModel):
+    customer_id: str
+    name: str | None
+    open: Figure
+    overdue: float
+    worst_bucket: str
+
+
+class WorsenedOut(BaseModel):
+    customer_id: str
+    name: str | None
+    was: str = Field(description="the bucket of its oldest open item at the last check ('none': nothing open)")
+    now: str
+    overdue: float
+
+
+class TrendPointOut(BaseModel):
+    month: str
+    receivables: float
+    sales: float
+    dso: float | None
+
+
+class ReceivablesReport(BaseModel):
+    """The receivables of one legal entity or all (``entity`` null) on the book's date (``as_of``)."""
+
+    as_of: str
+    entity: str | None
+    entities: list[str] = Field(description="the legal entities with open items ('-': invoices without one)")
+    outstanding: Figure
+    overdue: Figure
+    ageing: dict[str, Figure] = Field(description="open balances by bucket: current, 1_30, 31_60, 61_90, 90_plus")
+    disputed: dict[str, Figure] = Field(description="the disputed part of each bucket (also inside it)")
+    dso: float | None = Field(description="days sales outstanding, countback method")
+    best_possible_dso: float | None
+    add: float | None = Field(description="average days delinquent: DSO - best possible DSO")
+    cei: float | None = Field(description="collection effectiveness index over the last 30 days, %")
+    at_risk_rate: float | None = Field(description="share of the receivables more than 90 days past due")
+    trend: list[TrendPointOut] = Field(description="the last 12 month-ends (the last one: the report date)")
+    disputes: dict[str, dict[str, Figure]] = Field(description="open disputes by type, then age in days")
+    account_managers: list[HolderOut]
+    collectors: list[HolderOut]
+    largest_exposures: list[ExposureOut]
+    worsened: list[WorsenedOut] = Field(description="customers whose oldest open item moved to a later bucket "
+                                                    "since the last check (30 days before)")
+
+
+class ReceivableRow(BaseModel):
+    invoice_id: str
+    customer_id: str
+    name: str | None
+    account_manager: str | None
+    legal_entity_id: str | None
+    issued_at: str
+    due_at: str
+    amount: float
+    open_amount: float
+    days_past_due: int
+    bucket: str
+    disputed: bool
+    dispute_type: str | None
+    dispute_age: str | None
+
+
+class ReceivableRows(BaseModel):
+    """The open invoices behind a figure of the report, largest open balance first (at most 500), and what
+    all of them add up to (``total``: the figure itself)."""
+
+    as_of: str
+    total: Figure
+    rows: list[ReceivableRow]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask import current_app, request
@@ -69,3 +70,15 @@ def _top_level_keys(data: bytes) -> set[str] | None:
 def request_digest(request: dict[str, Any]) -> str:
     """SHA-256 of the validated request (as JSON data): the same request_id must come with the same request."""
     return hashlib.sha256(canonical(request).encode()).hexdigest()
+
+
+def time_arg(name: str) -> datetime | None:
+    """An ISO-8601 date or time query parameter (UTC when it names no zone); absent: None; else a 422."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an ISO-8601 date or time", field=name) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

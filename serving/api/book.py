@@ -23,6 +23,7 @@ from engine.decisions import standing
 from ledger.views import (INVOICE_STATUSES, ageing, customer_invoices, customer_row, days_past_due, invoice_view,
                           search_decisions)
 from serving.access import requires
+from serving.api._body import time_arg
 from serving.dunning_view import micros, moment
 from serving.runtime import get_runtime
 from serving.schemas import (Ageing, CustomerOverview, DecisionSummary, InvoiceDetail, InvoiceList, InvoiceSummary,
@@ -75,8 +76,14 @@ def _standing(row: dict, now: datetime) -> Standing:
 @bp.get("/customers/<customer_id>")
 @requires("dunning", "auditor")
 def get_customer(customer_id: str) -> Response:
+    """``at``: the standing as at that business moment (default: the server clock), e.g. a simulated book's."""
+    return _json(overview(customer_id, time_arg("at") or g.received))
+
+
+def overview(customer_id: str, now: datetime) -> CustomerOverview:
+    """The customer's standing on ``now`` (the API: the server clock; the customer page: the book's date)."""
     runtime = get_runtime()
-    now_us = micros(g.received)
+    now_us = micros(now)
     with runtime.book.engine.connect() as conn:
         row = customer_row(conn, customer_id)
         if row is None:
@@ -84,18 +91,17 @@ def get_customer(customer_id: str) -> Response:
         open_items = customer_invoices(conn, customer_id, "open", now_us)
         recent = search_decisions(conn, customer_id=customer_id, limit=LAST_DECISIONS)
     buckets = ageing(open_items, now_us)
-    overview = CustomerOverview(
+    return CustomerOverview(
         id=row["id"], name=row["name"], customer_type=row["type"], country=row["country"], profile=row["profile"],
         size=row["size"], sector=row["sector"], account_manager=row["account_manager"],
         key_account=bool(row["key_account"]), blocked=bool(row["blocked"]),
         consent={ch: bool(row[f"consent_{ch}"]) for ch in CHANNELS},
         credit_limit_override=None if row["credit_limit_cents"] is None else row["credit_limit_cents"] / 100,
-        standing=_standing(row, g.received), exposure=sum(buckets.values()) / 100,
+        standing=_standing(row, now), exposure=sum(buckets.values()) / 100,
         overdue=sum(v for k, v in buckets.items() if k != "current") / 100,
         ageing=Ageing.model_validate({k: v / 100 for k, v in buckets.items()}), open_items=len(open_items),
         open_disputes=sum(bool(i["disputed"]) for i in open_items),
         last_decisions=[decision_summary(d) for d in recent])
-    return _json(overview)
 
 
 @bp.get("/customers/<customer_id>/invoices")
@@ -117,6 +123,11 @@ def get_customer_invoices(customer_id: str) -> Response:
 @bp.get("/invoices/<invoice_id>")
 @requires("dunning", "auditor")
 def get_invoice(invoice_id: str) -> Response:
+    return _json(invoice_detail(invoice_id, micros(g.received)))
+
+
+def invoice_detail(invoice_id: str, now_us: int) -> InvoiceDetail:
+    """The invoice and its timeline, days past due counted to ``now_us``."""
     view = invoice_view(get_runtime().book.engine, invoice_id, decisions=True)
     if view is None:
         raise NotFound(f"the ledger has no invoice {invoice_id[:80]!r}", field="invoice_id")
@@ -159,6 +170,4 @@ def get_invoice(invoice_id: str) -> Response:
     if inv["written_off_us"] is not None:
         entries.append(TimelineEntry(at=iso(inv["written_off_us"]), kind="written_off", text="written off"))
     entries.sort(key=lambda e: e.at)
-    now_us = micros(g.received)
-    return _json(InvoiceDetail(**invoice_summary(inv, now_us).model_dump(), customer_id=inv["customer_id"],
-                               timeline=entries))
+    return InvoiceDetail(**invoice_summary(inv, now_us).model_dump(), customer_id=inv["customer_id"], timeline=entries)

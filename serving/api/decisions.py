@@ -28,7 +28,7 @@ import logging
 import re
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic_core import to_json
@@ -42,7 +42,7 @@ from engine.decisions import Decision, decide_checkout, decide_next_action, orde
 from features.online import MemoryStore
 from engine.degraded import decide_checkout_rules_only
 from serving.access import requires
-from serving.api._body import cursor_parts, parse
+from serving.api._body import cursor_parts, parse, time_arg
 from ledger.views import customer_row, invoice_view, record_decision, search_decisions
 from serving.api.book import decision_summary
 from serving.api.tasks import open_decision_task
@@ -210,14 +210,8 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def _time_arg(name: str) -> int | None:
-    raw = request.args.get(name)
-    if raw is None:
-        return None
-    try:
-        when = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an ISO-8601 date or time", field=name) from None
-    return micros(when if when.tzinfo is not None else when.replace(tzinfo=UTC))
+    when = time_arg(name)
+    return None if when is None else micros(when)
 
 
 CURSOR = re.compile(r"([0-9]{1,18})\.(dec_[0-9a-f]{32})")

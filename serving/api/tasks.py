@@ -95,7 +95,12 @@ def get_task(task_id: str) -> Response:
 @bp.post("/<task_id>/outcome")
 @requires("dunning")
 def post_outcome(task_id: str) -> Response:
-    body = parse(TaskOutcomeRequest).root
+    return _json(record_outcome(task_id, parse(TaskOutcomeRequest).root, g.received))
+
+
+def record_outcome(task_id: str, body: Outcome, received: datetime) -> TaskOutcomeResult:
+    """Book ``body`` on the task: the one code path of the API and of the worklist page's buttons
+    (``received``: the server's clock, the default ``at``)."""
     runtime = get_runtime()
     engine = runtime.book.engine
     row = task_row(engine, task_id)
@@ -103,11 +108,11 @@ def post_outcome(task_id: str) -> Response:
         raise NotFound(f"no task {task_id[:80]!r}", field="task_id")
     if row["customer_id"] is None:
         raise Conflict(f"task {task_id} has no customer: close it where it was opened", field="task_id")
-    at = body.at or g.received
+    at = body.at or received
     country = (customer_row(engine, row["customer_id"]) or {}).get("country") or ""
     events = _events(row, body, at, next_business_day(runtime.calendar, country, at.date() + timedelta(days=1)))
     with engine.begin() as conn:  # the outcome and the event it brings, or nothing
-        applied = runtime.book.apply(events, micros(g.received), conn=conn)
+        applied = runtime.book.apply(events, micros(received), conn=conn)
         refused = next((v for v in applied.verdicts if v.status == "refused"), None)
         if refused is not None:
             raise Conflict(f"outcome not booked: {refused.reason}", field=_field(refused.field))
@@ -117,8 +122,8 @@ def post_outcome(task_id: str) -> Response:
     follow_up = None
     if body.outcome == "wrong_contact" and applied.verdicts[0].status == "applied":
         follow_up = _review_contact(engine, row, at, runtime.calendar)
-    return _json(TaskOutcomeResult(task=task_out(task_row(engine, task_id)), outcome=body.outcome,
-                                   events=results, follow_up=follow_up))
+    return TaskOutcomeResult(task=task_out(task_row(engine, task_id)), outcome=body.outcome, events=results,
+                             follow_up=follow_up)
 
 
 def _events(row: dict, body: Outcome, at: datetime, next_day: date) -> list[dict]:

@@ -207,13 +207,20 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     from serving.app import create_app
+    from serving.config import load as load_config
+
+    import secrets
 
     app = create_app({"MLFLOW_TRACKING_URI": tracking_uri, "REDIS_URL": None,
-                      "AUDIT_URL": f"sqlite:///{(args.dir / 'audit.db').resolve()}", "LEDGER_URL": ledger_url})
+                      "AUDIT_URL": f"sqlite:///{(args.dir / 'audit.db').resolve()}", "LEDGER_URL": ledger_url,
+                      # one process: a random session secret is enough (sign in again after a restart)
+                      "SECRET_KEY": load_config()["SECRET_KEY"] or secrets.token_urlsafe(32)})
     warmed = app.extensions["kredo.runtime"].keeper.warmed
     print(f"[demo] feature store warmed from the ledger: {warmed['applied']:,} events in {warmed['seconds']} s")
     customer, invoice = _example_customer(ledger_dir)
     base = f"http://{args.host}:{args.port}"
-    print(f"[demo] serving on {base} (Ctrl-C to stop). Try:\n{curl_examples(base, customer, invoice, keys_file)}")
+    print(f"[demo] serving on {base} (Ctrl-C to stop); the pages: {base}/login with a person's key "
+          f"($KREDO_KEY_CREDIT_MANAGER, $KREDO_KEY_COLLECTOR, ...). Try:\n"
+          f"{curl_examples(base, customer, invoice, keys_file)}")
     app.run(host=args.host, port=args.port, threaded=True)
     return 0

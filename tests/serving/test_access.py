@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from flask import Blueprint, Flask
 
-from domain.vocabulary import ROLES
+from domain.vocabulary import PEOPLE_ROLES, ROLES
 from ledger.database import open_ledger
 from ledger.keys import DEFAULT_PEPPER, create_key, hash_secret, list_keys, parse_token, revoke_key
 from serving import access
@@ -23,6 +23,7 @@ from serving.access import KeyRing, UndeclaredRoute, declarations, get_ring
 from serving.api import health
 from serving.headers import SECURITY_HEADERS
 from tests.support.api import CHECKOUT, Clients, bearer, make_key
+from tests.support.pages import csrf_of, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLERS = (None, *ROLES)  # None: no key
@@ -32,18 +33,41 @@ def _url(app: Flask, rule) -> str:  # noqa: ANN001 - a werkzeug Rule
     return app.url_map.bind("localhost").build(rule.endpoint, {name: "x" for name in rule.arguments})
 
 
+def _page_answer(app: Flask, url: str, method: str, role: str | None, token: str | None):  # noqa: ANN202
+    """``method url`` of a page as ``role`` would send it: a person signed in (a fresh session, so a
+    ``POST /logout`` ends none but its own), a machine with its Bearer key (which pages ignore), or
+    nobody; each with the CSRF token of its session."""
+    client = app.test_client()
+    csrf = sign_in(client, token) if role in PEOPLE_ROLES else csrf_of(client)
+    headers = {"X-CSRF-Token": csrf, **({} if token is None or role in PEOPLE_ROLES else bearer(token))}
+    return client.open(url, method=method, headers=headers)
+
+
+def _page_refusal_ok(r, role: str | None) -> tuple[object, bool]:  # noqa: ANN001 - a test response
+    """Nobody (or a machine's key) is sent to ``/login``; a person of another role gets a 403 page."""
+    if role not in PEOPLE_ROLES:
+        return "303 to /login", r.status_code == 303 and r.headers["Location"].startswith("/login")
+    return 403, r.status_code == 403 and r.mimetype == "text/html"
+
+
 def test_every_rule_method_and_role_is_allowed_or_refused_as_declared(app) -> None:  # noqa: ANN001
     tokens = {role: make_key(app, role, "matrix") for role in ROLES}
     client, wrong, seen = app.test_client(), [], set()
     for rule, declared in declarations(app):
+        page = access.is_page(app, rule.endpoint)
         for method in sorted(rule.methods):
             for role in CALLERS:
                 headers = {} if role is None else bearer(tokens[role])
-                r = client.open(_url(app, rule), method=method, headers=headers)
+                if page:
+                    r = _page_answer(app, _url(app, rule), method, role, tokens.get(role))
+                else:
+                    r = client.open(_url(app, rule), method=method, headers=headers)
                 seen.add((rule.rule, method))
                 if method == "OPTIONS" or declared.public or role in declared.roles:
                     expected = "allowed"
                     ok = r.status_code not in (401, 403)
+                elif page:
+                    expected, ok = _page_refusal_ok(r, role)
                 else:
                     expected = 401 if role is None else 403
                     code = (r.get_json(silent=True) or {}).get("code")

@@ -99,6 +99,12 @@ def test_demo_serves_the_printed_examples(tmp_path: Path) -> None:
         answer = requests.post(f"{base}/v1/decisions/next-action", json=json.loads(next_action), timeout=10,
                                headers=bearer(keys["dunning"]))
         assert answer.status_code == 200, answer.text
+        person = requests.Session()  # the pages: the demo made a session secret, a credit manager signs in
+        login = person.get(f"{base}/login", timeout=10)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
+        dashboard = person.post(f"{base}/login", timeout=60, data={"key": keys["credit_manager"], "csrf_token": csrf,
+                                                                   "next": "/dashboard"})
+        assert dashboard.status_code == 200 and dashboard.url.endswith("/dashboard") and "DSO" in dashboard.text
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -28,7 +28,8 @@ def make_app(champion: dict[str, str], tmp_path: Path, history: Path | None = No
     config = {"AUDIT_URL": f"sqlite:///{tmp_path}/audit.db", "LEDGER_URL": f"sqlite:///{tmp_path}/ledger.db",
               "REDIS_URL": None,
               "MLFLOW_TRACKING_URI": champion["tracking"], "MODEL_URI": champion["uri"],
-              "POLICY_PATH": "rules/default.yaml", "RELOAD_INTERVAL_S": 0, **overrides}
+              "POLICY_PATH": "rules/default.yaml", "RELOAD_INTERVAL_S": 0,
+              "SECRET_KEY": "tests-only-session-secret", **overrides}
     return create_app(config)
 
 

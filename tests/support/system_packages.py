@@ -1,4 +1,5 @@
-"""Install the system tools the tests run for real (redis-server, PostgreSQL, docker-compose's validator).
+"""Install the system tools the tests run for real (redis-server, PostgreSQL, docker-compose's validator,
+Chromium for the pages' browser tests).
 
 Why: tests never skip because a service is absent, and a fresh machine has
 neither binary. Debian's packages are the one source we may use; this module
@@ -12,7 +13,8 @@ import shutil
 import subprocess
 import sys
 
-PACKAGES = {"redis-server": "redis-server", "initdb": "postgresql", "docker-compose": "docker-compose"}
+PACKAGES = {"redis-server": "redis-server", "initdb": "postgresql", "docker-compose": "docker-compose",
+            "chromium": "chromium", "libpangoft2-1.0.so.0": "libpangoft2-1.0-0"}
 
 
 def postgres_bindir() -> str | None:
@@ -27,6 +29,8 @@ def postgres_bindir() -> str | None:
 def _present(binary: str) -> bool:
     if binary == "initdb":
         return postgres_bindir() is not None
+    if ".so" in binary:  # a shared library (WeasyPrint's pango), not a program
+        return bool(glob.glob(f"/usr/lib/*/{binary}") or glob.glob(f"/usr/lib/{binary}"))
     return shutil.which(binary) is not None
 
 

@@ -1,0 +1,171 @@
+"""The pages: server time per page on a large book, p50 and p99 each.
+
+Target (issue 16): p99 < 300 ms per page with 20,000 customers and about 500,000 invoices.
+
+Set-up: a seeded ledger (default 20,000 customers x 28 months, ``bench/ledger.py``'s
+size) imported into SQLite, and the day's dunning run on its last day (the
+decisions, tasks and messages the worklist, the customer view and the decision
+pages show), built once and cached under ``var/bench-pages/`` (keyed by size and
+seed, step by step so an interrupted build resumes; ``--rebuild`` makes it again). A small champion is trained on a small
+ledger of the same seed: the pages' times do not depend on the model's quality.
+Each page is then requested by a signed-in person of a role that may see it,
+through the app's own request handling (Flask test client: server time, no
+network), one request at a time, with random customers, tasks and decisions.
+
+Figures per page: ``<page>_p50_ms`` and ``<page>_p99_ms``; for the dashboard also
+``dashboard_cold_ms``, the first request after the book changed (its figures are
+computed, then kept until the book changes: ``serving.api.reports``).
+
+Usage: python bench/pages.py [--customers 20000] [--months 28] [--requests 100] [--rebuild] [--json]
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._report import parser, report  # noqa: E402
+
+
+def _percentiles(ms: list[float]) -> tuple[float, float]:
+    return round(float(np.percentile(ms, 50)), 1), round(float(np.percentile(ms, 99)), 1)
+
+
+def build(folder: Path, customers: int, months: int, seed: int) -> dict[str, object]:
+    """The cached book (ledger.db after the last day's dunning run, audit.db) and champion, step by step (each
+    step leaves a file in ``folder``, so an interrupted build resumes); what each step took."""
+    import json
+
+    from ledger.book import Book
+    from ledger.database import open_ledger
+    from ledger.imports import import_ledger
+    from serving.access import get_ring
+    from serving.bootstrap import ensure_champion
+    from training.pipeline import TrainConfig
+    from training.simulation import SimulationConfig, simulate
+
+    folder.mkdir(parents=True, exist_ok=True)
+    steps = folder / "steps.json"
+    done: dict[str, object] = json.loads(steps.read_text()) if steps.is_file() else {}
+    if "import_s" not in done:
+        for stale in folder.glob("ledger.db*"):
+            stale.unlink()
+        t0 = time.perf_counter()
+        ledger = simulate(SimulationConfig(customers=customers, months=months, seed=seed))
+        done["simulate_s"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
+        book = Book(open_ledger(f"sqlite:///{folder}/ledger.db"))
+        import_ledger(book, ledger)
+        book.engine.dispose()
+        done.update(import_s=round(time.perf_counter() - t0, 1), run_day=str(ledger.invoices["issued_at"].max())[:10])
+        steps.write_text(json.dumps(done))
+    if "champion" not in done:
+        champion = ensure_champion(simulate(SimulationConfig(customers=1_500, months=12, seed=seed)),
+                                   f"sqlite:///{folder}/mlflow.db", TrainConfig(n_estimators=40, max_depth=3))
+        done["champion"] = champion["uri"]
+        steps.write_text(json.dumps(done))
+    if "dunning_run_s" not in done:
+        app = _app(folder, str(done["champion"]))
+        dunning = app.test_client()
+        dunning.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {get_ring(app).create('dunning', 'bench').token}"
+        t0 = time.perf_counter()
+        run = dunning.post("/v1/dunning/runs", json={"date": done["run_day"]})
+        assert run.status_code in (200, 201), run.get_data(as_text=True)[:500]
+        done.update(dunning_run_s=round(time.perf_counter() - t0, 1), run_decisions=run.get_json()["invoices"],
+                    run_tasks=run.get_json()["tasks"])
+        app.extensions["kredo.runtime"].stop()
+        steps.write_text(json.dumps(done))
+    return done
+
+
+def _app(folder: Path, model_uri: str):  # noqa: ANN202 - a Flask app
+    from serving import create_app
+
+    return create_app({"AUDIT_URL": f"sqlite:///{folder}/audit.db", "LEDGER_URL": f"sqlite:///{folder}/ledger.db",
+                       "REDIS_URL": None, "MLFLOW_TRACKING_URI": f"sqlite:///{folder}/mlflow.db",
+                       "MODEL_URI": model_uri, "RELOAD_INTERVAL_S": 0, "SECRET_KEY": "bench-pages"})
+
+
+def _signed_in(app, role: str):  # noqa: ANN001, ANN202 - a Flask test client
+    from serving.access import get_ring
+    from tests.support.pages import sign_in
+
+    client = app.test_client()
+    sign_in(client, get_ring(app).create(role, f"bench-{role}").token)
+    return client
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--customers", type=int, default=20_000)
+    p.add_argument("--months", type=int, default=28)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--requests", type=int, default=100, help="requests per page")
+    p.add_argument("--rebuild", action="store_true", help="build the cached book again")
+    args = p.parse_args()
+    import sqlalchemy as sa
+
+    folder = ROOT / "var" / "bench-pages" / f"c{args.customers}-m{args.months}-s{args.seed}"
+    if args.rebuild:
+        shutil.rmtree(folder, ignore_errors=True)
+    built = build(folder, args.customers, args.months, args.seed)
+    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"kredo-bench-pages-{os.getpid()}"
+    shutil.copytree(folder, work)  # the pages write sessions' keys into the ledger: keep the cache clean
+    t0 = time.perf_counter()
+    app = _app(work, str(built["champion"]))
+    built = {**built, "app_start_s": round(time.perf_counter() - t0, 1)}
+    engine = app.extensions["kredo.runtime"].book.engine
+    with engine.connect() as conn:
+        customers = conn.execute(sa.text("select id from customers")).scalars().all()
+        invoices = conn.execute(sa.text("select count(*) from invoices")).scalar()
+        tasks = conn.execute(sa.text("select id, owner from tasks where status = 'open'")).all()
+        decisions = conn.execute(sa.text("select decision_id from decisions")).scalars().all()
+    rng = np.random.default_rng(args.seed)
+    pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
+    people = {role: _signed_in(app, role) for role in ("credit_manager", "collector", "auditor")}
+    pages = {
+        "dashboard": ("credit_manager", lambda: "/dashboard"),
+        "dashboard_entity": ("credit_manager", lambda: "/dashboard?entity=-"),
+        "dashboard_rows": ("credit_manager", lambda: "/dashboard/rows?bucket=90_plus"),
+        "report_api_json": ("credit_manager", lambda: "/v1/reports/receivables"),
+        "worklist": ("collector", lambda: "/worklist"),
+        "worklist_task": ("collector", lambda: (lambda t: f"/worklist?owner={t[1]}&task={t[0]}")(pick(tasks))),
+        "customer": ("collector", lambda: f"/customers/{pick(customers)}"),
+        "decision_search": ("auditor", lambda: f"/decisions?customer_id={pick(customers)}"),
+        "decision": ("auditor", lambda: f"/decisions/{pick(decisions)}"),
+    }
+    api = app.test_client()
+    from serving.access import get_ring
+
+    api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {get_ring(app).create('credit_manager', 'bench-api').token}"
+    t0 = time.perf_counter()
+    assert people["credit_manager"].get("/dashboard").status_code == 200
+    figures: dict[str, object] = {"customers": len(customers), "invoices": invoices, "open_tasks": len(tasks),
+                                  "decisions": len(decisions), "requests_per_page": args.requests, **built,
+                                  "dashboard_cold_ms": round((time.perf_counter() - t0) * 1e3, 1)}
+    for name, (role, url) in pages.items():
+        client = api if name.endswith("_json") else people[role]
+        times = []
+        for _ in range(args.requests):
+            target = url()
+            t0 = time.perf_counter()
+            answer = client.get(target)
+            times.append((time.perf_counter() - t0) * 1e3)
+            assert answer.status_code == 200, (target, answer.status_code, answer.get_data(as_text=True)[:300])
+        figures[f"{name}_p50_ms"], figures[f"{name}_p99_ms"] = _percentiles(times)
+    figures["target_p99_ms"] = 300
+    figures["load_average"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    app.extensions["kredo.runtime"].stop()
+    shutil.rmtree(work, ignore_errors=True)
+    report("pages: server time per page", figures, args.json)
+
+
+if __name__ == "__main__":
+    main()
