@@ -27,10 +27,6 @@ wins over both.
 | ``RETRY_AFTER_S`` | ``KREDO_RETRY_AFTER_S`` | 2: the ``Retry-After`` of every 503 |
 | ``REDIS_TIMEOUT_S`` | ``KREDO_REDIS_TIMEOUT_S`` | 0.5: socket timeout of every Redis command |
 | ``STORE_CHECK_INTERVAL_S`` | ``KREDO_STORE_CHECK_INTERVAL_S`` | 1: how often each worker checks the Redis store's epoch and the store backlog |
-| ``SECRET_KEY`` | ``KREDO_SECRET_KEY`` | none: nobody can sign in to the pages (``kredo demo`` makes a random one per process); the same value in every worker, it signs the session cookie |
-| ``SESSION_COOKIE_SECURE`` | ``KREDO_COOKIE_SECURE`` | 0: set 1 when the pages are served over HTTPS (the session cookie then travels only over TLS) |
-| ``REPORT_MAX_AGE_S`` | ``KREDO_REPORT_MAX_AGE_S`` | 60: a worker computes the receivables report again (in the background) when the book changed and its kept one is this old (0: at every change) |
-| ``PAGES_SESSION_HOURS`` | ``KREDO_SESSION_HOURS`` | 10: a person signs in again after this many hours |
 | ``TEMPLATES_DIR`` | ``KREDO_TEMPLATES`` | the packaged ``rules/templates`` (checked and reloaded like the policy) |
 | ``OUTBOX_BATCH`` / ``OUTBOX_LEASE_S`` / ``OUTBOX_INTERVAL_S`` | ``KREDO_OUTBOX_*`` | 200 messages a claim / 300 s / 5 s between passes |
 | ``OUTBOX_MAX_ATTEMPTS`` / ``OUTBOX_BACKOFF_S`` | ``KREDO_OUTBOX_*`` | 8 deliveries, then dead (``failed``) / 60 s doubled per try |
@@ -40,6 +36,10 @@ wins over both.
 | ``PAYMENT_LINK`` / ``UNSUBSCRIBE_LINK`` | ``KREDO_PAYMENT_LINK`` / ``KREDO_UNSUBSCRIBE_LINK`` | URL patterns: ``{customer_id}``, ``{message_id}``, ``{amount_cents}``, ``{invoice_ids}`` |
 | ``DEFAULT_LANGUAGE`` | ``KREDO_DEFAULT_LANGUAGE`` | ``nl``: a customer without a language |
 | the channels' connectors | see ``serving/delivery/settings.py`` | none: a channel without settings stays queued |
+| ``SECRET_KEY`` | ``KREDO_SECRET_KEY`` | none: nobody can sign in to the pages (``kredo demo`` makes a random one per process); the same value in every worker, it signs the session cookie |
+| ``SESSION_COOKIE_SECURE`` | ``KREDO_COOKIE_SECURE`` | 0: set 1 when the pages are served over HTTPS (the session cookie then travels only over TLS) |
+| ``REPORT_MAX_AGE_S`` | ``KREDO_REPORT_MAX_AGE_S`` | 60: a worker computes the receivables report again (in the background) when the book changed and its kept one is this old (0: at every change) |
+| ``PAGES_SESSION_HOURS`` | ``KREDO_SESSION_HOURS`` | 10: a person signs in again after this many hours |
 | ``LOCK_TIMEOUT_S`` | ``KREDO_LOCK_TIMEOUT_S`` | 2: how long an audit or ledger statement waits for a database lock (SQLite's busy timeout, PostgreSQL's ``lock_timeout``) before the request answers 503 |
 """
 from __future__ import annotations
@@ -77,10 +77,6 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_TIMEOUT_S": 0.5,
     "STORE_CHECK_INTERVAL_S": 1.0,
     "LOCK_TIMEOUT_S": 2.0,
-    "SECRET_KEY": None,
-    "SESSION_COOKIE_SECURE": False,
-    "PAGES_SESSION_HOURS": 10.0,
-    "REPORT_MAX_AGE_S": 60.0,
     "TEMPLATES_DIR": None,
     "OUTBOX_BATCH": 200,
     "OUTBOX_LEASE_S": 300.0,
@@ -108,6 +104,10 @@ DEFAULTS: dict[str, Any] = {
     "LETTER_WEBHOOK_URL": None,
     "LETTER_DIR": None,
     "WEBHOOK_TIMEOUT_S": 5.0,
+    "SECRET_KEY": None,
+    "SESSION_COOKIE_SECURE": False,
+    "PAGES_SESSION_HOURS": 10.0,
+    "REPORT_MAX_AGE_S": 60.0,
 }
 
 ENVIRONMENT = {
@@ -132,10 +132,6 @@ ENVIRONMENT = {
     "REDIS_TIMEOUT_S": "KREDO_REDIS_TIMEOUT_S",
     "STORE_CHECK_INTERVAL_S": "KREDO_STORE_CHECK_INTERVAL_S",
     "LOCK_TIMEOUT_S": "KREDO_LOCK_TIMEOUT_S",
-    "SECRET_KEY": "KREDO_SECRET_KEY",
-    "SESSION_COOKIE_SECURE": "KREDO_COOKIE_SECURE",
-    "PAGES_SESSION_HOURS": "KREDO_SESSION_HOURS",
-    "REPORT_MAX_AGE_S": "KREDO_REPORT_MAX_AGE_S",
     **{key: f"KREDO_{key}" for key in (
         "OUTBOX_BATCH", "OUTBOX_THREADS", "OUTBOX_IN_SERVICE", "OUTBOX_LEASE_S", "OUTBOX_INTERVAL_S", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_BACKOFF_S",
         "COMPANY_NAME", "COMPANY_ADDRESS", "COMPANY_IBAN", "COMPANY_PHONE", "PAYMENT_LINK", "UNSUBSCRIBE_LINK",
@@ -143,16 +139,20 @@ ENVIRONMENT = {
         "MAIL_FROM", "SMS_WEBHOOK_URL", "WHATSAPP_WEBHOOK_URL", "LETTER_WEBHOOK_URL", "LETTER_DIR",
         "WEBHOOK_TIMEOUT_S")},
     "TEMPLATES_DIR": "KREDO_TEMPLATES",
+    "SECRET_KEY": "KREDO_SECRET_KEY",
+    "SESSION_COOKIE_SECURE": "KREDO_COOKIE_SECURE",
+    "PAGES_SESSION_HOURS": "KREDO_SESSION_HOURS",
+    "REPORT_MAX_AGE_S": "KREDO_REPORT_MAX_AGE_S",
 }
 
 _PARSE = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float, "DATE_HORIZON_DAYS": int,
             "RETRY_AFTER_S": int, "REDIS_TIMEOUT_S": float, "STORE_CHECK_INTERVAL_S": float,
             "LOCK_TIMEOUT_S": float, "KEYS_REFRESH_S": float, "AUDIT_RETENTION_DAYS": int,
-            "SESSION_COOKIE_SECURE": lambda v: v.strip().lower() in ("1", "true", "yes"), "PAGES_SESSION_HOURS": float,
-            "REPORT_MAX_AGE_S": float,
             "OUTBOX_BATCH": int, "OUTBOX_LEASE_S": float, "OUTBOX_INTERVAL_S": float, "OUTBOX_MAX_ATTEMPTS": int, "OUTBOX_THREADS": int,
             "OUTBOX_IN_SERVICE": lambda v: v.strip().lower() in ("1", "true", "yes"),
-            "OUTBOX_BACKOFF_S": float, "SMTP_PORT": int, "SMTP_TIMEOUT_S": float, "WEBHOOK_TIMEOUT_S": float}
+            "OUTBOX_BACKOFF_S": float, "SMTP_PORT": int, "SMTP_TIMEOUT_S": float, "WEBHOOK_TIMEOUT_S": float,
+            "SESSION_COOKIE_SECURE": lambda v: v.strip().lower() in ("1", "true", "yes"), "PAGES_SESSION_HOURS": float,
+            "REPORT_MAX_AGE_S": float}
 
 
 def load(overrides: Mapping[str, Any] | None = None,

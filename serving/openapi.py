@@ -61,6 +61,11 @@ OPERATIONS: list[tuple[str, str, str, Body, dict[int, type[BaseModel] | None]]] 
     ("/v1/dunning/runs", "post", "Run the day's dunning: every open invoice decided, one consolidated message per "
      "customer and channel queued in the outbox, tasks for people (201; 200 when the day had been run, or dry)",
      s.DunningRunRequest, {200: s.DunningRunReport, 201: s.DunningRunReport}),
+    ("/v1/messages", "get", "The outbox: messages by customer, invoice, channel and status, each with its invoices "
+     "and its history (every try, hold, retry and status with the receiver's answer); cursor pages", None,
+     {200: s.MessagePage}),
+    ("/v1/messages/{message_id}", "get", "One outbox message, its invoices and its history", None,
+     {200: s.MessageOut}),
     ("/v1/reports/receivables", "get", "The receivables on the book's date (entity: a legal entity, '-' for none, "
      "absent for all): ageing, DSO (countback) and its 12-month trend, ADD, CEI, at-risk rate, disputes by type "
      "and age, per account manager and collector, largest exposures, customers getting worse", None,
@@ -68,11 +73,6 @@ OPERATIONS: list[tuple[str, str, str, Body, dict[int, type[BaseModel] | None]]] 
     ("/v1/reports/receivables/rows", "get", "The open invoices behind a figure of the receivables report "
      "(entity, bucket, manager, collector, dispute_type, dispute_age, customer, overdue), largest first", None,
      {200: s.ReceivableRows}),
-    ("/v1/messages", "get", "The outbox: messages by customer, invoice, channel and status, each with its invoices "
-     "and its history (every try, hold, retry and status with the receiver's answer); cursor pages", None,
-     {200: s.MessagePage}),
-    ("/v1/messages/{message_id}", "get", "One outbox message, its invoices and its history", None,
-     {200: s.MessageOut}),
     ("/v1/admin/reload", "post", "Reload model and policy now; a broken one is refused", None, {200: None}),
     ("/healthz", "get", "Liveness: the process answers", None, {200: None}),
     ("/readyz", "get", "Readiness: model, policy and stores loaded", None, {200: None}),
@@ -100,6 +100,12 @@ QUERY: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
                            "status": {"type": "string", "enum": ["open", "done"]},
                            "cursor": {"type": "string", "pattern": r"^[0-9]{1,15}\.[A-Za-z0-9_.:@/+-]{1,200}$"},
                            "limit": {"type": "integer", "minimum": 1, "maximum": 500}},
+    ("/v1/messages", "get"): {"customer": {"type": "string", "minLength": 1, "maxLength": 128},
+                              "invoice": {"type": "string", "minLength": 1, "maxLength": 128},
+                              "channel": {"type": "string", "enum": list(CHANNELS)},
+                              "status": {"type": "string", "enum": list(STATUSES)},
+                              "cursor": {"type": "string", "pattern": r"^[A-Za-z0-9_.:@/+-]{1,200}$"},
+                              "limit": {"type": "integer", "minimum": 1, "maximum": 500}},
     ("/v1/forecast", "get"): {"entity": {"type": "string", "maxLength": 128}, "at": {"type": "string",
                                                                                      "format": "date"}},
     ("/v1/customers/{customer_id}", "get"): {"at": _TIME},
@@ -110,12 +116,6 @@ QUERY: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "dispute_type": {"type": "string", "maxLength": 128}, "customer": {"type": "string", "maxLength": 128},
         "dispute_age": {"type": "string", "enum": [name for name, _ in DISPUTE_AGES]},
         "overdue": {"type": "string", "enum": ["0", "1"]}},
-    ("/v1/messages", "get"): {"customer": {"type": "string", "minLength": 1, "maxLength": 128},
-                              "invoice": {"type": "string", "minLength": 1, "maxLength": 128},
-                              "channel": {"type": "string", "enum": list(CHANNELS)},
-                              "status": {"type": "string", "enum": list(STATUSES)},
-                              "cursor": {"type": "string", "pattern": r"^[A-Za-z0-9_.:@/+-]{1,200}$"},
-                              "limit": {"type": "integer", "minimum": 1, "maximum": 500}},
     ("/v1/customers/{customer_id}/invoices", "get"): {
         "status": {"type": "string", "enum": ["open", "overdue", "disputed", "paid", "written_off"]}},
 }

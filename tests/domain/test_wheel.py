@@ -89,24 +89,6 @@ def test_the_image_builds_its_wheel_from_every_package() -> None:
     assert packages <= copied, sorted(packages - copied)
 
 
-def test_the_installed_package_serves_its_pages_in_dutch(installed: Path, tmp_path: Path,
-                                                         champion: dict[str, str]) -> None:
-    """Templates, the stylesheet, the vendored htmx and the compiled Dutch catalog travel in the wheel."""
-    script = textwrap.dedent(f"""
-        import json, serving
-        from serving import create_app
-        app = create_app({{"AUDIT_URL": "sqlite:///{tmp_path}/audit.db", "LEDGER_URL": "sqlite:///{tmp_path}/ledger.db",
-                          "MLFLOW_TRACKING_URI": {champion['tracking']!r}, "MODEL_URI": {champion['uri']!r},
-                          "RELOAD_INTERVAL_S": 0, "SECRET_KEY": "wheel"}})
-        client = app.test_client()
-        login = client.get("/login", headers={{"Accept-Language": "nl"}})
-        sizes = {{name: len(client.get(f"/static/{{name}}").data) for name in ("htmx.min.js", "kredo.css")}}
-        print(json.dumps({{"status": login.status_code, "dutch": "Aanmelden" in login.text, **sizes}}))
-    """)
-    result = _run(installed, tmp_path, "-c", script)
-    assert result.returncode == 0, result.stderr[-3000:]
-    answer = json.loads(result.stdout.strip().splitlines()[-1])
-    assert answer["status"] == 200 and answer["dutch"] and answer["htmx.min.js"] > 40_000 and answer["kredo.css"]
 def test_the_installed_package_checks_its_templates_and_embeds_its_font(installed: Path, tmp_path: Path) -> None:
     """The templates (``rules/templates/*/*.j2``) and the letter font ship in the wheel: the check passes on
     the installed set and a 14-day letter renders with the font from the package, nothing from the checkout."""
@@ -128,3 +110,23 @@ def test_the_installed_package_checks_its_templates_and_embeds_its_font(installe
     assert rendered.returncode == 0, rendered.stderr
     module, magic, embedded = rendered.stdout.split()
     assert module.startswith(str(installed)) and magic == "%PDF-" and embedded == "True"
+
+
+def test_the_installed_package_serves_its_pages_in_dutch(installed: Path, tmp_path: Path,
+                                                         champion: dict[str, str]) -> None:
+    """Templates, the stylesheet, the vendored htmx and the compiled Dutch catalog travel in the wheel."""
+    script = textwrap.dedent(f"""
+        import json, serving
+        from serving import create_app
+        app = create_app({{"AUDIT_URL": "sqlite:///{tmp_path}/audit.db", "LEDGER_URL": "sqlite:///{tmp_path}/ledger.db",
+                          "MLFLOW_TRACKING_URI": {champion['tracking']!r}, "MODEL_URI": {champion['uri']!r},
+                          "RELOAD_INTERVAL_S": 0, "SECRET_KEY": "wheel"}})
+        client = app.test_client()
+        login = client.get("/login", headers={{"Accept-Language": "nl"}})
+        sizes = {{name: len(client.get(f"/static/{{name}}").data) for name in ("htmx.min.js", "kredo.css")}}
+        print(json.dumps({{"status": login.status_code, "dutch": "Aanmelden" in login.text, **sizes}}))
+    """)
+    result = _run(installed, tmp_path, "-c", script)
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["status"] == 200 and answer["dutch"] and answer["htmx.min.js"] > 40_000 and answer["kredo.css"]
