@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from ledger import schema as t
 from ledger.events import US_PER_DAY, to_us
 from ledger.outbox import contact_id
-from tests.support.api import make_app, routed
-from tests.support.collections import counts, customer, event, issued, messages, post, postgres_database, rows
+from tests.support.api import app_on, make_app, routed
+from tests.support.collections import counts, customer, event, issued, messages, post, rows
 
 DAY = "2026-11-02"           # a Monday; the run decides at 06:00 UTC
 DUE = "2026-10-30T00:00:00"  # three days past due on DAY: a reminder in every segment's ladder
@@ -21,18 +21,8 @@ DUE = "2026-10-30T00:00:00"  # three days past due on DAY: a reminder in every s
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def app(request: pytest.FixtureRequest, champion: dict[str, str], tmp_path: Path) -> Iterator:
-    if request.param == "sqlite":
-        application = make_app(champion, tmp_path)
+    with app_on(request.param, request, champion, tmp_path) as application:
         yield application
-        application.extensions["kredo.runtime"].stop()
-        return
-    with postgres_database(request.getfixturevalue("postgres_url")) as url:
-        application = make_app(champion, tmp_path, LEDGER_URL=url, AUDIT_URL=url)
-        yield application
-        runtime = application.extensions["kredo.runtime"]
-        runtime.stop()
-        runtime.audit.close()
-        runtime.book.engine.dispose()
 
 
 @pytest.fixture()

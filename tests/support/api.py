@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from domain.vocabulary import ROLES
 from serving import create_app
 from serving.access import declaration_at, get_ring
+from tests.support.collections import postgres_database
 
 CHECKOUT = {"request_id": "ord-1", "customer": {"id": "C-1", "type": "business", "country": "NL"},
             "order": {"amount": 1250.0, "currency": "EUR", "payment_terms_days": 30}}
@@ -31,6 +35,24 @@ def make_app(champion: dict[str, str], tmp_path: Path, history: Path | None = No
               "POLICY_PATH": "rules/default.yaml", "RELOAD_INTERVAL_S": 0,
               "SECRET_KEY": "tests-only-session-secret", **overrides}
     return create_app(config)
+
+
+@contextmanager
+def app_on(dialect: str, request: pytest.FixtureRequest, champion: dict[str, str], tmp_path: Path) -> Iterator[Flask]:
+    """An app on a SQLite ledger and audit log of its own (``sqlite``), or on a fresh database of the session's
+    PostgreSQL server (``postgresql``: the ``postgres_url`` fixture), stopped and closed afterwards."""
+    if dialect == "sqlite":
+        application = make_app(champion, tmp_path)
+        yield application
+        application.extensions["kredo.runtime"].stop()
+        return
+    with postgres_database(request.getfixturevalue("postgres_url")) as url:
+        application = make_app(champion, tmp_path, LEDGER_URL=url, AUDIT_URL=url)
+        yield application
+        runtime = application.extensions["kredo.runtime"]
+        runtime.stop()
+        runtime.audit.close()
+        runtime.book.engine.dispose()
 
 
 def make_key(app: Flask, role: str, name: str | None = None) -> str:

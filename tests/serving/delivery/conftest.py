@@ -9,8 +9,7 @@ import pytest
 from serving.config import load
 from serving.delivery.sender import Sender
 from serving.delivery.settings import SMTP_PASSWORD, WEBHOOK_SECRET
-from tests.support.api import make_app
-from tests.support.collections import postgres_database
+from tests.support.api import app_on
 from tests.support.receivers import PASSWORD, SECRET, USER, Gateway, SmtpServer, gateway_server, smtp_server
 
 
@@ -18,18 +17,8 @@ from tests.support.receivers import PASSWORD, SECRET, USER, Gateway, SmtpServer,
 def app(request: pytest.FixtureRequest, champion: dict[str, str], tmp_path: Path) -> Iterator:
     """An app on a SQLite ledger of its own; ``postgresql`` (indirect parametrisation): on a fresh database of
     the session's PostgreSQL server, the outbox claimed ``FOR UPDATE SKIP LOCKED``."""
-    if getattr(request, "param", "sqlite") == "sqlite":
-        application = make_app(champion, tmp_path)
+    with app_on(getattr(request, "param", "sqlite"), request, champion, tmp_path) as application:
         yield application
-        application.extensions["kredo.runtime"].stop()
-        return
-    with postgres_database(request.getfixturevalue("postgres_url")) as url:
-        application = make_app(champion, tmp_path, LEDGER_URL=url, AUDIT_URL=url)
-        yield application
-        runtime = application.extensions["kredo.runtime"]
-        runtime.stop()
-        runtime.audit.close()
-        runtime.book.engine.dispose()
 
 
 @pytest.fixture()
