@@ -126,6 +126,17 @@ def signed_in(browser, site: Site, people: dict[str, str]) -> Iterator[Callable]
         context.close()
 
 
+@contextmanager
+def signed_in_to(browser, site: dict) -> Iterator[Callable]:  # noqa: ANN001
+    """For a module's own site (``{"url", "app"}``): ``open_as(role)``, a page signed in with a fresh key of
+    ``role``; the contexts close afterwards."""
+    contexts: list = []
+    yield lambda role: open_page(browser, site["url"], get_ring(site["app"]).create(role, f"{role} person").token,
+                                 contexts)
+    for context in contexts:
+        context.close()
+
+
 def open_page(browser, url: str, key: str | None, contexts: list, locale: str = "en-GB"):  # noqa: ANN001, ANN201
     """A page of a fresh offline browser context on the site at ``url``, signed in with ``key`` through the
     login form (``None``: nobody); the context is added to ``contexts`` for the caller to close."""

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from tests.pages.conftest import ENTITY
-from tests.support.pages import shot
+from tests.support.pages import cells, shot
 
 FIGURES = ("outstanding", "overdue", "dso", "add", "cei", "at_risk_rate")
 
@@ -18,10 +18,6 @@ def _value(report: dict, name: str) -> float | None:
     value = report[name]
     return value["amount"] if isinstance(value, dict) else value
 
-
-def _cells(page, table: str, key: str) -> list[str]:  # noqa: ANN001 - a Playwright Page
-    return page.locator(f"[data-table={table}] td[data-key={key}]").evaluate_all(
-        "cells => cells.map(c => c.dataset.value)")
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +38,13 @@ def test_the_dashboard_shows_the_apis_figures(signed_in, site, api_report) -> No
         shown = page.locator(f"[data-figure={name}]").get_attribute("data-value")
         assert shown is not None and float(shown) == pytest.approx(_value(report, name)), (name, shown, report[name])
     assert page.locator("[data-figure=outstanding] .value").inner_text() == f"€{report['outstanding']['amount']:,.2f}"
-    assert [float(v) for v in _cells(page, "ageing", "amount")] == [report["ageing"][b]["amount"] for b in
+    assert [float(v) for v in cells(page, "ageing", "amount")] == [report["ageing"][b]["amount"] for b in
                                                                    ("current", "1_30", "31_60", "61_90", "90_plus")]
-    assert [float(v) for v in _cells(page, "dso_trend", "dso")] == [p["dso"] for p in report["trend"]]
+    assert [float(v) for v in cells(page, "dso_trend", "dso")] == [p["dso"] for p in report["trend"]]
     assert len(report["trend"]) == 12 and report["dso"] == report["trend"][-1]["dso"]
-    assert _cells(page, "largest", "customer_id") == [e["customer_id"] for e in report["largest_exposures"]]
-    assert _cells(page, "worsened", "customer_id") == [w["customer_id"] for w in report["worsened"]]
-    assert [float(v) for v in _cells(page, "collectors", "open")] == [c["open"]["amount"] for c in report["collectors"]]
+    assert cells(page, "largest", "customer_id") == [e["customer_id"] for e in report["largest_exposures"]]
+    assert cells(page, "worsened", "customer_id") == [w["customer_id"] for w in report["worsened"]]
+    assert [float(v) for v in cells(page, "collectors", "open")] == [c["open"]["amount"] for c in report["collectors"]]
     assert report["collectors"] and report["disputes"]  # the dunning run left tasks, the ledger open disputes
     assert report["outstanding"]["amount"] == pytest.approx(sum(b["amount"] for b in report["ageing"].values()))
     assert page.problems == []
@@ -61,7 +57,7 @@ def test_each_figure_opens_the_rows_behind_it(signed_in, site, api_report) -> No
     page.wait_for_url("**/dashboard/rows?bucket=90_plus")
     shot(page, "dashboard-rows-90plus")
     rows = site.api("credit_manager").get("/v1/reports/receivables/rows?bucket=90_plus").get_json()["rows"]
-    assert _cells(page, "rows", "invoice_id") == [r["invoice_id"] for r in rows]
+    assert cells(page, "rows", "invoice_id") == [r["invoice_id"] for r in rows]
     assert float(page.locator("[data-total]").get_attribute("data-total")) == pytest.approx(
         api_report["ageing"]["90_plus"]["amount"])
     assert len(rows) == api_report["ageing"]["90_plus"]["items"] == int(page.locator("[data-total]")

@@ -12,9 +12,9 @@ from engine.bandits.context import Context
 from engine.bandits.offline import evaluate_on_ledger
 from engine.bandits.report import experiment_report
 from ledger.tables import save_ledger
-from tests.pages.conftest import open_page, serve
+from tests.pages.conftest import serve, signed_in_to
 from tests.support.api import make_app
-from tests.support.pages import shot
+from tests.support.pages import cells, shot
 
 SEGMENTS = ("high", "medium", "low")
 
@@ -42,17 +42,9 @@ def bandit_site(champion, small_ledger, small_ledger_db, tmp_path_factory):  # n
 
 @pytest.fixture()
 def as_role(browser, bandit_site):  # noqa: ANN001, ANN201
-    from serving.access import get_ring
+    with signed_in_to(browser, bandit_site) as open_as:
+        yield open_as
 
-    contexts = []
-    yield lambda role: open_page(browser, bandit_site["url"],
-                                 get_ring(bandit_site["app"]).create(role, f"{role} person").token, contexts)
-    for context in contexts:
-        context.close()
-
-
-def _cells(page, table: str, key: str) -> list[str]:  # noqa: ANN001 - a Playwright Page
-    return page.locator(f"[data-table={table}] td[data-key={key}]").evaluate_all("cs => cs.map(c => c.dataset.value)")
 
 
 def test_the_arms_and_the_uplift_are_the_live_states(as_role, bandit_site) -> None:  # noqa: ANN001
@@ -63,15 +55,15 @@ def test_the_arms_and_the_uplift_are_the_live_states(as_role, bandit_site) -> No
     bandit = bandit_site["app"].extensions["kredo.runtime"].bandit
     report = experiment_report(bandit.experiment, bandit.attribution, SEGMENTS)
     assert len(report.contexts) == 6 and sum(c.pulls for c in report.contexts) == 540  # the bandit group's
-    shown = [int(v) for v in _cells(page, "arms", "pulls")]
+    shown = [int(v) for v in cells(page, "arms", "pulls")]
     assert sum(shown) == 540
     assert [a.pulls for c in report.contexts for a in c.arms if a.pulls or a.allocation >= 0.01] == shown
-    rates = [float(v) for v in _cells(page, "arms", "rate") if v]
+    rates = [float(v) for v in cells(page, "arms", "rate") if v]
     assert all(0 <= r <= 1 for r in rates)
     uplift = page.locator("[data-figure=uplift]")
     assert float(uplift.get_attribute("data-value")) == pytest.approx(report.uplift.value)
     assert float(uplift.get_attribute("data-low")) < report.uplift.value < float(uplift.get_attribute("data-high"))
-    assert [float(v) for v in _cells(page, "groups", "reminders")] == [540.0, 60.0]
+    assert [float(v) for v in cells(page, "groups", "reminders")] == [540.0, 60.0]
     assert page.problems == []
 
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.pages.conftest import open_page, serve
+from tests.pages.conftest import serve, signed_in_to
 from tests.support.api import make_app
 from tests.support.pages import shot
 from training import catalog, registry
@@ -30,13 +30,8 @@ def registry_site(champion, small_ledger, small_ledger_db, tmp_path_factory):  #
 
 @pytest.fixture()
 def as_role(browser, registry_site):  # noqa: ANN001, ANN201
-    from serving.access import get_ring
-
-    contexts = []
-    yield lambda role: open_page(browser, registry_site["url"],
-                                 get_ring(registry_site["app"]).create(role, f"{role} person").token, contexts)
-    for context in contexts:
-        context.close()
+    with signed_in_to(browser, registry_site) as open_as:
+        yield open_as
 
 
 def _shown(page, alias: str, figure: str) -> float | None:  # noqa: ANN001 - a Playwright Page

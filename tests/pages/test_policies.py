@@ -8,9 +8,9 @@ import pytest
 from engine.rules import RuleEngine
 from engine.rules.check import check_policy, load_policy, run_case
 from ledger.tables import save_ledger
-from tests.pages.conftest import open_page, serve
+from tests.pages.conftest import serve, signed_in_to
 from tests.support.api import make_app
-from tests.support.pages import shot
+from tests.support.pages import cells, shot
 from training.backtest import backtest, model_scorer
 
 LIVE = "rules/default.yaml"
@@ -36,17 +36,9 @@ def policy_site(champion, small_ledger, small_ledger_db, tmp_path_factory):  # n
 
 @pytest.fixture()
 def as_role(browser, policy_site):  # noqa: ANN001, ANN201
-    from serving.access import get_ring
+    with signed_in_to(browser, policy_site) as open_as:
+        yield open_as
 
-    contexts = []
-    yield lambda role: open_page(browser, policy_site["url"],
-                                 get_ring(policy_site["app"]).create(role, f"{role} person").token, contexts)
-    for context in contexts:
-        context.close()
-
-
-def _cells(page, table: str, key: str) -> list[str]:  # noqa: ANN001 - a Playwright Page
-    return page.locator(f"[data-table={table}] td[data-key={key}]").evaluate_all("cs => cs.map(c => c.dataset.value)")
 
 
 def test_the_live_policy_its_versions_and_its_test_cases(as_role) -> None:  # noqa: ANN001
@@ -55,12 +47,12 @@ def test_the_live_policy_its_versions_and_its_test_cases(as_role) -> None:  # no
     page.wait_for_url("**/policies")
     shot(page, "policies-auditor")
     live = load_policy(LIVE)
-    assert _cells(page, "versions", "name") == ["live", "stricter"]
-    assert _cells(page, "versions", "version") == [live.version, "2026.12-draft"]
-    assert _cells(page, "rules_risk_segments", "id") == [r.id for r in live.tables["risk_segments"].rows]
+    assert cells(page, "versions", "name") == ["live", "stricter"]
+    assert cells(page, "versions", "version") == [live.version, "2026.12-draft"]
+    assert cells(page, "rules_risk_segments", "id") == [r.id for r in live.tables["risk_segments"].rows]
     engine = RuleEngine(live)
     results = {case["name"]: not run_case(engine, case)[0] for case in live.cases}
-    shown = dict(zip(_cells(page, "cases", "case"), _cells(page, "cases", "passed")))
+    shown = dict(zip(cells(page, "cases", "case"), cells(page, "cases", "passed")))
     assert set(shown) == set(results) and all(v == "True" for v in shown.values()) and all(results.values())
     assert check_policy(LIVE).ok
     assert page.problems == []
@@ -84,10 +76,10 @@ def test_a_diff_and_a_backtest_of_the_draft(as_role, policy_site, champion) -> N
     expected = backtest(policy_site["ledger"], load_policy(policy_site["work"] / "versions" / "stricter.yaml"),
                         load_policy(LIVE), scorer=model_scorer(model), sample=2_000)
     changed = expected.decisions.groupby(["outcome_baseline", "outcome_new"]).size()
-    assert [int(v) for v in _cells(page, "changes", "decisions")] == changed.tolist()
+    assert [int(v) for v in cells(page, "changes", "decisions")] == changed.tolist()
     moved = int((expected.decisions["outcome_new"] != expected.decisions["outcome_baseline"]).sum())
     assert moved > 0  # a stricter review rule changes decisions
-    assert len(_cells(page, "customers", "customer_id")) == min(50, len(expected.changed_customers))
+    assert len(cells(page, "customers", "customer_id")) == min(50, len(expected.changed_customers))
     assert page.problems == []
 
 

@@ -33,3 +33,9 @@ def shot(page, name: str) -> Path:  # noqa: ANN001 - a Playwright Page
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def cells(page, table: str, key: str) -> list[str]:  # noqa: ANN001 - a Playwright Page
+    """The ``data-value`` of each cell of column ``key`` in the table marked ``data-table=table``."""
+    return page.locator(f"[data-table={table}] td[data-key={key}]").evaluate_all(
+        "cells => cells.map(c => c.dataset.value)")
