@@ -166,10 +166,16 @@ def insert_new(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str,
     for part in range(0, len(wanted), 500):
         known |= set(conn.execute(sa.select(key).where(key.in_(wanted[part:part + 500]))).scalars())
     new = [r for r in rows if r[key.name] not in known]
-    if new:
-        dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-        conn.execute(dialect.insert(table).on_conflict_do_nothing(), new)
+    insert_or_skip(conn, table, new)
     return {r[key.name] for r in new}
+
+
+def insert_or_skip(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert the rows, skipping any whose key is there already (``ON CONFLICT DO NOTHING``): for a writer
+    that need not know which were new (the dunning run's decision index), no look-up first."""
+    if rows:
+        dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+        conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
 
 
 def open_ledger(url: str, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:

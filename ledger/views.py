@@ -195,8 +195,10 @@ def _plans(conn: sa.Connection, customer_ids: Keys) -> dict[str, PlanRecord]:
         instalments.setdefault(row["plan_id"], []).append(row)
     planned = sa.select(pi.invoice_id).where(pi.plan_id.in_(active))
     paid = _paid(conn, planned)
-    still_open = set(conn.execute(sa.select(t.invoices.c.id).where(t.invoices.c.id.in_(planned),
-                                                                  t.invoices.c.status == "open")).scalars())
+    # (the status is filtered here, not in SQL: SQLite would then lead the plan through every open invoice,
+    # 33 ms a partition at 100,000 open invoices, 0.3 s at a million)
+    still_open = {i for i, status in conn.execute(sa.select(t.invoices.c.id, t.invoices.c.status)
+                                                  .where(t.invoices.c.id.in_(planned))) if status == "open"}
     out: dict[str, PlanRecord] = {}
     for plan_id, row in plans.items():
         invoice_ids = tuple(covered.get(plan_id, ()))

@@ -53,22 +53,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from domain.contract import NextActionByInvoice, NextActionRequest, Task
+from domain.contract import DunningCustomer, NextActionAnswer, NextActionByInvoice, NextActionRequest, Task
 from domain.errors import InvalidInput
 from engine.consolidation import Bundle, Decided, consolidate
 from engine.decisions import Decision, decide_next_actions
+from engine.rules import CreditPolicy
 from engine.ports import FeatureStore, Served
 from features.online import MemoryStore
 from ledger import runs
 from ledger import schema as t
 from ledger.book import Book, cents
 from ledger.collections import open_tasks, settle_plans, settle_promises
-from ledger.database import insert_new
+from ledger.database import insert_or_skip
 from ledger.outbox import Item, Message, queue
 from ledger.tasks import decision_task_row, open_tasks_of
-from ledger.views import invoice_views
+from ledger.views import InvoiceView, invoice_views
 from serving.audit import AuditLog, Prepared
-from serving.dunning_view import from_ledger, micros
+from serving.dunning_view import customer_of, from_ledger, micros
 from serving.heap import settle
 from serving.records import decision_entry, decision_id_for
 from serving.workflow import DayState, day_state
@@ -203,12 +204,7 @@ def decide_partition(ctx: Deciding, day: date, part: Partition, received: dateti
         clock.lap("read")
         store = ctx.store if ctx.store is not None else _folded(conn, part)
         clock.lap("fold")
-    requests, skipped = [], []
-    for view in views:
-        try:
-            requests.append(from_ledger(view, request_id(day, view.invoice["id"]), now, policy))
-        except InvalidInput:  # a customer without master data is not dunned (next-action says so, too)
-            skipped.append(view.invoice["id"])
+    requests, skipped = _requests(views, day, now, policy)
     clock.lap("requests")
     decisions = decide_next_actions(requests, store=store, served=ctx.served)
     clock.lap("decide")
@@ -216,18 +212,40 @@ def decide_partition(ctx: Deciding, day: date, part: Partition, received: dateti
     clock.lap("tasks")
     state = day_state(views, policy, now_us, received_us)
     clock.lap("state")
-    entries, decided = [], []
+    entries, decided, run = [], [], runs.run_id(day.isoformat())
     for request, decision in zip(requests, decisions):
         body = NextActionByInvoice.model_construct(request_id=request.request_id, invoice_id=request.invoice.id,
                                                    now=now)
         latency = round(sum(v for k, v in decision.record.timings.items() if not k.endswith("cpu_ms")), 3)
         entry, _ = decision_entry(body, decision, decision_id_for(request.request_id), latency, received, now,
                                   decided_on=request)
-        entry.payload["run"] = runs.run_id(day.isoformat())
-        decided.append(decided_from(entry.payload))
+        entry.payload["run"] = run
+        decided.append(decided_of(request, decision.answer, entry.decision_id))
         entries.append(Prepared.of(entry))
     clock.lap("records")
     return PartitionResult(entries, decided, skipped, state, clock.cpu, time.perf_counter() - t0)
+
+
+def _requests(views: list[InvoiceView], day: date, now: datetime,
+              policy: CreditPolicy) -> tuple[list[NextActionRequest], list[str]]:
+    """The partition's next-action requests (``from_ledger``, each customer built once for all its invoices)
+    and the invoices skipped: a customer without master data is not dunned (next-action says so, too)."""
+    requests, skipped = [], []
+    customers: dict[str, DunningCustomer | None] = {}
+    now_us = micros(now)
+    for view in views:
+        customer_id = view.customer["id"]
+        if customer_id not in customers:
+            try:
+                customers[customer_id] = customer_of(view, now_us, policy)
+            except InvalidInput:
+                customers[customer_id] = None
+        customer = customers[customer_id]
+        if customer is None:
+            skipped.append(view.invoice["id"])
+            continue
+        requests.append(from_ledger(view, request_id(day, view.invoice["id"]), now, policy, customer=customer))
+    return requests, skipped
 
 
 def _name_tasks(engine: Engine, requests: list[NextActionRequest], decisions: list[Decision], now_us: int) -> None:
@@ -294,6 +312,18 @@ def _folded(conn: sa.Connection, part: Partition) -> MemoryStore:
     store = MemoryStore()
     store.apply_booked(Book.booked_events(conn, part.first, part.last))
     return store
+
+
+def decided_of(request: NextActionRequest, answer: NextActionAnswer, decision_id: str) -> Decided:
+    """A decision just taken as the day consolidates it: ``decided_from`` its recorded payload gives the same
+    (a test holds them equal), without reading back the JSON the record was just written as."""
+    invoice = request.invoice
+    return Decided(invoice_id=invoice.id, customer_id=request.customer.id, decision_id=decision_id,
+                   request_id=request.request_id, action=answer.action, step=answer.step, segment=answer.segment,
+                   channel=answer.channel, send_at=answer.send_at, tone=answer.tone, assignee=answer.assignee,
+                   task=answer.task, amount=float(invoice.amount), collection_costs=answer.collection_costs,
+                   days_past_due=(request.now.date() - invoice.due_date).days,
+                   reasons=tuple(r.text for r in answer.reasons[:6]))
 
 
 def decided_from(payload: Mapping[str, Any]) -> Decided:
@@ -429,7 +459,7 @@ def _write(engine: Engine, day: date, decided: list[Decided], result: PartitionR
     bundles, state = consolidate(decided), result.state
     rid = runs.run_id(day.isoformat())
     with engine.begin() as conn:
-        insert_new(conn, t.decisions, [
+        insert_or_skip(conn, t.decisions, [
             {"decision_id": d.decision_id, "request_id": d.request_id, "kind": "next_action",
              "customer_id": d.customer_id, "invoice_id": d.invoice_id, "outcome": d.action, "at_us": now_us,
              "received_us": wall_us, "summary": _summary(d)} for d in decided])

@@ -115,10 +115,14 @@ def _plan(view: InvoiceView, today: int, policy: CreditPolicy) -> PaymentPlan | 
                                        else _date(standing.missed_since_day))
 
 
-def from_ledger(view: InvoiceView, request_id: str, now: datetime, policy: CreditPolicy) -> NextActionRequest:
-    """The full next-action request for an invoice the ledger keeps."""
+def from_ledger(view: InvoiceView, request_id: str, now: datetime, policy: CreditPolicy,
+                customer: DunningCustomer | None = None) -> NextActionRequest:
+    """The full next-action request for an invoice the ledger keeps; ``customer``: its customer as
+    ``customer_of`` made it for another invoice of the same view set (the dunning run builds a customer once,
+    not once per invoice: the engine reads a request's customer and never changes it)."""
     now_us = micros(now)
-    return NextActionRequest.model_construct(request_id=request_id, now=now, customer=customer_of(view, now_us, policy),
+    return NextActionRequest.model_construct(request_id=request_id, now=now,
+                                             customer=customer or customer_of(view, now_us, policy),
                                              invoice=invoice_of(view, now_us, policy))
 
 

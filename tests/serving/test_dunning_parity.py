@@ -17,7 +17,10 @@ import sqlalchemy as sa
 from ledger import schema as t
 from ledger.database import open_ledger
 from serving.audit import AuditLog
-from serving.dunning_run import Deciding, RunSpec, decide_partition, partitions, run_day, run_moment
+from ledger.views import invoice_views
+from serving.dunning_run import (Deciding, RunSpec, _requests, decide_partition, decided_from, partitions, request_id,
+                                  run_day, run_moment)
+from serving.dunning_view import from_ledger
 from tests.support.api import make_app, routed
 from tests.support.collections import rows
 
@@ -90,3 +93,29 @@ def _record(audit: AuditLog):  # noqa: ANN202
     with audit.engine.connect() as conn:
         ids = dict(conn.execute(sa.text("SELECT seq, decision_id FROM audit_records")).all())
     return lambda seq: audit.get(ids[seq])
+
+
+def test_the_partitions_shortcuts_give_what_the_one_builders_give(champion, small_ledger_db, tmp_path: Path) -> None:
+    """The run builds each customer once (``_requests``) and its ``Decided`` from the answer (``decided_of``):
+    the same requests as ``from_ledger`` per invoice and the same decisions as read back from the records."""
+    app = make_app(champion, tmp_path, history=small_ledger_db)
+    runtime = app.extensions["kredo.runtime"]
+    ctx = Deciding(runtime.book.engine, runtime.audit, runtime.snapshot(), runtime.store)
+    policy, now, i = ctx.served.rules.policy, run_moment(DAY), t.invoices.c
+    parts = partitions(runtime.book.engine, size=400)
+    checked = tasks = 0
+    for part in parts[:2]:
+        with runtime.book.engine.connect() as conn:
+            views = invoice_views(conn, sa.and_(i.status == "open", i.customer_id >= part.first,
+                                                i.customer_id <= part.last))
+        built, skipped = _requests(views, DAY, now, policy)
+        assert [r.model_dump() for r in built] == [
+            from_ledger(v, request_id(DAY, v.invoice["id"]), now, policy).model_dump() for v in views
+            if v.invoice["id"] not in skipped]
+        result = decide_partition(ctx, DAY, part, datetime.now(UTC))
+        read_back = [decided_from(json.loads(e.payload_text)) for e in result.entries]
+        assert result.decided == read_back
+        checked += len(read_back)
+        tasks += sum(d.task is not None for d in read_back)
+    assert checked >= 600 and tasks > 0
+    runtime.stop()
