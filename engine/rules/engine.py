@@ -204,11 +204,11 @@ class RuleEngine:
         f["credit_limit"] = _limit(limit_row.formula.py(f))
         f["available_credit"] = round(max(0.0, f["credit_limit"] - f["open_exposure"]), 2)
         decided = self._decide("checkout", f)
-        rows = (risk, prof, limit_row, decided)
+        rows, blank = (risk, prof, limit_row, decided), _Blank(f)
         return CheckoutOutcome(
             outcome=decided.sets["outcome"], segment=f["segment"], profile_segment=f["profile_segment"],
             credit_limit=f["credit_limit"], open_exposure=float(f["open_exposure"]),
-            available_credit=f["available_credit"], reasons=[_reason(r, f) for r in rows],
+            available_credit=f["available_credit"], reasons=[_reason(r, blank) for r in rows],
             rules_fired=[r.id for r in rows], policy_version=p.version, policy_hash=p.content_hash,
         )
 
@@ -239,7 +239,7 @@ class RuleEngine:
         sets.update(step.sets if step else {})
         sets.update(guard.sets if guard else {})
         decisive = [r for r in (guard, step) if r is not None]
-        values = {**f, **sets}
+        values = _Blank(f, **sets)  # one copy of the facts for every reason's text, unknown names left as written
         reasons = [_reason(r, values) for r in (risk, *decisive, *notes)]
         if not decisive:
             reasons.append(Reason("ladder.not_started", "No dunning step has been reached yet"))
@@ -346,9 +346,9 @@ class _Blank(dict):
         return "{" + key + "}"
 
 
-def _reason(row: Row, values: Mapping[str, Any]) -> Reason:
+def _reason(row: Row, values: "_Blank") -> Reason:
     try:
-        text = row.reason.format_map(_Blank(values))
+        text = row.reason.format_map(values)
     except (ValueError, TypeError):
         text = row.reason
     return Reason(row.id, text)
