@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from domain.contract import NextActionDecision
 from ledger import schema as t
 from ledger.database import open_ledger
 from serving.audit import AuditLog
@@ -113,8 +114,12 @@ def test_the_partitions_shortcuts_give_what_the_one_builders_give(champion, smal
             from_ledger(v, request_id(DAY, v.invoice["id"]), now, policy).model_dump() for v in views
             if v.invoice["id"] not in skipped]
         result = decide_partition(ctx, DAY, part, datetime.now(UTC))
-        read_back = [decided_from(json.loads(e.payload_text)) for e in result.entries]
+        payloads = [json.loads(e.payload_text) for e in result.entries]
+        read_back = [decided_from(p) for p in payloads]
         assert result.decided == read_back
+        for p in payloads:  # the response as its model dumps it, keys in its order (``serving.records``)
+            dumped = NextActionDecision.model_validate(p["response"]).model_dump(mode="json")
+            assert list(p["response"].items()) == list(dumped.items())
         checked += len(read_back)
         tasks += sum(d.task is not None for d in read_back)
     assert checked >= 600 and tasks > 0
