@@ -94,11 +94,13 @@ class InvoiceView:
         return next((d for d in self.disputes if d["status"] == "open"), None)
 
 
-def invoice_view(engine: Engine, invoice_id: str, decisions: bool = False) -> InvoiceView | None:
+def invoice_view(source: Source, invoice_id: str, decisions: bool = False,
+                 commitments: bool = True) -> InvoiceView | None:
     """The invoice, its customer, payments, disputes, contacts, messages, promises and plan (and the decisions
-    taken on it, for a timeline); None if never issued."""
-    with engine.connect() as conn:
-        views = invoice_views(conn, t.invoices.c.id == invoice_id, decisions=decisions)
+    taken on it, for a timeline); None if never issued. ``commitments=False``: without the promises and the
+    plan (a timeline does not show them: up to eight queries fewer)."""
+    with connected(source) as conn:
+        views = invoice_views(conn, t.invoices.c.id == invoice_id, decisions=decisions, commitments=commitments)
     return views[0] if views else None
 
 
@@ -107,13 +109,15 @@ FEW = 200
 Keys = list[str] | sa.Select
 
 
-def invoice_views(conn: sa.Connection, where: sa.ColumnElement[bool], decisions: bool = False) -> list[InvoiceView]:
+def invoice_views(conn: sa.Connection, where: sa.ColumnElement[bool], decisions: bool = False,
+                  commitments: bool = True) -> list[InvoiceView]:
     """Every invoice matching ``where`` (e.g. the open invoices of a range of customers) with all it needs,
     in a fixed number of queries whatever their count; ordered by customer, issue time and id.
 
     The one reader of an invoice's state: next-action by invoice id reads one, the dunning run a partition
     of customers, so both decide on the same facts. ``decisions``: also the decisions taken on each (the
-    timeline; the dunning run does not need them).
+    timeline; the dunning run does not need them); ``commitments``: the promises and plans (a timeline does
+    not need those).
     """
     i = t.invoices.c
     invoices = _rows(conn, sa.select(t.invoices).where(where).order_by(i.customer_id, i.issued_us, i.id))
@@ -144,8 +148,8 @@ def invoice_views(conn: sa.Connection, where: sa.ColumnElement[bool], decisions:
     # (the status is filtered here, not in SQL: a filter on it would lead the plan through every queued message)
     taken = per_invoice(sa.select(t.decisions).where(t.decisions.c.invoice_id.in_(ids))
                         .order_by(t.decisions.c.received_us)) if decisions else {}
-    promises = _promises(conn, customer_ids)
-    plans = _plans(conn, customer_ids)
+    promises = _promises(conn, customer_ids) if commitments else {}
+    plans = _plans(conn, customer_ids) if commitments else {}
     return [InvoiceView(inv, customers[inv["customer_id"]], payments.get(inv["id"], []), disputes.get(inv["id"], []),
                         contacts.get(inv["id"], []), taken.get(inv["id"], []), messages.get(inv["id"], []),
                         promises.get(inv["customer_id"], ()), plans.get(inv["id"]))
