@@ -26,6 +26,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 
 from domain.resources import Resource, locate
@@ -219,3 +220,11 @@ def open_ledger(url: str, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:
     engine = engine_for(url, lock_timeout_s)
     upgrade(engine)
     return engine
+
+
+def among(conn: sa.Connection, column: sa.Column, values: Sequence[Any]) -> sa.ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL one array parameter (``= ANY``), so the statement's text, and
+    the driver's parse of it, is the same whatever the number of values."""
+    if conn.dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
