@@ -97,6 +97,19 @@ def _app(folder: Path, model_uri: str):  # noqa: ANN202 - a Flask app
                        "MODEL_URI": model_uri, "RELOAD_INTERVAL_S": 0, "SECRET_KEY": "bench-pages"})
 
 
+def _settled() -> None:
+    """What ``serving.server`` does once a worker's app is loaded (``serving.heap.settle``): the loaded objects
+    frozen out of the collector's reach. Without it the bench's process, which holds the apps it made, spends a
+    full collection of millions of objects inside some request (the rows page's 1.2 s p99 of earlier runs)."""
+    import gc
+
+    from serving.heap import settle
+
+    settle()
+    gc.collect()
+    gc.freeze()  # settle() runs once a process; this bench loads a new worker per page
+
+
 def _signed_in(app, role: str, api: bool = False):  # noqa: ANN001, ANN202 - a Flask test client
     """A client of ``role``: signed in to the pages, or (``api``) with a bearer key for the JSON API."""
     from serving.access import get_ring
@@ -163,6 +176,7 @@ def main() -> None:
         role, url = pages[name]
         cpu0 = time.process_time()
         worker = _app(work, str(built["champion"]))  # a fresh worker: its first request of the page is cold
+        _settled()
         figures[f"{name}_worker_start_cpu_ms"] = round((time.process_time() - cpu0) * 1e3, 1)
         client = _signed_in(worker, role, api=name.endswith("_json"))
         times, cpu = [], []
