@@ -367,7 +367,7 @@ class Book:
         for table in _PROJECTIONS:
             _sync(conn, table, {k: row for i in touched for k, row in before.get(i, {}).get(table, {}).items()},
                   {k: row for i in touched for k, row in after[i][table].items()})
-        daily.record(conn, [before[i] for i in touched if i in before], after.values())
+        daily.record(conn, before, after)
         promised = [e for e, _, _, _ in accepted if _commits(e)]
         _Commitments.write(conn, promised)
         contacts = [{"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,

@@ -20,7 +20,7 @@ Example::
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,29 +35,39 @@ Rows = Mapping[sa.Table, Mapping[tuple, Mapping[str, Any]]]
 _FIELDS = ("issued_cents", "issued_items", "leaving_cents", "leaving_items")
 
 
-def _contributions(projections: Iterable[Rows], sign: int, into: Counter) -> None:
-    """Add ``sign`` times what the invoices' projection rows (``ledger.book._projection``) put in each day."""
-    for rows in projections:
-        for inv in rows.get(t.invoices, {}).values():
-            entity = inv["legal_entity_id"] or NONE
-            into[entity, inv["issued_us"] // US_PER_DAY, "issued_cents"] += sign * inv["amount_cents"]
-            into[entity, inv["issued_us"] // US_PER_DAY, "issued_items"] += sign
-            if inv["written_off_us"] is not None:
-                into[entity, inv["written_off_us"] // US_PER_DAY, "leaving_cents"] += \
-                    sign * (inv["amount_cents"] - inv["paid_cents"])
-                into[entity, inv["written_off_us"] // US_PER_DAY, "leaving_items"] += sign
-            for pay in rows.get(t.payments, {}).values():
-                if pay["allocated_cents"] > 0:
-                    into[entity, pay["received_us"] // US_PER_DAY, "leaving_cents"] += sign * pay["allocated_cents"]
-                    into[entity, pay["received_us"] // US_PER_DAY, "leaving_items"] += sign
+def _facts(rows: Rows) -> tuple:
+    """What of one invoice's projection rows the daily sums depend on."""
+    (inv,) = rows[t.invoices].values()
+    return (inv["legal_entity_id"], inv["issued_us"], inv["amount_cents"], inv["paid_cents"], inv["written_off_us"],
+            tuple((p["received_us"], p["allocated_cents"]) for p in rows[t.payments].values()))
 
 
-def record(conn: sa.Connection, before: Iterable[Rows], after: Iterable[Rows]) -> int:
+def _contribute(facts: tuple, sign: int, into: Counter) -> None:
+    """Add ``sign`` times what one invoice (its :func:`_facts`) puts in each day."""
+    entity, issued_us, amount, paid, written_off_us, payments = facts
+    entity = entity or NONE
+    into[entity, issued_us // US_PER_DAY, "issued_cents"] += sign * amount
+    into[entity, issued_us // US_PER_DAY, "issued_items"] += sign
+    if written_off_us is not None:
+        into[entity, written_off_us // US_PER_DAY, "leaving_cents"] += sign * (amount - paid)
+        into[entity, written_off_us // US_PER_DAY, "leaving_items"] += sign
+    for received_us, allocated in payments:
+        if allocated > 0:
+            into[entity, received_us // US_PER_DAY, "leaving_cents"] += sign * allocated
+            into[entity, received_us // US_PER_DAY, "leaving_items"] += sign
+
+
+def record(conn: sa.Connection, before: Mapping[str, Rows], after: Mapping[str, Rows]) -> int:
     """In the booking transaction: add to the daily sums the difference the batch made (the touched invoices'
-    projection rows before and after it); returns how many (entity, day) rows changed."""
+    projection rows before and after it, by invoice id); returns how many (entity, day) rows changed. An
+    invoice whose amounts, dates and payments stayed (a reminder, a dispute) costs one comparison."""
     delta: Counter = Counter()
-    _contributions(before, -1, delta)
-    _contributions(after, 1, delta)
+    for invoice_id, rows in after.items():
+        now, was = _facts(rows), _facts(before[invoice_id]) if invoice_id in before else None
+        if now != was:
+            _contribute(now, 1, delta)
+            if was is not None:
+                _contribute(was, -1, delta)
     days: dict[tuple[str, int], dict[str, Any]] = {}
     for (entity, day, name), value in delta.items():
         if value:
