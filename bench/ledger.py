@@ -14,25 +14,36 @@ own request handling (Flask test client: server time, no network).
 
 Figures: ``ingest_events_s`` and, as the named baseline in the same run,
 ``store_only_events_s`` (the same batches folded into Redis alone, the
-pre-ledger events path), with their ratio; ``overview_p50_ms`` /
+pre-ledger events path), with their ratio. On a shared machine the wall clock
+says little, so the CPU each part spent per streamed event is reported too:
+``ingest_app_cpu_us`` (this process: the app and its test client),
+``ingest_pg_cpu_us`` (the PostgreSQL server: postmaster and backends, from
+``/proc``), ``ingest_redis_cpu_us`` (redis-server's ``INFO cpu``), their sum
+and ``ingest_cpu_events_s`` = 1e6 / sum: the events/s one stream reaches when
+nothing else runs (the three take turns, so the sum bounds it). ``overview_p50_ms`` /
 ``overview_p99_ms`` and ``invoice_p99_ms`` (server time per request, 1 request
-at a time); ``import_events_s``; ``warm_s`` for 20,000 customers (the
-in-process store folded from PostgreSQL).
+at a time) with the app's CPU per request (``*_cpu_p50_ms`` / ``*_cpu_p99_ms``);
+``import_events_s``; ``warm_s`` for 20,000 customers (the in-process store
+folded from PostgreSQL); ``redis_warm_s`` (the app's start: Redis filled from
+the ledger before it says ready); ``loadavg`` at the start and the end.
 
 Usage: python bench/ledger.py [--customers 20000] [--months 28] [--stream-months 1] [--overviews 2000] [--json]
 """
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import parser, report  # noqa: E402
+from bench.serving import workers_cpu_s  # noqa: E402
 from features.online import MemoryStore  # noqa: E402
 from features.online.redis import RedisStore  # noqa: E402
 from ledger.book import Book  # noqa: E402
@@ -68,6 +79,28 @@ def _split(ledger: Ledger, stream_months: int) -> tuple[Ledger, list[dict]]:
     return history, live
 
 
+def _postmaster(book: Book) -> int:
+    """The PostgreSQL server's pid: the parent of this connection's backend."""
+    with book.engine.connect() as conn:
+        backend = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _server_cpu_s(postmaster: int) -> float:
+    """CPU seconds of the PostgreSQL server: the postmaster and its live children (the backends)."""
+    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    return workers_cpu_s(postmaster) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _redis_cpu_s(store: RedisStore) -> float:
+    info = store._client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def _load() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
 def _percentiles(ms: list[float]) -> tuple[float, float]:
     return round(float(np.percentile(ms, 50)), 3), round(float(np.percentile(ms, 99)), 3)
 
@@ -97,45 +130,64 @@ def main() -> None:
         tracking = f"sqlite:///{work}/mlflow.db"
         champion = ensure_champion(ledger, tracking, TrainConfig(n_estimators=40, max_depth=3))
         redis_store = RedisStore.from_url(redis_url)
-        warm_store(redis_store, book)
+        t0 = time.perf_counter()  # the app fills Redis from the ledger before it says ready (serving.keeper)
         app = create_app({"AUDIT_URL": f"sqlite:///{work}/audit.db", "LEDGER_URL": pg_url, "REDIS_URL": redis_url,
                           "MLFLOW_TRACKING_URI": tracking, "MODEL_URI": champion["uri"], "RELOAD_INTERVAL_S": 0})
+        redis_warm_s = time.perf_counter() - t0
+        postmaster = _postmaster(book)
         client = app.test_client()  # a dunning key, made as `kredo keys create` makes it: events and the book
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {get_ring(app).create('dunning', 'bench').token}"
         batches = [live[i:i + BATCH] for i in range(0, len(live), BATCH)]
+        load_start = _load()
+        cpu0 = (time.process_time(), _server_cpu_s(postmaster), _redis_cpu_s(redis_store))
         t0 = time.perf_counter()
         applied = 0
         for batch in batches:
             answer = client.post("/v1/events", json={"events": batch}).get_json()
             applied += answer["applied"]
         ingest_s = time.perf_counter() - t0
+        cpu1 = (time.process_time(), _server_cpu_s(postmaster), _redis_cpu_s(redis_store))
+        app_us, pg_us, redis_us = ((b - a) / len(live) * 1e6 for a, b in zip(cpu0, cpu1))
         baseline = RedisStore.from_url(redis_url, namespace="baseline")
+        cpu0 = (time.process_time(), _redis_cpu_s(redis_store))
         t0 = time.perf_counter()
         for batch in batches:
             baseline.apply(batch)
         store_only_s = time.perf_counter() - t0
+        cpu1 = (time.process_time(), _redis_cpu_s(redis_store))
+        store_only_us = sum(b - a for a, b in zip(cpu0, cpu1)) / len(live) * 1e6
         rng = np.random.default_rng(args.seed)
         ids = ledger.customers["customer_id"].to_numpy()
-        overview, detail = [], []
+        overview, detail, overview_cpu, detail_cpu = [], [], [], []
         invoices = ledger.invoices["invoice_id"].to_numpy()
         for _ in range(args.overviews):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             assert client.get(f"/v1/customers/{ids[rng.integers(len(ids))]}").status_code == 200
             overview.append((time.perf_counter() - t0) * 1e3)
-            t0 = time.perf_counter()
-            client.get(f"/v1/invoices/{invoices[rng.integers(len(invoices))]}")
+            overview_cpu.append((time.process_time() - c0) * 1e3)
+            t0, c0 = time.perf_counter(), time.process_time()
+            assert client.get(f"/v1/invoices/{invoices[rng.integers(len(invoices))]}").status_code == 200
             detail.append((time.perf_counter() - t0) * 1e3)
+            detail_cpu.append((time.process_time() - c0) * 1e3)
         app.extensions["kredo.runtime"].stop()
     o50, o99 = _percentiles(overview)
     i50, i99 = _percentiles(detail)
+    oc50, oc99 = _percentiles(overview_cpu)
+    ic50, ic99 = _percentiles(detail_cpu)
+    cpu_us = app_us + pg_us + redis_us
     figures = {
         "customers": args.customers, "invoices": len(ledger.invoices), "imported_events": imported.applied,
         "import_events_s": round(imported.applied / import_s, 1), "warm_events": warmed["applied"],
         "warm_s": round(warm_s, 2), "stream_events": len(live), "stream_applied": applied, "batch": BATCH,
         "ingest_events_s": round(len(live) / ingest_s, 1), "store_only_events_s": round(len(live) / store_only_s, 1),
         "ingest_vs_store_only": round(store_only_s / ingest_s, 3), "target_ingest_events_s": 5000,
+        "ingest_app_cpu_us": round(app_us, 1), "ingest_pg_cpu_us": round(pg_us, 1),
+        "ingest_redis_cpu_us": round(redis_us, 1), "ingest_cpu_us": round(cpu_us, 1),
+        "ingest_cpu_events_s": round(1e6 / cpu_us, 1), "store_only_cpu_us": round(store_only_us, 1),
         "overview_p50_ms": o50, "overview_p99_ms": o99, "target_overview_p99_ms": 20,
-        "invoice_p50_ms": i50, "invoice_p99_ms": i99,
+        "overview_cpu_p50_ms": oc50, "overview_cpu_p99_ms": oc99,
+        "invoice_p50_ms": i50, "invoice_p99_ms": i99, "invoice_cpu_p50_ms": ic50, "invoice_cpu_p99_ms": ic99,
+        "redis_warm_s": round(redis_warm_s, 2), "loadavg_start": load_start, "loadavg_end": _load(),
     }
     report("ledger: ingest, warm-up, customer overview", figures, args.json)
 

@@ -49,8 +49,9 @@ def top_reasons(names: Sequence[str], features: Mapping[str, float], contributio
                 k: int = 3, min_abs: float = 0.005, log_odds: np.ndarray | None = None) -> list[ModelReason]:
     """The ``k`` largest ``contributions`` (probability points; by absolute value, at least
     ``min_abs``, i.e. one point once rounded), largest first; ``log_odds`` ride along."""
-    order = np.argsort(-np.abs(contributions), kind="stable")[:k]
-    return [ModelReason(f"model.{names[i]}", f"{phrase(names[i], features)} ({contributions[i]:+.2f})",
-                        names[i], float(features[names[i]]), float(contributions[i]),
-                        None if log_odds is None else float(log_odds[i]))
-            for i in order if abs(contributions[i]) >= min_abs]
+    points = contributions.tolist()  # Python floats: a few dozen values sort faster than numpy calls cost
+    odds = None if log_odds is None else log_odds.tolist()
+    order = sorted(range(len(points)), key=lambda i: -abs(points[i]))[:k]  # stable, like argsort(kind="stable")
+    return [ModelReason(f"model.{names[i]}", f"{phrase(names[i], features)} ({points[i]:+.2f})",
+                        names[i], float(features[names[i]]), points[i], None if odds is None else odds[i])
+            for i in order if abs(points[i]) >= min_abs]

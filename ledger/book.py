@@ -35,7 +35,6 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 
 from domain.errors import InvalidInput
@@ -44,7 +43,8 @@ from ledger import daily
 from ledger import schema as t
 from ledger.events import (COMMITMENT_TYPES, EVENT_TYPES, US_PER_DAY, Commitment, Event, parse_commitment, parse_event,
                            to_us)
-from ledger.outbox import withdraw
+from ledger.database import among as _among
+from ledger.outbox import queued_invoices, withdraw
 from ledger.tasks import OUTCOME_STATUS, TASK_OUTCOMES
 
 Status = Literal["applied", "duplicate", "refused"]
@@ -390,7 +390,12 @@ class Book:
                 moot.setdefault(state.status if state.status != "open" else "disputed", []).append(invoice_id)
         for commitment in promised:
             moot.setdefault(commitment.type, []).extend(_invoices_of(commitment))
-        return [m for reason, ids in sorted(moot.items()) for m in withdraw(conn, ids, reason, received_us)]
+        if not moot:
+            return []
+        # one read for which of them a queued message lists (usually none), then only those are withdrawn
+        listed = queued_invoices(conn, sorted({i for ids in moot.values() for i in ids}))
+        return [m for reason, ids in sorted(moot.items()) if (hit := [i for i in ids if i in listed])
+                for m in withdraw(conn, hit, reason, received_us)]
 
     @staticmethod
     def _write_customers(conn: sa.Connection, masters: dict[str, Mapping[str, Any]], stubs: dict[str, int],
@@ -467,14 +472,6 @@ def _one_writer(conn: sa.Connection) -> None:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:c, :o)"), {"c": WRITER_LOCK[0], "o": WRITER_LOCK[1]})
     else:
         conn.execute(sa.update(t.ledger_events).where(sa.false()).values(seq=t.ledger_events.c.seq))
-
-
-def _among(conn: sa.Connection, column: sa.Column, values: Sequence[Any]) -> sa.ColumnElement[bool]:
-    """``column IN values``; on PostgreSQL one array parameter (``= ANY``), so the statement's text, and
-    the driver's parse of it, is the same whatever the number of values."""
-    if conn.dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
 
 
 def _booked_event(row: sa.Row, raw: Mapping[str, Any]) -> Event:

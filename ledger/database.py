@@ -26,6 +26,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 
 from domain.resources import Resource, locate
@@ -95,6 +96,33 @@ def probe(engine: Engine, table: str, timeout_s: float = PROBE_TIMEOUT_S) -> Non
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
         conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
         conn.exec_driver_sql(select).fetchall()
+
+
+def insert_sql(engine: Engine, table: sa.Table) -> str:
+    """``INSERT INTO table (every column) VALUES (...)`` in the driver's own placeholders, for ``execute_raw``."""
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    return f"INSERT INTO {table.name} ({', '.join(c.name for c in table.columns)}) " \
+           f"VALUES ({', '.join([mark] * len(table.columns))})"
+
+
+def execute_raw(engine: Engine, sql: str, params: Sequence[Any]) -> None:
+    """One statement in a transaction of its own on a pooled driver connection.
+
+    Why: on a request's path SQLAlchemy's per-statement machinery (connection events,
+    compiled cache lookup, result set) costs several times the database's own work for
+    a one-row insert. A driver error is raised as SQLAlchemy's, so callers handle one kind.
+    """
+    raw = engine.raw_connection()
+    try:
+        try:
+            raw.cursor().execute(sql, params)
+            raw.commit()
+        except engine.dialect.dbapi.Error as exc:
+            raw.rollback()
+            raise sa.exc.DBAPIError.instance(sql, None, exc, engine.dialect.dbapi.Error,
+                                             hide_parameters=True, dialect=engine.dialect) from exc
+    finally:
+        raw.close()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
@@ -177,3 +205,11 @@ def open_ledger(url: str, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:
     engine = engine_for(url, lock_timeout_s)
     upgrade(engine)
     return engine
+
+
+def among(conn: sa.Connection, column: sa.Column, values: Sequence[Any]) -> sa.ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL one array parameter (``= ANY``), so the statement's text, and
+    the driver's parse of it, is the same whatever the number of values."""
+    if conn.dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)

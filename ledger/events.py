@@ -77,12 +77,13 @@ def to_us(value: Any, field: str = "at") -> int:
     Integer microseconds are exact in float64 too (< 2**53), so the Python,
     numpy and Redis Lua code paths compute identical day differences.
     """
-    if isinstance(value, str):
+    if isinstance(value, str):  # the common case (every event's times), straight to the arithmetic
         try:
             value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise InvalidInput(f"{field} is not an ISO-8601 timestamp: {value!r}", field=field) from None
-    elif value is pd.NaT or value is None:
+        return _datetime_us(value)
+    if value is pd.NaT or value is None:
         raise InvalidInput(f"{field} is empty", field=field)
     elif isinstance(value, np.datetime64):
         if np.isnat(value):
@@ -93,8 +94,12 @@ def to_us(value: Any, field: str = "at") -> int:
         return to_us(value, field)
     if not isinstance(value, datetime):
         raise InvalidInput(f"{field} must be an ISO-8601 timestamp, got {type(value).__name__}", field=field)
-    offset = value.utcoffset() or timedelta(0)  # subtracted as microseconds: 9999-12-31 -14:00 does not overflow
-    return (value.replace(tzinfo=None) - _EPOCH) // _US - offset // _US
+    return _datetime_us(value)
+
+
+def _datetime_us(value: datetime) -> int:
+    offset = value.utcoffset()  # subtracted as microseconds: 9999-12-31 -14:00 does not overflow
+    return (value.replace(tzinfo=None) - _EPOCH) // _US - (offset // _US if offset else 0)
 
 
 def iso(us: int) -> str:
@@ -130,7 +135,7 @@ def _finite(value: int | float) -> bool:
 def _time(raw: Mapping[str, Any], field: str, window: DateWindow) -> int:
     """``raw[field]`` as microseconds, refused outside ``window`` (naive times count as UTC)."""
     us, latest = to_us(raw[field], field), window.latest()
-    if not _EARLIEST_US <= us <= to_us(latest):
+    if not _EARLIEST_US <= us <= _datetime_us(latest):
         raise InvalidInput(f"{field} {window.rule(us < _EARLIEST_US, latest)} (got {raw[field]!r})", field=field)
     return us
 

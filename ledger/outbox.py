@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ledger import schema as t
-from ledger.database import insert_new
+from ledger.database import among, insert_new
 
 STATUSES = ("queued", "sent", "delivered", "bounced", "failed", "cancelled")
 #: Statuses in which a message counts as its invoices' reminder.
@@ -96,6 +96,17 @@ def queue(conn: sa.Connection, messages: Sequence[Message], now_us: int) -> int:
     if items:
         conn.execute(sa.insert(t.outbox_items), items)
     return len(fresh)
+
+
+def queued_invoices(conn: sa.Connection, invoice_ids: Sequence[str]) -> set[str]:
+    """Which of ``invoice_ids`` a queued message lists: a batch asks once, and withdraws only those."""
+    m, i = t.outbox_messages.c, t.outbox_items.c
+    out: set[str] = set()
+    for part in range(0, len(invoice_ids), 5_000):  # by invoice (its index), the status filtered here (see withdraw)
+        out |= {invoice_id for invoice_id, status in conn.execute(
+            sa.select(i.invoice_id, m.status).join(t.outbox_messages, m.id == i.message_id)
+            .where(among(conn, i.invoice_id, invoice_ids[part:part + 5_000]))) if status == "queued"}
+    return out
 
 
 def withdraw(conn: sa.Connection, invoice_ids: Iterable[str], reason: str, now_us: int) -> list[str]:

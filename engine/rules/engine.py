@@ -19,15 +19,18 @@ the trace holds exactly the deciding row of each table. A ``collect`` table
 yes/no fact (``disputed and ...``) that the facts do not have is not posted: it
 could not fire.
 
-durable-rules is deterministic for a fresh session, so the first time a
-combination of the facts a table reads is seen durable-rules decides it, and
-the rule ids that fired are kept for that combination (at most ``MEMO_LIMIT``
-per table, then nothing more is kept). A table that reads only booleans and
-categories (``profile_segments``, ``credit_limits``) sees few combinations:
-that halves the durable-rules posts of a checkout. The dunning ladder reads a
-whole number of days, the segment and a few flags: a dunning run's invoices
-share its combinations too. A table reading scores or amounts (``risk_segments``)
-rarely sees one twice; its memo fills up and is then only looked in.
+durable-rules is deterministic for a fresh session, and which rows of a table
+match depends only on the truth of the comparisons in its conditions
+(``p_late_30 >= 0.25``, ``open_exposure + order_amount > credit_limit``), not on
+the numbers themselves. So the first time a table sees a combination of those
+truths (computed by the conditions' Python twins, in doubles like the engine),
+durable-rules decides it, and the rule ids that fired are kept for that
+combination (at most ``MEMO_LIMIT`` per table, then nothing more is kept). A
+table has a few dozen comparisons and real facts fall into few combinations of
+them: after warm-up almost no decision posts to durable-rules, though every
+answer is one durable-rules gave (``tests/engine/test_rules_policy.py`` checks
+the memo against an engine that posts every table, on facts at and around every
+constant of the policy).
 
 Example::
 
@@ -51,7 +54,7 @@ from engine.calendar import SEARCH_DAYS, Calendar, is_business_day
 from engine.legal import collection_costs
 from engine.rules import facts as vocab
 from engine.rules.durable import DurableRunner, RulesFault, project
-from engine.rules.expr import required_flags, to_durable
+from engine.rules.expr import required_flags, to_durable, truths
 from engine.rules.model import CreditPolicy, QuietHours, Row
 
 TABLES = ("risk_segments", "profile_segments", "credit_limits", "checkout", "dunning.rules", "ladder",
@@ -63,7 +66,7 @@ CHANNEL_ACTIONS = ("remind", "call", "final_notice", "payment_plan", "escalate")
 LEGAL_LETTERS = ("final_notice",)
 #: The task an action without any possible channel becomes.
 NO_CHANNEL_TASK = "no_channel"
-MEMO_LIMIT = 4096  # fact combinations kept per categorical table (bounds memory for free-text categories)
+MEMO_LIMIT = 4096  # combinations kept per table (bounds memory: a table of n comparisons has up to 2**n)
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,7 @@ class RuleEngine:
         self.policy = policy
         t = policy.tables
         self._fields = {name: sorted({f for r in t[name].rows for f in r.when.fields}) for name in TABLES}
+        self._truths = {name: truths([r.when.node for r in t[name].rows], vocab.ALL_KINDS) for name in TABLES}
         # a "collect" table (every matching row counts) runs one ruleset per row
         groups: dict[str, list[tuple[str, tuple[Row, ...]]]] = {}
         for name in TABLES:
@@ -200,11 +204,11 @@ class RuleEngine:
         f["credit_limit"] = _limit(limit_row.formula.py(f))
         f["available_credit"] = round(max(0.0, f["credit_limit"] - f["open_exposure"]), 2)
         decided = self._decide("checkout", f)
-        rows = (risk, prof, limit_row, decided)
+        rows, blank = (risk, prof, limit_row, decided), _Blank(f)
         return CheckoutOutcome(
             outcome=decided.sets["outcome"], segment=f["segment"], profile_segment=f["profile_segment"],
             credit_limit=f["credit_limit"], open_exposure=float(f["open_exposure"]),
-            available_credit=f["available_credit"], reasons=[_reason(r, f) for r in rows],
+            available_credit=f["available_credit"], reasons=[_reason(r, blank) for r in rows],
             rules_fired=[r.id for r in rows], policy_version=p.version, policy_hash=p.content_hash,
         )
 
@@ -235,7 +239,7 @@ class RuleEngine:
         sets.update(step.sets if step else {})
         sets.update(guard.sets if guard else {})
         decisive = [r for r in (guard, step) if r is not None]
-        values = {**f, **sets}
+        values = _Blank(f, **sets)  # one copy of the facts for every reason's text, unknown names left as written
         reasons = [_reason(r, values) for r in (risk, *decisive, *notes)]
         if not decisive:
             reasons.append(Reason("ladder.not_started", "No dunning step has been reached yet"))
@@ -300,11 +304,12 @@ class RuleEngine:
         return "review", [], reasons
 
     def _run(self, table: str, f: Mapping[str, Any]) -> frozenset[str]:
-        """The ids of the rules of ``table`` that fire on ``f`` (remembered per combination of its facts)."""
-        facts = project(f, self._fields[table])
-        memo, key = self._memo[table], tuple(facts.values())
+        """The ids of the rules of ``table`` that fire on ``f`` (remembered per combination of the truths of
+        its comparisons)."""
+        memo, key = self._memo[table], self._truths[table](f)
         if (known := memo.get(key)) is not None:
             return known
+        facts = project(f, self._fields[table])
         fired = (self._runner.match(rs, facts) for rs in self._rulesets.get(table, ())
                  if all(f[k] == v for k, v in self._flags.get(rs, {}).items()))
         result = frozenset(rid for rid in fired if rid is not None)
@@ -341,9 +346,9 @@ class _Blank(dict):
         return "{" + key + "}"
 
 
-def _reason(row: Row, values: Mapping[str, Any]) -> Reason:
+def _reason(row: Row, values: "_Blank") -> Reason:
     try:
-        text = row.reason.format_map(_Blank(values))
+        text = row.reason.format_map(values)
     except (ValueError, TypeError):
         text = row.reason
     return Reason(row.id, text)

@@ -35,7 +35,7 @@ import ast
 import difflib
 import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -259,6 +259,36 @@ def _py_source(node: Node, kinds: Mapping[str, Kind]) -> str:
     if tag == "not":
         return f"(not {_py_source(node[1], kinds)})"
     raise AssertionError(tag)
+
+
+def comparisons(nodes: Iterable[Node]) -> tuple[Node, ...]:
+    """The distinct comparisons in the conditions ``nodes``, in first-seen order.
+
+    Why: a condition is ``and``/``or``/``not`` over its comparisons, so which rows of a table match is
+    a function of the truth of these alone (``truths``), however the numbers in them vary.
+    """
+    seen: dict[Node, None] = {}
+
+    def walk(node: Node) -> None:
+        if node[0] == "cmp":
+            seen.setdefault(node)
+        elif node[0] in ("and", "or"):
+            for child in node[1]:
+                walk(child)
+        elif node[0] == "not":
+            walk(node[1])
+
+    for node in nodes:
+        walk(node)
+    return tuple(seen)
+
+
+def truths(nodes: Iterable[Node], kinds: Mapping[str, Kind]) -> Callable[[Mapping[str, Any]], tuple[bool, ...]]:
+    """One compiled function giving the truth of every comparison of ``nodes`` (``comparisons``) on a fact
+    mapping: the Python twin of each, so in IEEE doubles like durable-rules."""
+    body = "".join(f"{_py_source(c, kinds)}, " for c in comparisons(nodes))
+    return eval(f"lambda f: ({body})",  # noqa: S307 - whitelisted tree
+                {"__builtins__": {}, "float": float, **FUNCS})
 
 
 # ---- negation and the durable-rules form ----

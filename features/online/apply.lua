@@ -3,8 +3,10 @@
 -- numbers stored with 17 significant digits so they round-trip exactly).
 -- KEYS: 1 aggregates hash, 2 open invoices hash, 3 open disputes set,
 --       4 issued invoice ids set, 5 applied event ids set
--- ARGV: event_id, type, invoice_id, at_us, amount, due_us (a promise: its deadline),
---       RECENT_K, PAID_TOLERANCE, EWM_ORIGIN_US, EWM_HALFLIFE_US, US_PER_DAY
+-- ARGV: event_id, type, invoice_id, at_us, amount, due_us (a promise: its deadline)
+-- K, TOL, ORIGIN, HALF, DAY (RECENT_K, PAID_TOLERANCE, EWM_ORIGIN_US, EWM_HALFLIFE_US, US_PER_DAY) are
+-- set by the first line, which features/online/redis.py puts before this text: constants, so they are
+-- not sent with every event.
 -- Returns {'applied'} | {'duplicate'} | {'refused', reason[, watermark_us]}
 -- Every check comes before any write: a refused event changes nothing, and a
 -- sum that would leave the double range is refused ('not_finite'). Promises
@@ -14,8 +16,6 @@
 local main, open, disputed, invoices, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local event_id, kind, inv = ARGV[1], ARGV[2], ARGV[3]
 local at, amount, due = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local K, TOL, ORIGIN = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local HALF, DAY = tonumber(ARGV[10]), tonumber(ARGV[11])
 
 local function fmt(x) return string.format('%.17g', x) end
 local function get(field)

@@ -124,6 +124,12 @@ class OnlineStore(ABC):
         Unlike ``refold`` it does not check the shared store's epoch: the warm runs while the epoch is
         not yet published (``serving.keeper``).
         """
+        return self.refold_booked(histories)
+
+    def refold_booked(self, histories: Iterable[tuple[str, Sequence[Event]]]) -> list[EventResult]:
+        """``refold`` of each customer from its booked events (``ledger.book.Book.customer_histories``),
+        with no second parse: how the customers a batch reached late are caught up. Each customer is one
+        atomic swap, checked against the shared store's epoch like any write."""
         results: list[EventResult] = []
         for customer_id, events in histories:
             check_owner(customer_id, events)

@@ -52,8 +52,10 @@ from features.definitions import PAID_TOLERANCE, RECENT_K
 from ledger.events import US_PER_DAY, Event
 from features.online.base import EventResult, OnlineStore, StoreEmptied, check_owner
 
-_SCRIPT = read_text(REDIS_FOLD_SCRIPT)
-_CONSTANTS = [str(RECENT_K), repr(PAID_TOLERANCE), str(EWM_ORIGIN_US), str(EWM_HALFLIFE_US), str(US_PER_DAY)]
+#: The fold script with its constants as its first line (the same text Lua's ``tonumber`` read from ARGV
+#: before: the same doubles), so an event's call carries only the event's own six arguments.
+_SCRIPT = (f"local K, TOL, ORIGIN, HALF, DAY = {RECENT_K}, {PAID_TOLERANCE!r}, {EWM_ORIGIN_US}, {EWM_HALFLIFE_US}, "
+           f"{US_PER_DAY}\n" + read_text(REDIS_FOLD_SCRIPT))
 BATCH = 2_000
 #: Socket timeout of every command (connect and read): far above a healthy round trip (< 1 ms on a LAN),
 #: far below the request timeout.
@@ -167,7 +169,7 @@ class RedisStore(OnlineStore):
 
     def _fold_in(self, pipe: redis.client.Pipeline, e: Event) -> None:
         self._apply_script(keys=self._keys(e.customer_id), client=pipe, args=[
-            e.event_id, e.type, e.invoice_id, str(e.at_us), repr(e.amount), str(e.due_us), *_CONSTANTS])
+            e.event_id, e.type, e.invoice_id, str(e.at_us), repr(e.amount), str(e.due_us)])
 
     @staticmethod
     def _results(events: Sequence[Event], replies: Sequence[list[bytes]]) -> list[EventResult]:

@@ -128,9 +128,13 @@ def get_invoice(invoice_id: str) -> Response:
 
 def invoice_detail(invoice_id: str, now_us: int) -> InvoiceDetail:
     """The invoice and its timeline, days past due counted to ``now_us``."""
-    view = invoice_view(get_runtime().book.engine, invoice_id, decisions=True)
-    if view is None:
-        raise NotFound(f"the ledger has no invoice {invoice_id[:80]!r}", field="invoice_id")
+    with get_runtime().book.engine.connect() as conn:  # one connection for the view and the messages' history
+        view = invoice_view(conn, invoice_id, decisions=True, commitments=False)
+        if view is None:
+            raise NotFound(f"the ledger has no invoice {invoice_id[:80]!r}", field="invoice_id")
+        sent = outbox.history(conn, outbox.messages_of_invoice(conn, invoice_id))
+        channels = dict(conn.execute(sa.select(t.outbox_messages.c.id, t.outbox_messages.c.channel)
+                                     .where(t.outbox_messages.c.id.in_(sorted(sent)))).all()) if sent else {}
     inv = view.invoice
     entries = [TimelineEntry(at=iso(inv["issued_us"]), kind="issued", amount=inv["amount_cents"] / 100,
                              text=f"issued, due {iso(inv['due_us'])[:10]}")]
@@ -157,10 +161,6 @@ def invoice_detail(invoice_id: str, now_us: int) -> InvoiceDetail:
         entries.append(TimelineEntry(at=summary.received_at, kind="decision", ref=d["decision_id"],
                                      text=f"{d['kind'].replace('_', '-')} decision: {d['outcome']}"
                                           + (f" ({summary.reasons[0]})" if summary.reasons else "")))
-    with get_runtime().book.engine.connect() as conn:
-        sent = outbox.history(conn, outbox.messages_of_invoice(conn, invoice_id))
-        channels = dict(conn.execute(sa.select(t.outbox_messages.c.id, t.outbox_messages.c.channel)
-                                     .where(t.outbox_messages.c.id.in_(sorted(sent)))).all())
     for message_id, steps in sent.items():
         for h in steps:
             entries.append(TimelineEntry(at=iso(h["at_us"]), kind="message", ref=message_id,
