@@ -39,6 +39,7 @@ from sqlalchemy.engine import Engine
 
 from domain.errors import InvalidInput
 from domain.vocabulary import CHANNELS, CUSTOMER_TYPES, DISPUTE_TYPES, LANGUAGES, PROFILES, SIZES
+from ledger import daily
 from ledger import schema as t
 from ledger.events import (COMMITMENT_TYPES, EVENT_TYPES, US_PER_DAY, Commitment, Event, parse_commitment, parse_event,
                            to_us)
@@ -366,6 +367,7 @@ class Book:
         for table in _PROJECTIONS:
             _sync(conn, table, {k: row for i in touched for k, row in before.get(i, {}).get(table, {}).items()},
                   {k: row for i in touched for k, row in after[i][table].items()})
+        daily.record(conn, before, after)
         promised = [e for e, _, _, _ in accepted if _commits(e)]
         _Commitments.write(conn, promised)
         contacts = [{"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,

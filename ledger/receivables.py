@@ -29,6 +29,7 @@ Example::
 from __future__ import annotations
 
 import calendar
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -36,7 +37,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ledger import daily
 from ledger import schema as t
+from ledger.daily import daily_sums
 from ledger.events import US_PER_DAY
 from ledger.views import AGEING, Source, bucket, connected, days_past_due
 
@@ -157,50 +160,40 @@ def _day_of(when: date) -> int:
 
 
 def _entity_filter(column: sa.ColumnElement, entity: str | None) -> list[sa.ColumnElement[bool]]:
+    """The items of ``entity``: as an expression, not a bare column, so the database finds them by the index of
+    the other terms (the open items, the closings since the last check; an entity holds most of its book) and
+    not by walking the entity's whole index (``IS NULL`` read every invoice of a book without entities)."""
     if entity is None:
         return []
-    return [column.is_(None)] if entity == NO_ENTITY else [column == entity]
+    return [sa.func.coalesce(column, daily.NONE) == (daily.NONE if entity == NO_ENTITY else entity)]
 
 
 def _daily(conn: sa.Connection, entity: str | None) -> tuple[dict[int, int], dict[int, int]]:
     """Per day: the invoices issued (sales) and what left the receivables (allocated payments by the day
-    received, balances written off), in cents; three grouped scans."""
-    i, p, a = t.invoices.c, t.payments.c, t.allocations.c
-    where = _entity_filter(i.legal_entity_id, entity)
-    issued_day = i.issued_us // US_PER_DAY
-    sales = dict(conn.execute(sa.select(issued_day, sa.func.sum(i.amount_cents)).where(*where)
-                              .group_by(issued_day)).all())
-    out: dict[int, int] = defaultdict(int)
-    paid_day = p.received_us // US_PER_DAY
-    if where:  # an entity's: the allocations to its invoices
-        paid = (sa.select(paid_day, sa.func.sum(a.amount_cents))
-                .select_from(t.allocations.join(t.payments, p.id == a.payment_id)
-                             .join(t.invoices, i.id == a.invoice_id)).where(*where))
-    else:  # all: a payment's allocated cents are the sum of its allocations
-        paid = sa.select(paid_day, sa.func.sum(p.allocated_cents)).where(p.allocated_cents > 0)
-    for day, cents in conn.execute(paid.group_by(paid_day)):
-        out[int(day)] += int(cents)
-    off_day = i.written_off_us // US_PER_DAY
-    for day, cents in conn.execute(sa.select(off_day, sa.func.sum(i.amount_cents - i.paid_cents))
-                                   .where(i.written_off_us.is_not(None), *where).group_by(off_day)):
-        out[int(day)] += int(cents)
-    return {int(k): int(v) for k, v in sales.items()}, dict(out)
+    received, balances written off), in cents: the book keeps them as it books (``ledger.daily``)."""
+    return daily_sums(conn, None if entity is None else daily.NONE if entity == NO_ENTITY else entity)
 
 
 class _Book:
-    """Receivables and sales at any day from the daily sums."""
+    """Receivables and sales at any day from the daily sums (running totals: each question is two bisections,
+    so the twelve month-ends of the trend, each with its months back, cost no scan of the days)."""
 
     def __init__(self, sales: dict[int, int], leaving: dict[int, int]) -> None:
-        self.sales, self.leaving = sales, leaving
         self._days = sorted(set(sales) | set(leaving))
+        self._net, self._sold = [0], [0]
+        for d in self._days:
+            self._net.append(self._net[-1] + sales.get(d, 0) - leaving.get(d, 0))
+            self._sold.append(self._sold[-1] + sales.get(d, 0))
 
     def receivables(self, day: int) -> int:
         """At the end of ``day``."""
-        return sum(self.sales.get(d, 0) - self.leaving.get(d, 0) for d in self._days if d <= day)
+        return self._net[bisect_right(self._days, day)]
 
     def sold(self, first: int, last: int) -> int:
         """Sales from ``first`` to ``last``, both included."""
-        return sum(v for d, v in self.sales.items() if first <= d <= last)
+        if last < first:
+            return 0
+        return self._sold[bisect_right(self._days, last)] - self._sold[bisect_left(self._days, first)]
 
     def months_back(self, day: int) -> tuple[tuple[int, int], ...]:
         """(sales, days) per month going back from ``day``: its own month up to it, then whole months,
@@ -216,14 +209,59 @@ class _Book:
         return tuple(out)
 
 
-def _open_items(conn: sa.Connection, entity: str | None) -> list[Any]:
-    """The open invoices with their customer's name and account manager."""
+def _overdue(due: sa.ColumnElement[int], today: int, value: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
+    return sa.case((due < today * US_PER_DAY, value), else_=0)
+
+
+def _per_customer(conn: sa.Connection, entity: str | None, today: int) -> list[Any]:
+    """Per customer with open items: its name and account manager, what it has open (cents, items), the
+    overdue part (cents, items) and its oldest due date; summed by the database (one row per customer, not
+    per item: a cold report fetches 9,000 rows instead of 21,000 at 500,000 invoices)."""
     i, c = t.invoices.c, t.customers.c
-    query = (sa.select(i.id, i.customer_id, i.due_us, i.amount_cents, i.paid_cents, i.disputed, c.name,
-                       c.account_manager)
-             .join(t.customers, c.id == i.customer_id, isouter=True)
-             .where(i.status == "open", *_entity_filter(i.legal_entity_id, entity)))
-    return conn.execute(query).all()
+    left = i.amount_cents - i.paid_cents
+    sums = (sa.select(i.customer_id, sa.func.sum(left).label("cents"), sa.func.count().label("open_items"),
+                      sa.func.sum(_overdue(i.due_us, today, left)).label("late"),
+                      sa.func.sum(_overdue(i.due_us, today, 1)).label("late_items"),
+                      sa.func.min(i.due_us).label("oldest_due"))
+            .where(i.status == "open", *_entity_filter(i.legal_entity_id, entity)).group_by(i.customer_id)
+            .subquery())
+    return conn.execute(sa.select(sums.c.customer_id, c.name, c.account_manager, sums.c.cents, sums.c.open_items,
+                                  sums.c.late, sums.c.late_items, sums.c.oldest_due)
+                        .join_from(sums, t.customers, c.id == sums.c.customer_id, isouter=True)).all()
+
+
+def _bucket_case(due: sa.ColumnElement[int], today: int) -> sa.ColumnElement[str]:
+    """``ledger.views.bucket`` as SQL: the first bucket whose oldest due day the item is not older than."""
+    *named, (last, _, _) = AGEING
+    return sa.case(*((due >= (today - high) * US_PER_DAY, name) for name, _, high in named), else_=last)
+
+
+def _ageing(conn: sa.Connection, entity: str | None, today: int) -> tuple[dict[str, Amount], dict[str, Amount]]:
+    """The open items per ageing bucket, all and the disputed ones."""
+    i = t.invoices.c
+    where = _bucket_case(i.due_us, today).label("bucket")
+    ageing, disputed = {b: Amount() for b in BUCKETS}, {b: Amount() for b in BUCKETS}
+    for name, is_disputed, cents, items in conn.execute(
+            sa.select(where, i.disputed, sa.func.sum(i.amount_cents - i.paid_cents), sa.func.count())
+            .where(i.status == "open", *_entity_filter(i.legal_entity_id, entity)).group_by(where, i.disputed)):
+        ageing[name] = Amount(ageing[name].cents + int(cents), ageing[name].items + int(items))
+        if is_disputed:
+            disputed[name] = Amount(disputed[name].cents + int(cents), disputed[name].items + int(items))
+    return ageing, disputed
+
+
+def _collectors(conn: sa.Connection, entity: str | None, today: int) -> dict[str, list[Amount]]:
+    """Per owner of open tasks on open invoices: those invoices' balances and the overdue part (an invoice
+    counts once per open task on it)."""
+    i, k = t.invoices.c, t.tasks.c
+    left = i.amount_cents - i.paid_cents
+    query = (sa.select(k.owner, sa.func.sum(left), sa.func.count(), sa.func.sum(_overdue(i.due_us, today, left)),
+                       sa.func.sum(_overdue(i.due_us, today, 1)))
+             .join_from(t.tasks, t.invoices, i.id == k.invoice_id)
+             .where(k.status == "open", i.status == "open", *_entity_filter(i.legal_entity_id, entity))
+             .group_by(k.owner))
+    return {owner: [Amount(int(cents), int(items)), Amount(int(late), int(late_items))]
+            for owner, cents, items, late, late_items in conn.execute(query)}
 
 
 def _entities(conn: sa.Connection) -> tuple[str, ...]:
@@ -233,14 +271,21 @@ def _entities(conn: sa.Connection) -> tuple[str, ...]:
 
 
 def _worst_then(conn: sa.Connection, entity: str | None, check_us: int) -> dict[str, int]:
-    """Per customer, the worst days past due of its items open at ``check_us`` (the last check)."""
+    """Per customer, the worst days past due of its items open at ``check_us`` (the last check).
+
+    An item open then is open now, or was paid or written off since: three disjoint sets, each read on its
+    own index (status, ``paid_us``, ``written_off_us``), about the open items and a month of closings
+    instead of the whole book (55 ms instead of 170 ms at 500,000 invoices)."""
     i = t.invoices.c
-    still = sa.or_(i.status == "open", i.paid_us > check_us, i.written_off_us > check_us)
-    # grouped by an expression and filtered on one: SQLite then reads the table in order and sorts, instead of
-    # walking the customer index and fetching each row at random (0.3 s instead of 2.8 s at 500,000 invoices)
-    query = (sa.select(i.customer_id, sa.func.min(i.due_us)).where(i.issued_us + 0 <= check_us, still,
-                                                                   *_entity_filter(i.legal_entity_id, entity))
-             .group_by(sa.func.coalesce(i.customer_id, "")))
+    then = [i.issued_us + 0 <= check_us, *_entity_filter(i.legal_entity_id, entity)]
+    closed = i.status != "open"
+    parts = sa.union_all(
+        sa.select(i.customer_id, i.due_us).where(i.status == "open", *then),
+        sa.select(i.customer_id, i.due_us).where(i.paid_us > check_us, closed, *then),
+        sa.select(i.customer_id, i.due_us).where(i.written_off_us > check_us, closed,
+                                                 sa.or_(i.paid_us.is_(None), i.paid_us <= check_us), *then),
+    ).subquery()
+    query = sa.select(parts.c.customer_id, sa.func.min(parts.c.due_us)).group_by(parts.c.customer_id)
     return {c: days_past_due(due, check_us) for c, due in conn.execute(query)}
 
 
@@ -263,48 +308,29 @@ def receivables(source: Source, entity: str | None = None, as_of_us: int | None 
         at = at if at is not None else 0
         today = _day(at)
         book = _Book(*_daily(conn, entity))
-        items = _open_items(conn, entity)
+        customers = _per_customer(conn, entity, today)
+        ageing, disputed = _ageing(conn, entity, today)
+        collectors = _collectors(conn, entity, today)
         d, i = t.disputes.c, t.invoices.c
         disputed_rows = conn.execute(sa.select(d.reason, d.opened_us, i.amount_cents - i.paid_cents)
                                      .join(t.invoices, i.id == d.invoice_id)
                                      .where(d.status == "open", i.status == "open",
                                             *_entity_filter(i.legal_entity_id, entity))).all()
-        owners = conn.execute(sa.select(t.tasks.c.owner, t.tasks.c.invoice_id)
-                              .where(t.tasks.c.status == "open", t.tasks.c.invoice_id.is_not(None))).all()
         worst_then = _worst_then(conn, entity, at - CHECK_DAYS * US_PER_DAY)
         entities = _entities(conn)
 
-    ageing = {b: Amount() for b in BUCKETS}
-    disputed = {b: Amount() for b in BUCKETS}
     per_customer: dict[str, list[Any]] = {}
-    managers: dict[str, list[Amount]] = defaultdict(lambda: [Amount(), Amount()])
-    by_invoice: dict[str, tuple[int, bool]] = {}
+    managers: dict[str, list[Amount]] = {}
     names: dict[str, str | None] = {}
-    for row in items:
-        left, where = row.amount_cents - row.paid_cents, bucket(row.due_us, at)
-        ageing[where] = ageing[where].plus(left)
-        if row.disputed:
-            disputed[where] = disputed[where].plus(left)
-        overdue = where != "current"
-        by_invoice[row.id] = (left, overdue)
-        c = per_customer.setdefault(row.customer_id, [Amount(), 0, row.due_us])
-        c[0], c[1], c[2] = c[0].plus(left), c[1] + (left if overdue else 0), min(c[2], row.due_us)
-        names[row.customer_id] = row.name
-        held = managers[row.account_manager or NO_ENTITY]
-        held[0] = held[0].plus(left)
-        if overdue:
-            held[1] = held[1].plus(left)
+    for customer_id, name, manager, cents, items, late, late_items, oldest_due in customers:
+        cents, items, late, late_items = int(cents), int(items), int(late), int(late_items)
+        per_customer[customer_id] = [Amount(cents, items), late, oldest_due]
+        names[customer_id] = name
+        held = managers.setdefault(manager or NO_ENTITY, [Amount(), Amount()])
+        held[0] = Amount(held[0].cents + cents, held[0].items + items)
+        held[1] = Amount(held[1].cents + late, held[1].items + late_items)
     outstanding = Amount(sum(a.cents for a in ageing.values()), sum(a.items for a in ageing.values()))
     overdue = Amount(outstanding.cents - ageing["current"].cents, outstanding.items - ageing["current"].items)
-
-    collectors: dict[str, list[Amount]] = defaultdict(lambda: [Amount(), Amount()])
-    for owner, invoice_id in owners:
-        if invoice_id in by_invoice:
-            left, late = by_invoice[invoice_id]
-            held = collectors[owner]
-            held[0] = held[0].plus(left)
-            if late:
-                held[1] = held[1].plus(left)
 
     disputes: dict[str, dict[str, Amount]] = {}
     for reason, opened_us, left in disputed_rows:

@@ -79,11 +79,27 @@ invoices = sa.Table(
     sa.Column("paperless", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("payment_reference", sa.String(64), nullable=True, index=True),
     sa.Column("status", sa.String(16), nullable=False, server_default="open", index=True),  # open/paid/written_off
-    sa.Column("paid_us", Micros, nullable=True),
-    sa.Column("written_off_us", Micros, nullable=True),
+    sa.Column("paid_us", Micros, nullable=True, index=True),           # (0007: indexed) the last check's
+    sa.Column("written_off_us", Micros, nullable=True, index=True),    # items: those closed since it
     sa.Column("disputed", sa.Boolean(), nullable=False, server_default=sa.false()),
     # (0004) the dunning run reads the open invoices of a range of customers: by status and customer together
     sa.Index("ix_invoices_status_customer_id", "status", "customer_id"),
+    # (0007) the receivables report sums the open items per customer, bucket and last check from the index alone
+    sa.Index("ix_invoices_open_items", "status", "customer_id", "due_us", "amount_cents", "paid_cents", "disputed",
+             "legal_entity_id", "issued_us"),
+)
+
+#: (0007) Per legal entity ('' for none) and day: what the invoices issued that day add to the receivables and what
+#: left them (payments allocated, by the day received; balances written off), with how many items each; kept by
+#: the book as it books (``ledger.daily``) so a report reads a few thousand rows instead of every invoice.
+receivable_days = sa.Table(
+    "receivable_days", metadata,
+    sa.Column("entity", Id, primary_key=True),
+    sa.Column("day", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("issued_cents", Cents, nullable=False, server_default="0"),
+    sa.Column("issued_items", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("leaving_cents", Cents, nullable=False, server_default="0"),
+    sa.Column("leaving_items", sa.Integer(), nullable=False, server_default="0"),
 )
 
 payments = sa.Table(

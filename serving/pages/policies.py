@@ -11,6 +11,7 @@ champion's scores (``training.backtest``, what ``kredo backtest`` runs).
 from __future__ import annotations
 
 import difflib
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,23 @@ def _rules(policy: Any) -> list[Table]:  # noqa: ANN401 - a CreditPolicy
         for name, table in policy.tables.items()]
 
 
-def _cases(path: Path) -> tuple[Table, list[Any]]:
-    """Each test case of the file with its result on the real engine, under the tables whose rules it names."""
-    report = check_policy(path)
+@lru_cache(maxsize=32)
+def _checked(path: Path, digest: str) -> Any:  # noqa: ANN401 - a CheckReport
+    """``check_policy`` of a file as it stands (``digest`` of its bytes): the check samples thousands of inputs
+    per table (0.5 s a request for the live file and its versions), and its sampling is seeded, so the same
+    bytes give the same report; a file that changes gets a new digest and is checked again."""
+    return check_policy(path)
+
+
+def _check(path: Path) -> Any:  # noqa: ANN401 - a CheckReport
+    return _checked(path, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+@lru_cache(maxsize=32)
+def _case_rows(path: Path, digest: str) -> tuple[tuple[dict[str, Any], ...], tuple[Any, ...]]:
+    """Each test case of the file with its result on the real engine, under the tables whose rules it names,
+    and the check's findings (kept per file content, as :func:`_checked`)."""
+    report = _checked(path, digest)
     rows = []
     if report.policy is not None:
         policy, engine = report.policy, RuleEngine(report.policy)
@@ -78,10 +93,16 @@ def _cases(path: Path) -> tuple[Table, list[Any]]:
             rows += [{"table": t, "case": case["name"], "decision": case["decision"], "passed": not problems,
                       "problems": "; ".join(problems)} for t in tables]
     rows.sort(key=lambda r: (r["table"], r["case"]))
+    return tuple(rows), tuple(report.findings)
+
+
+def _cases(path: Path) -> tuple[Table, list[Any]]:
+    """The test cases' table of the file and the check's findings."""
+    rows, findings = _case_rows(path, hashlib.sha256(path.read_bytes()).hexdigest())
     table = Table("cases", _("Test cases per table"), [
         Column("table", _("Table")), Column("case", _("Case")), Column("decision", _("Decision")),
-        Column("passed", _("Passed"), "bool"), Column("problems", _("Problems"))], rows)
-    return table, report.findings
+        Column("passed", _("Passed"), "bool"), Column("problems", _("Problems"))], [dict(r) for r in rows])
+    return table, list(findings)
 
 
 def _diff(a: Path, b: Path) -> list[dict[str, str]]:
@@ -113,7 +134,7 @@ def policies_page() -> Any:  # noqa: ANN401 - a page or a CSV
     known = versions()
     listed = []
     for name, path in known.items():
-        report = check_policy(path)
+        report = _check(path)
         listed.append({"name": name, "file": path.name, "version": report.policy.version if report.policy else None,
                        "ok": report.ok, "errors": len(report.errors)})
     version_table = Table("versions", _("Versions"), [

@@ -10,7 +10,7 @@ from ledger import schema
 from ledger.book import Book
 from ledger.database import current_revision, engine_for, open_ledger, upgrade
 
-HEAD = "0006"
+HEAD = "0007"
 
 
 def tables(engine: sa.Engine) -> set[str]:
@@ -66,4 +66,31 @@ def test_the_migrations_build_exactly_the_declared_schema(ledger_url: str) -> No
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
     assert [d for d in diff if not (d[0] == "remove_table" and d[1].name == "kredo_ledger_version")] == []
+    engine.dispose()
+
+
+def test_revision_0007_fills_the_daily_sums_from_the_booked_invoices(ledger_url: str) -> None:
+    """A book at 0006 (invoices, a payment allocated, a write-off) gets its receivables' daily sums on upgrade."""
+    from ledger import daily
+
+    engine = engine_for(ledger_url)
+    upgrade(engine, "0006")
+    day = 86_400_000_000
+    with engine.begin() as conn:
+        invoice = {"customer_id": "C-1", "payment_terms_days": 30, "due_us": 40 * day}
+        conn.execute(sa.insert(schema.invoices), [
+            {**invoice, "id": "INV-1", "issued_us": 10 * day, "amount_cents": 10_000, "paid_cents": 4_000,
+             "legal_entity_id": "NL01", "status": "open", "written_off_us": None},
+            {**invoice, "id": "INV-2", "issued_us": 10 * day + 5, "amount_cents": 2_500, "paid_cents": 0,
+             "legal_entity_id": None, "status": "written_off", "written_off_us": 50 * day}])
+        conn.execute(sa.insert(schema.payments).values(id="P-1", customer_id="C-1", invoice_id="INV-1",
+                                                       received_us=20 * day, amount_cents=4_000,
+                                                       allocated_cents=4_000))
+        conn.execute(sa.insert(schema.allocations).values(payment_id="P-1", invoice_id="INV-1", amount_cents=4_000))
+    upgrade(engine)
+    assert current_revision(engine) == HEAD
+    with engine.connect() as conn:
+        assert daily.kept_rows(conn) == daily.derived_rows(conn) == {
+            ("NL01", 10): (10_000, 1, 0, 0), ("NL01", 20): (0, 0, 4_000, 1), ("", 10): (2_500, 1, 0, 0),
+            ("", 50): (0, 0, 2_500, 1)}
     engine.dispose()
