@@ -11,18 +11,17 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from features.online import MemoryStore
 from features.online.base import OnlineStore
 from features.transform import InvoiceRequest
-from ledger.events import ledger_to_events, to_us
 from ledger.imports import customer_events
 from serving.api.events import _as_dict
 from serving.schemas import EventsRequest
 from tests.support.api import Clients, make_app
 from tests.support.services import redis_server
+from tests.support.streams import late_stream
 from training.simulation import SimulationConfig, simulate
 
 
@@ -51,12 +50,7 @@ def redis_app(champion: dict[str, str], tmp_path: Path) -> Iterator:
 
 def test_a_late_shuffled_stream_into_redis_gives_exactly_the_in_order_features(redis_app, monkeypatch) -> None:
     ledger = simulate(SimulationConfig(customers=40, months=6, seed=11))
-    history = ledger_to_events(ledger, include_reminders=False)
-    rng = np.random.default_rng(2)
-    lag = {inv: int(d) for inv, d in zip(ledger.invoices["invoice_id"], rng.integers(0, 25, len(ledger.invoices)))}
-    arrival = [to_us(e["at"]) + (0 if e["type"] == "invoice_issued" else lag[e["invoice_id"]] * 86_400_000_000)
-               for e in history]
-    stream = [history[i] for i in np.argsort(arrival, kind="stable")]
+    history, stream = late_stream(ledger, 2)
     refolded: list[str] = []
     original = OnlineStore.refold_booked
 

@@ -240,19 +240,12 @@ def test_the_read_api_answers_what_the_integrator_kept_on_its_side(api) -> None:
 def test_a_late_shuffled_stream_gives_exactly_the_in_order_features(api, app) -> None:
     """Each invoice's events arrive late by a lag of its own (the bank's batch days), so a customer's events
     arrive out of order all the time; the ledger books them and the online features equal an in-order fold."""
-    import numpy as np
-
-    from ledger.events import ledger_to_events, to_us
     from ledger.imports import customer_events
+    from tests.support.streams import late_stream
     from training.simulation import SimulationConfig, simulate
 
     ledger = simulate(SimulationConfig(customers=80, months=6, seed=3))
-    history = ledger_to_events(ledger, include_reminders=False)
-    rng = np.random.default_rng(5)
-    lag = {inv: int(d) for inv, d in zip(ledger.invoices["invoice_id"], rng.integers(0, 25, len(ledger.invoices)))}
-    arrival = [to_us(e["at"]) + (0 if e["type"] == "invoice_issued" else lag[e["invoice_id"]] * 86_400_000_000)
-               for e in history]
-    stream = [history[i] for i in np.argsort(arrival, kind="stable")]
+    history, stream = late_stream(ledger, 5)
     assert stream != history
     post(api, *customer_events(ledger))
     booked = 0
