@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -107,8 +108,10 @@ def probe(engine: Engine, table: str, timeout_s: float = PROBE_TIMEOUT_S) -> Non
         conn.exec_driver_sql(select).fetchall()
 
 
+@functools.cache
 def insert_sql(engine: Engine, table: sa.Table) -> str:
-    """``INSERT INTO table (every column) VALUES (...)`` in the driver's own placeholders, for ``execute_raw``."""
+    """``INSERT INTO table (every column) VALUES (...)`` in the driver's own placeholders, for ``execute_raw``
+    (made once per engine and table: it is on every decision's path)."""
     mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
     return f"INSERT INTO {table.name} ({', '.join(c.name for c in table.columns)}) " \
            f"VALUES ({', '.join([mark] * len(table.columns))})"

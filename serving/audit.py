@@ -60,7 +60,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from domain.errors import Conflict, KredoError, NotFound
-from ledger.database import LOCK_TIMEOUT_S, postgres_args, probe
+from ledger.database import LOCK_TIMEOUT_S, insert_sql, postgres_args, probe
 
 GENESIS = "0" * 64
 _ADVISORY_KEY = 0x4B5245444F  # "KREDO": the PostgreSQL advisory lock that serialises appends
@@ -237,10 +237,8 @@ class AuditLog:
         self.engine = engine
         self.dialect = engine.dialect.name
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        columns = [c.name for c in records.columns]
         self._sql_tip = "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1"
-        self._sql_insert = (f"INSERT INTO audit_records ({', '.join(columns)}) "
-                            f"VALUES ({', '.join([mark] * len(columns))})")
+        self._sql_insert = insert_sql(engine, records)
         self._sql_lock = f"SELECT pg_advisory_xact_lock({mark})"
         database = engine.url.database if self.dialect == "sqlite" else None
         self._writers = _WriterLock(database if database and database != ":memory:" else None)

@@ -13,15 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from features.online import MemoryStore
 from features.online.base import OnlineStore
-from features.transform import InvoiceRequest
 from ledger.imports import customer_events
 from serving.api.events import _as_dict
 from serving.schemas import EventsRequest
 from tests.support.api import Clients, make_app
 from tests.support.services import redis_server
-from tests.support.streams import late_stream
+from tests.support.streams import assert_in_order_features, late_stream
 from training.simulation import SimulationConfig, simulate
 
 
@@ -69,10 +67,4 @@ def test_a_late_shuffled_stream_into_redis_gives_exactly_the_in_order_features(r
         booked += answer["applied"]
     assert booked == len(history)
     assert refolded, "the stream is late for some customers: their refold must have been taken"
-    in_order = MemoryStore()
-    in_order.apply(history)
-    served = redis_app.extensions["kredo.runtime"].store
-    request = InvoiceRequest(amount=100.0, payment_terms_days=30, issued_at="2030-01-01T00:00:00")
-    for customer_id in ledger.customers["customer_id"]:
-        got, want = served.customer_features(customer_id, request), in_order.customer_features(customer_id, request)
-        assert got == pytest.approx(want, rel=1e-12, abs=1e-9), customer_id
+    assert_in_order_features(redis_app.extensions["kredo.runtime"].store, ledger, history)

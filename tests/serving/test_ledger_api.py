@@ -241,7 +241,7 @@ def test_a_late_shuffled_stream_gives_exactly_the_in_order_features(api, app) ->
     """Each invoice's events arrive late by a lag of its own (the bank's batch days), so a customer's events
     arrive out of order all the time; the ledger books them and the online features equal an in-order fold."""
     from ledger.imports import customer_events
-    from tests.support.streams import late_stream
+    from tests.support.streams import assert_in_order_features, late_stream
     from training.simulation import SimulationConfig, simulate
 
     ledger = simulate(SimulationConfig(customers=80, months=6, seed=3))
@@ -254,13 +254,7 @@ def test_a_late_shuffled_stream_gives_exactly_the_in_order_features(api, app) ->
         assert answer["refused"] == 0, [r for r in answer["results"] if r["status"] == "refused"][:3]
         booked += answer["applied"]
     assert booked == len(history)
-    in_order = MemoryStore()
-    in_order.apply(history)
-    served = app.extensions["kredo.runtime"].store
-    request = InvoiceRequest(amount=100.0, payment_terms_days=30, issued_at="2030-01-01T00:00:00")
-    for customer_id in ledger.customers["customer_id"]:
-        got, want = served.customer_features(customer_id, request), in_order.customer_features(customer_id, request)
-        assert got == pytest.approx(want, rel=1e-12, abs=1e-9), customer_id
+    assert_in_order_features(app.extensions["kredo.runtime"].store, ledger, history)
 
 
 def test_the_integrators_month_keeps_no_state_but_its_own_ids(api) -> None:
