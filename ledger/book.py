@@ -29,10 +29,10 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -198,8 +198,7 @@ class Book:
         parsed = [self._parse(raw) for raw in raws]
         if conn is not None:
             return self._book(conn, parsed, received_us)
-        with self.engine.begin() as own:
-            return self._book(own, parsed, received_us)
+        return booking(self.engine, lambda own: self._book(own, parsed, received_us))
 
     def _parse(self, raw: Any) -> Verdict | tuple[Parsed, Mapping[str, Any], str]:
         event_id = raw.get("event_id") if isinstance(raw, Mapping) else None
@@ -221,13 +220,13 @@ class Book:
 
     def _book(self, conn: sa.Connection, parsed: list, received_us: int) -> Applied:
         candidates = [p for p in parsed if not isinstance(p, Verdict)]
+        customer_ids = sorted({(e.customer_id if e is not None else raw["customer_id"]) for e, raw, _ in candidates})
         if candidates:
-            _one_writer(conn)
+            _lock_customers(conn, customer_ids)
         ids = [raw["event_id"] for _, raw, _ in candidates]
         known = dict(conn.execute(sa.select(t.ledger_events.c.event_id, t.ledger_events.c.digest)
                                   .where(_among(conn, t.ledger_events.c.event_id, ids))).all()) if ids else {}
         invoice_ids = sorted({i for e, _, _ in candidates for i in _invoices_of(e)})
-        customer_ids = sorted({(e.customer_id if e is not None else raw["customer_id"]) for e, raw, _ in candidates})
         invoices = self._load_invoices(conn, invoice_ids)
         before = {invoice_id: _projection(invoice_id, booked) for invoice_id, booked in invoices.items()}
         commitments = _Commitments.load(conn, sorted({i for e, _, _ in candidates if _commits(e)
@@ -367,7 +366,6 @@ class Book:
         for table in _PROJECTIONS:
             _sync(conn, table, {k: row for i in touched for k, row in before.get(i, {}).get(table, {}).items()},
                   {k: row for i in touched for k, row in after[i][table].items()})
-        daily.record(conn, before, after)
         promised = [e for e, _, _, _ in accepted if _commits(e)]
         _Commitments.write(conn, promised)
         contacts = [{"id": e.event_id, "customer_id": e.customer_id, "invoice_id": e.invoice_id,
@@ -377,7 +375,9 @@ class Book:
                     for e, raw, _, _ in accepted
                     if isinstance(e, Event) and e.type in ("reminder_sent", "invoice_escalated")]
         insert_rows(conn, t.contacts, contacts)
-        return self._withdraw(conn, touched, invoices, promised, received_us)
+        withdrawn = self._withdraw(conn, touched, invoices, promised, received_us)
+        daily.record(conn, before, after)  # last: its day rows are every customer's, locked until the commit
+        return withdrawn
 
     @staticmethod
     def _withdraw(conn: sa.Connection, touched: list[str], invoices: dict[str, _Booked],
@@ -456,22 +456,53 @@ _PROJECTIONS: dict[sa.Table, tuple[str, ...]] = {
     t.invoices: ("id",), t.payments: ("id",), t.allocations: ("payment_id", "invoice_id"), t.disputes: ("id",)}
 
 
-#: The transaction-level advisory lock that makes batches one writer at a time (class id "KR", object 1).
-WRITER_LOCK = (0x4B52, 1)
+#: The class id ("KR") of the transaction-level advisory locks a batch takes, one per customer it names.
+WRITER_LOCK_CLASS = 0x4B52
+_LOCK_CUSTOMERS = sa.text("SELECT pg_advisory_xact_lock(:c, k) FROM unnest(CAST(:keys AS integer[])) AS k")
 
 
-def _one_writer(conn: sa.Connection) -> None:
-    """Take the book's write lock before reading what a batch is judged against.
+def customer_lock_keys(customer_ids: Iterable[str]) -> list[int]:
+    """The advisory-lock keys of customers, sorted: a stable 32-bit hash each (a collision only makes two
+    customers share a lock), taken in one order by every writer, so two batches never wait on each other
+    in a cycle."""
+    return sorted({int.from_bytes(hashlib.blake2b(c.encode(), digest_size=4).digest(), "big", signed=True)
+                   for c in customer_ids})
 
-    Two workers booking at once would each judge against the state before the other's batch (the
-    same event applied twice, an allocation lost), so a batch reads and writes as the only writer:
-    on PostgreSQL a transaction-level advisory lock, on SQLite the database's write lock, taken by a
-    write that changes nothing. Readers are never blocked; the lock ends with the transaction.
+
+def _lock_customers(conn: sa.Connection, customer_ids: Iterable[str]) -> None:
+    """Take the write locks of the batch's customers before reading what it is judged against.
+
+    Two workers booking the same customer at once would each judge against the state before the
+    other's batch (the same event applied twice, an allocation lost), so a batch reads and writes its
+    customers as their only writer: on PostgreSQL one transaction-level advisory lock per customer (a
+    batch of other customers books side by side: the producers of an integrator partitioned by
+    customer), on SQLite the database's write lock, taken by a write that changes nothing (one writer
+    at a time there anyway). Readers are never blocked; the locks end with the transaction. What two
+    batches of other customers can still both write is a new key neither saw (the same new
+    ``event_id`` or ``invoice_id`` under two customers): the second insert fails and ``booking`` runs
+    that batch again, judged against the first.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:c, :o)"), {"c": WRITER_LOCK[0], "o": WRITER_LOCK[1]})
+        conn.execute(_LOCK_CUSTOMERS, {"c": WRITER_LOCK_CLASS, "keys": customer_lock_keys(customer_ids)}).all()
     else:
         conn.execute(sa.update(t.ledger_events).where(sa.false()).values(seq=t.ledger_events.c.seq))
+
+
+T = TypeVar("T")
+
+
+def booking(engine: Engine, work: Callable[[sa.Connection], T], attempts: int = 3) -> T:
+    """Run ``work`` (a batch booked, and what the same transaction does with it) in one transaction; again,
+    from the start, when a concurrent batch of other customers committed first a new key this one inserts
+    too (a unique violation: see ``_lock_customers``), so the rerun judges it a duplicate or a refusal."""
+    for _ in range(attempts - 1):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except (sa.exc.IntegrityError, engine.dialect.dbapi.IntegrityError):  # COPY raises the driver's own
+            continue
+    with engine.begin() as conn:
+        return work(conn)
 
 
 def _booked_event(row: sa.Row, raw: Mapping[str, Any]) -> Event:

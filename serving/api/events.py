@@ -45,10 +45,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
+from sqlalchemy import Connection
 
 from domain.contract import DateWindow
 from domain.errors import KredoError, NotFound, StoreUnavailable
-from ledger.book import RANK, Verdict
+from ledger.book import RANK, Applied, Verdict, booking
 from ledger.events import to_us
 from serving.access import requires
 from serving.bandit import pay
@@ -78,12 +79,8 @@ def post_events() -> Response:
     horizon = window.latest()
     bound = _Bound(window, horizon, (horizon - _EPOCH) // timedelta(microseconds=1))
     pre = [_precheck(runtime, event, bound) for event in events]
-    with runtime.book.engine.begin() as conn:
-        applied = runtime.book.apply([e for e, p in zip(events, pre) if p is None], received, conn=conn)
-        disputes = [v.event_id for v in applied.verdicts if v.status == "applied" and v.event is not None
-                    and v.event.type == "dispute_opened"]
-        if disputes and runtime.policy is not None:
-            open_dispute_tasks(conn, runtime.policy.current.policy, disputes, received)
+    applied = booking(runtime.book.engine,
+                      lambda conn: _book(runtime, [e for e, p in zip(events, pre) if p is None], received, conn))
     booked = iter(applied.verdicts)
     verdicts = [p if p is not None else next(booked) for p in pre]
     follow(runtime, verdicts)
@@ -111,6 +108,16 @@ def post_events() -> Response:
             log.warning("bandit state unavailable: reward expiry left to a later batch")
     counts = {s: sum(r["status"] == s for r in out) for s in ("applied", "duplicate", "refused")}
     return jsonify({"results": out, **counts, "rewards": rewards})
+
+
+def _book(runtime: Runtime, events: list[dict[str, Any]], received: int, conn: Connection) -> Applied:
+    """The batch booked, and its disputes' tasks opened, in ``conn``'s transaction."""
+    applied = runtime.book.apply(events, received, conn=conn)
+    disputes = [v.event_id for v in applied.verdicts if v.status == "applied" and v.event is not None
+                and v.event.type == "dispute_opened"]
+    if disputes and runtime.policy is not None:
+        open_dispute_tasks(conn, runtime.policy.current.policy, disputes, received)
+    return applied
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,24 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database of its own: a SQLite file, or a new database on the test PostgreSQL server."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/ledger.db"
-    base = request.getfixturevalue("postgres_url")
+    return new_database(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture()
+def pg_ledger_url(postgres_url: str) -> str:
+    """An empty database of its own on the test PostgreSQL server (what only PostgreSQL does: row locks)."""
+    return new_database(postgres_url)
+
+
+def new_database(base: str) -> str:
+    """A new, empty database on ``base``'s server; its URL."""
     name = f"ledger_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return str(sa.engine.make_url(base).set(database=name))
+
 
 CAMT_V02 = """<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">
