@@ -27,7 +27,13 @@ at a time) with the app's CPU per request (``*_cpu_p50_ms`` / ``*_cpu_p99_ms``);
 folded from PostgreSQL); ``redis_warm_s`` (the app's start: Redis filled from
 the ledger before it says ready); ``loadavg`` at the start and the end.
 
-Usage: python bench/ledger.py [--customers 20000] [--months 28] [--stream-months 1] [--overviews 2000] [--json]
+Then the parallel streams (``bench/ledger_streams.py``): the next ``--parallel-months`` of events, split by
+customer among ``--producers`` threads posting over HTTP to a real ``kredo serve`` with ``--workers``
+gunicorn workers on the same PostgreSQL and Redis: ``parallel_events_s`` and the CPU per event of the
+workers, PostgreSQL and Redis (``parallel_*_cpu_us``; ``parallel_cpu_events_s`` with every core busy).
+
+Usage: python bench/ledger.py [--customers 20000] [--months 28] [--stream-months 1] [--overviews 2000]
+       [--parallel-months 1] [--producers 4] [--workers 2] [--server-code PATH] [--json]
 """
 from __future__ import annotations
 
@@ -40,9 +46,11 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from bench._report import parser, report  # noqa: E402
+from bench.ledger_streams import parallel_streams  # noqa: E402
 from bench.serving import workers_cpu_s  # noqa: E402
 from features.online import MemoryStore  # noqa: E402
 from features.online.redis import RedisStore  # noqa: E402
@@ -57,6 +65,10 @@ from training.pipeline import TrainConfig  # noqa: E402
 from training.simulation import SimulationConfig, simulate  # noqa: E402
 
 BATCH = 500
+
+
+def _cut_us(ledger: Ledger, months: int) -> int:
+    return to_us(ledger.invoices["issued_at"].max() - np.timedelta64(30 * months, "D"))
 
 
 def _split(ledger: Ledger, stream_months: int) -> tuple[Ledger, list[dict]]:
@@ -112,12 +124,22 @@ def main() -> None:
     p.add_argument("--stream-months", type=int, default=1)
     p.add_argument("--overviews", type=int, default=2_000)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--parallel-months", type=int, default=1,
+                   help="then the months after the single stream, posted by --producers over HTTP (0: none)")
+    p.add_argument("--producers", type=int, default=4)
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers of the kredo serve the producers post to")
+    p.add_argument("--server-code", type=Path, default=ROOT,
+                   help="serve the parallel streams from this checkout (an A/B of the book's locking)")
     args = p.parse_args()
     from serving import create_app
     from serving.access import get_ring
 
     ledger = simulate(SimulationConfig(customers=args.customers, months=args.months, seed=args.seed))
-    history, live = _split(ledger, args.stream_months)
+    history, stream = _split(ledger, args.stream_months + args.parallel_months)
+    parallel_cut = _cut_us(ledger, args.parallel_months)
+    live = [e for e in stream if to_us(e["at"]) < parallel_cut] if args.parallel_months else stream
+    parallel = stream[len(live):]
+    assert all(to_us(e["at"]) >= parallel_cut for e in parallel)
     work = Path(tempfile.mkdtemp(prefix="kredo-bench-ledger-"))
     with postgres_database() as pg_url, redis_server() as redis_url:
         book = Book(open_ledger(pg_url))
@@ -136,7 +158,8 @@ def main() -> None:
         redis_warm_s = time.perf_counter() - t0
         postmaster = _postmaster(book)
         client = app.test_client()  # a dunning key, made as `kredo keys create` makes it: events and the book
-        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {get_ring(app).create('dunning', 'bench').token}"
+        token = get_ring(app).create("dunning", "bench").token
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
         batches = [live[i:i + BATCH] for i in range(0, len(live), BATCH)]
         load_start = _load()
         cpu0 = (time.process_time(), _server_cpu_s(postmaster), _redis_cpu_s(redis_store))
@@ -159,7 +182,9 @@ def main() -> None:
         rng = np.random.default_rng(args.seed)
         ids = ledger.customers["customer_id"].to_numpy()
         overview, detail, overview_cpu, detail_cpu = [], [], [], []
+        later = {e["invoice_id"] for e in parallel if e["type"] == "invoice_issued"}  # not booked yet
         invoices = ledger.invoices["invoice_id"].to_numpy()
+        invoices = invoices[~np.isin(invoices, list(later))] if later else invoices
         for _ in range(args.overviews):
             t0, c0 = time.perf_counter(), time.process_time()
             assert client.get(f"/v1/customers/{ids[rng.integers(len(ids))]}").status_code == 200
@@ -170,6 +195,12 @@ def main() -> None:
             detail.append((time.perf_counter() - t0) * 1e3)
             detail_cpu.append((time.process_time() - c0) * 1e3)
         app.extensions["kredo.runtime"].stop()
+        env = dict(os.environ, KREDO_LEDGER_URL=pg_url, REDIS_URL=redis_url, DATABASE_URL=f"sqlite:///{work}/audit.db",
+                   MLFLOW_TRACKING_URI=tracking, KREDO_MODEL_URI=champion["uri"], KREDO_RELOAD_INTERVAL_S="0",
+                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+        streams = parallel_streams(args.server_code.resolve(), env, token, parallel, args.producers, args.workers,
+                                   BATCH, lambda: (_server_cpu_s(postmaster), _redis_cpu_s(redis_store))) \
+            if parallel else {}
     o50, o99 = _percentiles(overview)
     i50, i99 = _percentiles(detail)
     oc50, oc99 = _percentiles(overview_cpu)
@@ -187,7 +218,7 @@ def main() -> None:
         "overview_p50_ms": o50, "overview_p99_ms": o99, "target_overview_p99_ms": 20,
         "overview_cpu_p50_ms": oc50, "overview_cpu_p99_ms": oc99,
         "invoice_p50_ms": i50, "invoice_p99_ms": i99, "invoice_cpu_p50_ms": ic50, "invoice_cpu_p99_ms": ic99,
-        "redis_warm_s": round(redis_warm_s, 2), "loadavg_start": load_start, "loadavg_end": _load(),
+        "redis_warm_s": round(redis_warm_s, 2), **streams, "loadavg_start": load_start, "loadavg_end": _load(),
     }
     report("ledger: ingest, warm-up, customer overview", figures, args.json)
 
