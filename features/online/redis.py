@@ -37,7 +37,7 @@ Example::
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -56,6 +56,18 @@ from features.online.base import EventResult, OnlineStore, StoreEmptied, check_o
 #: before: the same doubles), so an event's call carries only the event's own six arguments.
 _SCRIPT = (f"local K, TOL, ORIGIN, HALF, DAY = {RECENT_K}, {PAID_TOLERANCE!r}, {EWM_ORIGIN_US}, {EWM_HALFLIFE_US}, "
            f"{US_PER_DAY}\n" + read_text(REDIS_FOLD_SCRIPT))
+#: Many events folded in one script call (one per pipeline, not one per event: the per-command cost of the
+#: client and the server, paid once): the fold script as a function of one event's five keys and six
+#: arguments. ARGV holds, per event, the index of its customer's five keys in KEYS, then its six arguments;
+#: the answer is the list of the events' answers, in order.
+_FOLD_MANY = ("local function fold_one(KEYS, ARGV)\n" + _SCRIPT + "\nend\n"
+              "local out = {}\n"
+              "for i = 0, #ARGV / 7 - 1 do\n"
+              "  local k, a = 5 * tonumber(ARGV[7 * i + 1]), 7 * i + 1\n"
+              "  out[i + 1] = fold_one({KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]},\n"
+              "                        {ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]})\n"
+              "end\n"
+              "return out\n")
 BATCH = 2_000
 #: Socket timeout of every command (connect and read): far above a healthy round trip (< 1 ms on a LAN),
 #: far below the request timeout.
@@ -84,7 +96,7 @@ class RedisStore(OnlineStore):
     def __init__(self, client: redis.Redis, namespace: str = "kredo") -> None:
         self._client = client
         self._ns = namespace
-        self._apply_script = client.register_script(_SCRIPT)
+        self._fold = client.register_script(_FOLD_MANY)
         self._release = client.register_script(_RELEASE)
         self._hold = client.register_script(_HOLD)
         self._read = client.register_script(_READ)
@@ -167,9 +179,24 @@ class RedisStore(OnlineStore):
     def _keys(self, customer_id: str) -> list[str]:
         return [self._key(customer_id, s) for s in ("", ":open", ":disputes", ":invoices", ":seen")]
 
-    def _fold_in(self, pipe: redis.client.Pipeline, e: Event) -> None:
-        self._apply_script(keys=self._keys(e.customer_id), client=pipe, args=[
-            e.event_id, e.type, e.invoice_id, str(e.at_us), repr(e.amount), str(e.due_us)])
+    def _fold_in(self, pipe: redis.client.Pipeline, events: Sequence[Event]) -> None:
+        """Queue the fold of ``events`` (in this order) as one script call (``_FOLD_MANY``); none for no events."""
+        if not events:
+            return
+        slots: dict[str, int] = {}
+        keys: list[str] = []
+        args: list[str] = []
+        for e in events:
+            slot = slots.get(e.customer_id)
+            if slot is None:
+                slot = slots[e.customer_id] = len(slots)
+                keys += self._keys(e.customer_id)
+            args += (str(slot), e.event_id, e.type, e.invoice_id, str(e.at_us), repr(e.amount), str(e.due_us))
+        self._fold(keys=keys, args=args, client=pipe)
+
+    def _fold_results(self, events: Sequence[Event], replies: Iterator[Any]) -> list[EventResult]:
+        """The results of ``_fold_in(events)`` from the pipeline's next reply (none was queued for no events)."""
+        return self._results(events, next(replies)) if events else []
 
     @staticmethod
     def _results(events: Sequence[Event], replies: Sequence[list[bytes]]) -> list[EventResult]:
@@ -188,21 +215,19 @@ class RedisStore(OnlineStore):
         for start in range(0, len(events), BATCH):
             chunk = events[start:start + BATCH]
             pipe = self._client.pipeline(transaction=False)
-            for e in chunk:
-                self._fold_in(pipe, e)
-            results += self._results(chunk, self._execute(pipe, checked=True, reading=False))
+            self._fold_in(pipe, chunk)
+            results += self._fold_results(chunk, iter(self._execute(pipe, checked=True, reading=False)))
         return results
 
     def _replace(self, customer_id: str, events: Sequence[Event]) -> list[EventResult]:
         """DEL and the whole fold in one MULTI/EXEC: other clients see the old state or the new one."""
         pipe = self._client.pipeline(transaction=True)
         self._queue_replace(pipe, customer_id, events)
-        return self._results(events, self._execute(pipe, checked=True, reading=False)[1:])
+        return self._fold_results(events, iter(self._execute(pipe, checked=True, reading=False)[1:]))
 
     def _queue_replace(self, pipe: redis.client.Pipeline, customer_id: str, events: Sequence[Event]) -> None:
         pipe.delete(*self._keys(customer_id))
-        for e in events:
-            self._fold_in(pipe, e)
+        self._fold_in(pipe, events)
 
     def refold_many(self, histories: Iterable[tuple[str, Sequence[Event]]]) -> list[EventResult]:
         """Whole customers per MULTI/EXEC, about ``BATCH`` events each (see ``OnlineStore.refold_many``)."""
@@ -226,7 +251,7 @@ class RedisStore(OnlineStore):
         results: list[EventResult] = []
         for _, events in histories:
             next(replies)  # the DEL
-            results += self._results(events, [next(replies) for _ in events])
+            results += self._fold_results(events, replies)
         return results
 
     def aggregates_many(self, customer_ids: Sequence[str]) -> list[CustomerAggregates]:
