@@ -31,6 +31,9 @@ Then the parallel streams (``bench/ledger_streams.py``): the next ``--parallel-m
 customer among ``--producers`` threads posting over HTTP to a real ``kredo serve`` with ``--workers``
 gunicorn workers on the same PostgreSQL and Redis: ``parallel_events_s`` and the CPU per event of the
 workers, PostgreSQL and Redis (``parallel_*_cpu_us``; ``parallel_cpu_events_s`` with every core busy).
+At the end ``book_digest`` and ``redis_digest`` (``bench/_digest.py``): two code versions that book the
+same stream must leave the same. The in-process app settles its heap (``serving.heap.settle``) as a
+gunicorn worker does once loaded, so its CPU is a worker's.
 
 Usage: python bench/ledger.py [--customers 20000] [--months 28] [--stream-months 1] [--overviews 2000]
        [--parallel-months 1] [--producers 4] [--workers 2] [--server-code PATH] [--json]
@@ -50,6 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._report import parser, report  # noqa: E402
+from bench._digest import book_digest, redis_digest  # noqa: E402
 from bench.ledger_streams import parallel_streams  # noqa: E402
 from bench.serving import workers_cpu_s  # noqa: E402
 from features.online import MemoryStore  # noqa: E402
@@ -60,6 +64,7 @@ from ledger.events import ledger_to_events, to_us  # noqa: E402
 from ledger.imports import import_ledger  # noqa: E402
 from ledger.tables import Ledger  # noqa: E402
 from serving.bootstrap import ensure_champion, warm_store  # noqa: E402
+from serving.heap import settle  # noqa: E402
 from tests.support.services import postgres_database, redis_server  # noqa: E402
 from training.pipeline import TrainConfig  # noqa: E402
 from training.simulation import SimulationConfig, simulate  # noqa: E402
@@ -156,6 +161,7 @@ def main() -> None:
         app = create_app({"AUDIT_URL": f"sqlite:///{work}/audit.db", "LEDGER_URL": pg_url, "REDIS_URL": redis_url,
                           "MLFLOW_TRACKING_URI": tracking, "MODEL_URI": champion["uri"], "RELOAD_INTERVAL_S": 0})
         redis_warm_s = time.perf_counter() - t0
+        settle()  # as a gunicorn worker does once its app is loaded (serving.server): the loaded app leaves the GC
         postmaster = _postmaster(book)
         client = app.test_client()  # a dunning key, made as `kredo keys create` makes it: events and the book
         token = get_ring(app).create("dunning", "bench").token
@@ -201,6 +207,7 @@ def main() -> None:
         streams = parallel_streams(args.server_code.resolve(), env, token, parallel, args.producers, args.workers,
                                    BATCH, lambda: (_server_cpu_s(postmaster), _redis_cpu_s(redis_store))) \
             if parallel else {}
+        digests = {"book_digest": book_digest(book.engine)[:16], "redis_digest": redis_digest(redis_store._client)[:16]}
     o50, o99 = _percentiles(overview)
     i50, i99 = _percentiles(detail)
     oc50, oc99 = _percentiles(overview_cpu)
@@ -218,7 +225,7 @@ def main() -> None:
         "overview_p50_ms": o50, "overview_p99_ms": o99, "target_overview_p99_ms": 20,
         "overview_cpu_p50_ms": oc50, "overview_cpu_p99_ms": oc99,
         "invoice_p50_ms": i50, "invoice_p99_ms": i99, "invoice_cpu_p50_ms": ic50, "invoice_cpu_p99_ms": ic99,
-        "redis_warm_s": round(redis_warm_s, 2), **streams, "loadavg_start": load_start, "loadavg_end": _load(),
+        "redis_warm_s": round(redis_warm_s, 2), **streams, **digests, "loadavg_start": load_start, "loadavg_end": _load(),
     }
     report("ledger: ingest, warm-up, customer overview", figures, args.json)
 
