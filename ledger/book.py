@@ -458,7 +458,8 @@ _PROJECTIONS: dict[sa.Table, tuple[str, ...]] = {
 
 #: The class id ("KR") of the transaction-level advisory locks a batch takes, one per customer it names.
 WRITER_LOCK_CLASS = 0x4B52
-_LOCK_CUSTOMERS = sa.text("SELECT pg_advisory_xact_lock(:c, k) FROM unnest(CAST(:keys AS integer[])) AS k")
+#: One row back however many customers (a row per lock cost the client 3-4 ms a batch of 300 customers).
+_LOCK_CUSTOMERS = sa.text("SELECT count(pg_advisory_xact_lock(:c, k)) FROM unnest(CAST(:keys AS integer[])) AS k")
 
 
 def customer_lock_keys(customer_ids: Iterable[str]) -> list[int]:
@@ -483,7 +484,7 @@ def _lock_customers(conn: sa.Connection, customer_ids: Iterable[str]) -> None:
     that batch again, judged against the first.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK_CUSTOMERS, {"c": WRITER_LOCK_CLASS, "keys": customer_lock_keys(customer_ids)}).all()
+        conn.execute(_LOCK_CUSTOMERS, {"c": WRITER_LOCK_CLASS, "keys": customer_lock_keys(customer_ids)}).scalar_one()
     else:
         conn.execute(sa.update(t.ledger_events).where(sa.false()).values(seq=t.ledger_events.c.seq))
 
