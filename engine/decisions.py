@@ -40,7 +40,7 @@ from domain.errors import InvalidInput, ModelFault
 from engine.bandits import Arm, Choice, Context, arms_for_channels
 from engine.calendar import Calendar
 from engine.ports import Explanation, FeatureStore, ModelInfo, Rules, Served
-from engine.reasons import top_reasons
+from engine.reasons import top_order, top_reasons
 from engine.rules import CheckoutOutcome, DunningOutcome, SendWindow
 from engine.tasks import task_for
 from features.definitions import FEATURE_NAMES
@@ -168,6 +168,7 @@ class _Scored:
     x: np.ndarray
     scores: dict[str, float]
     explanation: Explanation
+    order: list[int] | None = None  # ``top_order`` of the SHAP points, where a batch sorted its rows at once
 
 
 def _score(served: Served, store: FeatureStore, customer_id: str, request: InvoiceRequest, now: datetime,
@@ -220,7 +221,7 @@ def _reasons(rule_reasons: Any, scored: _Scored) -> list[Reason]:
     model = [built(Reason, code=r.code, text=r.text, source="model", contribution=round(r.contribution, 4),
                            log_odds=None if r.log_odds is None else round(r.log_odds, 4))
              for r in top_reasons(FEATURE_NAMES, scored.features, scored.explanation.points, TOP_MODEL_REASONS,
-                                  log_odds=scored.explanation.log_odds)]
+                                  log_odds=scored.explanation.log_odds, order=scored.order)]
     return rules + model
 
 
@@ -410,13 +411,14 @@ def decide_next_actions(requests: Sequence[NextActionRequest], *, store: Feature
     scores = served.model.predict_many(X)
     batch.lap("model_ms")
     explanations = served.model.explain_probability_many(X)
+    orders = top_order(np.vstack([e.points for e in explanations]), TOP_MODEL_REASONS).tolist()
     batch.lap("shap_ms")
     shared = {name: round(ms / len(requests), 4) for name, ms in batch.ms.items()}
     out = []
-    for request, f, x, s, e in zip(requests, feats, X, scores, explanations):
+    for request, f, x, s, e, order in zip(requests, feats, X, scores, explanations, orders):
         clock = Clock()
         clock.ms.update(shared)
-        out.append(_next_action(request, _Scored(f, x, s, e), served, clock, ()))
+        out.append(_next_action(request, _Scored(f, x, s, e, order), served, clock, ()))
     return out
 
 

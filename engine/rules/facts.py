@@ -12,7 +12,6 @@ Unknown customers are new customers: missing history counts as zero.
 """
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -130,15 +129,22 @@ def normalize(facts: Mapping[str, Any], fields: tuple[FactField, ...]) -> dict[s
     """
     if not isinstance(facts, Mapping):
         raise InvalidInput(f"facts must be a mapping, got {type(facts).__name__}", field="facts")
-    return _normalizer(fields)(facts.get)
+    known = _NORMALIZERS.get(id(fields))
+    if known is None or known[0] is not fields:
+        known = _NORMALIZERS[id(fields)] = (fields, _normalizer(fields))
+    return known[1](facts.get)
 
 
-@functools.cache
+#: The compiled ``normalize`` of each field list, by the list's identity (hashing a list of ~45 fields
+#: on every call cost as much as checking them); the list is kept, so its id is never reused.
+_NORMALIZERS: dict[int, tuple[tuple[FactField, ...], Callable[[Callable[[str], Any]], dict[str, Any]]]] = {}
+
+
 def _normalizer(fields: tuple[FactField, ...]) -> Callable[[Callable[[str], Any]], dict[str, Any]]:
     """``normalize`` for one field list as one compiled function: straight-line checks per field and one dict
-    display, made once per list. Why: it runs on every decision (a dunning run's million), and a loop over
-    the fields with a branch per kind was a tenth of a decision's CPU; ``tests/engine/test_rules_numbers.py``
-    holds its refusals and values to the rules of the docstring above."""
+    display. Why: it runs on every decision (a dunning run's million), and a loop over the fields with a
+    branch per kind was a tenth of a decision's CPU; ``tests/engine/test_rules_numbers.py`` holds its
+    refusals and values to the rules of the docstring above."""
     lines, env = ["def normalized(get):"], {"_finite": _finite, "_refuse": _refuse}
     for i, f in enumerate(fields):
         env[f"d{i}"], name = f.default, repr(f.name)

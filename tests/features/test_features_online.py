@@ -316,3 +316,21 @@ def test_broken_and_kept_promises_and_an_escalation_hand_checked(store) -> None:
                 "overdue_share": 1.0, "disputed_share": 1.0}
     for name, value in expected.items():
         assert offline[name] == value and row[name] == value, (name, offline[name], row[name])
+
+
+def test_a_batch_shares_each_customers_history_and_gives_what_one_read_gives(store: OnlineStore) -> None:
+    """``customer_features_many`` computes a customer's history part once per moment (a dunning run's four
+    invoices of one customer): each row equals the single read, bit for bit, whatever the customer, the
+    request and the moment (a different moment is a different history: days overdue, tenure)."""
+    store.apply([issue("e1", "INV-1", "2024-05-01T10:00:00"), issue("e2", "INV-2", "2024-05-10T10:00:00", amount=80.0),
+                 ev("e3", "payment_received", "INV-1", "2024-05-20T10:00:00", amount=100.0),
+                 issue("e4", "INV-3", "2024-05-02T10:00:00", cust="C-2", amount=999.0)])
+    other = InvoiceRequest(amount=55.5, payment_terms_days=7, issued_at="2024-05-30T00:00:00",
+                           customer_type="business", profile="sme", size="small", paperless=False)
+    queries = [("C-1", REQ, "2024-06-03T09:00:00"), ("C-1", other, "2024-06-03T09:00:00"),
+               ("C-2", REQ, "2024-06-03T09:00:00"), ("C-1", other, "2024-07-20T09:00:00"), ("C-1", REQ, None),
+               ("C-new", other, "2024-06-03T09:00:00")]
+    batch = store.customer_features_many(queries)
+    singles = [store.customer_features(c, request, now) for c, request, now in queries]
+    assert [list(b.items()) for b in batch] == [list(s.items()) for s in singles]
+    assert batch[0]["amount"] != batch[1]["amount"] and batch[1]["max_days_overdue"] != batch[3]["max_days_overdue"]
