@@ -239,6 +239,22 @@ def test_one_round_trip_per_read(redis_client, monkeypatch: pytest.MonkeyPatch) 
     assert len(sent) == 1 and feats["open_exposure"] == 100.0
 
 
+def test_a_read_survives_a_killed_connection_and_a_server_that_lost_its_scripts(redis_client) -> None:
+    """The read keeps its own connection per thread: a connection the server dropped is replaced and the
+    command sent once more, and a server that forgot the read script (restarted, SCRIPT FLUSH) gets it again."""
+    store = RedisStore(redis_client)
+    store.apply([issue("e1", "INV-1", "2024-05-01T10:00:00")])
+    assert store.customer_features("C-1", REQ)["open_exposure"] == 100.0
+    redis_client.script_flush()
+    assert store.customer_features("C-1", REQ)["open_exposure"] == 100.0
+    redis_client.client_kill_filter(_type="normal", skipme=True)  # every connection but this command's own
+    assert store.customer_features("C-1", REQ)["open_exposure"] == 100.0
+    own = store._held.conn
+    reader = threading.Thread(target=lambda: store.customer_features("C-1", REQ))
+    reader.start(), reader.join()
+    assert store._held.conn is own  # another thread read on a connection of its own
+
+
 def test_keys_are_namespaced(redis_client) -> None:
     RedisStore(redis_client, namespace="kredo").apply([issue("e1", "INV-1", "2024-05-01T10:00:00")])
     keys = sorted(k.decode() for k in redis_client.keys("*"))
