@@ -214,6 +214,17 @@ def test_security_headers_on_every_answer(app, monkeypatch) -> None:  # noqa: AN
             assert r.headers.get(name) == value, (r.status_code, name, r.headers)
 
 
+def test_a_header_the_view_chose_is_kept_once_and_the_rest_added(app) -> None:  # noqa: ANN001
+    """The pages send their own Content-Security-Policy: it stays the only one, the other four are added."""
+    from serving.pages.layout import CSP
+    r = app.test_client().get("/login")
+    assert r.status_code == 200
+    assert r.headers.getlist("Content-Security-Policy") == [CSP]
+    for name, value in SECURITY_HEADERS.items():
+        if name != "Content-Security-Policy":
+            assert r.headers.getlist(name) == [value], name
+
+
 def test_the_key_ring_sees_cli_keys_and_revocations_within_its_refresh(tmp_path) -> None:
     engine = open_ledger(f"sqlite:///{tmp_path}/ledger.db")
     ring = KeyRing(engine, DEFAULT_PEPPER, refresh_s=0.3)
