@@ -1,6 +1,8 @@
 """A worker's start (``serving.warmup``): the pages' one-time work is done before the first request."""
 from __future__ import annotations
 
+import pytest
+
 from serving.pages import policies
 from serving.warmup import warm
 
@@ -20,3 +22,15 @@ def test_warm_compiles_every_template_and_checks_every_policy_version(app) -> No
         for path in known.values():
             policies._check(path)
         assert policies._checked.cache_info().misses == misses
+
+
+def test_warm_computes_the_receivables_reports_a_request_then_reads(app, monkeypatch) -> None:
+    from ledger.frames import legal_entities
+
+    warm(app)
+    engine = app.extensions["kredo.runtime"].book.engine
+    kept = app.extensions["kredo.reports"]._kept
+    assert set(kept) == {None, *(e["id"] for e in legal_entities(engine))}
+    monkeypatch.setattr("serving.api.reports.receivables", lambda *a, **k: pytest.fail("computed again"))
+    for entity in kept:
+        assert app.extensions["kredo.reports"].get(engine, entity) is kept[entity][2]
