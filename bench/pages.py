@@ -13,8 +13,8 @@ through the app's own request handling (Flask test client: server time, no
 network), one request at a time, with random customers, tasks and decisions.
 
 Figures per page: ``<page>_cold_ms``, its first request in a fresh worker (a new app on the
-same book, started as gunicorn starts one: ``serving.warmup.ready``; no report computed, no forecast but
-the one the ledger keeps, step ``forecasts_s`` of the build, what ``kredo forecast`` does), and
+same book, started as gunicorn starts one: ``serving.warmup.ready``: what a worker
+computes before its first request, the receivables reports included; no forecast but the one the ledger keeps, step ``forecasts_s`` of the build, what ``kredo forecast`` does), and
 ``<page>_p50_ms`` / ``<page>_p99_ms`` over that cold request and the warm ones after it;
 ``<page>_worst_ms`` is the larger of the cold request and the p99, the figure the target
 (p99 < 300 ms, the first request of each page in a fresh worker included) is held to,
