@@ -33,13 +33,14 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from domain.construct import built
 from domain.contract import (Bandit, BanditArm, CheckoutAnswer, CheckoutRequest, Customer, Degraded,
                              DunningCustomer, Invoice, NextActionAnswer, NextActionRequest, Reason, Risk)
 from domain.errors import InvalidInput, ModelFault
 from engine.bandits import Arm, Choice, Context, arms_for_channels
 from engine.calendar import Calendar
 from engine.ports import Explanation, FeatureStore, ModelInfo, Rules, Served
-from engine.reasons import top_reasons
+from engine.reasons import top_order, top_reasons
 from engine.rules import CheckoutOutcome, DunningOutcome, SendWindow
 from engine.tasks import task_for
 from features.definitions import FEATURE_NAMES
@@ -167,6 +168,7 @@ class _Scored:
     x: np.ndarray
     scores: dict[str, float]
     explanation: Explanation
+    order: list[int] | None = None  # ``top_order`` of the SHAP points, where a batch sorted its rows at once
 
 
 def _score(served: Served, store: FeatureStore, customer_id: str, request: InvoiceRequest, now: datetime,
@@ -207,19 +209,19 @@ def _fault(info: ModelInfo, what: str) -> ModelFault:
 
 
 def _risk(scores: Mapping[str, float], info: ModelInfo) -> Risk:
-    return Risk.model_construct(p_late=round(float(scores["p_late"]), 6),
-                                p_late_30=round(float(scores["p_late_30"]), 6),
-                                expected_days_late=round(float(scores["expected_days_late"]), 3),
-                                model=info.name, version=str(info.version), alias=info.alias)
+    return built(Risk, p_late=round(float(scores["p_late"]), 6),
+                       p_late_30=round(float(scores["p_late_30"]), 6),
+                       expected_days_late=round(float(scores["expected_days_late"]), 3),
+                       model=info.name, version=str(info.version), alias=info.alias)
 
 
 def _reasons(rule_reasons: Any, scored: _Scored) -> list[Reason]:
-    rules = [Reason.model_construct(code=r.code, text=r.text, source="rule", contribution=None)
+    rules = [built(Reason, code=r.code, text=r.text, source="rule", contribution=None)
              for r in rule_reasons]
-    model = [Reason.model_construct(code=r.code, text=r.text, source="model", contribution=round(r.contribution, 4),
-                                    log_odds=None if r.log_odds is None else round(r.log_odds, 4))
+    model = [built(Reason, code=r.code, text=r.text, source="model", contribution=round(r.contribution, 4),
+                           log_odds=None if r.log_odds is None else round(r.log_odds, 4))
              for r in top_reasons(FEATURE_NAMES, scored.features, scored.explanation.points, TOP_MODEL_REASONS,
-                                  log_odds=scored.explanation.log_odds)]
+                                  log_odds=scored.explanation.log_odds, order=scored.order)]
     return rules + model
 
 
@@ -298,7 +300,7 @@ def dunning_facts(customer: DunningCustomer, invoice: Invoice, now: datetime, fe
 
 def checkout_answer(out: CheckoutOutcome, risk: Risk | None, reasons: list[Reason],
                     degraded: Degraded | None = None) -> CheckoutAnswer:
-    return CheckoutAnswer.model_construct(
+    return built(CheckoutAnswer,
         kind="checkout", outcome=out.outcome, segment=out.segment, profile_segment=out.profile_segment,
         credit_limit=round(float(out.credit_limit), 2), open_exposure=round(float(out.open_exposure), 2),
         available_credit=round(float(out.available_credit), 2), risk=risk, reasons=reasons,
@@ -409,13 +411,14 @@ def decide_next_actions(requests: Sequence[NextActionRequest], *, store: Feature
     scores = served.model.predict_many(X)
     batch.lap("model_ms")
     explanations = served.model.explain_probability_many(X)
+    orders = top_order(np.vstack([e.points for e in explanations]), TOP_MODEL_REASONS).tolist()
     batch.lap("shap_ms")
     shared = {name: round(ms / len(requests), 4) for name, ms in batch.ms.items()}
     out = []
-    for request, f, x, s, e in zip(requests, feats, X, scores, explanations):
+    for request, f, x, s, e, order in zip(requests, feats, X, scores, explanations, orders):
         clock = Clock()
         clock.ms.update(shared)
-        out.append(_next_action(request, _Scored(f, x, s, e), served, clock, ()))
+        out.append(_next_action(request, _Scored(f, x, s, e, order), served, clock, ()))
     return out
 
 
@@ -440,10 +443,10 @@ def _next_action(request: NextActionRequest, scored: _Scored, served: Served, cl
         channel = channels[0] if channels else None
         send_at = out.earliest_send_at if channel is not None else None
     clock.lap("bandit_ms")
-    bandit = Bandit.model_construct() if choice is None else Bandit.model_construct(
-        arm=BanditArm.model_construct(channel=choice.arm.channel, slot=choice.arm.slot, day_type=choice.arm.day_type),
+    bandit = built(Bandit) if choice is None else built(Bandit,
+        arm=built(BanditArm, channel=choice.arm.channel, slot=choice.arm.slot, day_type=choice.arm.day_type),
         propensity=choice.propensity, policy=choice.policy_name, experiment=choice.experiment, group=choice.group)
-    answer = NextActionAnswer.model_construct(
+    answer = built(NextActionAnswer,
         kind="next_action", action=out.action, channel=channel, send_at=send_at, tone=out.tone,
         assignee=out.assignee, task=task_for(out, request, scored.scores, served.rules.policy, served.calendar),
         segment=out.segment, step=out.step,
@@ -457,13 +460,13 @@ def _next_action(request: NextActionRequest, scored: _Scored, served: Served, cl
 def _nothing_to_do(request: NextActionRequest, scored: _Scored, served: Served, status: str, known: list[Reason],
                    clock: Clock) -> Decision:
     policy = served.rules.policy
-    reason = Reason.model_construct(code=f"ledger.invoice_{status}", source="ledger", contribution=None,
-                                    text=f"Invoice {request.invoice.id} is {status.replace('_', ' ')} in the "
-                                         "ledger: nothing to do")
-    answer = NextActionAnswer.model_construct(
+    reason = built(Reason, code=f"ledger.invoice_{status}", source="ledger", contribution=None,
+                           text=f"Invoice {request.invoice.id} is {status.replace('_', ' ')} in the "
+                                "ledger: nothing to do")
+    answer = built(NextActionAnswer,
         kind="next_action", action="none", channel=None, send_at=None, tone=None, assignee=None, task=None,
         segment="", step="none", collection_costs=None, risk=_risk(scored.scores, served.model_info),
-        bandit=Bandit.model_construct(), reasons=[reason, *known], rules_fired=[], policy_version=str(policy.version))
+        bandit=built(Bandit), reasons=[reason, *known], rules_fired=[], policy_version=str(policy.version))
     record = DecisionRecord(
         features=scored.x, scores={k: float(v) for k, v in scored.scores.items()}, model=served.model_info,
         policy_version=str(policy.version), policy_hash=policy.content_hash, rules_fired=[],

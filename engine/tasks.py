@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
+from domain.construct import built
 from domain.contract import NextActionRequest, Task
 from engine.calendar import Calendar, next_business_day
 from engine.rules import CreditPolicy, DunningOutcome
@@ -63,9 +64,9 @@ def task_for(outcome: DunningOutcome, request: NextActionRequest, scores: Mappin
     p30 = float(scores["p_late_30"])
     value, why = priority(invoice.amount, p30)
     name = outcome.task or kind
-    return Task.model_construct(id=None, type=kind, name=name, owner=owner, due=due, priority=value,
-                                amount_at_risk=round(invoice.amount, 2), p_late_30=round(p30, 6),
-                                reason=f"{why}; {_purpose(kind, name, outcome)}")
+    return built(Task, id=None, type=kind, name=name, owner=owner, due=due, priority=value,
+                       amount_at_risk=round(invoice.amount, 2), p_late_30=round(p30, 6),
+                       reason=f"{why}; {_purpose(kind, name, outcome)}")
 
 
 def _owner(kind: str, outcome: DunningOutcome, key_account: bool, account_manager: str | None,

@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -96,7 +96,30 @@ def invoice_features(agg: CustomerAggregates, request: InvoiceRequest,
     aggregates must hold only events before ``now`` for the result to be
     point-in-time correct; the online store guarantees this for live traffic.
     """
-    now_us = request.issued_us if now is None else to_us(now, "now")
+    return invoice_features_many([(None, agg, request, now)])[0]
+
+
+def invoice_features_many(queries: Iterable[tuple[str | None, CustomerAggregates, InvoiceRequest,
+                                                  datetime | str | None]]) -> list[dict[str, float]]:
+    """``invoice_features`` of each ``(customer id, aggregates, request, now)``, the customer's history part
+    computed once per customer and moment: a dunning run asks for a customer's invoices together (about four
+    each), and the history part is most of the work. A ``None`` id shares nothing."""
+    histories: dict[tuple[str, int], dict[str, float]] = {}
+    out = []
+    for customer_id, agg, request, now in queries:
+        now_us = request.issued_us if now is None else to_us(now, "now")
+        key = (customer_id, now_us)
+        history = histories.get(key) if customer_id is not None else None
+        if history is None:
+            history = _history(agg, now_us)
+            if customer_id is not None:
+                histories[key] = history
+        out.append(_with_request(history, agg, request))
+    return out
+
+
+def _history(agg: CustomerAggregates, now_us: int) -> dict[str, float]:
+    """The features of the customer's history at ``now_us`` (all but the request's own)."""
     paid = agg.invoices_paid
     f: dict[str, float] = {
         "invoices_issued": float(agg.invoices_issued),
@@ -130,8 +153,6 @@ def invoice_features(agg: CustomerAggregates, request: InvoiceRequest,
                 if lower < days <= upper:
                     buckets[name] += outstanding
     tenure = days_between(now_us, agg.first_issued_us) if agg.first_issued_us is not None else 0.0
-    mean_amount = agg.amount_sum / agg.invoices_issued if agg.invoices_issued else 0.0
-    issued = datetime(1970, 1, 1) + timedelta(microseconds=request.issued_us)
     known_late = float(agg.paid_late + agg.write_offs + n_overdue)
     known = float(paid + agg.write_offs + n_overdue)
     f.update({
@@ -149,6 +170,16 @@ def invoice_features(agg: CustomerAggregates, request: InvoiceRequest,
         "open_escalations": float(n_escalated),
         "tenure_days": tenure,
         "avg_monthly_purchases": agg.amount_sum / max(tenure / MONTH_DAYS, 1.0),
+    })
+    return f
+
+
+def _with_request(history: dict[str, float], agg: CustomerAggregates, request: InvoiceRequest) -> dict[str, float]:
+    """The history's features and the request's own, in ``FEATURE_NAMES`` order."""
+    mean_amount = agg.amount_sum / agg.invoices_issued if agg.invoices_issued else 0.0
+    issued = datetime(1970, 1, 1) + timedelta(microseconds=request.issued_us)
+    f = {
+        **history,
         "is_business": float(request.customer_type == "business"),
         **{f"profile_{p}": float(request.profile == p) for p in PROFILES},
         **{f"size_{z}": float(request.size == z) for z in BUSINESS_SIZES},
@@ -159,7 +190,7 @@ def invoice_features(agg: CustomerAggregates, request: InvoiceRequest,
         "issue_weekday": float(issued.weekday()),
         "issue_month": float(issued.month),
         "issue_day_of_month": float(issued.day),
-    })
+    }
     return {name: f[name] for name in FEATURE_NAMES}
 
 

@@ -53,6 +53,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from domain.construct import built
 from domain.contract import DunningCustomer, NextActionAnswer, NextActionByInvoice, NextActionRequest, Task
 from domain.errors import InvalidInput
 from engine.consolidation import Bundle, Decided, consolidate
@@ -214,8 +215,7 @@ def decide_partition(ctx: Deciding, day: date, part: Partition, received: dateti
     clock.lap("state")
     entries, decided, run = [], [], runs.run_id(day.isoformat())
     for request, decision in zip(requests, decisions):
-        body = NextActionByInvoice.model_construct(request_id=request.request_id, invoice_id=request.invoice.id,
-                                                   now=now)
+        body = built(NextActionByInvoice, request_id=request.request_id, invoice_id=request.invoice.id, now=now)
         latency = round(sum(v for k, v in decision.record.timings.items() if not k.endswith("cpu_ms")), 3)
         entry, _ = decision_entry(body, decision, decision_id_for(request.request_id), latency, received, now,
                                   decided_on=request)

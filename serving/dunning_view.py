@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from domain.construct import built
 from domain.contract import (Consent, DunningCustomer, Invoice, NextActionRequest, PaymentPlan, PromiseToPay, Reason,
                              Reminder)
 from domain.errors import InvalidInput
@@ -58,8 +59,8 @@ def customer_of(view: InvoiceView, now_us: int, policy: CreditPolicy) -> Dunning
     if c["type"] is None or c["country"] is None:
         raise InvalidInput(f"the ledger has no master data for customer {c['id']}: send a customer_updated event "
                            "with customer_type and country", field="customer_id")
-    consent = Consent.model_construct(**{ch: bool(c[f"consent_{ch}"]) for ch in CHANNELS})
-    return DunningCustomer.model_construct(
+    consent = built(Consent, **{ch: bool(c[f"consent_{ch}"]) for ch in CHANNELS})
+    return built(DunningCustomer,
         id=c["id"], type=c["type"], country=c["country"], profile=c["profile"], size=c["size"],
         key_account=bool(c["key_account"]), account_manager=c["account_manager"], blocked=bool(c["blocked"]),
         consent=consent)
@@ -70,15 +71,15 @@ def invoice_of(view: InvoiceView, now_us: int, policy: CreditPolicy) -> Invoice:
     outbox's messages decided before now, from their send time), its last promise and its payment plan."""
     inv, today = view.invoice, day_of(now_us)
     contacts = {c["id"] for c in view.contacts}
-    reminders = [Reminder.model_construct(sent_at=moment(c["at_us"]), channel=c["channel"] or "letter",
-                                          tone=c["tone"], final_notice=c["kind"] == "final_notice")
+    reminders = [built(Reminder, sent_at=moment(c["at_us"]), channel=c["channel"] or "letter",
+                                 tone=c["tone"], final_notice=c["kind"] == "final_notice")
                  for c in view.contacts if c["kind"] in ("reminder", "final_notice") and c["at_us"] < now_us]
-    reminders += [Reminder.model_construct(sent_at=moment(m["send_at_us"]), channel=m["channel"], tone=m["tone"],
-                                           final_notice=m["action"] == "final_notice")
+    reminders += [built(Reminder, sent_at=moment(m["send_at_us"]), channel=m["channel"], tone=m["tone"],
+                                  final_notice=m["action"] == "final_notice")
                   for m in view.messages if m["decided_us"] <= now_us
                   and contact_id(m["message_id"], inv["id"]) not in contacts]
     dispute = view.open_dispute
-    return Invoice.model_construct(
+    return built(Invoice,
         id=inv["id"], amount=(inv["amount_cents"] - inv["paid_cents"]) / 100, currency=inv["currency"],
         issue_date=day(inv["issued_us"]), due_date=day(inv["due_us"]), paperless=bool(inv["paperless"]),
         disputed=dispute is not None, dispute_opened=None if dispute is None else day(dispute["opened_us"]),
@@ -99,7 +100,7 @@ def _promise(view: InvoiceView, today: int, policy: CreditPolicy) -> PromiseToPa
     if not mine:
         return None
     standing = promise_standing(mine[-1], today, policy.dunning.promise_grace_days)
-    return PromiseToPay.model_construct(
+    return built(PromiseToPay,
         promised_for=_date(standing.promised_for_day), amount=standing.amount_cents / 100, status=standing.status,
         broken_since=None if standing.broken_since_day is None else _date(standing.broken_since_day))
 
@@ -110,9 +111,9 @@ def _plan(view: InvoiceView, today: int, policy: CreditPolicy) -> PaymentPlan | 
     standing = plan_standing(view.plan, today, policy.dunning.plans.grace_days)
     if standing.status == "completed":
         return None
-    return PaymentPlan.model_construct(plan_id=standing.plan_id, status=standing.status,
-                                       missed_since=None if standing.missed_since_day is None
-                                       else _date(standing.missed_since_day))
+    return built(PaymentPlan, plan_id=standing.plan_id, status=standing.status,
+                              missed_since=None if standing.missed_since_day is None
+                              else _date(standing.missed_since_day))
 
 
 def from_ledger(view: InvoiceView, request_id: str, now: datetime, policy: CreditPolicy,
@@ -121,7 +122,7 @@ def from_ledger(view: InvoiceView, request_id: str, now: datetime, policy: Credi
     ``customer_of`` made it for another invoice of the same view set (the dunning run builds a customer once,
     not once per invoice: the engine reads a request's customer and never changes it)."""
     now_us = micros(now)
-    return NextActionRequest.model_construct(request_id=request_id, now=now,
+    return built(NextActionRequest, request_id=request_id, now=now,
                                              customer=customer or customer_of(view, now_us, policy),
                                              invoice=invoice_of(view, now_us, policy))
 
@@ -152,5 +153,5 @@ def corrected(body: NextActionRequest, view: InvoiceView,
         return (body if same else body.model_copy(update={"invoice": said.model_copy(
             update={"dispute_type": truth.dispute_type})})), []
     fixed = body.model_copy(update={"invoice": truth})
-    return fixed, [Reason.model_construct(code="ledger.correction", text=f"Ledger truth used: {note}",
+    return fixed, [built(Reason, code="ledger.correction", text=f"Ledger truth used: {note}",
                                           source="ledger", contribution=None) for note in notes]

@@ -37,7 +37,7 @@ from domain.contract import DateWindow
 from domain.errors import InvalidInput, StoreUnavailable
 from features.aggregates import CustomerAggregates, Refusal
 from ledger.events import Event, parse_event
-from features.transform import InvoiceRequest, invoice_features
+from features.transform import InvoiceRequest, invoice_features_many
 
 Status = Literal["applied", "duplicate", "refused"]
 
@@ -163,7 +163,7 @@ class OnlineStore(ABC):
     def customer_features_many(self, queries: Sequence[FeatureQuery]) -> list[dict[str, float]]:
         """Features of several (customer, request, now) queries with one read of the store."""
         aggs = self.aggregates_many([q[0] for q in queries])
-        return [invoice_features(agg, request, now) for agg, (_, request, now) in zip(aggs, queries)]
+        return invoice_features_many([(c, agg, request, now) for agg, (c, request, now) in zip(aggs, queries)])
 
     def close(self) -> None:
         """Release connections (no-op for the in-process store)."""

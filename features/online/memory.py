@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from features.aggregates import CustomerAggregates, CustomerState, fold
 from ledger.events import Event
 from features.online.base import EventResult, FeatureQuery, OnlineStore
-from features.transform import invoice_features
+from features.transform import invoice_features_many
 
 _NEW = CustomerAggregates()
 
@@ -66,7 +66,8 @@ class MemoryStore(OnlineStore):
             return [self._states[c].aggregates.watermark_us if c in self._states else None for c in customer_ids]
 
     def customer_features_many(self, queries: Sequence[FeatureQuery]) -> list[dict[str, float]]:
-        """Computed under the lock on the live state: no copy per read."""
+        """Computed under the lock on the live state: no copy per read (a customer's history part once per
+        moment, ``invoice_features_many``)."""
         with self._lock:
-            return [invoice_features(self._states[c].aggregates if c in self._states else _NEW, request, now)
-                    for c, request, now in queries]
+            return invoice_features_many([(c, self._states[c].aggregates if c in self._states else _NEW, request, now)
+                                          for c, request, now in queries])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.reasons import phrase, top_reasons
+from engine.reasons import phrase, top_order, top_reasons
 from features.definitions import FEATURE_NAMES, FEATURES
 from features.online import MemoryStore
 from features.transform import InvoiceRequest
@@ -40,6 +40,21 @@ def test_largest_absolute_contributions_first_and_tiny_ones_dropped() -> None:
     assert [r.feature for r in reasons] == ["share_paid_late", "mean_days_late", "amount"]
     assert reasons[0].text == "paid 25% of invoices late (-0.60)"
     assert reasons[1].text == "pays 2 days early on average (+0.30)"
+
+
+def test_a_batch_sorted_at_once_ranks_each_row_as_one_python_sort() -> None:
+    """``top_order`` of a matrix (the dunning run's partition) gives each row the order a stable Python sort by
+    absolute size gives it, ties (equal sizes, either sign, zeros) in feature order, and the same reasons."""
+    rng = np.random.default_rng(7)
+    rows = np.round(rng.normal(0, 0.05, size=(500, len(FEATURE_NAMES))), 2)  # rounded: many ties
+    rows[:50] = 0.0
+    rows[50:60, :4] = [0.1, -0.1, 0.1, -0.1]
+    orders = top_order(rows, 3).tolist()
+    feats = _features()
+    for row, order in zip(rows, orders):
+        points = row.tolist()
+        assert order == sorted(range(len(points)), key=lambda i: -abs(points[i]))[:3]
+        assert top_reasons(FEATURE_NAMES, feats, row, 3, order=order) == top_reasons(FEATURE_NAMES, feats, row, 3)
 
 
 def _issue(eid: str, inv: str, at: str, due: str) -> dict:

@@ -239,6 +239,22 @@ def test_one_round_trip_per_read(redis_client, monkeypatch: pytest.MonkeyPatch) 
     assert len(sent) == 1 and feats["open_exposure"] == 100.0
 
 
+def test_a_read_survives_a_killed_connection_and_a_server_that_lost_its_scripts(redis_client) -> None:
+    """The read keeps its own connection per thread: a connection the server dropped is replaced and the
+    command sent once more, and a server that forgot the read script (restarted, SCRIPT FLUSH) gets it again."""
+    store = RedisStore(redis_client)
+    store.apply([issue("e1", "INV-1", "2024-05-01T10:00:00")])
+    assert store.customer_features("C-1", REQ)["open_exposure"] == 100.0
+    redis_client.script_flush()
+    assert store.customer_features("C-1", REQ)["open_exposure"] == 100.0
+    redis_client.client_kill_filter(_type="normal", skipme=True)  # every connection but this command's own
+    assert store.customer_features("C-1", REQ)["open_exposure"] == 100.0
+    own = store._held.conn
+    reader = threading.Thread(target=lambda: store.customer_features("C-1", REQ))
+    reader.start(), reader.join()
+    assert store._held.conn is own  # another thread read on a connection of its own
+
+
 def test_keys_are_namespaced(redis_client) -> None:
     RedisStore(redis_client, namespace="kredo").apply([issue("e1", "INV-1", "2024-05-01T10:00:00")])
     keys = sorted(k.decode() for k in redis_client.keys("*"))
@@ -316,3 +332,21 @@ def test_broken_and_kept_promises_and_an_escalation_hand_checked(store) -> None:
                 "overdue_share": 1.0, "disputed_share": 1.0}
     for name, value in expected.items():
         assert offline[name] == value and row[name] == value, (name, offline[name], row[name])
+
+
+def test_a_batch_shares_each_customers_history_and_gives_what_one_read_gives(store: OnlineStore) -> None:
+    """``customer_features_many`` computes a customer's history part once per moment (a dunning run's four
+    invoices of one customer): each row equals the single read, bit for bit, whatever the customer, the
+    request and the moment (a different moment is a different history: days overdue, tenure)."""
+    store.apply([issue("e1", "INV-1", "2024-05-01T10:00:00"), issue("e2", "INV-2", "2024-05-10T10:00:00", amount=80.0),
+                 ev("e3", "payment_received", "INV-1", "2024-05-20T10:00:00", amount=100.0),
+                 issue("e4", "INV-3", "2024-05-02T10:00:00", cust="C-2", amount=999.0)])
+    other = InvoiceRequest(amount=55.5, payment_terms_days=7, issued_at="2024-05-30T00:00:00",
+                           customer_type="business", profile="sme", size="small", paperless=False)
+    queries = [("C-1", REQ, "2024-06-03T09:00:00"), ("C-1", other, "2024-06-03T09:00:00"),
+               ("C-2", REQ, "2024-06-03T09:00:00"), ("C-1", other, "2024-07-20T09:00:00"), ("C-1", REQ, None),
+               ("C-new", other, "2024-06-03T09:00:00")]
+    batch = store.customer_features_many(queries)
+    singles = [store.customer_features(c, request, now) for c, request, now in queries]
+    assert [list(b.items()) for b in batch] == [list(s.items()) for s in singles]
+    assert batch[0]["amount"] != batch[1]["amount"] and batch[1]["max_days_overdue"] != batch[3]["max_days_overdue"]

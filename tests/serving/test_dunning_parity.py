@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain.contract import NextActionDecision
+from engine.decisions import decide_next_action, decide_next_actions
 from ledger import schema as t
 from ledger.database import open_ledger
 from serving.audit import AuditLog
@@ -53,6 +54,30 @@ def test_the_run_decides_each_invoice_as_next_action_by_id(champion, small_ledge
         actions.add(run["action"])
         arms += run["bandit"]["arm"] is not None
     assert len(actions) >= 4 and arms >= 5, (actions, arms)
+    runtime.stop()
+
+
+def test_the_batch_decides_every_invoice_as_one_decision_does(champion, small_ledger_db, tmp_path: Path) -> None:
+    """``decide_next_actions`` (one store read, a customer's history once, one model call, one SHAP call, one sort
+    of the SHAP rows) gives every request of a partition the answer and the audit record ``decide_next_action``
+    gives it alone, field by field (the timings aside: the batch's are shared)."""
+    app = make_app(champion, tmp_path, history=small_ledger_db)
+    runtime = app.extensions["kredo.runtime"]
+    served, store, engine = runtime.snapshot(), runtime.store, runtime.book.engine
+    part, now = partitions(engine, size=400)[0], run_moment(DAY)
+    i = t.invoices.c
+    with engine.connect() as conn:
+        views = invoice_views(conn, sa.and_(i.status == "open", i.customer_id >= part.first,
+                                            i.customer_id <= part.last))
+    requests, _ = _requests(views, DAY, now, served.rules.policy)
+    assert len(requests) > len({r.customer.id for r in requests}) >= 50  # customers with several invoices
+    batch = decide_next_actions(requests, store=store, served=served)
+    for request, together in zip(requests, batch):
+        alone = decide_next_action(request, store=store, served=served)
+        assert together.answer.model_dump(mode="json") == alone.answer.model_dump(mode="json"), request.request_id
+        assert together.answer.model_fields_set == alone.answer.model_fields_set
+        assert {k: v for k, v in together.record.to_dict().items() if k != "timings"} == {
+            k: v for k, v in alone.record.to_dict().items() if k != "timings"}, request.request_id
     runtime.stop()
 
 
