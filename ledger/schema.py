@@ -102,6 +102,21 @@ receivable_days = sa.Table(
     sa.Column("leaving_items", sa.Integer(), nullable=False, server_default="0"),
 )
 
+#: The cash-in forecasts computed so far (``ledger.forecasts``): one row per legal entity (``*``: consolidated),
+#: forecast day, model version and book version (the last booked event's ``seq``), the answer as JSON. Why kept:
+#: a forecast reads the entity's whole history (seconds on a large book); a fresh worker answers the kept one.
+forecasts = sa.Table(
+    "forecasts", metadata,
+    sa.Column("id", sa.String(320), primary_key=True),            # entity|day|model version|book version
+    sa.Column("entity", Id, nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),               # YYYY-MM-DD, the forecast's first day
+    sa.Column("model_version", sa.String(64), nullable=True),
+    sa.Column("book_version", sa.BigInteger(), nullable=True),     # max(ledger_events.seq) it was computed on
+    sa.Column("computed_us", Micros, nullable=False),              # server clock
+    sa.Column("body", sa.Text(), nullable=False),                  # training.forecast.Forecast.to_dict()
+    sa.Index("ix_forecasts_entity_day", "entity", "day", "book_version"),
+)
+
 payments = sa.Table(
     "payments", metadata,
     sa.Column("id", Id, primary_key=True),                     # the event id that brought it

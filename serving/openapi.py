@@ -55,7 +55,9 @@ OPERATIONS: list[tuple[str, str, str, Body, dict[int, type[BaseModel] | None]]] 
      s.TaskOutcomeRequest, {200: s.TaskOutcomeResult}),
     ("/v1/forecast", "get", "Cash-in forecast: expected receipts per week for the next 12 weeks from the open "
      "invoices of a legal entity (entity; absent: consolidated) at a day (at; absent: today), the model's with "
-     "a 90 % interval and the ageing-bucket baseline's, in cents", None, {200: s.ForecastOut}),
+     "a 90 % interval and the ageing-bucket baseline's, in cents; the forecast kept in the ledger, or, when the "
+     "book moved on since, the newest kept one with current false while a new one is computed in the background",
+     None, {200: s.ForecastOut}),
     ("/v1/events", "post", "Apply a batch of ledger and reminder events (idempotent by event_id)",
      s.EventsRequest, {200: s.EventsResponse}),
     ("/v1/dunning/runs", "post", "Run the day's dunning: every open invoice decided, one consolidated message per "

@@ -438,6 +438,11 @@ class ForecastOut(BaseModel):
     model_version: str | None
     interval: float
     weeks: list[ForecastWeek]
+    book_version: int | None = Field(description="the ledger's last booked event (its seq) the forecast was "
+                                     "computed on; null: a book without events")
+    computed_at: str = Field(description="when the forecast was computed (UTC, ISO 8601)")
+    current: bool = Field(description="false: the book, the model or the default day moved on since it was "
+                          "computed; this is the newest kept forecast, and a new one is being computed")
 
 
 # -- the receivables report (GET /v1/reports/receivables; the dashboard page draws the same object) --

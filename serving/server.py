@@ -23,11 +23,12 @@ def _child_exit(server: Any, worker: Any) -> None:  # noqa: ANN401 - gunicorn's 
 
 
 def _post_worker_init(worker: Any) -> None:  # noqa: ANN401 - gunicorn's hook signature
-    """The loaded app (model, policy, pools) lives as long as the worker: out of the cyclic collector's
-    reach, so each collection only scans per-request objects (``serving.heap``)."""
-    from serving.heap import settle
+    """The loaded app's one-time work done before the first request (templates, catalogs, the policy check:
+    ``serving.warmup``), then the app (model, policy, pools) out of the cyclic collector's reach, so each
+    collection only scans per-request objects (``serving.heap``)."""
+    from serving.warmup import ready
 
-    settle()
+    ready(worker.wsgi)
 
 
 class KredoGunicorn(BaseApplication):

@@ -36,8 +36,9 @@ def forecast_page() -> Any:  # noqa: ANN401 - a page or a CSV
         raise InvalidInput(f"unknown query parameter {unknown[0]!r}", field=unknown[0])
     runtime = get_runtime()
     entity = args.get("entity") or None
-    day = query_day(args.get("at"), "at") or default_day(runtime, g.received.date())
-    result = entity_forecast(runtime, entity, day).to_dict()
+    asked = query_day(args.get("at"), "at")
+    day = asked or default_day(runtime, g.received.date())
+    result = entity_forecast(runtime, entity, day, asked=asked is not None).to_dict()
     weeks = [{**w, **{k: w[f"{k}_cents"] / 100 for k in ("expected", "low", "high", "baseline")}}
              for w in result["weeks"]]
     chart = charts.band([charts.Band(w["starts"][5:], w["expected"], w["low"], w["high"], w["baseline"])

@@ -73,8 +73,12 @@ def _checked(path: Path, digest: str) -> Any:  # noqa: ANN401 - a CheckReport
     return check_policy(path)
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _check(path: Path) -> Any:  # noqa: ANN401 - a CheckReport
-    return _checked(path, hashlib.sha256(path.read_bytes()).hexdigest())
+    return _checked(path, _digest(path))
 
 
 @lru_cache(maxsize=32)
@@ -98,11 +102,18 @@ def _case_rows(path: Path, digest: str) -> tuple[tuple[dict[str, Any], ...], tup
 
 def _cases(path: Path) -> tuple[Table, list[Any]]:
     """The test cases' table of the file and the check's findings."""
-    rows, findings = _case_rows(path, hashlib.sha256(path.read_bytes()).hexdigest())
+    rows, findings = _case_rows(path, _digest(path))
     table = Table("cases", _("Test cases per table"), [
         Column("table", _("Table")), Column("case", _("Case")), Column("decision", _("Decision")),
         Column("passed", _("Passed"), "bool"), Column("problems", _("Problems"))], [dict(r) for r in rows])
     return table, list(findings)
+
+
+def warm() -> None:
+    """Check every version and run its test cases now (at worker start, ``serving.warmup``), so that the page's
+    first request in a worker reads the kept reports instead of sampling thousands of inputs per table."""
+    for path in versions().values():
+        _case_rows(path, _digest(path))
 
 
 def _diff(a: Path, b: Path) -> list[dict[str, str]]:

@@ -10,7 +10,7 @@ from ledger import schema
 from ledger.book import Book
 from ledger.database import current_revision, engine_for, open_ledger, upgrade
 
-HEAD = "0007"
+HEAD = "0008"
 
 
 def tables(engine: sa.Engine) -> set[str]:

@@ -34,6 +34,10 @@ def test_the_forecast_page_shows_the_apis_weeks(signed_in, site, role) -> None: 
     chart = page.locator("section.card svg.chart")
     assert chart.locator("polygon.band").count() == 1 and chart.locator("polyline.reference").count() == 1
     assert chart.locator("circle.point").count() == 12
+    shown = page.locator("[data-forecast-current]")
+    assert shown.get_attribute("data-forecast-current") == str(answer["current"]).lower() == "true"
+    assert int(shown.get_attribute("data-book-version")) == answer["book_version"]
+    assert answer["computed_at"] in shown.inner_text()
     assert page.problems == []
 
 

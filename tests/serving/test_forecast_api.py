@@ -84,3 +84,50 @@ def test_roles_that_may_not_read_the_forecast_get_403(api):
     for role in ("checkout", "dunning", "admin"):
         assert getattr(api, role).get(f"/v1/forecast?at={AT}").status_code == 403
     assert api.anonymous.get(f"/v1/forecast?at={AT}").status_code == 401
+
+
+def _engine(app):
+    return app.extensions["kredo.runtime"].book.engine
+
+
+def _wait_for_background() -> None:
+    from serving.forecasting import refresher
+
+    for future in list(refresher().pending.values()):
+        future.result(timeout=120)
+
+
+def test_the_kept_forecast_equals_the_freshly_computed_one_and_answers_without_computing(
+        api, app, served_model, champion, monkeypatch):
+    from ledger.forecasts import ForecastKey, book_version, get
+    from ledger.frames import read_ledger
+
+    at = "2024-09-02"  # a day no test before asked for: computed and kept by this request
+    engine = _engine(app)
+    body = api.analyst.get(f"/v1/forecast?at={at}").get_json()
+    key = ForecastKey(None, at, champion["version"], book_version(engine))
+    assert body["current"] is True and body["book_version"] == key.book_version is not None
+    fresh = forecast(read_ledger(engine), pd.Timestamp(at), served_model, model_version=champion["version"])
+    assert get(engine, key).body == fresh.to_dict()
+    monkeypatch.setattr("serving.forecasting.forecast", lambda *a, **k: pytest.fail("computed again"))
+    assert api.auditor.get(f"/v1/forecast?at={at}").get_json() == body  # any worker: read from the ledger
+
+
+def test_a_book_that_moved_on_answers_the_kept_forecast_saying_so_and_computes_the_new_one_behind(
+        api, app, small_ledger):
+    from ledger.book import Book
+
+    at = "2024-09-09"
+    before = api.analyst.get(f"/v1/forecast?at={at}").get_json()
+    customer = str(small_ledger.invoices["customer_id"].iloc[0])
+    Book(_engine(app)).apply([{"event_id": "late-1", "type": "invoice_issued", "customer_id": customer,
+                               "invoice_id": "INV-LATE-1", "at": "2024-09-01T09:00:00", "amount": 1234.56,
+                               "due_at": "2024-10-01T00:00:00", "payment_terms_days": 30, "paperless": False}],
+                             received_us=0)
+    stale = api.analyst.get(f"/v1/forecast?at={at}").get_json()
+    assert stale == {**before, "current": False}  # at once, the kept one, and it says so
+    _wait_for_background()
+    after = api.analyst.get(f"/v1/forecast?at={at}").get_json()
+    assert after["current"] is True and after["book_version"] > before["book_version"]
+    assert after["open_invoices"] == before["open_invoices"] + 1
+    assert after["open_cents"] == before["open_cents"] + 123_456
