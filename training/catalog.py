@@ -59,16 +59,24 @@ def _entry(c: Any, mv: Any, aliases: dict[str, list[str]]) -> Entry:  # noqa: AN
                  curves=_curves(c, mv.run_id), tags=dict(mv.tags or {}))
 
 
+#: Each run's ``curves.json`` once read, by run id (ids are unique across stores): a finished run's artifacts
+#: do not change, and downloading two of them into temp folders was most of every models page's time.
+_KEPT_CURVES: dict[str, dict[str, Any]] = {}
+
+
 def _curves(c: Any, run_id: str) -> dict[str, Any] | None:  # noqa: ANN401 - an MlflowClient
     """The run's ``curves.json``, or None for a run logged before runs logged it."""
     from mlflow.exceptions import MlflowException
 
+    if run_id in _KEPT_CURVES:
+        return _KEPT_CURVES[run_id]
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = c.download_artifacts(run_id, CURVES, tmp)
         except (MlflowException, OSError):
             return None
-        return json.loads(Path(path).read_text())
+        curves = _KEPT_CURVES[run_id] = json.loads(Path(path).read_text())
+        return curves
 
 
 def _aliases(c: Any) -> dict[str, list[str]]:  # noqa: ANN401 - an MlflowClient

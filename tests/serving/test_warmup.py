@@ -34,3 +34,16 @@ def test_warm_computes_the_receivables_reports_a_request_then_reads(app, monkeyp
     monkeypatch.setattr("serving.api.reports.receivables", lambda *a, **k: pytest.fail("computed again"))
     for entity in kept:
         assert app.extensions["kredo.reports"].get(engine, entity) is kept[entity][2]
+
+
+def test_warm_reads_the_registry_so_the_models_page_downloads_no_curves(app, monkeypatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from training import catalog
+
+    catalog._KEPT_CURVES.clear()
+    warm(app)
+    uri = app.extensions["kredo.runtime"].config["MLFLOW_TRACKING_URI"]
+    monkeypatch.setattr(MlflowClient, "download_artifacts", lambda *a, **k: pytest.fail("downloaded again"))
+    champion = catalog.champion_and_challenger(uri)["champion"]
+    assert champion is not None and champion.curves is catalog._KEPT_CURVES[champion.run_id]
