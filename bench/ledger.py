@@ -36,7 +36,7 @@ same stream must leave the same. The in-process app settles its heap (``serving.
 gunicorn worker does once loaded, so its CPU is a worker's.
 
 Usage: python bench/ledger.py [--customers 20000] [--months 28] [--stream-months 1] [--overviews 2000]
-       [--parallel-months 1] [--producers 4] [--workers 2] [--server-code PATH] [--json]
+       [--parallel-months 1] [--producers 4] [--workers 2] [--threads 1] [--server-code PATH] [--json]
 """
 from __future__ import annotations
 
@@ -133,6 +133,7 @@ def main() -> None:
                    help="then the months after the single stream, posted by --producers over HTTP (0: none)")
     p.add_argument("--producers", type=int, default=4)
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers of the kredo serve the producers post to")
+    p.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
     p.add_argument("--server-code", type=Path, default=ROOT,
                    help="serve the parallel streams from this checkout (an A/B of the book's locking)")
     args = p.parse_args()
@@ -205,8 +206,8 @@ def main() -> None:
                    MLFLOW_TRACKING_URI=tracking, KREDO_MODEL_URI=champion["uri"], KREDO_RELOAD_INTERVAL_S="0",
                    PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
         streams = parallel_streams(args.server_code.resolve(), env, token, parallel, args.producers, args.workers,
-                                   BATCH, lambda: (_server_cpu_s(postmaster), _redis_cpu_s(redis_store))) \
-            if parallel else {}
+                                   args.threads, BATCH,
+                                   lambda: (_server_cpu_s(postmaster), _redis_cpu_s(redis_store))) if parallel else {}
         digests = {"book_digest": book_digest(book.engine)[:16], "redis_digest": redis_digest(redis_store._client)[:16]}
     o50, o99 = _percentiles(overview)
     i50, i99 = _percentiles(detail)

@@ -85,13 +85,17 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> None
 
 def workers_cpu_s(master: int, system_only: bool = False) -> float:
     """User + system (or system only) CPU seconds of the gunicorn master's live children (the workers)."""
+    return sum(each_worker_cpu_s(master, system_only).values())
+
+
+def each_worker_cpu_s(master: int, system_only: bool = False) -> dict[int, float]:
+    """User + system (or system only) CPU seconds of each live child (worker) of the gunicorn master, by pid."""
     tick = os.sysconf("SC_CLK_TCK")
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    total = 0
-    for child in children:
+    out = {}
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
         fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[12]) + (0 if system_only else int(fields[11]))  # stime, utime (stat fields 15, 14)
-    return total / tick
+        out[int(child)] = (int(fields[12]) + (0 if system_only else int(fields[11]))) / tick  # stime, utime
+    return out
 
 
 def workers_rss_mb(master: int) -> float:

@@ -31,6 +31,24 @@ def _post_worker_init(worker: Any) -> None:  # noqa: ANN401 - gunicorn's hook si
     ready(worker.wsgi)
 
 
+#: Requests after which the connection is closed, so the client's next one is accepted anew.
+_CLOSE_AFTER = {("POST", "/v1/events")}
+
+
+def _pre_request(worker: Any, req: Any) -> None:  # noqa: ANN401 - gunicorn's hook signature
+    """An event batch closes its connection once answered (``Connection: close``).
+
+    Why: a gthread worker accepts every connection it is offered, even while its one thread is busy,
+    and a kept-alive connection stays with the worker that accepted it. Producers posting batches
+    over kept-alive connections ended up mostly on one of two workers (the other idle: one stream's
+    throughput, ``bench/ledger.py``). A batch of 500 events takes ~100-300 ms of booking; a new
+    loopback connection costs well under a millisecond, and the next batch goes to the worker that
+    accepts first, usually an idle one. Decisions (small, many) keep their connections.
+    """
+    if (req.method, req.path) in _CLOSE_AFTER:
+        req.must_close = True
+
+
 class KredoGunicorn(BaseApplication):
     """gunicorn with the Kredo app factory; ``overrides`` go to ``create_app``."""
 
@@ -44,6 +62,7 @@ class KredoGunicorn(BaseApplication):
             self.cfg.set(key, value)
         self.cfg.set("child_exit", _child_exit)
         self.cfg.set("post_worker_init", _post_worker_init)
+        self.cfg.set("pre_request", _pre_request)
 
     def load(self):  # noqa: ANN201 - a WSGI app
         from serving.app import create_app

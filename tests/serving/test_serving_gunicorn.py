@@ -5,7 +5,7 @@ workers at once yields one decision and one audit record; the hash chain
 written by two workers verifies; ``/metrics`` merges both workers; a
 dunning decision's reminder and its payment pay the bandit through Redis; a key
 made or revoked with ``kredo keys`` takes effect in both workers within
-``KREDO_KEYS_REFRESH_S``. The keys are made with the ``kredo keys`` command.
+``KREDO_KEYS_REFRESH_S``; an event batch closes its connection (a decision keeps it). The keys are made with the ``kredo keys`` command.
 """
 from __future__ import annotations
 
@@ -137,6 +137,20 @@ def test_reminder_then_payment_pays_the_bandit_through_redis(server, redis_url) 
     assert answer["rewards"] == 1
     again = requests.post(f"{base}/v1/events", json={"events": events}, timeout=10, headers=dunning).json()
     assert again["duplicate"] == 3 and again["rewards"] == 0
+
+
+def test_an_event_batch_closes_its_connection_and_a_decision_keeps_it(server) -> None:
+    """A kept-alive connection stays with the worker that accepted it: a batch answered on it would pin
+    an integrator's producers to one worker (``serving.server._pre_request``)."""
+    session = requests.Session()
+    event = {"event_id": "conn-1", "type": "invoice_issued", "customer_id": "C-CONN", "invoice_id": "INV-CONN",
+             "at": "2026-10-01T09:00:00", "amount": 10.0, "due_at": "2026-10-31T09:00:00"}
+    batch = session.post(f"{server['base']}/v1/events", json={"events": [event]}, timeout=10,
+                         headers=bearer(server["keys"]["dunning"]))
+    assert batch.status_code == 200 and batch.headers["Connection"] == "close"
+    decision = session.post(f"{server['base']}/v1/decisions/checkout", timeout=10,
+                            json={**CHECKOUT, "request_id": "conn-2"}, headers=bearer(server["keys"]["checkout"]))
+    assert decision.status_code == 200 and decision.headers["Connection"] == "keep-alive"
 
 
 def _statuses(server, token: str, tag: str, n: int = 24) -> set[int]:  # noqa: ANN001
