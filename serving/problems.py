@@ -165,14 +165,16 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ValidationError)
     def _pydantic(exc: ValidationError) -> Response:
-        return problem(from_validation(exc).to_dict())
+        body = from_validation(exc).to_dict()
+        return _as_page(body) or problem(body)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         if (exc.code or 500) >= 500:
             return server_error(exc, exc.code or 500, "internal" if exc.code == 500 else f"http_{exc.code}", exc.name)
         headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
-        return problem(_from_http(exc), headers)
+        body = _from_http(exc)
+        return _as_page(body) or problem(body, headers)
 
     @app.errorhandler(sqlalchemy.exc.OperationalError)
     @app.errorhandler(sqlalchemy.exc.TimeoutError)

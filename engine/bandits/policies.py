@@ -7,8 +7,9 @@ in, A/B-tested against the static control or evaluated on old logs.
 A policy's settings are immutable (frozen dataclass fields); what it learns
 lives in the injected ``BanditState``. Every choice carries its propensity:
 the probability that the policy, at that moment, picks that arm among the
-allowed ones (exact for :class:`UniformRandom` and :class:`FixedPreference`,
-a Monte Carlo estimate for the sampling policies, see :class:`SampledPolicy`).
+allowed ones (exact for :class:`UniformRandom`, :class:`FixedPreference` and
+``ThompsonSampling``, which draws from its own probability table; a Monte Carlo
+estimate for the policies that sample per decision, see :class:`SampledPolicy`).
 
 Errors (raised at this surface, documented in ``tests/test_bandits_invalid.py``):
 ``InvalidInput`` with ``field`` 'allowed' (empty, not arms), 'context' (not a

@@ -147,3 +147,18 @@ def test_arm_keys_round_trip():
     assert all(Arm.parse(a.key) == a for a in all_arms())
     assert Arm("email", "morning", "weekday").key == "email|morning|weekday"
     assert hash(Arm("sms", "evening", "weekend")) == hash(Arm.parse("sms|evening|weekend"))
+
+
+def test_thompson_propensity_is_the_probability_it_chose_with(bandit_state):
+    """The logged propensity is P(logged arm) under the policy, whatever generator asks: one table per
+    posterior, the same in every process; a reward changes the posterior and so the table."""
+    policy = ThompsonSampling(state=bandit_state)
+    teach(policy, n=60)
+    table = policy.probabilities(CTX, ALLOWED, np.random.default_rng(8))
+    assert table == policy.probabilities(CTX, ALLOWED, np.random.default_rng(9))
+    assert min(table.values()) >= 1 / (policy.draws + len(ALLOWED))
+    for seed in range(20):
+        choice = policy.choose(CTX, ALLOWED, np.random.default_rng(seed))
+        assert choice.propensity == table[choice.arm]
+    policy.update(CTX, ALLOWED[0], 1.0, event_id="one-more")
+    assert policy.probabilities(CTX, ALLOWED, np.random.default_rng(8)) != table

@@ -78,6 +78,12 @@ def test_the_batch_decides_every_invoice_as_one_decision_does(champion, small_le
         assert together.answer.model_fields_set == alone.answer.model_fields_set
         assert {k: v for k, v in together.record.to_dict().items() if k != "timings"} == {
             k: v for k, v in alone.record.to_dict().items() if k != "timings"}, request.request_id
+        assert list(together.record.timings) == list(alone.record.timings)  # the same stages, in order
+    # the thread CPU of every stage is the batch's, shared (one clock read per stage, not per decision);
+    # the wall time of the rules and the bandit stays each decision's own
+    for stage in ("features", "model", "shap", "rules", "bandit"):
+        assert len({d.record.timings[f"{stage}_cpu_ms"] for d in batch}) == 1, stage
+    assert len({d.record.timings["rules_ms"] for d in batch}) > 1
     runtime.stop()
 
 
