@@ -18,10 +18,14 @@ its arm from that table with one uniform of the caller's ``rng``. The logged
 propensity is therefore exactly the probability of the logged arm under the
 policy that chose it (what IPS needs), and the table differs from ideal
 Thompson sampling by at most ``0.5 / sqrt(draws)`` standard error per arm
-(0.016 with the default 1,024). Why: a dunning run decides thousands of
+(0.031 with the default 256). Why: a dunning run decides thousands of
 reminders on one unchanged state (rewards arrive days later), so the sampling
 is paid once per (context key, allowed arms), not 64 x arms Beta draws per
 reminder; tables are kept for the last ``TABLES`` posteriors of the process.
+Why 256 and not more: the API pays a table on its first decision after a
+reward changed the posterior, about 70 ns per arm and draw (0.23 ms for 8
+arms, 0.63 ms for 30); 1,024 draws put that decision at 0.75-2.3 ms, over
+the decision's latency budget (``bench/bandits.py``, docs/bandits.md).
 
 Example::
 
@@ -74,7 +78,7 @@ class ThompsonSampling(LearningPolicy):
     name: str = "thompson"
     by: tuple[str, ...] = ("segment", "profile")
     prior: tuple[float, float] = (1.0, 1.0)
-    draws: int = 1024
+    draws: int = 256
 
     def __post_init__(self) -> None:
         if not self.by or not set(self.by) <= set(KEY_FIELDS):
