@@ -12,8 +12,8 @@ Choice and propensity (one table per posterior): the probability that each
 allowed arm has the best posterior draw is estimated once per distinct set of
 Beta parameters from ``draws`` joint posterior samples (a generator seeded by
 the parameters themselves, so every process, the API and the dunning run, gets
-the same table), Laplace-smoothed: ``(wins + 1) / (draws + arms)``, so every
-arm keeps a chance of at least ``1 / (draws + arms)``. A decision then draws
+the same table), smoothed: ``(wins + SMOOTHING) / (draws + SMOOTHING x arms)``, so every
+arm keeps a chance of at least ``1 / (4 x draws + arms)``. A decision then draws
 its arm from that table with one uniform of the caller's ``rng``. The logged
 propensity is therefore exactly the probability of the logged arm under the
 policy that chose it (what IPS needs), and the table differs from ideal
@@ -50,20 +50,25 @@ from domain.errors import InvalidInput
 
 #: Probability tables kept per process (one per distinct posterior and allowed-arm list).
 TABLES = 4096
+#: The pseudo-count every arm's wins start from: a floor of 1 / (4 x draws + arms) under every arm (what
+#: 1,024 draws with a pseudo-count of 1 gave) for a total smoothing of arms / (4 x draws + arms); a
+#: pseudo-count of 1 on 256 draws spread 10 % of the choices evenly over 30 arms, and that exploration
+#: cost 8 % more regret (bench/bandits.py: 13,141 against 12,132).
+SMOOTHING = 0.25
 
 
 @lru_cache(maxsize=TABLES)
 def best_arm_table(alpha: tuple[float, ...], beta: tuple[float, ...], draws: int) -> tuple[np.ndarray, np.ndarray]:
     """P(arm i has the best draw) of independent Beta(alpha_i, beta_i) arms, and its running sum.
 
-    ``draws`` joint samples from a generator seeded by the parameters, Laplace-smoothed (see the module
+    ``draws`` joint samples from a generator seeded by the parameters, smoothed (see the module
     docstring). Read-only arrays: the cache shares them between decisions.
     """
     seed = hashlib.sha256(np.array([alpha, beta], dtype=np.float64).tobytes() + draws.to_bytes(8, "big")).digest()
     rng = np.random.default_rng(int.from_bytes(seed[:8], "big"))
     a, b = np.array(alpha)[:, None], np.array(beta)[:, None]
     best = rng.beta(a, b, size=(len(alpha), draws)).argmax(axis=0)
-    p = (np.bincount(best, minlength=len(alpha)) + 1.0) / (draws + len(alpha))
+    p = (np.bincount(best, minlength=len(alpha)) + SMOOTHING) / (draws + SMOOTHING * len(alpha))
     cumulative = np.cumsum(p)
     p.flags.writeable = cumulative.flags.writeable = False
     return p, cumulative

@@ -156,7 +156,7 @@ def test_thompson_propensity_is_the_probability_it_chose_with(bandit_state):
     teach(policy, n=60)
     table = policy.probabilities(CTX, ALLOWED, np.random.default_rng(8))
     assert table == policy.probabilities(CTX, ALLOWED, np.random.default_rng(9))
-    assert min(table.values()) >= 1 / (policy.draws + len(ALLOWED))
+    assert min(table.values()) >= 1 / (4 * policy.draws + len(ALLOWED))
     for seed in range(20):
         choice = policy.choose(CTX, ALLOWED, np.random.default_rng(seed))
         assert choice.propensity == table[choice.arm]
