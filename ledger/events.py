@@ -80,7 +80,7 @@ def to_us(value: Any, field: str = "at") -> int:
     """
     if isinstance(value, str):  # the common case (every event's times), straight to the arithmetic
         try:
-            return _iso_us(value)
+            return _iso_us(value) if len(value) <= _ISO_CACHED else _parse_iso_us(value)
         except ValueError:
             raise InvalidInput(f"{field} is not an ISO-8601 timestamp: {value!r}", field=field) from None
     if value is pd.NaT or value is None:
@@ -97,12 +97,22 @@ def to_us(value: Any, field: str = "at") -> int:
     return _datetime_us(value)
 
 
+#: The longest string whose parse is remembered: an ISO timestamp with microseconds and an offset is 32
+#: characters; a longer one (padded with spaces: still valid) is parsed every time, so the cache's memory
+#: stays bounded (16,384 x 40 characters) whatever a client sends.
+_ISO_CACHED = 40
+
+
+def _parse_iso_us(text: str) -> int:
+    return _datetime_us(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+
+
 @functools.lru_cache(maxsize=16_384)
 def _iso_us(text: str) -> int:
     """An ISO string as microseconds, remembered: a booked event's times are read twice a batch (the
     server's date check, then the book's parse) and a touched invoice's due date again from its body,
     so half the parses were repeats (a pure function of the string; a bad one raises every time)."""
-    return _datetime_us(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+    return _parse_iso_us(text)
 
 
 def _datetime_us(value: datetime) -> int:

@@ -25,3 +25,16 @@ def test_a_bad_string_is_refused_every_time_naming_its_field() -> None:
         with pytest.raises(InvalidInput) as caught:
             to_us("2026-13-01", name)
         assert caught.value.field == name
+
+
+def test_a_padded_string_is_read_but_not_remembered() -> None:
+    """Spaces around a timestamp are allowed, so without a bound a client could fill the cache with
+    megabytes of padding per entry; a string longer than a timestamp is parsed every time instead."""
+    from ledger.events import _iso_us
+
+    padded = " " * 100_000 + "2026-12-01T09:00:00Z"
+    to_us("2026-12-01T09:00:00Z")
+    before = _iso_us.cache_info()
+    assert to_us(padded) == to_us("2026-12-01T09:00:00Z")
+    after = _iso_us.cache_info()
+    assert after.currsize == before.currsize and after.misses == before.misses  # the padded one never went in
