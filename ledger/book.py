@@ -192,13 +192,15 @@ class Book:
 
     # -- writing ------------------------------------------------------------------------------
     def apply(self, raws: Sequence[Mapping[str, Any]], received_us: int,
-              conn: sa.Connection | None = None) -> Applied:
+              conn: sa.Connection | None = None, whole_book: bool = False) -> Applied:
         """Judge and book a batch of events in one transaction (``conn``'s, when given: an import
-        books many batches in one); one verdict per event, in order."""
+        books many batches in one); one verdict per event, in order. ``whole_book``: the transaction
+        books the whole book's history (an import) and holds the book-wide write lock instead of one
+        per customer (see ``_lock_customers``)."""
         parsed = [self._parse(raw) for raw in raws]
         if conn is not None:
-            return self._book(conn, parsed, received_us)
-        return booking(self.engine, lambda own: self._book(own, parsed, received_us))
+            return self._book(conn, parsed, received_us, whole_book)
+        return booking(self.engine, lambda own: self._book(own, parsed, received_us, whole_book))
 
     def _parse(self, raw: Any) -> Verdict | tuple[Parsed, Mapping[str, Any], str]:
         event_id = raw.get("event_id") if isinstance(raw, Mapping) else None
@@ -218,11 +220,11 @@ class Book:
         except Refused as exc:
             return Verdict(event_id, "refused", exc.code, exc.field, exc.reason, raw=raw)
 
-    def _book(self, conn: sa.Connection, parsed: list, received_us: int) -> Applied:
+    def _book(self, conn: sa.Connection, parsed: list, received_us: int, whole_book: bool = False) -> Applied:
         candidates = [p for p in parsed if not isinstance(p, Verdict)]
         customer_ids = sorted({(e.customer_id if e is not None else raw["customer_id"]) for e, raw, _ in candidates})
         if candidates:
-            _lock_customers(conn, customer_ids)
+            _lock_customers(conn, customer_ids, whole_book)
         ids = [raw["event_id"] for _, raw, _ in candidates]
         known = dict(conn.execute(sa.select(t.ledger_events.c.event_id, t.ledger_events.c.digest)
                                   .where(_among(conn, t.ledger_events.c.event_id, ids))).all()) if ids else {}
@@ -458,8 +460,13 @@ _PROJECTIONS: dict[sa.Table, tuple[str, ...]] = {
 
 #: The class id ("KR") of the transaction-level advisory locks a batch takes, one per customer it names.
 WRITER_LOCK_CLASS = 0x4B52
-#: One row back however many customers (a row per lock cost the client 3-4 ms a batch of 300 customers).
-_LOCK_CUSTOMERS = sa.text("SELECT count(pg_advisory_xact_lock(:c, k)) FROM unnest(CAST(:keys AS integer[])) AS k")
+#: The book-wide lock ("KB", 0): every batch holds it shared, an import exclusive.
+BOOK_LOCK = (0x4B42, 0)
+#: One row back however many customers (a row per lock cost the client 3-4 ms a batch of 300 customers);
+#: the book-wide lock first, so a batch queued behind an import holds no customer's lock meanwhile.
+_LOCK_CUSTOMERS = sa.text("SELECT pg_advisory_xact_lock_shared(:b, :b2), (SELECT count(pg_advisory_xact_lock(:c, k)) "
+                          "FROM unnest(CAST(:keys AS integer[])) AS k)")
+_LOCK_BOOK = sa.text("SELECT pg_advisory_xact_lock(:b, :b2)")
 
 
 def customer_lock_keys(customer_ids: Iterable[str]) -> list[int]:
@@ -470,7 +477,7 @@ def customer_lock_keys(customer_ids: Iterable[str]) -> list[int]:
                    for c in customer_ids})
 
 
-def _lock_customers(conn: sa.Connection, customer_ids: Iterable[str]) -> None:
+def _lock_customers(conn: sa.Connection, customer_ids: Iterable[str], whole_book: bool = False) -> None:
     """Take the write locks of the batch's customers before reading what it is judged against.
 
     Two workers booking the same customer at once would each judge against the state before the
@@ -482,9 +489,20 @@ def _lock_customers(conn: sa.Connection, customer_ids: Iterable[str]) -> None:
     batches of other customers can still both write is a new key neither saw (the same new
     ``event_id`` or ``invoice_id`` under two customers): the second insert fails and ``booking`` runs
     that batch again, judged against the first.
+
+    An import (``whole_book``) books every customer's history in one transaction: a lock per customer
+    would fill PostgreSQL's lock table (``max_locks_per_transaction`` x connections, 6,400 by default:
+    a book of 20,000 customers failed with "out of shared memory"). It takes the book-wide lock
+    exclusively instead, which every other batch holds shared: one lock, and the import is the book's
+    only writer while it runs. Taking it again in the same transaction adds no lock.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK_CUSTOMERS, {"c": WRITER_LOCK_CLASS, "keys": customer_lock_keys(customer_ids)}).scalar_one()
+        book = {"b": BOOK_LOCK[0], "b2": BOOK_LOCK[1]}
+        if whole_book:
+            conn.execute(_LOCK_BOOK, book)
+        else:
+            conn.execute(_LOCK_CUSTOMERS, {"c": WRITER_LOCK_CLASS, "keys": customer_lock_keys(customer_ids),
+                                           **book}).one()
     else:
         conn.execute(sa.update(t.ledger_events).where(sa.false()).values(seq=t.ledger_events.c.seq))
 

@@ -117,7 +117,7 @@ def import_ledger(book: Book, ledger: Ledger, received_us: int = 0, allow_refuse
 
 def _book(book: Book, conn: Any, batch: list[dict[str, Any]], received_us: int, report: ImportReport,
           progress: Callable[[int], None] | None) -> None:
-    verdicts: list[Verdict] = book.apply(batch, received_us, conn=conn).verdicts
+    verdicts: list[Verdict] = book.apply(batch, received_us, conn=conn, whole_book=True).verdicts
     report.events += len(verdicts)
     for raw, verdict in zip(batch, verdicts):
         if verdict.status == "applied":
