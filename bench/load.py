@@ -150,7 +150,9 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
         free.extend(reversed(conns))
         in_flight = paced()
     while in_flight or (rate is not None and due < stop_at and time.perf_counter() <= stop_at + DRAIN_S):
-        timeout = 5.0 if rate is None else max(0.0, min(due - time.perf_counter(), 0.05))
+        # open loop: wake for the next due request only while a connection is free to send it; with every
+        # connection busy, a late request would spin the loop (a core the server needs) until an answer comes
+        timeout = 5.0 if rate is None or not free else max(0.0, min(due - time.perf_counter(), 0.05))
         for key, _ in sel.select(timeout=timeout):
             c: _Conn = key.data
             try:
