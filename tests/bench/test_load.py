@@ -60,3 +60,14 @@ def test_above_capacity_the_queue_counts_in_full_where_a_closed_loop_hides_it(sl
                      warmup_s=0.0, rate=100.0).summary()
     assert closed["p99_ms"] < 5 * SERVICE_S * 1e3
     assert paced["p99_ms"] > 500 and paced["p50_ms"] > 10 * closed["p50_ms"]
+
+
+def test_with_every_connection_busy_the_open_loop_waits_rather_than_spins(slow_server: int) -> None:
+    """At twice the capacity on 2 connections, requests fall due while both are busy: the generator must
+    wait for an answer, not loop until one comes (it spun a core the server on the same machine needed)."""
+    cpu0 = time.process_time()
+    figures = run_load("127.0.0.1", slow_server, "/", None, seconds=1.5, concurrency=2, method="GET",
+                       warmup_s=0.0, rate=100.0).summary()
+    cpu = time.process_time() - cpu0
+    assert figures["requests"] > 0
+    assert cpu < 0.5, f"{cpu:.2f} s of CPU for {figures['requests']} requests"  # spinning: about 1.5 s
