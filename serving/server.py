@@ -74,18 +74,21 @@ def serve(host: str, port: int, workers: int, threads: int = 1, overrides: dict[
           timeout: int = 30) -> None:
     """Serve until SIGTERM/SIGINT; metrics of all workers are merged in a temp directory.
 
-    Workers are gthread workers, always: clients keep their connection alive
-    (``keepalive`` seconds), which saves a TCP handshake and teardown per
-    decision on both sides (sync workers close after every answer). One thread
-    per worker by default: a decision is CPU-bound Python, and a second thread
-    in the same process mostly adds GIL hand-offs. bench/serving.py, 2 workers:
-    sync 671/s (server CPU 2.45 ms per decision), gthread x 2 threads 893/s
-    (1.92 ms), gthread x 1 thread 1,211/s (1.41 ms, with the rules memo).
+    Workers keep clients' connections alive (``keepalive`` seconds), which saves
+    a TCP handshake and teardown per decision on both sides (sync workers close
+    after every answer). One thread per worker by default: a decision is
+    CPU-bound Python, and a second thread in the same process mostly adds GIL
+    hand-offs. bench/serving.py, 2 workers: sync 671/s (server CPU 2.45 ms per
+    decision), gthread x 2 threads 893/s (1.92 ms), gthread x 1 thread 1,211/s
+    (1.41 ms, with the rules memo). With one thread the worker is
+    ``serving.worker.InlineWorker`` (gthread without the hand-off to a pool);
+    with more, gthread itself.
     """
     metrics_dir = tempfile.mkdtemp(prefix="kredo-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    worker_class = "serving.worker.InlineWorker" if threads == 1 else "gthread"
     options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
-               "worker_class": "gthread", "timeout": timeout,
+               "worker_class": worker_class, "timeout": timeout,
                "graceful_timeout": timeout, "accesslog": None, "loglevel": "warning", "keepalive": 5}
     try:
         KredoGunicorn(options, overrides).run()

@@ -9,8 +9,10 @@ made or revoked with ``kredo keys`` takes effect in both workers within
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -151,6 +153,43 @@ def test_an_event_batch_closes_its_connection_and_a_decision_keeps_it(server) ->
     decision = session.post(f"{server['base']}/v1/decisions/checkout", timeout=10,
                             json={**CHECKOUT, "request_id": "conn-2"}, headers=bearer(server["keys"]["checkout"]))
     assert decision.status_code == 200 and decision.headers["Connection"] == "keep-alive"
+
+
+def test_one_connection_carries_many_decisions(server) -> None:
+    """Keep-alive on the worker that runs requests on its event loop (``serving.worker.InlineWorker``)."""
+    host, port = server["base"].removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        sockets = set()
+        for i in range(20):
+            conn.request("POST", "/v1/decisions/checkout", body=json.dumps({**CHECKOUT, "request_id": f"ka-{i}"}),
+                         headers={"Content-Type": "application/json", **bearer(server["keys"]["checkout"])})
+            answer = conn.getresponse()
+            assert answer.status == 200 and json.loads(answer.read())["outcome"]
+            sockets.add(id(conn.sock))
+        assert len(sockets) == 1  # never closed and reopened
+    finally:
+        conn.close()
+
+
+def test_clients_that_connect_and_send_nothing_hold_up_no_one(server) -> None:
+    """A new connection waits for its request on the worker's poller, not in the request handler: with
+    silent connections open on every worker, a checkout is answered at once (gthread's one pool thread
+    waited up to 5 s on each silent connection it took)."""
+    host, port = server["base"].removeprefix("http://").split(":")
+    silent = [socket.create_connection((host, int(port))) for _ in range(6)]
+    try:
+        time.sleep(0.3)  # accepted by the workers
+        for i in range(4):
+            t0 = time.monotonic()
+            answer = requests.post(f"{server['base']}/v1/decisions/checkout", timeout=10,
+                                   json={**CHECKOUT, "request_id": f"silent-{i}"},
+                                   headers=bearer(server["keys"]["checkout"]))
+            assert answer.status_code == 200
+            assert time.monotonic() - t0 < 1.0
+    finally:
+        for s in silent:
+            s.close()
 
 
 def _statuses(server, token: str, tag: str, n: int = 24) -> set[int]:  # noqa: ANN001

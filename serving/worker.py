@@ -1,0 +1,49 @@
+"""The gunicorn worker of ``kredo serve --threads 1``: gthread's event loop and keep-alive, each request
+handled on the loop's own thread.
+
+Why: with one thread, a gthread worker still hands every request from its event loop to a thread pool
+and back: a future, a queue, a wake-up byte through a pipe and two GIL hand-offs per request, about a
+tenth of a checkout's CPU (``py-spy`` on a worker: ``Future.set_result`` and ``PollableMethodQueue.defer``
+alone 10 % of the samples). The pool thread is the only one that ever runs a request, so the loop can
+run it itself. Everything else is gthread's own: accepting, keep-alive (``keepalive`` seconds), a new
+connection waiting for its first bytes on the poller rather than in a handler, the worker-connection
+limit, graceful shutdown. What a one-thread gthread worker cannot do either, this cannot: serve two
+requests at once (more workers do that; they are what a decision, CPU-bound Python, needs).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.workers.gthread import _DEFER, ThreadWorker
+
+
+class _Done:
+    """A finished request's result as ``ThreadWorker.finish_request`` reads it from a future."""
+
+    __slots__ = ("_result",)
+
+    def __init__(self, result: Any) -> None:  # noqa: ANN401 - gunicorn's keep-alive flag or its sentinel
+        self._result = result
+
+    def result(self) -> Any:  # noqa: ANN401
+        return self._result
+
+    def cancelled(self) -> bool:
+        return False
+
+
+class InlineWorker(ThreadWorker):
+    """``ThreadWorker`` whose requests run on the event loop (see the module docstring)."""
+
+    def enqueue_req(self, conn: Any) -> None:  # noqa: ANN401 - gunicorn's TConn
+        if not conn.initialized and not conn.data_ready:
+            # a new connection waits for its request on the poller (gthread's own deferral), never here:
+            # the loop must not block on a client that connected and sent nothing yet
+            self.finish_request(conn, _Done(_DEFER))
+            return
+        try:
+            result = self.handle(conn)
+        except Exception:  # noqa: BLE001 - handle() answers every request error itself; this keeps the loop alive
+            self.log.exception("error handling a connection")
+            result = False
+        self.finish_request(conn, _Done(result))
