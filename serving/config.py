@@ -40,6 +40,7 @@ wins over both.
 | ``SESSION_COOKIE_SECURE`` | ``KREDO_COOKIE_SECURE`` | 0: set 1 when the pages are served over HTTPS (the session cookie then travels only over TLS) |
 | ``REPORT_MAX_AGE_S`` | ``KREDO_REPORT_MAX_AGE_S`` | 60: a worker computes the receivables report again (in the background) when the book changed and its kept one is this old (0: at every change) |
 | ``PAGES_SESSION_HOURS`` | ``KREDO_SESSION_HOURS`` | 10: a person signs in again after this many hours |
+| ``CHECKPOINT_INTERVAL_S`` | ``KREDO_CHECKPOINT_INTERVAL_S`` | 0.1: how often each worker copies the SQLite audit log's and ledger's write-ahead logs back, off the requests' path (0: inside the commits, SQLite's own way; ``ledger.database.checkpoint_wal``) |
 | ``LOCK_TIMEOUT_S`` | ``KREDO_LOCK_TIMEOUT_S`` | 2: how long an audit or ledger statement waits for a database lock (SQLite's busy timeout, PostgreSQL's ``lock_timeout``) before the request answers 503 |
 """
 from __future__ import annotations
@@ -77,6 +78,7 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_TIMEOUT_S": 0.5,
     "STORE_CHECK_INTERVAL_S": 1.0,
     "LOCK_TIMEOUT_S": 2.0,
+    "CHECKPOINT_INTERVAL_S": 0.1,
     "TEMPLATES_DIR": None,
     "OUTBOX_BATCH": 200,
     "OUTBOX_LEASE_S": 300.0,
@@ -131,6 +133,7 @@ ENVIRONMENT = {
     "RETRY_AFTER_S": "KREDO_RETRY_AFTER_S",
     "REDIS_TIMEOUT_S": "KREDO_REDIS_TIMEOUT_S",
     "STORE_CHECK_INTERVAL_S": "KREDO_STORE_CHECK_INTERVAL_S",
+    "CHECKPOINT_INTERVAL_S": "KREDO_CHECKPOINT_INTERVAL_S",
     "LOCK_TIMEOUT_S": "KREDO_LOCK_TIMEOUT_S",
     **{key: f"KREDO_{key}" for key in (
         "OUTBOX_BATCH", "OUTBOX_THREADS", "OUTBOX_IN_SERVICE", "OUTBOX_LEASE_S", "OUTBOX_INTERVAL_S", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_BACKOFF_S",
@@ -147,6 +150,7 @@ ENVIRONMENT = {
 
 _PARSE = {"RELOAD_INTERVAL_S": float, "MAX_CONTENT_LENGTH": int, "CONTROL_SHARE": float, "DATE_HORIZON_DAYS": int,
             "RETRY_AFTER_S": int, "REDIS_TIMEOUT_S": float, "STORE_CHECK_INTERVAL_S": float,
+            "CHECKPOINT_INTERVAL_S": float,
             "LOCK_TIMEOUT_S": float, "KEYS_REFRESH_S": float, "AUDIT_RETENTION_DAYS": int,
             "OUTBOX_BATCH": int, "OUTBOX_LEASE_S": float, "OUTBOX_INTERVAL_S": float, "OUTBOX_MAX_ATTEMPTS": int, "OUTBOX_THREADS": int,
             "OUTBOX_IN_SERVICE": lambda v: v.strip().lower() in ("1", "true", "yes"),

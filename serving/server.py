@@ -25,10 +25,12 @@ def _child_exit(server: Any, worker: Any) -> None:  # noqa: ANN401 - gunicorn's 
 def _post_worker_init(worker: Any) -> None:  # noqa: ANN401 - gunicorn's hook signature
     """The loaded app's one-time work done before the first request (templates, catalogs, the policy check:
     ``serving.warmup``), then the app (model, policy, pools) out of the cyclic collector's reach, so each
-    collection only scans per-request objects (``serving.heap``)."""
+    collection only scans per-request objects (``serving.heap``); then the worker's checkpoint thread
+    (``Runtime.start_checkpoints``)."""
     from serving.warmup import ready
 
     ready(worker.wsgi)
+    worker.wsgi.extensions["kredo.runtime"].start_checkpoints()
 
 
 #: Requests after which the connection is closed, so the client's next one is accepted anew.
