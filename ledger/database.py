@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import logging
 import os
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +34,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 
 from domain.resources import Resource, locate
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Resource("ledger", "migrations")
 VERSION_TABLE = "kredo_ledger_version"
@@ -134,6 +139,33 @@ def checkpoint_wal(engine: Engine) -> None:
         raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     finally:
         raw.close()
+
+
+#: How often a process that writes much (a server's worker, a dunning run's) checkpoints in the background.
+CHECKPOINT_INTERVAL_S = 0.1
+
+
+def checkpoint_in_background(engines: Sequence[Engine], interval_s: float, stop: threading.Event) -> bool:
+    """A daemon thread that runs ``checkpoint_wal`` on the SQLite ones of ``engines`` every ``interval_s``
+    seconds until ``stop`` is set; False (no thread) when there are none or ``interval_s`` is 0. A failure
+    is logged at most once a minute (a loop of 0.1 s must not fill the log) and the next round tries again."""
+    sqlite = [e for e in engines if e.dialect.name == "sqlite"]
+    if interval_s <= 0 or not sqlite:
+        return False
+
+    def loop() -> None:
+        logged = float("-inf")
+        while not stop.wait(interval_s):
+            for engine in sqlite:
+                try:
+                    checkpoint_wal(engine)
+                except Exception:  # noqa: BLE001 - the next round tries again
+                    if time.monotonic() - logged >= 60:
+                        log.exception("checkpoint of %s failed", engine.url.database)
+                        logged = time.monotonic()
+
+    threading.Thread(target=loop, name="kredo-checkpoint", daemon=True).start()
+    return True
 
 
 def execute_raw(engine: Engine, sql: str, params: Sequence[Any]) -> None:

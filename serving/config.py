@@ -52,6 +52,7 @@ from typing import Any
 from domain.contract import DEFAULT_HORIZON_DAYS
 from domain.errors import InvalidInput
 from domain.resources import DEFAULT_POLICY, locate
+from ledger.database import CHECKPOINT_INTERVAL_S
 
 #: What a checkout does while the online store is down: nothing (None: 503) or the rules alone.
 DEGRADED_MODES = (None, "rules_only")
@@ -78,7 +79,7 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_TIMEOUT_S": 0.5,
     "STORE_CHECK_INTERVAL_S": 1.0,
     "LOCK_TIMEOUT_S": 2.0,
-    "CHECKPOINT_INTERVAL_S": 0.1,
+    "CHECKPOINT_INTERVAL_S": CHECKPOINT_INTERVAL_S,
     "TEMPLATES_DIR": None,
     "OUTBOX_BATCH": 200,
     "OUTBOX_LEASE_S": 300.0,

@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import logging
 import statistics
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -65,7 +66,7 @@ from ledger import runs
 from ledger import schema as t
 from ledger.book import Book, cents
 from ledger.collections import open_tasks, settle_plans, settle_promises
-from ledger.database import insert_or_skip
+from ledger.database import CHECKPOINT_INTERVAL_S, checkpoint_in_background, insert_or_skip
 from ledger.outbox import Item, Message, queue
 from ledger.tasks import decision_task_row, open_tasks_of
 from ledger.views import InvoiceView, invoice_views
@@ -135,9 +136,13 @@ def deciding(spec: RunSpec) -> Deciding:
     model, info = load_model(spec.model_uri, spec.tracking_uri)
     experiment = build({"REDIS_URL": spec.redis_url, "EXPERIMENT_NAME": spec.experiment,
                         "CONTROL_SHARE": spec.control_share}).experiment
-    return Deciding(engine_for(spec.ledger_url), AuditLog.from_url(spec.audit_url),
-                    Served(model, info, RuleEngine(load_policy(spec.policy_path)), experiment),
-                    from_url(spec.redis_url) if spec.redis_url else None)
+    ctx = Deciding(engine_for(spec.ledger_url), AuditLog.from_url(spec.audit_url),
+                   Served(model, info, RuleEngine(load_policy(spec.policy_path)), experiment),
+                   from_url(spec.redis_url) if spec.redis_url else None)
+    # a partition writes thousands of audit pages: copied back in a commit, under the audit's write lock,
+    # they held up the other workers' partitions (1M invoices: 339 s of wall clock on 258 s of CPU per core)
+    checkpoint_in_background([ctx.engine, ctx.audit.engine], CHECKPOINT_INTERVAL_S, threading.Event())
+    return ctx
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from domain.errors import KredoError, ModelError, PolicyError
 from engine.ports import ModelInfo, Served
 from features.online import OnlineStore
 from ledger.book import Book
-from ledger.database import checkpoint_wal, probe
+from ledger.database import checkpoint_in_background, probe
 from ledger.schema import store_backlog
 from serving import bandit
 from serving.audit import AuditLog
@@ -178,40 +178,22 @@ class Runtime:
     def watch(self, interval_s: float) -> None:
         """Re-check the alias and the policy every ``interval_s`` seconds (at a fixed rate) until ``stop``;
         no exception ends the loop."""
-        self._every(interval_s, self.reload, "reload check failed",
-                    lambda: self._metrics.reloads.labels("loop", "error").inc())
-
-    def start_checkpoints(self) -> None:
-        """A thread that keeps the SQLite write-ahead logs of the audit log and the ledger short
-        (``ledger.database.checkpoint_wal`` every ``CHECKPOINT_INTERVAL_S``), so that no request's commit
-        copies them back. Each gunicorn worker starts one (``serving.server``); a process that does not
-        serve keeps SQLite's checkpoints in its commits."""
-        interval_s = float(self.config["CHECKPOINT_INTERVAL_S"])
-        engines = [e for e in (self.audit.engine, self.book.engine) if e.dialect.name == "sqlite"]
-        if interval_s <= 0 or not engines:
-            return
-
-        def checkpoint() -> None:
-            for engine in engines:
-                checkpoint_wal(engine)
-
-        threading.Thread(target=self._every, args=(interval_s, checkpoint, "checkpoint failed"),
-                         name="kredo-checkpoint", daemon=True).start()
-
-    def _every(self, interval_s: float, work: Any, failed: str, on_error: Any = None) -> None:  # noqa: ANN401
-        """``work()`` every ``interval_s`` seconds at a fixed rate until ``stop``; an exception is logged
-        (at most once a minute: a loop of 0.1 s must not fill the log) and the next interval tries again."""
-        due, logged = time.monotonic() + interval_s, float("-inf")
+        due = time.monotonic() + interval_s
         while not self._stop.wait(max(0.0, due - time.monotonic())):
             due = max(due + interval_s, time.monotonic())
             try:
-                work()
+                self.reload()
             except Exception:  # noqa: BLE001 - the next interval tries again
-                if time.monotonic() - logged >= 60:
-                    log.exception(failed)
-                    logged = time.monotonic()
-                if on_error is not None:
-                    on_error()
+                log.exception("reload check failed")
+                self._metrics.reloads.labels("loop", "error").inc()
+
+    def start_checkpoints(self) -> None:
+        """A thread that keeps the SQLite write-ahead logs of the audit log and the ledger short
+        (``ledger.database.checkpoint_in_background`` every ``CHECKPOINT_INTERVAL_S``), so that no request's
+        commit copies them back. Each gunicorn worker starts one (``serving.server``); a process that does
+        not serve keeps SQLite's checkpoints in its commits."""
+        checkpoint_in_background([self.audit.engine, self.book.engine], float(self.config["CHECKPOINT_INTERVAL_S"]),
+                                 self._stop)
 
     def stop(self) -> None:
         self._stop.set()
