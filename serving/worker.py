@@ -8,7 +8,10 @@ alone 10 % of the samples). The pool thread is the only one that ever runs a req
 run it itself. Everything else is gthread's own: accepting, keep-alive (``keepalive`` seconds), a new
 connection waiting for its first bytes on the poller rather than in a handler, the worker-connection
 limit, graceful shutdown. What a one-thread gthread worker cannot do either, this cannot: serve two
-requests at once (more workers do that; they are what a decision, CPU-bound Python, needs).
+requests at once (more workers do that; they are what a decision, CPU-bound Python, needs). A client that
+sends half a request and stops holds the worker's one handler in both; here the loop's heartbeat stops
+with it, so gunicorn restarts the worker after its ``timeout`` instead of leaving it accepting
+connections it never serves (a proxy in front, which buffers requests, keeps such clients out).
 """
 from __future__ import annotations
 
