@@ -129,8 +129,9 @@ def checkpoint_wal(engine: Engine) -> None:
     Why: SQLite checkpoints inside the commit that fills the log past ``wal_autocheckpoint`` pages. On a
     request's path that commit then copies thousands of pages while its worker, and every worker waiting
     for the write lock, stalls: every ~2 s, 100-190 ms on the checkout tail at 800/s. A server calls this
-    from a thread of its own often enough that the log never gets that long (the driver lets go of the
-    GIL while SQLite copies); once all of it is copied, the next writer starts the log over.
+    from a thread of its own (the driver lets go of the GIL while SQLite copies) often enough that a commit
+    which still fills the log finds nearly all of it copied already, and the log starts over whenever a
+    checkpoint finishes between two commits.
     """
     if engine.dialect.name != "sqlite":
         return
