@@ -22,7 +22,7 @@ fork, so one append is one transaction that reads the tip and inserts the next
 sequence number under a unique constraint: SQLite takes its write lock up front
 (``BEGIN IMMEDIATE``), PostgreSQL serialises on a transaction-scoped advisory
 lock, and a lost race on ``seq`` is retried. SQLite writers of several
-processes queue on an ``flock`` first (see ``_WriterLock``). The same ``request_id`` twice
+processes queue on an ``flock`` first (see ``ledger.database.WriterLock``). The same ``request_id`` twice
 inserts nothing: the unique constraint on it turns the second append into a
 lookup of the first (idempotency across workers). ``append_many`` chains a
 batch (a dunning run's partition) in one such transaction.
@@ -40,12 +40,9 @@ Example::
 """
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import json
-import os
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -60,7 +57,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from domain.errors import Conflict, KredoError, NotFound
-from ledger.database import LOCK_TIMEOUT_S, insert_sql, postgres_args, probe
+from ledger.database import LOCK_TIMEOUT_S, WriterLock, insert_sql, postgres_args, probe, sqlite_path
 
 GENESIS = "0" * 64
 _ADVISORY_KEY = 0x4B5245444F  # "KREDO": the PostgreSQL advisory lock that serialises appends
@@ -240,8 +237,7 @@ class AuditLog:
         self._sql_tip = "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1"
         self._sql_insert = insert_sql(engine, records)
         self._sql_lock = f"SELECT pg_advisory_xact_lock({mark})"
-        database = engine.url.database if self.dialect == "sqlite" else None
-        self._writers = _WriterLock(database if database and database != ":memory:" else None)
+        self._writers = WriterLock(sqlite_path(engine))
         self.refused_at: float | None = None  # monotonic time of the last refused append (readiness reads it)
         self._create_schema()
 
@@ -534,38 +530,6 @@ class AuditLog:
                 with self._write_transaction() as cur:
                     cur.executemany(update, due)
                 redacted += len(due)
-
-
-class _WriterLock:
-    """Queue SQLite writers on a kernel lock instead of SQLite's busy handler.
-
-    SQLite's busy handler *sleeps* (1, 2, 5, 10 ms...) while another process
-    holds the write lock, which under two gunicorn workers turned a 0.2 ms
-    append into tens of milliseconds of tail latency. ``flock`` on a side file
-    wakes the next writer the moment the lock is released; a thread lock first
-    serialises the threads of one process (``flock`` is per open file).
-    """
-
-    def __init__(self, db_path: str | None) -> None:
-        self._thread_lock = threading.Lock()
-        self._fd = os.open(f"{db_path}.lock", os.O_RDWR | os.O_CREAT, 0o644) if db_path else None
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        with self._thread_lock:
-            if self._fd is None:
-                yield
-                return
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 WAL_CHECKPOINT_PAGES = 10_000

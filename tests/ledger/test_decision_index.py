@@ -39,3 +39,42 @@ def test_a_driver_error_is_sqlalchemys_without_values_and_leaves_the_pool_usable
     assert "req-dec_a" not in str(raised.value)  # hide_parameters: a logged error carries no values
     _record(engine, "dec_c")  # the connection went back to the pool rolled back
     assert {row["decision_id"] for row in search_decisions(engine)} == {"dec_a", "dec_c"}
+
+
+def test_an_index_write_behind_another_writer_wakes_when_it_lets_go(tmp_path) -> None:  # noqa: ANN001
+    """Two gunicorn workers index decisions in one SQLite ledger. The writer that finds the other one holding
+    the lock must start the moment it is released: SQLite's busy handler slept 1, 2, 5, 10, 15, 20, 25 ms
+    between tries instead, so behind a 60-ms write this one started up to 25 ms late."""
+    import sqlite3
+    import threading
+    import time
+
+    from ledger.database import WriterLock
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    engine = open_ledger(url)
+    _record(engine, "dec_warm")  # the pool holds an open connection: the timed write opens nothing
+    held, released = threading.Event(), []
+
+    def other_worker() -> None:  # another process's writer: its own lock file descriptor and connection
+        lock, conn = WriterLock(str(tmp_path / "ledger.db")), sqlite3.connect(tmp_path / "ledger.db",
+                                                                              isolation_level=None)
+        with lock.held():
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("UPDATE decisions SET outcome = outcome WHERE decision_id = 'dec_warm'")
+            held.set()
+            time.sleep(0.06)
+            conn.execute("COMMIT")
+            released.append(time.perf_counter())
+        conn.close()
+        lock.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    assert held.wait(5)
+    _record(engine, "dec_waited")
+    late_ms = (time.perf_counter() - released[0]) * 1e3
+    thread.join()
+    assert late_ms < 10, f"started {late_ms:.1f} ms after the other writer let go"
+    assert {r["decision_id"] for r in search_decisions(engine, customer_id="C-1")} == {"dec_warm", "dec_waited"}
+    engine.dispose()
