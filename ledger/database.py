@@ -154,6 +154,8 @@ class WriterLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
 def sqlite_path(engine: Engine) -> str | None:
     """The file of a SQLite engine (None: another database, or SQLite in memory)."""
     path = engine.url.database if engine.dialect.name == "sqlite" else None

@@ -2,10 +2,14 @@
 driver connection, read back by the decision search, and a driver error raised as SQLAlchemy's own."""
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
+
 import pytest
 import sqlalchemy as sa
 
-from ledger.database import open_ledger
+from ledger.database import WriterLock, open_ledger
 from ledger.views import record_decision, search_decisions
 
 
@@ -45,12 +49,6 @@ def test_an_index_write_behind_another_writer_wakes_when_it_lets_go(tmp_path) ->
     """Two gunicorn workers index decisions in one SQLite ledger. The writer that finds the other one holding
     the lock must start the moment it is released: SQLite's busy handler slept 1, 2, 5, 10, 15, 20, 25 ms
     between tries instead, so behind a 60-ms write this one started up to 25 ms late."""
-    import sqlite3
-    import threading
-    import time
-
-    from ledger.database import WriterLock
-
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     engine = open_ledger(url)
     _record(engine, "dec_warm")  # the pool holds an open connection: the timed write opens nothing
