@@ -225,31 +225,37 @@ def checkpoint_in_background(engines: Sequence[Engine], interval_s: float, stop:
     return True
 
 
-def execute_raw(engine: Engine, sql: str, params: Sequence[Any]) -> None:
-    """One statement in a transaction of its own on a pooled driver connection.
+def execute_raw(engine: Engine, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """One statement for each of ``rows`` in one transaction on a pooled driver connection.
 
     Why: on a request's path SQLAlchemy's per-statement machinery (connection events,
     compiled cache lookup, result set) costs several times the database's own work for
-    a one-row insert. A driver error is raised as SQLAlchemy's, so callers handle one kind. On SQLite
+    a few-row insert. A driver error is raised as SQLAlchemy's, so callers handle one kind. On SQLite
     the writers of all processes queue on ``writers_of`` first: under two gunicorn workers SQLite's busy
     handler slept 1, 2, 5 ... ms whenever the other worker's index write held the lock.
     """
     with writers_of(engine).held():
-        _execute_raw(engine, sql, params)
-
-
-def _execute_raw(engine: Engine, sql: str, params: Sequence[Any]) -> None:
-    raw = engine.raw_connection()
-    try:
+        raw = engine.raw_connection()
         try:
-            raw.cursor().execute(sql, params)
-            raw.commit()
-        except engine.dialect.dbapi.Error as exc:
-            raw.rollback()
-            raise sa.exc.DBAPIError.instance(sql, None, exc, engine.dialect.dbapi.Error,
-                                             hide_parameters=True, dialect=engine.dialect) from exc
-    finally:
-        raw.close()
+            try:
+                raw.cursor().executemany(sql, rows)
+                raw.commit()
+            except engine.dialect.dbapi.Error as exc:
+                raw.rollback()
+                raise sa.exc.DBAPIError.instance(sql, None, _first_line(exc), engine.dialect.dbapi.Error,
+                                                 hide_parameters=True, dialect=engine.dialect) from None
+        finally:
+            raw.close()
+
+
+def _first_line(exc: Exception) -> Exception:
+    """The driver's error with its first line only: PostgreSQL's DETAIL line quotes the failing row ("Failing row
+    contains (dec_..., C-1, ...)"), which ``hide_parameters`` does not hide and a logged error must not carry."""
+    text = str(exc).split("\n", 1)[0]
+    try:
+        return type(exc)(text)
+    except TypeError:  # a driver error that is not made from a message: its class name alone
+        return Exception(type(exc).__name__)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001

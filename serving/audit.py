@@ -423,6 +423,12 @@ class AuditLog:
             raise NotFound(f"no decision {decision_id!r}", field="decision_id")
         return found
 
+    def newest_ids(self, n: int) -> list[str]:
+        """The decision ids of the newest ``n`` records, newest first (one indexed column read, no payloads)."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(records.c.decision_id).order_by(records.c.seq.desc())
+                                     .limit(n)).scalars())
+
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one())

@@ -41,6 +41,7 @@ wins over both.
 | ``REPORT_MAX_AGE_S`` | ``KREDO_REPORT_MAX_AGE_S`` | 60: a worker computes the receivables report again (in the background) when the book changed and its kept one is this old (0: at every change) |
 | ``PAGES_SESSION_HOURS`` | ``KREDO_SESSION_HOURS`` | 10: a person signs in again after this many hours |
 | ``CHECKPOINT_INTERVAL_S`` | ``KREDO_CHECKPOINT_INTERVAL_S`` | 0.1: how often each worker copies the SQLite audit log's and ledger's write-ahead logs back, off the requests' path (0: inside the commits, SQLite's own way; ``ledger.database.checkpoint_wal``) |
+| ``INDEX_INTERVAL_S`` | ``KREDO_INDEX_INTERVAL_S`` | 0.05: how often each worker writes the decisions it queued for the ledger's decision index, in one transaction (0: each at once; ``serving.decision_index``) |
 | ``LOCK_TIMEOUT_S`` | ``KREDO_LOCK_TIMEOUT_S`` | 2: how long an audit or ledger statement waits for a database lock (SQLite's busy timeout, PostgreSQL's ``lock_timeout``) before the request answers 503 |
 """
 from __future__ import annotations
@@ -80,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "STORE_CHECK_INTERVAL_S": 1.0,
     "LOCK_TIMEOUT_S": 2.0,
     "CHECKPOINT_INTERVAL_S": CHECKPOINT_INTERVAL_S,
+    "INDEX_INTERVAL_S": 0.05,
     "TEMPLATES_DIR": None,
     "OUTBOX_BATCH": 200,
     "OUTBOX_LEASE_S": 300.0,
@@ -135,6 +137,7 @@ ENVIRONMENT = {
     "REDIS_TIMEOUT_S": "KREDO_REDIS_TIMEOUT_S",
     "STORE_CHECK_INTERVAL_S": "KREDO_STORE_CHECK_INTERVAL_S",
     "CHECKPOINT_INTERVAL_S": "KREDO_CHECKPOINT_INTERVAL_S",
+    "INDEX_INTERVAL_S": "KREDO_INDEX_INTERVAL_S",
     "LOCK_TIMEOUT_S": "KREDO_LOCK_TIMEOUT_S",
     **{key: f"KREDO_{key}" for key in (
         "OUTBOX_BATCH", "OUTBOX_THREADS", "OUTBOX_IN_SERVICE", "OUTBOX_LEASE_S", "OUTBOX_INTERVAL_S", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_BACKOFF_S",

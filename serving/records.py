@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from domain.contract import NextActionRequest
 from engine.decisions import Decision
+from ledger.views import decision_row
 from serving.api._body import request_digest
 from serving.audit import AuditEntry
+from serving.dunning_view import micros
 
 
 def decision_entry(body: Any, decision: Decision, decision_id: str, latency_ms: float, received: datetime,
@@ -48,3 +50,30 @@ def decision_entry(body: Any, decision: Decision, decision_id: str, latency_ms: 
 def decision_id_for(request_id: str) -> str:
     """A decision id fixed by its request id (the dunning run's: a resumed run names the same decisions)."""
     return f"dec_{hashlib.sha256(request_id.encode()).hexdigest()[:32]}"
+
+
+class Recorded(Protocol):
+    """An audit entry or a stored record: what the decision index is built from."""
+
+    decision_id: str
+    request_id: str
+    kind: str
+    created_at: str
+    payload: dict[str, Any]
+
+
+def index_row(record: Recorded) -> tuple[Any, ...]:
+    """The decision index's row of one decision, from its audit entry or record alone: on the request path and
+    when a starting worker re-indexes what another left unwritten (``serving.decision_index``), the same row.
+
+    The customer and invoice are those decided on (the request as the ledger completed it, else as sent);
+    ``at_us`` the business time decided for, ``received_us`` the server's receipt time.
+    """
+    payload = record.payload
+    subject = payload.get("decided_on") or payload["request"]
+    invoice = subject.get("invoice")
+    return decision_row(record.decision_id, record.request_id, record.kind, subject["customer"]["id"],
+                        None if invoice is None else invoice["id"], payload["outcome"],
+                        micros(datetime.fromisoformat(record.created_at)),
+                        micros(datetime.fromisoformat(payload["received_at"])),
+                        [reason["text"] for reason in payload["response"]["reasons"]])

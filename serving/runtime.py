@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 
 from domain.calendar import PublicHolidays
 from domain.errors import KredoError, ModelError, PolicyError
@@ -43,6 +43,7 @@ from ledger.schema import store_backlog
 from serving import bandit
 from serving.audit import AuditLog
 from serving.bandit import Bandit
+from serving.decision_index import IndexWriter, recover
 from serving.keeper import StoreKeeper
 from serving.metrics import Metrics, get_metrics
 
@@ -84,6 +85,7 @@ class Runtime:
     store: OnlineStore
     bandit: Bandit
     keeper: StoreKeeper
+    index: IndexWriter
     policy: Any = None
     served: Served | None = None
     _model: tuple[Any, ModelInfo] | None = None
@@ -187,17 +189,20 @@ class Runtime:
                 log.exception("reload check failed")
                 self._metrics.reloads.labels("loop", "error").inc()
 
-    def start_checkpoints(self) -> None:
-        """A thread that keeps the SQLite write-ahead logs of the audit log and the ledger short
-        (``ledger.database.checkpoint_in_background`` every ``CHECKPOINT_INTERVAL_S``), so that no request's
-        commit copies them back. Each gunicorn worker starts one (``serving.server``); a process that does
-        not serve keeps SQLite's checkpoints in its commits."""
+    def start_background(self) -> None:
+        """A serving worker's threads (``serving.server``): one that keeps the SQLite write-ahead logs of the audit
+        log and the ledger short (``ledger.database.checkpoint_in_background`` every ``CHECKPOINT_INTERVAL_S``),
+        so that no request's commit copies them back, and the decision index's writer
+        (``serving.decision_index``). A process that does not serve keeps SQLite's checkpoints in its commits
+        and writes each index row at once."""
         checkpoint_in_background([self.audit.engine, self.book.engine], float(self.config["CHECKPOINT_INTERVAL_S"]),
                                  self._stop)
+        self.index.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.keeper.stop()
+        self.index.close()
 
     def readiness(self) -> dict[str, Any]:
         """What ``/readyz`` says; no check waits for a lock longer than ``ledger.database.PROBE_TIMEOUT_S``."""
@@ -249,8 +254,10 @@ def init_app(app: Flask) -> Runtime:
     book = Book(open_ledger(config["LEDGER_URL"], lock_timeout))
     store = from_url(config["REDIS_URL"], timeout_s=config["REDIS_TIMEOUT_S"])
     keeper = StoreKeeper(store, book, config["STORE_CHECK_INTERVAL_S"])
-    runtime = Runtime(config, AuditLog.from_url(config["AUDIT_URL"], lock_timeout), book, store,
-                      bandit.build(config), keeper)
+    audit = AuditLog.from_url(config["AUDIT_URL"], lock_timeout)
+    index = IndexWriter(book.engine, float(config["INDEX_INTERVAL_S"]))
+    recover(audit, index)  # what a worker that died left unindexed
+    runtime = Runtime(config, audit, book, store, bandit.build(config), keeper, index)
     keeper.start(watch=config["STORE_CHECK_INTERVAL_S"] > 0)  # warms an empty store from the ledger first
     runtime.reload(force=True)
     if config["RELOAD_INTERVAL_S"] > 0:
@@ -259,6 +266,13 @@ def init_app(app: Flask) -> Runtime:
     if config["OUTBOX_IN_SERVICE"]:
         start_sender(runtime)
     app.extensions["kredo.runtime"] = runtime
+
+    @app.before_request
+    def _index_shown() -> None:
+        """What this worker decided is in the decision search and timelines it shows (``serving.decision_index``)."""
+        if request.method == "GET":
+            runtime.index.flush()
+
     return runtime
 
 

@@ -25,12 +25,20 @@ def _child_exit(server: Any, worker: Any) -> None:  # noqa: ANN401 - gunicorn's 
 def _post_worker_init(worker: Any) -> None:  # noqa: ANN401 - gunicorn's hook signature
     """The loaded app's one-time work done before the first request (templates, catalogs, the policy check:
     ``serving.warmup``), then the app (model, policy, pools) out of the cyclic collector's reach, so each
-    collection only scans per-request objects (``serving.heap``); then the worker's checkpoint thread
-    (``Runtime.start_checkpoints``)."""
+    collection only scans per-request objects (``serving.heap``); then the worker's threads that write behind
+    the requests (``Runtime.start_background``)."""
     from serving.warmup import ready
 
     ready(worker.wsgi)
-    worker.wsgi.extensions["kredo.runtime"].start_checkpoints()
+    worker.wsgi.extensions["kredo.runtime"].start_background()
+
+
+def _worker_exit(server: Any, worker: Any) -> None:  # noqa: ANN401 - gunicorn's hook signature
+    """A worker that stops writes the decision-index rows it still has queued (``serving.decision_index``)."""
+    app = getattr(worker, "wsgi", None)
+    runtime = None if app is None else app.extensions.get("kredo.runtime")
+    if runtime is not None:
+        runtime.index.close()
 
 
 #: Requests after which the connection is closed, so the client's next one is accepted anew.
@@ -64,6 +72,7 @@ class KredoGunicorn(BaseApplication):
             self.cfg.set(key, value)
         self.cfg.set("child_exit", _child_exit)
         self.cfg.set("post_worker_init", _post_worker_init)
+        self.cfg.set("worker_exit", _worker_exit)
         self.cfg.set("pre_request", _pre_request)
 
     def load(self):  # noqa: ANN201 - a WSGI app

@@ -24,7 +24,6 @@ can wait a few seconds, a checkout cannot.
 """
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
@@ -32,7 +31,6 @@ from datetime import datetime
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic_core import to_json
-from sqlalchemy.exc import OperationalError
 from werkzeug.routing import BaseConverter
 
 from domain.contract import (CheckoutDecision, CheckoutRequest, NextActionByInvoice, NextActionDecision,
@@ -43,18 +41,17 @@ from features.online import MemoryStore
 from engine.degraded import decide_checkout_rules_only
 from serving.access import requires
 from serving.api._body import cursor_parts, parse, time_arg
-from ledger.views import customer_row, invoice_view, record_decision, search_decisions
+from ledger.views import customer_row, invoice_view, search_decisions
 from serving.api.book import decision_summary
 from serving.api.tasks import open_decision_task
 from serving.audit import json_bytes
 from serving.dunning_view import corrected, from_ledger, micros
 from serving.metrics import get_metrics
-from serving.records import decision_entry
+from serving.records import decision_entry, index_row
 from serving.runtime import get_runtime
 from serving.schemas import DecisionPage
 
 bp = Blueprint("decisions", __name__, url_prefix="/v1/decisions")
-log = logging.getLogger(__name__)
 _ID_PATTERN = re.compile(r"dec_[0-9a-f]{32}")
 
 
@@ -99,14 +96,7 @@ def _answer(body: CheckoutRequest | NextActionRequest | NextActionByInvoice, now
     if not created:
         return Response(json_bytes(record.payload["response"]), mimetype="application/json",
                         headers={"Kredo-Replayed": "true"})
-    subject = decided_on or body
-    invoice = getattr(subject, "invoice", None)
-    try:
-        record_decision(runtime.book.engine, decision_id, body.request_id, decision.kind, subject.customer.id,
-                        None if invoice is None else invoice.id, decision.outcome, micros(now), micros(g.received),
-                        {"reasons": [r["text"] for r in response["reasons"]][:6]})
-    except OperationalError:  # the decision is taken and recorded: the index (search, timelines) misses it
-        log.exception("decision %s is in the audit log but not in the ledger's decision index", decision_id)
+    runtime.index.add(index_row(entry))
     get_metrics(current_app).decisions.labels(decision.kind, decision.outcome).inc()
     cpu1 = time.thread_time()
     data = json_bytes(response)

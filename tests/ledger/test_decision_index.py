@@ -1,5 +1,6 @@
-"""The decision index (``ledger.views.record_decision``) on SQLite and PostgreSQL: one plain INSERT on the
-driver connection, read back by the decision search, and a driver error raised as SQLAlchemy's own."""
+"""The decision index (``ledger.views.record_decisions``) on SQLite and PostgreSQL: plain INSERTs on the driver
+connection in one transaction, read back by the decision search; a row indexed twice is kept once, and a driver
+error is raised as SQLAlchemy's own."""
 from __future__ import annotations
 
 import sqlite3
@@ -10,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from ledger.database import WriterLock, open_ledger
-from ledger.views import record_decision, search_decisions
+from ledger.views import decision_row, record_decisions, search_decisions
 
 
 @pytest.fixture()
@@ -20,9 +21,13 @@ def engine(ledger_url: str):  # noqa: ANN201 - both dialects (tests/ledger/conft
     made.dispose()
 
 
+def _row(decision_id: str, invoice_id: str | None = None, received_us: int = 2_000) -> tuple:
+    return decision_row(decision_id, f"req-{decision_id}", "checkout", "C-1", invoice_id, "accept", 1_000,
+                        received_us, ["Segment low: paid on time", "é ✓"])
+
+
 def _record(engine: sa.Engine, decision_id: str, invoice_id: str | None = None, received_us: int = 2_000) -> None:
-    record_decision(engine, decision_id, f"req-{decision_id}", "checkout", "C-1", invoice_id, "accept", 1_000,
-                    received_us, {"reasons": ["Segment low: paid on time", "é ✓"]})
+    record_decisions(engine, [_row(decision_id, invoice_id, received_us)])
 
 
 def test_an_indexed_decision_is_found_with_every_column(engine) -> None:  # noqa: ANN001
@@ -36,13 +41,21 @@ def test_an_indexed_decision_is_found_with_every_column(engine) -> None:  # noqa
     assert search_decisions(engine, invoice_id="INV-1")[0]["decision_id"] == "dec_b"
 
 
+def test_a_batch_is_one_transaction_and_a_row_indexed_twice_is_kept_once(engine) -> None:  # noqa: ANN001
+    record_decisions(engine, [_row("dec_a"), _row("dec_b", received_us=3_000)])
+    record_decisions(engine, [_row("dec_a", received_us=9_000), _row("dec_c", received_us=4_000)])
+    found = {row["decision_id"]: row["received_us"] for row in search_decisions(engine)}
+    assert found == {"dec_a": 2_000, "dec_b": 3_000, "dec_c": 4_000}  # the first row of dec_a stays as it was
+
+
 def test_a_driver_error_is_sqlalchemys_without_values_and_leaves_the_pool_usable(engine) -> None:  # noqa: ANN001
     _record(engine, "dec_a")
-    with pytest.raises(sa.exc.IntegrityError) as raised:  # the same decision id twice: the primary key
-        _record(engine, "dec_a")
-    assert "req-dec_a" not in str(raised.value)  # hide_parameters: a logged error carries no values
-    _record(engine, "dec_c")  # the connection went back to the pool rolled back
-    assert {row["decision_id"] for row in search_decisions(engine)} == {"dec_a", "dec_c"}
+    broken = (*_row("dec_b")[:5], None, *_row("dec_b")[6:])  # no outcome: a NOT NULL column
+    with pytest.raises(sa.exc.IntegrityError) as raised:
+        record_decisions(engine, [_row("dec_c"), broken])
+    assert "req-dec_b" not in str(raised.value)  # hide_parameters: a logged error carries no values
+    _record(engine, "dec_d")  # the connection went back to the pool rolled back: dec_c went with the batch
+    assert {row["decision_id"] for row in search_decisions(engine)} == {"dec_a", "dec_d"}
 
 
 def test_an_index_write_behind_another_writer_wakes_when_it_lets_go(tmp_path) -> None:  # noqa: ANN001

@@ -2,7 +2,7 @@
 
 A commit that fills the log past ``wal_autocheckpoint`` pages copies it back itself: on a checkout's path
 that stalled the worker, and every worker waiting for the write lock, 100-190 ms every ~2 s at 800
-checkouts/s. ``Runtime.start_checkpoints`` (each gunicorn worker) keeps the logs short instead.
+checkouts/s. ``Runtime.start_background`` (each gunicorn worker) keeps the logs short instead.
 """
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_a_workers_checkpoint_thread_keeps_the_logs_short(champion, tmp_path: Pa
             n, grown = _growth(path, lambda: _write_for(conn, 1.0))
             assert grown >= n * PAGE
             conn.close()
-        runtime.start_checkpoints()
+        runtime.start_background()
         for path in (audit, ledger):  # the log starts over again and again: the file no longer grows
             conn = _writer(path)
             n, grown = _growth(path, lambda: _write_for(conn, 2.0))
