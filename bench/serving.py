@@ -36,8 +36,9 @@ each checkout's commit.
 
 Open loop (issue 15): ``--rate 1000 --open-seconds 60`` adds a phase at a fixed arrival rate on
 ``--connections`` connections, latency from the intended send time (``bench/load.py``), with the
-workers' RSS at start (after ``--open-warmup``), middle and end (``--open-seconds 300``: the soak);
-figures ``open.*``.
+workers' RSS at start (after ``--open-warmup``), middle and end (``--open-seconds 300``: the soak), and
+the CPU that other processes on the machine took meanwhile (``open.neighbour_cpu_s``, and
+``open.neighbour_cpu_max_s`` in the busiest second); figures ``open.*``.
 
 Usage: python bench/serving.py [--workers 2] [--threads 1] [--seconds 10] [--concurrency 4]
                                [--code DIR ...] [--rounds 1] [--skip-mlflow] [--json]
@@ -109,16 +110,55 @@ def workers_rss_mb(master: int) -> float:
     return kb / 1024
 
 
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (every core, user + system + interrupts + steal), ``/proc/stat``."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_pid(url: str) -> int | None:
+    """The redis-server serving ``url``'s port (its CPU is the service's, not a neighbour's)."""
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"redis-server") and port.encode() in argv:
+            return int(entry.name)
+    return None
+
+
 def open_loop(port: int, pid: int, path: str, body: Callable[[int], bytes], auth: dict[str, str],
               args: Any) -> dict[str, Any]:
     """``--rate`` requests a second for ``--open-seconds`` (latency from the intended send time), with the
-    workers' RSS sampled every second: at the start (after the warm-up), the middle and the end."""
+    workers' RSS sampled every second: at the start (after the warm-up), the middle and the end.
+
+    On a shared machine a neighbour's burst shows in the tail, so each second also measures the CPU that
+    processes other than the service (workers, its Redis) and this load generator took: ``open.neighbour_cpu_s``
+    in all, ``open.neighbour_cpu_max_s`` in the busiest second (1.0: a whole core for that second).
+    """
     samples: list[float] = []
+    neighbour: list[float] = []
     done = threading.Event()
+    ours = [p for p in (os.getpid(), args.redis_pid) if p is not None]
+
+    def busy_others() -> float:
+        return machine_busy_s() - workers_cpu_s(pid) - sum(process_cpu_s(p) for p in ours)
 
     def sample() -> None:
+        last = busy_others()
         while not done.wait(1.0):
             samples.append(workers_rss_mb(pid))
+            now = busy_others()
+            neighbour.append(now - last)
+            last = now
 
     sampler = threading.Thread(target=sample, daemon=True)
     cpu0 = workers_cpu_s(pid)
@@ -135,6 +175,10 @@ def open_loop(port: int, pid: int, path: str, body: Callable[[int], bytes], auth
         figures.update({"open.rss_start_mb": round(warm[0], 1), "open.rss_mid_mb": round(warm[len(warm) // 2], 1),
                         "open.rss_end_mb": round(warm[-1], 1),
                         "open.rss_growth_pct": round((warm[-1] / warm[0] - 1) * 100, 2)})
+    measured = neighbour[int(args.open_warmup):] or neighbour
+    if measured:
+        figures.update({"open.neighbour_cpu_s": round(sum(measured), 2),
+                        "open.neighbour_cpu_max_s": round(max(measured), 2)})
     return figures
 
 
@@ -295,6 +339,7 @@ def main() -> None:
         store = from_url(redis_url)
         store.apply(ledger_to_events(ledger))
         figures["replayed_events_s"] = round(time.perf_counter() - t0, 2)
+        args.redis_pid = redis_pid(redis_url)
         env = dict(os.environ, REDIS_URL=redis_url, MLFLOW_TRACKING_URI=tracking, KREDO_RELOAD_INTERVAL_S="0",
                    PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
         runs = 0
