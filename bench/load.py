@@ -15,6 +15,12 @@ a queue building up in the server (or in the generator, when every connection is
 ``concurrency`` is then the number of connections (give it room: a request waiting for a free connection
 is late too). Requests still unsent when the time is up are counted as ``late_unsent``.
 
+A kept-alive connection that the server closes as idle (gunicorn after ``keepalive`` seconds) can cross a
+request sent on it at that moment: the request dies with no byte of an answer. HTTP clients send such a
+request once more on a new connection (RFC 9112, 9.3.1; Kredo's decisions are idempotent by ``request_id``);
+so does this generator, keeping its intended send time, and counts it as ``retried``. A request that dies on
+a fresh connection, or after part of its answer, or a second time, is an error.
+
 Every request body is made unique by ``make_body(i)`` so that idempotency
 replays never flatter the figures. ``headers`` go on every request (the API
 key: ``{"Authorization": "Bearer kredo_..."}``). ``capture="server-timing"`` keeps that
@@ -49,6 +55,7 @@ class LoadResult:
     seconds: float
     errors: int = 0
     late_unsent: int = 0  # open loop: requests due before the end that never got a connection
+    retried: int = 0  # requests sent again on a new connection after a kept-alive one closed under them
     completed: int = 0  # every answered request, warm-up included (CPU-per-request figures divide by this)
     captured: list[bytes] = field(default_factory=list)  # the ``capture`` header of each measured response
 
@@ -61,7 +68,7 @@ class LoadResult:
         pct = (lambda q: float(np.percentile(lat, q))) if len(lat) else (lambda q: float("nan"))
         return {"requests": int(len(lat)), "per_s": round(self.per_s, 1), "p50_ms": round(pct(50), 3),
                 "p90_ms": round(pct(90), 3), "p99_ms": round(pct(99), 3), "max_ms": round(pct(100), 3),
-                "errors": self.errors, "late_unsent": self.late_unsent,
+                "errors": self.errors, "late_unsent": self.late_unsent, "retried": self.retried,
                 "non_2xx": sum(n for s, n in self.statuses.items() if s >= 300)}
 
 
@@ -74,6 +81,9 @@ class _Conn:
     status: int = 0
     close_after: bool = False
     header: bytes | None = None
+    request: bytes = b""  # the request in flight, for a retry
+    served: int = 0  # answers read on this socket: a closed socket that served none was never kept alive
+    retry: bool = False  # the request in flight is a retry already
 
 
 def _request_bytes(method: str, host: str, port: int, path: str, body: bytes | None, extra: str = "") -> bytes:
@@ -97,6 +107,7 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     errors = 0
+    retried = 0
     counter = 0
     completed = 0
     start = time.perf_counter()
@@ -107,7 +118,7 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
         s = socket.create_connection((host, port))
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.setblocking(False)
-        c.sock = s
+        c.sock, c.served = s, 0
         sel.register(s, selectors.EVENT_READ, c)
 
     def drop(c: _Conn) -> None:
@@ -116,16 +127,33 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
             c.sock.close()
             c.sock = None
 
-    def send(c: _Conn, intended: float | None = None) -> None:
-        nonlocal counter
+    def transmit(c: _Conn) -> None:
+        """Send ``c.request``; on a kept-alive socket the server already closed, once more on a new one."""
         if c.sock is None:
             connect(c)
+        try:
+            c.sock.sendall(c.request)
+        except OSError:
+            if c.served == 0 or c.retry:
+                raise
+            retry(c)
+
+    def retry(c: _Conn) -> None:
+        nonlocal retried
+        retried += 1
+        drop(c)
+        c.retry = True
+        transmit(c)
+
+    def send(c: _Conn, intended: float | None = None) -> None:
+        nonlocal counter
         body = make_body(counter) if make_body is not None else None
         counter += 1
         c.buf.clear()
-        c.need, c.status, c.close_after, c.header = -1, 0, False, None
+        c.need, c.status, c.close_after, c.header, c.retry = -1, 0, False, None, False
         c.t0 = time.perf_counter() if intended is None else intended
-        c.sock.sendall(_request_bytes(method, host, port, path, body, extra))
+        c.request = _request_bytes(method, host, port, path, body, extra)
+        transmit(c)
 
     free: list[_Conn] = []
     due = start  # open loop: when the next request is due
@@ -160,6 +188,9 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
             except ConnectionError:
                 chunk = b""
             if not chunk:
+                if not c.buf and c.need < 0 and c.served and not c.retry:  # closed as idle under the request
+                    retry(c)
+                    continue
                 drop(c)
                 if c.need < 0 or len(c.buf) < c.need:
                     errors += 1
@@ -190,6 +221,7 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
                 continue
             now = time.perf_counter()
             completed += 1
+            c.served += 1
             if now >= measure_from:
                 latencies.append((now - c.t0) * 1e3)
                 statuses[c.status] = statuses.get(c.status, 0) + 1
@@ -210,7 +242,8 @@ def run_load(host: str, port: int, path: str, make_body: Callable[[int], bytes] 
         drop(c)
     sel.close()
     elapsed = min(time.perf_counter(), stop_at) - measure_from
-    return LoadResult(np.asarray(latencies), statuses, max(elapsed, 1e-9), errors, late_unsent, completed, captured)
+    return LoadResult(np.asarray(latencies), statuses, max(elapsed, 1e-9), errors=errors, late_unsent=late_unsent,
+                      retried=retried, completed=completed, captured=captured)
 
 
 def main() -> None:

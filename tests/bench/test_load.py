@@ -71,3 +71,53 @@ def test_with_every_connection_busy_the_open_loop_waits_rather_than_spins(slow_s
     cpu = time.process_time() - cpu0
     assert figures["requests"] > 0
     assert cpu < 0.5, f"{cpu:.2f} s of CPU for {figures['requests']} requests"  # spinning: about 1.5 s
+
+
+class _ClosesKeptAlive(BaseHTTPRequestHandler):
+    """Answers the first request of a connection and keeps it alive, then closes it under the next request
+    without answering: what gunicorn's keep-alive expiry does to a request sent at that moment."""
+
+    protocol_version = "HTTP/1.1"
+    fresh_closes = False  # close a fresh connection's first request too (a server that drops requests)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.served = getattr(self, "served", 0)
+        if self.served == 1 or self.fresh_closes:
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        self.served += 1
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def closing_server(request: pytest.FixtureRequest) -> Iterator[int]:
+    handler = type("Handler", (_ClosesKeptAlive,), {"fresh_closes": getattr(request, "param", False)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_request_a_kept_alive_connection_closed_under_is_sent_again_as_clients_do(closing_server: int) -> None:
+    result = run_load("127.0.0.1", closing_server, "/", None, seconds=0.5, concurrency=1, method="GET",
+                      warmup_s=0.0, max_requests=20)
+    figures = result.summary()
+    assert figures["errors"] == 0 and figures["requests"] >= 10
+    assert figures["retried"] >= figures["requests"] - 1  # every connection's second request went again
+
+
+@pytest.mark.parametrize("closing_server", [True], indirect=True)
+def test_a_request_closed_on_a_fresh_connection_is_an_error_not_a_retry(closing_server: int) -> None:
+    result = run_load("127.0.0.1", closing_server, "/", None, seconds=0.3, concurrency=1, method="GET",
+                      warmup_s=0.0)
+    figures = result.summary()
+    assert figures["errors"] > 0 and figures["retried"] == 0 and figures["requests"] == 0
