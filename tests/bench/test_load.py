@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -13,13 +14,12 @@ from bench.load import run_load
 SERVICE_S = 0.02  # one request at a time, 20 ms each: the server answers at most 50 a second
 
 
-class _Slow(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    lock = threading.Lock()
+class _Ok(BaseHTTPRequestHandler):
+    """Answers ``ok`` on a kept-alive HTTP/1.1 connection, quietly."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        with self.lock:
-            time.sleep(SERVICE_S)
+    protocol_version = "HTTP/1.1"
+
+    def answer(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -29,15 +29,29 @@ class _Slow(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture()
-def slow_server() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+class _Slow(_Ok):
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        with self.lock:
+            time.sleep(SERVICE_S)
+        self.answer()
+
+
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.server_address[1]
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture()
+def slow_server() -> Iterator[int]:
+    with _serving(_Slow) as port:
+        yield port
 
 
 def test_below_capacity_the_open_loop_holds_its_rate_at_the_service_time(slow_server: int) -> None:
@@ -73,11 +87,10 @@ def test_with_every_connection_busy_the_open_loop_waits_rather_than_spins(slow_s
     assert cpu < 0.5, f"{cpu:.2f} s of CPU for {figures['requests']} requests"  # spinning: about 1.5 s
 
 
-class _ClosesKeptAlive(BaseHTTPRequestHandler):
+class _ClosesKeptAlive(_Ok):
     """Answers the first request of a connection and keeps it alive, then closes it under the next request
     without answering: what gunicorn's keep-alive expiry does to a request sent at that moment."""
 
-    protocol_version = "HTTP/1.1"
     fresh_closes = False  # close a fresh connection's first request too (a server that drops requests)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
@@ -87,24 +100,13 @@ class _ClosesKeptAlive(BaseHTTPRequestHandler):
             self.connection.shutdown(2)
             return
         self.served += 1
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer()
 
 
 @pytest.fixture()
 def closing_server(request: pytest.FixtureRequest) -> Iterator[int]:
-    handler = type("Handler", (_ClosesKeptAlive,), {"fresh_closes": getattr(request, "param", False)})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with _serving(type("Handler", (_ClosesKeptAlive,), {"fresh_closes": getattr(request, "param", False)})) as port:
+        yield port
 
 
 def test_a_request_a_kept_alive_connection_closed_under_is_sent_again_as_clients_do(closing_server: int) -> None:
