@@ -12,9 +12,14 @@ requests at once (more workers do that; they are what a decision, CPU-bound Pyth
 sends half a request and stops holds the worker's one handler in both; here the loop's heartbeat stops
 with it, so gunicorn restarts the worker after its ``timeout`` instead of leaving it accepting
 connections it never serves (a proxy in front, which buffers requests, keeps such clients out).
+
+On SIGTERM the connections that carry no request (kept alive between requests, or connected and silent)
+are closed at once (``murder_keepalived``): gthread's shutdown loop waits on its poller for the whole
+graceful timeout, so one idle client held every stop, a deploy's or a test's, for 30 s.
 """
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from gunicorn.workers.gthread import _DEFER, ThreadWorker
@@ -50,3 +55,22 @@ class InlineWorker(ThreadWorker):
             self.log.exception("error handling a connection")
             result = False
         self.finish_request(conn, _Done(result))
+
+    def murder_keepalived(self) -> None:
+        """Close the kept-alive connections whose time is up, and all idle ones once the worker stops (it runs
+        between requests, so none of them has a request in flight)."""
+        if not self.alive:
+            for idle in (self.keepalived_conns, self.pending_conns):
+                _close_all(self, idle)
+        super().murder_keepalived()
+
+
+def _close_all(worker: ThreadWorker, conns: deque) -> None:
+    while conns:
+        conn = conns.popleft()
+        try:
+            worker.poller.unregister(conn.sock)
+        except (OSError, KeyError, ValueError):
+            pass  # unregistered already
+        worker.nr_conns -= 1
+        conn.close()

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -41,18 +42,17 @@ def new_key(env: dict[str, str], role: str) -> str:
     return kredo(env, "keys", "create", "--role", role, "--name", f"gunicorn-{role}").strip().splitlines()[-1]
 
 
-@pytest.fixture(scope="module")
-def server(champion, redis_url, tmp_path_factory) -> Iterator[dict[str, str]]:  # noqa: F811
-    import redis
+def _env(champion, redis_url: str, work: Path) -> dict[str, str]:  # noqa: ANN001
+    return dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=f"sqlite:///{work}/audit.db",
+                KREDO_LEDGER_URL=f"sqlite:///{work}/ledger.db",
+                MLFLOW_TRACKING_URI=champion["tracking"], KREDO_MODEL_URI=champion["uri"],
+                KREDO_RELOAD_INTERVAL_S="0", KREDO_CONTROL_SHARE="0", KREDO_KEYS_REFRESH_S=str(REFRESH_S))
 
-    redis.Redis.from_url(redis_url).flushdb()
-    work = tmp_path_factory.mktemp("gunicorn")
+
+@contextmanager
+def _kredo_serve(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``kredo serve`` with two workers, once ready: the process and its base URL; terminated afterwards."""
     port = free_port()
-    env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=f"sqlite:///{work}/audit.db",
-               KREDO_LEDGER_URL=f"sqlite:///{work}/ledger.db",
-               MLFLOW_TRACKING_URI=champion["tracking"], KREDO_MODEL_URI=champion["uri"],
-               KREDO_RELOAD_INTERVAL_S="0", KREDO_CONTROL_SHARE="0", KREDO_KEYS_REFRESH_S=str(REFRESH_S))
-    keys = {role: new_key(env, role) for role in ("checkout", "dunning", "auditor")}
     proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(port), "--workers", "2"],
                             cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
@@ -67,10 +67,44 @@ def server(champion, redis_url, tmp_path_factory) -> Iterator[dict[str, str]]:  
                 pass
             assert time.monotonic() < deadline, "kredo serve not ready"
             time.sleep(0.2)
-        yield {"base": base, "env": env, "keys": keys}
+        yield proc, base
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def server(champion, redis_url, tmp_path_factory) -> Iterator[dict[str, str]]:  # noqa: F811
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    env = _env(champion, redis_url, tmp_path_factory.mktemp("gunicorn"))
+    keys = {role: new_key(env, role) for role in ("checkout", "dunning", "auditor")}
+    with _kredo_serve(env) as (_, base):
+        yield {"base": base, "env": env, "keys": keys}
+
+
+def test_a_stopped_server_closes_idle_kept_alive_connections_at_once(champion, redis_url, tmp_path) -> None:  # noqa: ANN001, F811
+    """SIGTERM while a client keeps an idle connection alive (and another has connected and sent nothing): the
+    workers close them and exit at once. gthread's shutdown waited on its poller for the whole graceful
+    timeout, so one idle client held every stop (a deploy, a test's teardown) for 30 s."""
+    env = _env(champion, redis_url, tmp_path)
+    key = new_key(env, "checkout")
+    with _kredo_serve(env) as (proc, base):
+        host, port = base.removeprefix("http://").split(":")
+        kept = http.client.HTTPConnection(host, int(port), timeout=10)
+        kept.request("POST", "/v1/decisions/checkout", body=json.dumps({**CHECKOUT, "request_id": "stop-1"}),
+                     headers={"Content-Type": "application/json", **bearer(key)})
+        assert kept.getresponse().read() and kept.sock is not None  # answered; the connection stays open
+        silent = socket.create_connection((host, int(port)))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        proc.terminate()
+        proc.wait(timeout=60)
+        stopped_s = time.monotonic() - t0
+        kept.close()
+        silent.close()
+    assert stopped_s < 10, f"stopped {stopped_s:.1f} s after SIGTERM"
 
 
 def test_same_request_id_on_both_workers_is_one_decision(server) -> None:
