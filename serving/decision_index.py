@@ -9,7 +9,7 @@ A serving worker (``Runtime.start_background``) instead queues each row and writ
 
 What that costs and how it is bounded:
 
-- *Visibility.* A worker flushes its queue before it serves any ``GET`` (``serving.app``), so what it decided it
+- *Visibility.* A worker flushes its queue before it serves any ``GET`` (``serving.runtime``), so what it decided it
   shows at once; another worker's decisions appear at most one interval (50 ms by default) later.
 - *A worker that dies* before its next write leaves at most an interval of rows unindexed; their records are
   in the audit log. Every runtime that starts re-indexes the API decisions among the newest
