@@ -407,8 +407,8 @@ class AuditLog:
         (the pool's pre-ping finds one a restarted server dropped).
         """
         with self._writers.held():
-            raw = self._kept.raw if self.dialect == "sqlite" and hasattr(self._kept, "raw") else None
-            kept = raw is not None or self.dialect == "sqlite"
+            kept = self.dialect == "sqlite"
+            raw = getattr(self._kept, "raw", None) if kept else None
             if raw is None:
                 raw = self.engine.raw_connection()
                 if kept:
