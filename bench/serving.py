@@ -26,7 +26,11 @@ features, model, shap, rules, audit, serialise) from each answer's
 (HTTP, Flask, gunicorn); ``healthz_cpu_ms``: server CPU per ``GET /healthz``
 at the same concurrency, the floor any request pays; ``wall.<stage>_ms``: the
 mean wall time per stage from the audit records' timings (older commits have
-only these).
+only these). ``cpu.stages_ms``: the sum of the stages, the decision's own work.
+``floor.bare_cpu_ms`` and ``floor.flask_cpu_ms``: server CPU per request of a bare
+WSGI app and of a one-route Flask app under the same gunicorn settings, connections
+and bodies (``bench/floors.py``): what any request served this way costs on the
+machine at hand, before Kredo's hooks and the decision.
 
 A/B: ``--code DIR`` (repeatable) serves the checkout in ``DIR`` (e.g. a
 ``git worktree add /tmp/base main``) instead of this one, against the same
@@ -281,10 +285,31 @@ def run_server(code: Path, work: Path, env: dict[str, str], args: Any,
     if sat.captured:
         stages = stage_means(sat.captured)
         figures.update({f"cpu.{name}_ms": round(ms, 4) for name, ms in stages.items()})
+        figures["cpu.stages_ms"] = round(sum(stages.values()), 4)
         figures["cpu.other_ms"] = round(server_cpu_ms - sum(stages.values()), 4)
     figures.update({f"wall.{key}": round(ms, 4) for key, ms in record_timings(database).items()
                     if not key.endswith("_cpu_ms")})
     return figures
+
+
+def floor(app: str, env: dict[str, str], args: Any, checkout_body: Callable[[int], bytes]) -> float:
+    """Server CPU per request (ms) of one of ``bench/floors.py``'s apps under the same gunicorn settings, connections
+    and bodies as the checkout's saturation phase."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.floors", app, "--port", str(port), "--workers",
+                             str(args.workers), "--threads", str(args.threads)], cwd=ROOT,
+                            env=dict(env, PYTHONPATH=str(ROOT)))
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+        run_load("127.0.0.1", port, "/v1/decisions/checkout", checkout_body, seconds=1.0,
+                 concurrency=args.concurrency)
+        cpu0 = workers_cpu_s(proc.pid)
+        load = run_load("127.0.0.1", port, "/v1/decisions/checkout", lambda i: checkout_body(10**6 + i),
+                        seconds=args.seconds / 2, concurrency=args.concurrency)
+        assert load.summary()["non_2xx"] == 0, load.summary()
+        return round((workers_cpu_s(proc.pid) - cpu0) * 1e3 / load.completed, 3)
+    finally:
+        stop(proc)
 
 
 def main() -> None:
@@ -342,6 +367,7 @@ def main() -> None:
         args.redis_pid = redis_pid(redis_url)
         env = dict(os.environ, REDIS_URL=redis_url, MLFLOW_TRACKING_URI=tracking, KREDO_RELOAD_INTERVAL_S="0",
                    PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+        figures.update({f"floor.{app}_cpu_ms": floor(app, env, args, checkout_body) for app in ("bare", "flask")})
         runs = 0
         for r in range(args.rounds):
             for code in codes:

@@ -81,6 +81,14 @@ class KredoGunicorn(BaseApplication):
         return create_app(self.overrides)
 
 
+def gunicorn_options(host: str, port: int, workers: int, threads: int = 1, timeout: int = 30) -> dict[str, Any]:
+    """gunicorn's settings for ``kredo serve`` (``bench/floors.py`` serves its bare apps with the same)."""
+    worker_class = "serving.worker.InlineWorker" if threads == 1 else "gthread"
+    return {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": worker_class,
+            "timeout": timeout, "graceful_timeout": timeout, "accesslog": None, "loglevel": "warning",
+            "keepalive": 5}
+
+
 def serve(host: str, port: int, workers: int, threads: int = 1, overrides: dict[str, Any] | None = None,
           timeout: int = 30) -> None:
     """Serve until SIGTERM/SIGINT; metrics of all workers are merged in a temp directory.
@@ -97,11 +105,7 @@ def serve(host: str, port: int, workers: int, threads: int = 1, overrides: dict[
     """
     metrics_dir = tempfile.mkdtemp(prefix="kredo-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    worker_class = "serving.worker.InlineWorker" if threads == 1 else "gthread"
-    options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
-               "worker_class": worker_class, "timeout": timeout,
-               "graceful_timeout": timeout, "accesslog": None, "loglevel": "warning", "keepalive": 5}
     try:
-        KredoGunicorn(options, overrides).run()
+        KredoGunicorn(gunicorn_options(host, port, workers, threads, timeout), overrides).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
