@@ -30,7 +30,9 @@ only these). ``cpu.stages_ms``: the sum of the stages, the decision's own work.
 ``floor.bare_cpu_ms`` and ``floor.flask_cpu_ms``: server CPU per request of a bare
 WSGI app and of a one-route Flask app under the same gunicorn settings, connections
 and bodies (``bench/floors.py``): what any request served this way costs on the
-machine at hand, before Kredo's hooks and the decision.
+machine at hand, before Kredo's hooks and the decision. ``switches.voluntary_per_request``
+and ``switches.involuntary_per_request``: the workers' context switches per checkout at
+saturation (waits, and preemptions by the other busy processes).
 
 A/B: ``--code DIR`` (repeatable) serves the checkout in ``DIR`` (e.g. a
 ``git worktree add /tmp/base main``) instead of this one, against the same
@@ -101,6 +103,21 @@ def each_worker_cpu_s(master: int, system_only: bool = False) -> dict[int, float
         fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
         out[int(child)] = (int(fields[12]) + (0 if system_only else int(fields[11]))) / tick  # stime, utime
     return out
+
+
+def workers_switches(master: int) -> tuple[int, int]:
+    """Voluntary and involuntary context switches of all threads of the gunicorn master's live children: a
+    thread that waits (for Redis, for its next request) switches voluntarily; one preempted while it could run,
+    involuntarily (on a machine with fewer cores than busy processes, each of those refills its caches)."""
+    voluntary = involuntary = 0
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        for task in Path(f"/proc/{child}/task").iterdir():
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    voluntary += int(line.split()[1])
+                elif line.startswith("nonvoluntary_ctxt_switches:"):
+                    involuntary += int(line.split()[1])
+    return voluntary, involuntary
 
 
 def workers_rss_mb(master: int) -> float:
@@ -256,8 +273,10 @@ def run_server(code: Path, work: Path, env: dict[str, str], args: Any,
         c1 = run_load("127.0.0.1", port, path, lambda i: checkout_body(first_id + 1 + i),
                       seconds=args.seconds / 2, concurrency=1, headers=auth)
         cpu0, sys0, own0 = workers_cpu_s(kredo.pid), workers_cpu_s(kredo.pid, True), time.process_time()
+        switches0 = workers_switches(kredo.pid)
         sat = run_load("127.0.0.1", port, path, lambda i: checkout_body(first_id + 500_000 + i),
                        seconds=args.seconds, concurrency=args.concurrency, capture="server-timing", headers=auth)
+        switches = [(after - before) / sat.completed for after, before in zip(workers_switches(kredo.pid), switches0)]
         server_cpu_ms = (workers_cpu_s(kredo.pid) - cpu0) * 1e3 / sat.completed
         server_sys_ms = (workers_cpu_s(kredo.pid, True) - sys0) * 1e3 / sat.completed
         loadgen_cpu_ms = (time.process_time() - own0) * 1e3 / sat.completed
@@ -279,6 +298,7 @@ def run_server(code: Path, work: Path, env: dict[str, str], args: Any,
         "requests": sats["requests"], "non_2xx": sats["non_2xx"] + c1s["non_2xx"],
         "server_cpu_ms": round(server_cpu_ms, 3), "loadgen_cpu_ms": round(loadgen_cpu_ms, 3), "loadavg_1m": loadavg,
         "server_sys_cpu_ms": round(server_sys_ms, 3), "healthz_cpu_ms": round(floor_cpu_ms, 3),
+        "switches.voluntary_per_request": round(switches[0], 2), "switches.involuntary_per_request": round(switches[1], 2),
         "kredo_c1_p50_ms": c1s["p50_ms"], "kredo_c1_p99_ms": c1s["p99_ms"],
         "audit_records": audit["records"], "audit_ok": audit["ok"], **opened,
     }
