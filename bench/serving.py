@@ -36,9 +36,11 @@ saturation (waits, and preemptions by the other busy processes).
 
 A/B: ``--code DIR`` (repeatable) serves the checkout in ``DIR`` (e.g. a
 ``git worktree add /tmp/base main``) instead of this one, against the same
-ledger, model, Redis and load; ``--rounds N`` alternates the checkouts N
-times, so neighbours' load falls on both alike. Figures are then prefixed by
-each checkout's commit.
+ledger, model, Redis and load; ``--rounds N`` serves them N times. The servers
+of a round run side by side, and ``--slices K`` cuts the saturation phase into
+K slices that alternate between them, so a change in the machine's speed falls
+on all of them alike (on the host of session 12 the same code measured 1.4 and
+2.7 ms a few minutes apart). Figures are then prefixed by each checkout's commit.
 
 Open loop (issue 15): ``--rate 1000 --open-seconds 60`` adds a phase at a fixed arrival rate on
 ``--connections`` connections, latency from the intended send time (``bench/load.py``), with the
@@ -47,7 +49,7 @@ the CPU that other processes on the machine took meanwhile (``open.neighbour_cpu
 ``open.neighbour_cpu_max_s`` in the busiest second); figures ``open.*``.
 
 Usage: python bench/serving.py [--workers 2] [--threads 1] [--seconds 10] [--concurrency 4]
-                               [--code DIR ...] [--rounds 1] [--skip-mlflow] [--json]
+                               [--code DIR ...] [--rounds 1] [--slices 1] [--skip-mlflow] [--json]
                                [--rate 1000 --open-seconds 60 --connections 64]
 """
 from __future__ import annotations
@@ -61,6 +63,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -254,51 +257,112 @@ def checkout_key(code: Path, env: dict[str, str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
 
 
-def run_server(code: Path, work: Path, env: dict[str, str], args: Any,
-               checkout_body: Callable[[int], bytes], first_id: int) -> dict[str, Any]:
-    """One ``kredo serve`` from ``code``: one request at a time, then saturation; its figures."""
+@dataclass
+class _Saturation:
+    """The saturation phase of one server, summed over its slices."""
+
+    completed: int = 0
+    cpu_s: float = 0.0
+    sys_s: float = 0.0
+    loadgen_s: float = 0.0
+    voluntary: int = 0
+    involuntary: int = 0
+    latencies_ms: list[np.ndarray] = field(default_factory=list)
+    non_2xx: int = 0
+    seconds: float = 0.0
+    captured: list[bytes] = field(default_factory=list)
+
+
+@dataclass
+class _Served:
+    """One ``kredo serve`` under test: its process, port, key, audit file and environment."""
+
+    code: Path
+    proc: subprocess.Popen
+    port: int
+    auth: dict[str, str]
+    database: Path
+    env: dict[str, str]
+    first_id: int
+    c1: Any = None
+    sat: _Saturation = field(default_factory=_Saturation)
+
+
+PATH = "/v1/decisions/checkout"
+
+
+def start_server(code: Path, work: Path, env: dict[str, str], args: Any, checkout_body: Callable[[int], bytes],
+                 first_id: int) -> _Served:
+    """Start ``kredo serve`` from ``code`` on a fresh audit file and ledger; once ready, one checkout."""
     database = work / f"audit-{first_id}.db"
     env = dict(env, DATABASE_URL=f"sqlite:///{database}", KREDO_LEDGER_URL=f"sqlite:///{work}/ledger-{first_id}.db",
                PYTHONPATH=str(code))
     auth = checkout_key(code, env)
     port = free_port()
-    kredo = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(port),
-                              "--workers", str(args.workers), "--threads", str(args.threads)], cwd=code, env=env)
-    path = "/v1/decisions/checkout"
+    proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(port),
+                             "--workers", str(args.workers), "--threads", str(args.threads)], cwd=code, env=env)
+    served = _Served(code, proc, port, auth, database, env, first_id)
     try:
-        wait_ready(f"http://127.0.0.1:{port}/readyz", kredo)
-        first = requests.post(f"http://127.0.0.1:{port}{path}", data=checkout_body(first_id),
+        wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+        first = requests.post(f"http://127.0.0.1:{port}{PATH}", data=checkout_body(first_id),
                               headers={"Content-Type": "application/json", **auth}, timeout=5)
         assert first.status_code == 200, first.text
-        c1 = run_load("127.0.0.1", port, path, lambda i: checkout_body(first_id + 1 + i),
-                      seconds=args.seconds / 2, concurrency=1, headers=auth)
-        cpu0, sys0, own0 = workers_cpu_s(kredo.pid), workers_cpu_s(kredo.pid, True), time.process_time()
-        switches0 = workers_switches(kredo.pid)
-        sat = run_load("127.0.0.1", port, path, lambda i: checkout_body(first_id + 500_000 + i),
-                       seconds=args.seconds, concurrency=args.concurrency, capture="server-timing", headers=auth)
-        switches = [(after - before) / sat.completed for after, before in zip(workers_switches(kredo.pid), switches0)]
-        server_cpu_ms = (workers_cpu_s(kredo.pid) - cpu0) * 1e3 / sat.completed
-        server_sys_ms = (workers_cpu_s(kredo.pid, True) - sys0) * 1e3 / sat.completed
-        loadgen_cpu_ms = (time.process_time() - own0) * 1e3 / sat.completed
+    except BaseException:
+        stop(proc)
+        raise
+    return served
+
+
+def saturate(served: _Served, args: Any, checkout_body: Callable[[int], bytes], seconds: float, offset: int) -> None:
+    """One slice of the saturation phase (``--concurrency`` connections for ``seconds``), added to the server's."""
+    pid, sat = served.proc.pid, served.sat
+    cpu0, sys0, own0 = workers_cpu_s(pid), workers_cpu_s(pid, True), time.process_time()
+    switches0 = workers_switches(pid)
+    load = run_load("127.0.0.1", served.port, PATH, lambda i: checkout_body(served.first_id + offset + i),
+                    seconds=seconds, concurrency=args.concurrency, capture="server-timing", headers=served.auth,
+                    warmup_s=min(1.0, seconds / 4))
+    voluntary, involuntary = (after - before for after, before in zip(workers_switches(pid), switches0))
+    sat.cpu_s += workers_cpu_s(pid) - cpu0
+    sat.sys_s += workers_cpu_s(pid, True) - sys0
+    sat.loadgen_s += time.process_time() - own0
+    sat.voluntary += voluntary
+    sat.involuntary += involuntary
+    sat.completed += load.completed
+    sat.latencies_ms.append(load.latencies_ms)
+    sat.non_2xx += load.summary()["non_2xx"]
+    sat.seconds += load.seconds
+    sat.captured += load.captured
+
+
+def finish_server(served: _Served, args: Any, checkout_body: Callable[[int], bytes]) -> dict[str, Any]:
+    """``GET /healthz`` at the same concurrency, the open loop (``--rate``), the audit chain verified, the server
+    stopped; its figures."""
+    pid, sat = served.proc.pid, served.sat
+    try:
         loadavg = float(Path("/proc/loadavg").read_text().split()[0])
-        cpu0 = workers_cpu_s(kredo.pid)
-        floor = run_load("127.0.0.1", port, "/healthz", None, seconds=args.seconds / 2,
-                         concurrency=args.concurrency, method="GET")
-        floor_cpu_ms = (workers_cpu_s(kredo.pid) - cpu0) * 1e3 / floor.completed
-        opened = (open_loop(port, kredo.pid, path, lambda i: checkout_body(first_id + 2_000_000 + i), auth, args)
-                  if args.rate else {})
+        cpu0 = workers_cpu_s(pid)
+        healthz = run_load("127.0.0.1", served.port, "/healthz", None, seconds=args.seconds / 2,
+                           concurrency=args.concurrency, method="GET")
+        healthz_cpu_ms = (workers_cpu_s(pid) - cpu0) * 1e3 / healthz.completed
+        opened = (open_loop(served.port, pid, PATH, lambda i: checkout_body(served.first_id + 2_000_000 + i),
+                            served.auth, args) if args.rate else {})
         verify = subprocess.run([sys.executable, "-m", "serving.cli", "audit", "verify", "--json"],
-                                cwd=code, env=env, capture_output=True, text=True)
+                                cwd=served.code, env=served.env, capture_output=True, text=True)
         audit = json.loads(verify.stdout.strip().splitlines()[-1])
     finally:
-        stop(kredo)
-    c1s, sats = c1.summary(), sat.summary()
+        stop(served.proc)
+    c1s = served.c1.summary()
+    latencies = np.concatenate(sat.latencies_ms)
+    server_cpu_ms = sat.cpu_s * 1e3 / sat.completed
+    per_request = lambda total: total / sat.completed  # noqa: E731
     figures: dict[str, Any] = {
-        "p50_ms": sats["p50_ms"], "p99_ms": sats["p99_ms"], "per_s": sats["per_s"],
-        "requests": sats["requests"], "non_2xx": sats["non_2xx"] + c1s["non_2xx"],
-        "server_cpu_ms": round(server_cpu_ms, 3), "loadgen_cpu_ms": round(loadgen_cpu_ms, 3), "loadavg_1m": loadavg,
-        "server_sys_cpu_ms": round(server_sys_ms, 3), "healthz_cpu_ms": round(floor_cpu_ms, 3),
-        "switches.voluntary_per_request": round(switches[0], 2), "switches.involuntary_per_request": round(switches[1], 2),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 3), "p99_ms": round(float(np.percentile(latencies, 99)), 3),
+        "per_s": round(len(latencies) / sat.seconds, 1), "requests": int(len(latencies)),
+        "non_2xx": sat.non_2xx + c1s["non_2xx"], "server_cpu_ms": round(server_cpu_ms, 3),
+        "loadgen_cpu_ms": round(per_request(sat.loadgen_s) * 1e3, 3), "loadavg_1m": loadavg,
+        "server_sys_cpu_ms": round(per_request(sat.sys_s) * 1e3, 3), "healthz_cpu_ms": round(healthz_cpu_ms, 3),
+        "switches.voluntary_per_request": round(per_request(sat.voluntary), 2),
+        "switches.involuntary_per_request": round(per_request(sat.involuntary), 2),
         "kredo_c1_p50_ms": c1s["p50_ms"], "kredo_c1_p99_ms": c1s["p99_ms"],
         "audit_records": audit["records"], "audit_ok": audit["ok"], **opened,
     }
@@ -307,9 +371,31 @@ def run_server(code: Path, work: Path, env: dict[str, str], args: Any,
         figures.update({f"cpu.{name}_ms": round(ms, 4) for name, ms in stages.items()})
         figures["cpu.stages_ms"] = round(sum(stages.values()), 4)
         figures["cpu.other_ms"] = round(server_cpu_ms - sum(stages.values()), 4)
-    figures.update({f"wall.{key}": round(ms, 4) for key, ms in record_timings(database).items()
+    figures.update({f"wall.{key}": round(ms, 4) for key, ms in record_timings(served.database).items()
                     if not key.endswith("_cpu_ms")})
     return figures
+
+
+def run_round(codes: list[Path], work: Path, env: dict[str, str], args: Any, checkout_body: Callable[[int], bytes],
+              first_id: int) -> list[dict[str, Any]]:
+    """One round: a server from each of ``codes``, started together; each one's checkouts one at a time; then
+    their saturation phases in ``--slices`` slices, alternating between the servers, so a change in the
+    machine's speed (a neighbour, a host that slows) falls on all of them alike; then each one's finish."""
+    servers: list[_Served] = []
+    try:
+        for n, code in enumerate(codes):
+            servers.append(start_server(code, work, env, args, checkout_body, first_id + n * 10**8))
+        for served in servers:
+            served.c1 = run_load("127.0.0.1", served.port, PATH, lambda i, s=served: checkout_body(s.first_id + 1 + i),
+                                 seconds=args.seconds / 2, concurrency=1, headers=served.auth)
+        for k in range(args.slices):
+            for served in servers:
+                saturate(served, args, checkout_body, args.seconds / args.slices, 500_000 + k * 100_000)
+        return [finish_server(served, args, checkout_body) for served in servers]
+    finally:
+        for served in servers:
+            if served.proc.poll() is None:
+                stop(served.proc)
 
 
 def floor(app: str, env: dict[str, str], args: Any, checkout_body: Callable[[int], bytes]) -> float:
@@ -346,6 +432,8 @@ def main() -> None:
     p.add_argument("--code", type=Path, action="append",
                    help="serve this checkout instead of this one (repeatable: an A/B in one run)")
     p.add_argument("--rounds", type=int, default=1, help="serve every --code this many times, alternating")
+    p.add_argument("--slices", type=int, default=1,
+                   help="saturation in this many slices, alternating between the --code servers of a round")
     p.add_argument("--skip-mlflow", action="store_true", help="leave out the mlflow models serve comparison")
     p.add_argument("--rate", type=float, default=None,
                    help="then an open-loop phase: checkouts per second, latency from the intended send time")
@@ -388,11 +476,8 @@ def main() -> None:
         env = dict(os.environ, REDIS_URL=redis_url, MLFLOW_TRACKING_URI=tracking, KREDO_RELOAD_INTERVAL_S="0",
                    PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
         figures.update({f"floor.{app}_cpu_ms": floor(app, env, args, checkout_body) for app in ("bare", "flask")})
-        runs = 0
         for r in range(args.rounds):
-            for code in codes:
-                figs = run_server(code, work, env, args, checkout_body, first_id=10**9 * (runs + 1))
-                runs += 1
+            for code, figs in zip(codes, run_round(codes, work, env, args, checkout_body, first_id=10**9 * (r + 1))):
                 prefix = "" if len(codes) == 1 and args.rounds == 1 else f"{label(code)}.r{r + 1}."
                 figures.update({f"{prefix}{k}": v for k, v in figs.items()})
 
