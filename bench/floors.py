@@ -24,7 +24,7 @@ from gunicorn.app.base import BaseApplication
 
 from serving.server import gunicorn_options
 
-PATH = "/v1/decisions/checkout"
+PATH = "/v1/decisions/checkout"  # the checkout's route: the floors answer where the decision does
 _ANSWER = b'{"kind":"checkout","outcome":"accept"}'
 
 

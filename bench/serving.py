@@ -74,6 +74,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._report import parser, report  # noqa: E402
+from bench.floors import PATH  # noqa: E402
 from bench.load import run_load  # noqa: E402
 from tests.support.services import free_port, redis_server  # noqa: E402
 from training.pipeline import TrainConfig  # noqa: E402
@@ -288,8 +289,6 @@ class _Served:
     sat: _Saturation = field(default_factory=_Saturation)
 
 
-PATH = "/v1/decisions/checkout"
-
 
 def start_server(code: Path, work: Path, env: dict[str, str], args: Any, checkout_body: Callable[[int], bytes],
                  first_id: int) -> _Served:
@@ -407,10 +406,9 @@ def floor(app: str, env: dict[str, str], args: Any, checkout_body: Callable[[int
                             env=dict(env, PYTHONPATH=str(ROOT)))
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
-        run_load("127.0.0.1", port, "/v1/decisions/checkout", checkout_body, seconds=1.0,
-                 concurrency=args.concurrency)
+        run_load("127.0.0.1", port, PATH, checkout_body, seconds=1.0, concurrency=args.concurrency)
         cpu0 = workers_cpu_s(proc.pid)
-        load = run_load("127.0.0.1", port, "/v1/decisions/checkout", lambda i: checkout_body(10**6 + i),
+        load = run_load("127.0.0.1", port, PATH, lambda i: checkout_body(10**6 + i),
                         seconds=args.seconds / 2, concurrency=args.concurrency)
         assert load.summary()["non_2xx"] == 0, load.summary()
         return round((workers_cpu_s(proc.pid) - cpu0) * 1e3 / load.completed, 3)
